@@ -1,0 +1,250 @@
+"""Starting, supervising and stopping the collector process, from the process that owns the run.
+
+`start_collector()` starts `python -m mpmon.collector` (a fresh interpreter, whatever the start method
+of the user's pools), waits until it listens, and publishes its address, key and run id in
+`os.environ`, so every descendant process finds it. `stop_collector()` flushes this process, asks the
+collector to drain every connection and close its files, and waits for it within a timeout. A collector
+that died is started again on the same address, and ingests what the processes spilled meanwhile.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import secrets
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing import connection
+from typing import Any
+
+from .. import environment
+from ..sender import sender
+from ..wire import STOP
+
+__all__ = ["Collector", "collector", "start_collector", "stop_collector"]
+
+READY_TIMEOUT = 60.0
+DEFAULT_STOP_TIMEOUT = 60.0
+RESULTS_FORMATS = ("csv", "parquet")
+DROP_POLICIES = ("block", "drop")
+
+
+@dataclass
+class Collector:
+    """The running collector of this run, as its owner sees it."""
+
+    run_id: str
+    log_dir: str
+    address: str
+    config: dict[str, Any] = field(repr=False)
+    process: subprocess.Popen[bytes] = field(repr=False)
+    owner_pid: int = field(default_factory=os.getpid)
+
+    @property
+    def pid(self) -> int:
+        """The collector process's pid."""
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def restart(self) -> None:
+        """Start a new collector process on the same address, key and run (after the old one died)."""
+        self.config["resumed"] = True
+        self.process = _launch(self.config)
+
+
+_running: Collector | None = None
+
+
+def start_collector(
+    log_dir: str | os.PathLike[str] = "logs",
+    *,
+    results_format: str = "csv",
+    max_bytes: int = 10 * 1024 * 1024,
+    backup_count: int = 5,
+    log_to_console: bool = True,
+    capture_logging: bool = False,
+    tag: str | None = None,
+    log_to_file: bool = True,
+    drop_policy: str = "block",
+) -> Collector:
+    """Start the run's collector (or return the one already running in this process)."""
+    global _running
+    if _running is not None and _running.owner_pid == os.getpid():
+        if not _running.alive():
+            _running.restart()
+        return _running
+    config = _config(
+        log_dir, results_format, max_bytes, backup_count, log_to_console, capture_logging, tag, log_to_file, drop_policy
+    )
+    process = _launch(config)
+    _running = Collector(config["run_id"], config["log_dir"], config["address"], config, process)
+    _publish(config)
+    sender.rediscover()
+    if capture_logging:
+        from ..capture import install
+
+        install()
+    atexit.register(stop_collector)
+    return _running
+
+
+def stop_collector(timeout: float | None = None) -> None:
+    """Flush this process, let the collector drain and close its files, and wait for it to end.
+
+    Harmless when no collector runs; in any process but the owner it only flushes.
+    """
+    global _running
+    sender.flush()
+    current = _running
+    if current is None or current.owner_pid != os.getpid():
+        return
+    _running = None
+    deadline = time.monotonic() + (DEFAULT_STOP_TIMEOUT if timeout is None else timeout)
+    if not current.alive():
+        current.restart()  # ingests what was spilled while it was down, then stops
+    try:
+        _request_stop(current, deadline)
+    finally:
+        _end_process(current.process, deadline)
+        _unpublish()
+        sender.rediscover()
+        shutil.rmtree(os.path.dirname(current.address), ignore_errors=True)
+
+
+@contextlib.contextmanager
+def collector(log_dir: str | os.PathLike[str] = "logs", **settings: Any) -> Iterator[Collector]:
+    """`start_collector()` on entry, `stop_collector()` on exit."""
+    started = start_collector(log_dir, **settings)
+    try:
+        yield started
+    finally:
+        stop_collector()
+
+
+def _config(
+    log_dir: str | os.PathLike[str],
+    results_format: str,
+    max_bytes: int,
+    backup_count: int,
+    log_to_console: bool,
+    capture_logging: bool,
+    tag: str | None,
+    log_to_file: bool,
+    drop_policy: str,
+) -> dict[str, Any]:
+    if results_format not in RESULTS_FORMATS:
+        raise ValueError(f"results_format must be 'csv' or 'parquet', not {results_format!r}")
+    if drop_policy not in DROP_POLICIES:
+        raise ValueError(f"drop_policy must be 'block' or 'drop', not {drop_policy!r}")
+    for name, value in (("max_bytes", max_bytes), ("backup_count", backup_count)):
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be a non-negative int, not {value!r}")
+    directory = _writable_dir(log_dir)
+    socket_dir = tempfile.mkdtemp(prefix="mpmon-")  # 0700: only this user can reach the socket
+    return {
+        "log_dir": directory,
+        "run_id": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3),
+        "address": os.path.join(socket_dir, "collector.sock"),
+        "authkey": secrets.token_bytes(32).hex(),
+        "results_format": results_format,
+        "max_bytes": max_bytes,
+        "backup_count": backup_count,
+        "log_to_console": bool(log_to_console),
+        "log_to_file": bool(log_to_file),
+        "capture_logging": bool(capture_logging),
+        "tag": tag,
+        "drop_policy": drop_policy,
+    }
+
+
+def _writable_dir(log_dir: str | os.PathLike[str]) -> str:
+    """The absolute log directory, created if missing; a clear error if it cannot be written."""
+    directory = os.path.abspath(os.fspath(log_dir))
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise PermissionError(f"mpmon cannot write its logs to {directory}: {exc.strerror or exc}") from exc
+    return directory
+
+
+def _launch(config: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """Start the collector process and wait until it listens."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mpmon.collector"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+        start_new_session=True,  # a Ctrl-C for the program must not kill the writer before it drains
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(json.dumps(config).encode())
+    process.stdin.close()
+    answer = _read_line(process.stdout, READY_TIMEOUT)
+    process.stdout.close()
+    if answer != "ready":
+        process.kill()
+        process.wait()
+        raise RuntimeError(f"the mpmon collector did not start: {answer or 'no answer'}")
+    return process
+
+
+def _read_line(stream: Any, timeout: float) -> str:
+    ready, _, _ = select.select([stream], [], [], timeout)
+    return stream.readline().decode(errors="replace").strip() if ready else ""
+
+
+def _publish(config: dict[str, Any]) -> None:
+    os.environ.update(
+        {
+            environment.ADDRESS: config["address"],
+            environment.AUTHKEY: config["authkey"],
+            environment.RUN_ID: config["run_id"],
+            environment.LOG_DIR: config["log_dir"],
+            environment.OWNER_PID: str(os.getpid()),
+            environment.CAPTURE_LOGGING: "1" if config["capture_logging"] else "0",
+            environment.DROP_POLICY: config["drop_policy"],
+        }
+    )
+
+
+def _unpublish() -> None:
+    """Forget the stopped collector; keep the log directory, where late records are spilled."""
+    for name in (environment.ADDRESS, environment.AUTHKEY, environment.OWNER_PID):
+        os.environ.pop(name, None)
+
+
+def _request_stop(current: Collector, deadline: float) -> None:
+    config = current.config
+    try:
+        conn = connection.Client(config["address"], authkey=bytes.fromhex(config["authkey"]))
+    except (OSError, EOFError, connection.AuthenticationError):
+        return
+    with conn:
+        conn.send_bytes(STOP)
+        if conn.poll(max(deadline - time.monotonic(), 0)):
+            with contextlib.suppress(EOFError, OSError):
+                conn.recv_bytes()
+
+
+def _end_process(process: subprocess.Popen[bytes], deadline: float) -> None:
+    try:
+        process.wait(max(deadline - time.monotonic(), 0.1))
+    except subprocess.TimeoutExpired:
+        print("mpmon: the collector did not stop in time; killing it", file=sys.stderr)
+        process.kill()
+        process.wait()

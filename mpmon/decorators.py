@@ -1,0 +1,303 @@
+"""`Timer` and `ErrorCatcher`: measure a call, pack the numbers into a raw record, hand it to the sender.
+
+A decorated function is an object holding the function and its decorator's settings, nothing else, so
+it pickles by reference like the function it replaces (and, under the `multiprocess` package, by value
+without dragging any of mpmon's per-process state along). Everything a call measures lives in local
+variables of that call, so recursion and threads are safe. Probes of CPU time and memory sit outside
+the timed window, so the recorded duration is the function's own.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import threading
+import types
+from dataclasses import dataclass
+from typing import Any, Callable, Final
+
+from . import probe
+from .render import Sanitizer, render_args, render_exception
+from .sender import sender
+from .wire import CALL, ERROR
+
+__all__ = ["ErrorCatcher", "ErrorSettings", "Monitored", "TimedFunction", "Timer", "TimerSettings"]
+
+RESULTS_FORMATS: Final = ("csv", "parquet")
+_current_thread = threading.current_thread
+_cpu_ns = probe.cpu_ns
+_rss_bytes = probe.rss_bytes
+_time_ns = probe.time_ns
+_perf_counter_ns = probe.perf_counter_ns
+
+
+@dataclass(frozen=True)
+class TimerSettings:
+    """What a Timer was told; None means "the collector's setting" (or the original default)."""
+
+    log_to_console: bool | None = None
+    log_to_file: bool | None = None
+    track_resources: bool = True
+    max_arg_length: int | None = None
+    sanitize_func: Sanitizer | None = None
+    results_format: str | None = None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.results_format is not None and self.results_format not in RESULTS_FORMATS:
+            raise ValueError(f"results_format must be 'csv' or 'parquet', not {self.results_format!r}")
+        _check_common(self.max_arg_length, self.sanitize_func)
+
+    @property
+    def route(self) -> tuple[bool | None, bool | None, str | None]:
+        return (self.log_to_console, self.log_to_file, self.results_format)
+
+
+@dataclass(frozen=True)
+class ErrorSettings:
+    """What an ErrorCatcher was told; None means "the collector's setting" (or the original default)."""
+
+    log_to_console: bool | None = None
+    log_to_file: bool | None = None
+    error_log_file: str | None = None
+    max_bytes: int | None = None
+    backup_count: int | None = None
+    sanitize_func: Sanitizer | None = None
+    max_arg_length: int | None = None
+
+    def __post_init__(self) -> None:
+        for label in ("max_bytes", "backup_count"):
+            value = getattr(self, label)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ValueError(f"{label} must be a non-negative int, not {value!r}")
+        _check_common(self.max_arg_length, self.sanitize_func)
+
+    @property
+    def route(self) -> tuple[bool | None, bool | None, str | None, int | None, int | None]:
+        return (self.log_to_console, self.log_to_file, self.error_log_file, self.max_bytes, self.backup_count)
+
+
+def _check_common(max_arg_length: int | None, sanitize_func: Sanitizer | None) -> None:
+    if max_arg_length is not None and (not isinstance(max_arg_length, int) or max_arg_length < 0):
+        raise ValueError(f"max_arg_length must be None or a non-negative int, not {max_arg_length!r}")
+    if sanitize_func is not None and not callable(sanitize_func):
+        raise TypeError(f"sanitize_func must be callable, not {type(sanitize_func).__name__}")
+
+
+def _located(obj: Any) -> bool:
+    """True when `obj` can be found again by its module and qualified name (pickle by reference)."""
+    target: Any = sys.modules.get(getattr(obj, "__module__", None) or "")
+    for part in getattr(obj, "__qualname__", "<locals>").split("."):
+        target = getattr(target, part, None)
+    return target is obj
+
+
+class Monitored:
+    """A function under a decorator: the function and the settings, and nothing else."""
+
+    __wrapped__: Callable[..., Any]
+
+    def __init__(self, func: Callable[..., Any], settings: Any) -> None:
+        if not callable(func):
+            raise TypeError(f"{type(self).__name__} decorates callables, not {type(func).__name__}")
+        functools.update_wrapper(self, func)
+        self.settings = settings
+        self.inner: Monitored | None = func if isinstance(func, Monitored) else None
+        self.name: str = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
+        self.module_name: str = getattr(func, "__module__", None) or ""
+        self.route = settings.route
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        return self if instance is None else types.MethodType(self, instance)
+
+    def __reduce__(self) -> Any:
+        if _located(self):
+            return self.__qualname__
+        return (type(self), (self.__wrapped__, self.settings))
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.module_name}.{self.name}>"
+
+    def run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Call the function as one monitored call numbered `call_no` (shared by stacked decorators)."""
+        raise NotImplementedError
+
+
+class TimedFunction(Monitored):
+    """A function under @Timer: each call makes one results row."""
+
+    settings: TimerSettings
+
+    def __init__(self, func: Callable[..., Any], settings: TimerSettings) -> None:
+        super().__init__(func, settings)
+        if settings.name:
+            self.name = settings.name
+        self.track = settings.track_resources
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.run(next(sender.counter), args, kwargs)
+
+    def run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        stack = sender.stack
+        parent = stack.current
+        stack.current = call_no
+        begun = self.begin()
+        try:
+            if self.inner is None:
+                result = self.__wrapped__(*args, **kwargs)
+            else:
+                result = self.inner.run(call_no, args, kwargs)
+        except BaseException as exc:
+            self.record(call_no, parent, begun, _perf_counter_ns(), type(exc).__name__, args, kwargs)
+            raise
+        self.record(call_no, parent, begun, _perf_counter_ns(), "", args, kwargs)
+        return result
+
+    def begin(self) -> tuple[int, int, int, int]:
+        """The probes at a call's start: wall clock, perf counter, CPU time, RSS (-1 when not tracked)."""
+        cpu0 = rss0 = -1
+        if self.track:
+            cpu0 = _cpu_ns()
+            rss0 = _rss_bytes()
+        return _time_ns(), _perf_counter_ns(), cpu0, rss0
+
+    def record(
+        self,
+        call_no: int,
+        parent: int,
+        begun: tuple[int, int, int, int],
+        t1: int,
+        error_type: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        """Finish the probes of a call that ended at perf counter `t1` and buffer its record."""
+        start, t0, cpu0, rss0 = begun
+        cpu = rss1 = -1
+        if cpu0 >= 0:
+            rss1 = _rss_bytes()
+            cpu = _cpu_ns() - cpu0
+        s = sender
+        s.stack.current = parent
+        rendered = None
+        if args or kwargs:
+            settings = self.settings
+            rendered = render_args(args, kwargs, settings.max_arg_length, settings.sanitize_func)
+        buffer = s.buffer
+        buffer.append(
+            (CALL, "timer", self.name, self.module_name, call_no, parent, start, t1 - t0, cpu, rss0, rss1,
+             _current_thread().name, error_type, rendered, self.route)
+        )  # fmt: skip
+        if len(buffer) >= s.limit or (s.eager and not parent) or _perf_counter_ns() >= s.deadline_ns:
+            s.flush()
+
+
+class CaughtFunction(Monitored):
+    """A function under @ErrorCatcher: an exception is logged with its traceback, then re-raised."""
+
+    settings: ErrorSettings
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.inner is not None:
+            return self.run(next(sender.counter), args, kwargs)
+        try:
+            return self.__wrapped__(*args, **kwargs)
+        except Exception as exc:
+            self.report(exc, next(sender.counter), args, kwargs)
+            raise
+
+    def run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            if self.inner is None:
+                return self.__wrapped__(*args, **kwargs)
+            return self.inner.run(call_no, args, kwargs)
+        except Exception as exc:
+            self.report(exc, call_no, args, kwargs)
+            raise
+
+    def report(self, exc: BaseException, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Hand the error record to the collector at once; never raises."""
+        try:
+            settings = self.settings
+            sanitize = settings.sanitize_func
+            message, trace = render_exception(exc, sanitize, hide_file=__file__)
+            rendered = render_args(args, kwargs, settings.max_arg_length, sanitize) if args or kwargs else None
+            record = (ERROR, self.name, self.module_name, call_no, _time_ns(), _current_thread().name,
+                      type(exc).__name__, message, trace, rendered, self.route)  # fmt: skip
+            sender.buffer.append(record)
+            sender.flush()
+        except Exception as failure:  # monitoring must never replace the user's exception
+            print(f"mpmon: could not record {type(exc).__name__}: {failure!r}", file=sys.stderr)
+
+
+def _is_function(value: object) -> bool:
+    return callable(value) and not isinstance(value, (bool, int, str, type(None)))
+
+
+class Timer:
+    """Decorator that records each call's wall time, CPU time, memory and arguments as one results row.
+
+    `@Timer` and `@Timer(...)` both work. Parameters left as None take the collector's setting, or the
+    original module's default: log_to_console=True, log_to_file=True, results_format="csv".
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs and _is_function(args[0]):
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        log_to_console: bool | None = None,
+        log_to_file: bool | None = None,
+        track_resources: bool = True,
+        max_arg_length: int | None = None,
+        sanitize_func: Sanitizer | None = None,
+        results_format: str | None = None,
+        *,
+        name: str | None = None,
+    ) -> None:
+        self.settings = TimerSettings(
+            log_to_console, log_to_file, bool(track_resources), max_arg_length, sanitize_func, results_format, name
+        )
+
+    def __call__(self, func: Callable[..., Any]) -> Any:
+        if inspect.isasyncgenfunction(func) or inspect.iscoroutinefunction(func) or inspect.isgeneratorfunction(func):
+            from .lazy import timed_lazy
+
+            return timed_lazy(func, self.settings)
+        return TimedFunction(func, self.settings)
+
+
+class ErrorCatcher:
+    """Decorator that logs any exception of a call, with its full traceback, to error.log, then re-raises.
+
+    `@ErrorCatcher` and `@ErrorCatcher(...)` both work. Stacked above `@Timer`, its error.log entry carries
+    the uuid of the Timer's row for the same call.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs and _is_function(args[0]):
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        log_to_console: bool | None = None,
+        log_to_file: bool | None = None,
+        error_log_file: str | None = None,
+        max_bytes: int | None = None,
+        backup_count: int | None = None,
+        sanitize_func: Sanitizer | None = None,
+        max_arg_length: int | None = None,
+    ) -> None:
+        import os
+
+        path = os.path.abspath(os.fspath(error_log_file)) if error_log_file is not None else None
+        self.settings = ErrorSettings(
+            log_to_console, log_to_file, path, max_bytes, backup_count, sanitize_func, max_arg_length
+        )
+
+    def __call__(self, func: Callable[..., Any]) -> Any:
+        return CaughtFunction(func, self.settings)

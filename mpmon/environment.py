@@ -1,0 +1,104 @@
+"""The environment variables through which every descendant process finds the run's collector.
+
+`start_collector()` sets them in `os.environ`, so processes made by fork, spawn, forkserver, the
+`multiprocess` package or `subprocess` all inherit them with no initializer and no argument passing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Final, NamedTuple
+
+__all__ = [
+    "ADDRESS",
+    "AUTHKEY",
+    "CAPTURE_LOGGING",
+    "DROP_POLICY",
+    "LOG_DIR",
+    "OWNER_PID",
+    "RUN_ID",
+    "Discovery",
+    "discover",
+    "format_address",
+    "is_owner",
+    "is_top_level",
+    "parse_address",
+]
+
+ADDRESS: Final = "MPMON_ADDRESS"
+"""Path of the collector's Unix socket (or host:port for the opt-in TCP listener)."""
+AUTHKEY: Final = "MPMON_AUTHKEY"
+"""Hex of the random key the collector's handshake demands."""
+RUN_ID: Final = "MPMON_RUN_ID"
+"""The run every record belongs to."""
+LOG_DIR: Final = "MPMON_LOG_DIR"
+"""Absolute log directory: where spill files go when no collector answers."""
+CAPTURE_LOGGING: Final = "MPMON_CAPTURE_LOGGING"
+""""1" when ordinary logging records of every process are forwarded to timing.log."""
+OWNER_PID: Final = "MPMON_OWNER_PID"
+"""Pid of the process that started the collector (it flushes at exit, not at SIGTERM)."""
+DROP_POLICY: Final = "MPMON_DROP_POLICY"
+""""block" (default: a call waits for a slow collector) or "drop" (records are dropped and counted)."""
+
+DEFAULT_LOG_DIR: Final = "logs"
+
+
+class Discovery(NamedTuple):
+    """What a process learns about the run from its environment."""
+
+    address: str | tuple[str, int] | None
+    authkey: bytes | None
+    run_id: str
+    log_dir: str
+    capture_logging: bool
+    drop_policy: str
+
+
+def discover() -> Discovery:
+    """Read the run's settings from the environment (all unset outside a run)."""
+    env = os.environ
+    address = parse_address(env.get(ADDRESS) or "")
+    key = env.get(AUTHKEY)
+    try:
+        authkey = bytes.fromhex(key) if key else None
+    except ValueError:
+        authkey = None
+    return Discovery(
+        address=address,
+        authkey=authkey,
+        run_id=env.get(RUN_ID, ""),
+        log_dir=env.get(LOG_DIR) or os.path.abspath(DEFAULT_LOG_DIR),
+        capture_logging=env.get(CAPTURE_LOGGING) == "1",
+        drop_policy="drop" if env.get(DROP_POLICY) == "drop" else "block",
+    )
+
+
+def format_address(address: str | tuple[str, int]) -> str:
+    """The text form of a listener address: a socket path, or host:port."""
+    return address if isinstance(address, str) else f"{address[0]}:{address[1]}"
+
+
+def parse_address(text: str) -> str | tuple[str, int] | None:
+    """The listener address that `format_address` wrote, or None for an empty or malformed one."""
+    if not text:
+        return None
+    if text.startswith("/"):
+        return text
+    host, _, port = text.rpartition(":")
+    return (host, int(port)) if host and port.isdigit() else None
+
+
+def is_owner() -> bool:
+    """True in the process that started the run's collector."""
+    return os.environ.get(OWNER_PID) == str(os.getpid())
+
+
+def is_top_level() -> bool:
+    """True unless this process was started by multiprocessing or the multiprocess package."""
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        return False
+    other = sys.modules.get("multiprocess")
+    return other is None or other.parent_process() is None  # type: ignore[attr-defined]

@@ -1,0 +1,76 @@
+"""Manual hooks: `get_metrics_start()` and `get_metrics_end()` around any stretch of code make one row.
+
+For code that cannot take a decorator (an early return, a block inside a long function). The pair is
+measured like a Timer call, with source "hook"; the function name defaults to the caller's.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any, NamedTuple
+
+from . import probe
+from .sender import sender
+from .wire import CALL
+
+__all__ = ["MetricsStart", "get_metrics_end", "get_metrics_start"]
+
+_MIB = 1024.0 * 1024.0
+_ROUTE = (None, None, None)
+
+
+class MetricsStart(NamedTuple):
+    """What `get_metrics_start()` measured; pass it to `get_metrics_end()`."""
+
+    func_name: str
+    module: str
+    call_no: int
+    parent_no: int
+    start_ns: int
+    perf_ns: int
+    cpu_ns: int
+    rss_bytes: int
+
+
+def _caller(depth: int) -> tuple[str, str]:
+    frame = sys._getframe(depth + 1)
+    code = frame.f_code
+    return getattr(code, "co_qualname", code.co_name), frame.f_globals.get("__name__", "")
+
+
+def get_metrics_start(func_name: str | None = None) -> MetricsStart:
+    """Start measuring: CPU time and memory now, then the clocks."""
+    name, module = _caller(1)
+    cpu0 = probe.cpu_ns()
+    rss0 = probe.rss_bytes()
+    return MetricsStart(
+        func_name or name, module, next(sender.counter), sender.stack.current, probe.time_ns(), probe.perf_counter_ns(), cpu0, rss0
+    )
+
+
+def get_metrics_end(metrics_start: MetricsStart, func_name: str | None = None) -> dict[str, Any]:
+    """Finish measuring, hand the row to the collector, and return its figures."""
+    t1 = probe.perf_counter_ns()
+    if not isinstance(metrics_start, MetricsStart):
+        raise TypeError("get_metrics_end() takes the value that get_metrics_start() returned")
+    rss1 = probe.rss_bytes()
+    cpu = probe.cpu_ns() - metrics_start.cpu_ns
+    name = func_name or metrics_start.func_name
+    duration = t1 - metrics_start.perf_ns
+    s = sender
+    buffer = s.buffer
+    buffer.append(
+        (CALL, "hook", name, metrics_start.module, metrics_start.call_no, metrics_start.parent_no,
+         metrics_start.start_ns, duration, cpu, metrics_start.rss_bytes, rss1, threading.current_thread().name,
+         "", None, _ROUTE)
+    )  # fmt: skip
+    if len(buffer) >= s.limit or (s.eager and not metrics_start.parent_no) or t1 >= s.deadline_ns:
+        s.flush()
+    return {
+        "function": name,
+        "duration_s": duration / 1e9,
+        "cpu_time_s": cpu / 1e9,
+        "mem_delta_mib": (rss1 - metrics_start.rss_bytes) / _MIB,
+        "mem_final_mib": rss1 / _MIB,
+    }
