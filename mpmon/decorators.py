@@ -85,6 +85,11 @@ def _check_common(max_arg_length: int | None, sanitize_func: Sanitizer | None) -
         raise TypeError(f"sanitize_func must be callable, not {type(sanitize_func).__name__}")
 
 
+def main_module_name(module: str) -> str:
+    """The module's name as the results table shows it: a spawned child's "__mp_main__" is "__main__"."""
+    return "__main__" if module == "__mp_main__" else module
+
+
 def _located(obj: Any) -> bool:
     """True when `obj` can be found again by its module and qualified name (pickle by reference)."""
     target: Any = sys.modules.get(getattr(obj, "__module__", None) or "")
@@ -105,7 +110,7 @@ class Monitored:
         self.settings = settings
         self.inner: Monitored | None = func if isinstance(func, Monitored) else None
         self.name: str = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
-        self.module_name: str = getattr(func, "__module__", None) or ""
+        self.module_name = main_module_name(getattr(func, "__module__", None) or "")
         self.route = settings.route
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:

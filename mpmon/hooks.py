@@ -11,6 +11,7 @@ import threading
 from typing import Any, NamedTuple
 
 from . import probe
+from .decorators import main_module_name
 from .sender import sender
 from .wire import CALL
 
@@ -36,7 +37,7 @@ class MetricsStart(NamedTuple):
 def _caller(depth: int) -> tuple[str, str]:
     frame = sys._getframe(depth + 1)
     code = frame.f_code
-    return getattr(code, "co_qualname", code.co_name), frame.f_globals.get("__name__", "")
+    return getattr(code, "co_qualname", code.co_name), main_module_name(frame.f_globals.get("__name__", ""))
 
 
 def get_metrics_start(func_name: str | None = None) -> MetricsStart:

@@ -161,10 +161,7 @@ class Sender:
     # -- delivery ------------------------------------------------------------------------------
 
     def _meta(self) -> tuple[Any, ...]:
-        from multiprocessing import current_process
-
-        d = self._discovery
-        return (self._pid, current_process().name, self._host, self._id_prefix, d.run_id)
+        return (self._pid, _process_name(), self._host, self._id_prefix, self._discovery.run_id)
 
     def _deliver(self, batch: list[tuple[Any, ...]]) -> None:
         meta = self._meta()
@@ -208,6 +205,17 @@ class Sender:
         from . import spill
 
         self.spilled += spill.write(self._discovery.log_dir, meta, batch)
+
+
+def _process_name() -> str:
+    """This process's name as multiprocessing (or the multiprocess package, which started it) knows it."""
+    from multiprocessing import current_process
+
+    name = current_process().name
+    other = sys.modules.get("multiprocess")
+    if name == "MainProcess" and other is not None:
+        name = other.current_process().name  # type: ignore[attr-defined]
+    return name
 
 
 sender: Final = Sender()

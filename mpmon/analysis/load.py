@@ -65,7 +65,7 @@ class LineLog:
 
     def select(self, mask: Any) -> list[bytes]:
         """The raw lines where ``mask`` (aligned with ``index``) is true."""
-        return [line for line, keep in zip(self.lines, np.asarray(mask, dtype=bool)) if keep]
+        return [line for line, keep in zip(self.lines, np.asarray(mask, dtype=bool), strict=True) if keep]
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,8 @@ def _check_dir(path: Path) -> None:
     if _files_found(path) == "nothing":
         raise AnalysisError(
             f"log directory {path} holds no mpmon logs "
-            f"(looked for {schema.RESULTS_CSV}, {schema.RESULTS_PARQUET}, {schema.TIMING_LOG}*, {schema.SPILL_GLOB})"
+            f"(looked for {schema.RESULTS_CSV}, {schema.RESULTS_PARQUET}, "
+            f"{schema.TIMING_LOG}*, {schema.SPILL_GLOB})"
         )
 
 
@@ -331,7 +332,7 @@ def _normalize(table: pa.Table) -> pa.Table:
 
 
 def _typed_arrow(frame: pd.DataFrame, name: str, skipped: dict[str, int]) -> pa.Table:
-    """Loosely typed rows (strings, numbers, None) as a schema table; rows with no usable times are skipped."""
+    """Loosely typed rows (text, numbers, None) as a schema table; rows without usable times are skipped."""
     typed = pd.DataFrame(index=frame.index)
     for column in schema.COLUMNS:
         values = frame[column.name] if column.name in frame.columns else pd.Series(None, index=frame.index)
@@ -460,6 +461,27 @@ def _to_pandas(table: pa.Table) -> pd.DataFrame:
 # --- run selection -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Selection:
+    """What was picked: the run ids, the time window asked for, and the rows' own time span."""
+
+    run_ids: tuple[str, ...]
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None]
+    span: tuple[pd.Timestamp, pd.Timestamp]
+    legacy_ids: pd.Series  # call_ids of selected rows that have no run id
+
+    def lines(self, ts: pd.Series, run_id: pd.Series, uuid: pd.Series, event: pd.Series | None) -> pd.Series:
+        """Which log lines belong: the runs' lines in the window (and their run events), id-less lines
+        of the selected calls or within their time span."""
+        of_run = run_id.isin(self.run_ids)
+        keep = of_run & _between(ts, *self.window)
+        if event is not None:
+            keep |= of_run & event.isin(_RUN_EVENTS)
+        if not self.legacy_ids.empty:
+            keep |= (run_id == "") & (uuid.isin(self.legacy_ids) | _between(ts, *self.span))
+        return keep
+
+
 def select_run(
     data: LogDir,
     run_id: str | None = None,
@@ -467,10 +489,8 @@ def select_run(
     end: str | pd.Timestamp | None = None,
 ) -> Run:
     """Pick rows: ``run_id`` (or a unique prefix), else the window, else the most recent run."""
-    lo, hi = (
-        (parse_time(start) if start is not None else None),
-        (parse_time(end) if end is not None else None),
-    )
+    lo = parse_time(start) if start is not None else None
+    hi = parse_time(end) if end is not None else None
     if lo is not None and hi is not None and lo > hi:
         raise AnalysisError(f"--start-time {lo} is after --end-time {hi}")
     keys = run_keys(data.calls)
@@ -485,6 +505,8 @@ def select_run(
     mask &= _in_window(data.calls, lo, hi)
     if not mask.any():
         raise AnalysisError(_empty_message(run_id, lo, hi, data.path))
+    if lo is not None or hi is not None:
+        how += f" from {lo or 'the start'} to {hi or 'the end'}"
     return _make_run(data, mask, keys, how, (lo, hi))
 
 
@@ -493,7 +515,7 @@ def _resolve_run_id(run_id: str, keys: pd.Series, events: list[dict[str, Any]]) 
     known = sorted(set(keys.unique()) | {str(e.get("run_id")) for e in events if e.get("run_id")})
     if run_id in known:
         return run_id
-    matches = [k for k in known if k.startswith(run_id)]
+    matches = [k for k in known if k.startswith(run_id)] if run_id else []
     if len(matches) == 1:
         return matches[0]
     shown = ", ".join(known[-5:]) or "none"
@@ -518,6 +540,16 @@ def _in_window(calls: pd.DataFrame, lo: pd.Timestamp | None, hi: pd.Timestamp | 
     return mask
 
 
+def _between(ts: pd.Series, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> pd.Series:
+    """Which timestamps lie in [lo, hi] (an open end is unbounded; a missing time is outside)."""
+    inside = ts.notna()
+    if lo is not None:
+        inside &= ts >= lo
+    if hi is not None:
+        inside &= ts <= hi
+    return inside
+
+
 def _empty_message(run_id: str | None, lo: pd.Timestamp | None, hi: pd.Timestamp | None, path: Path) -> str:
     """Why a selection came out empty, in one line."""
     if lo is None and hi is None:
@@ -529,104 +561,67 @@ def _empty_message(run_id: str | None, lo: pd.Timestamp | None, hi: pd.Timestamp
 def _make_run(data: LogDir, mask: Any, keys: pd.Series, how: str, window: tuple[Any, Any]) -> Run:
     """The :class:`Run` of the selected rows, with its errors, events and raw lines."""
     calls = data.calls if mask.all() else data.calls[mask].reset_index(drop=True)
-    firsts = calls["start_time"].groupby(keys[mask].to_numpy()).min().sort_values()
-    run_ids = tuple(
-        str(k) for k in calls["start_time"].groupby(calls["run_id"]).min().sort_values().index if k
+    picked = keys[mask].to_numpy()
+    by_start = calls["start_time"].groupby(picked).min().sort_values()
+    sel = _Selection(
+        run_ids=tuple(
+            str(k) for k in calls["start_time"].groupby(calls["run_id"]).min().sort_values().index if k
+        ),
+        window=window,
+        span=(calls["start_time"].min(), calls["end_time"].max()),
+        legacy_ids=calls.loc[(calls["run_id"] == "").to_numpy(), "call_id"],
     )
-    span = (calls["start_time"].min(), calls["end_time"].max())
     entries = data.errors
-    errors_mask = _lines_mask(
-        entries["timestamp"], entries["run_id"], entries["uuid"], None, calls, run_ids, window, span
-    )
-    errors = _error_events(calls, entries[errors_mask.to_numpy()])
-    events = [e for e in data.events if e.get("run_id") in run_ids]
+    entries = entries[sel.lines(entries["timestamp"], entries["run_id"], entries["uuid"], None).to_numpy()]
+    timing, errs = data.timing_log.index, data.error_log.index
     return Run(
         log_dir=data.path,
         calls=calls,
-        errors=errors.drop(columns="run_key"),
-        run_ids=tuple(str(k) for k in firsts.index),
-        tag=_tag(data.events, run_ids),
+        errors=_error_events(calls, entries).drop(columns="run_key"),
+        run_ids=tuple(str(k) for k in by_start.index),
+        tag=_tag(data.events, sel.run_ids),
         selection=how,
-        events=events,
-        timing_lines=_select_lines(data.timing_log, calls, run_ids, window, span),
-        error_lines=_select_lines(data.error_log, calls, run_ids, window, span),
+        events=[e for e in data.events if e.get("run_id") in sel.run_ids],
+        timing_lines=data.timing_log.select(
+            sel.lines(timing["timestamp"], timing["run_id"], timing["uuid"], timing["event"])
+        ),
+        error_lines=data.error_log.select(sel.lines(errs["timestamp"], errs["run_id"], errs["uuid"], None)),
         skipped=dict(data.skipped),
     )
 
 
-def _select_lines(
-    log: LineLog, calls: pd.DataFrame, run_ids: tuple[str, ...], window: Any, span: Any
-) -> list[bytes]:
-    """The raw lines of a log family that belong to the selected rows."""
-    index = log.index
-    mask = _lines_mask(
-        index["timestamp"], index["run_id"], index["uuid"], index["event"], calls, run_ids, window, span
-    )
-    return log.select(mask)
-
-
-def _lines_mask(
-    ts: pd.Series,
-    run_id: pd.Series,
-    uuid: pd.Series,
-    event: pd.Series | None,
-    calls: pd.DataFrame,
-    run_ids: tuple[str, ...],
-    window: Any,
-    span: Any,
-) -> pd.Series:
-    """Lines of the run ids (within the window, or run events), and id-less lines of the rows' calls or span."""
-    keep = run_id.isin(run_ids) & _between(ts, *window)
-    if event is not None:
-        keep |= run_id.isin(run_ids) & event.isin(_RUN_EVENTS)
-    legacy_ids = calls.loc[(calls["run_id"] == "").to_numpy(), "call_id"]
-    if not legacy_ids.empty:
-        keep |= (run_id == "") & (uuid.isin(legacy_ids) | _between(ts, *span))
-    return keep
-
-
-def _between(ts: pd.Series, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> pd.Series:
-    """Which timestamps lie in [lo, hi] (an open end is unbounded; a missing time is outside)."""
-    inside = ts.notna()
-    if lo is not None:
-        inside &= ts >= lo
-    if hi is not None:
-        inside &= ts <= hi
-    return inside
-
-
 def _error_events(calls: pd.DataFrame, entries: pd.DataFrame) -> pd.DataFrame:
     """Errors: rows with status ``error``, plus error.log entries that match no such row (by uuid)."""
-    failed = calls[calls["status"] == "error"]
-    keys = run_keys(calls)[(calls["status"] == "error").to_numpy()]
-    extra = entries[~entries["uuid"].isin(failed["call_id"]) | (entries["uuid"] == "")]
-    from_rows = pd.DataFrame(
-        {
-            "time": failed["end_time"].to_numpy(),
-            "function": failed["function"].to_numpy(),
-            "error_type": failed["error_type"].to_numpy(),
-            "run_id": failed["run_id"].to_numpy(),
-            "call_id": failed["call_id"].to_numpy(),
-            "origin": "results",
-            "run_key": keys.to_numpy(),
-        }
-    )
-    from_log = pd.DataFrame(
-        {
-            "time": extra["timestamp"].to_numpy(),
-            "function": extra["function"].to_numpy(),
-            "error_type": extra["error_type"].to_numpy(),
-            "run_id": extra["run_id"].to_numpy(),
-            "call_id": extra["uuid"].to_numpy(),
-            "origin": schema.ERROR_LOG,
-            "run_key": extra["run_id"].to_numpy(),
-        }
-    )
-    events = pd.concat([from_rows, from_log], ignore_index=True)
-    events["time"] = pd.to_datetime(events["time"], utc=True).astype("datetime64[us, UTC]")
-    for name in ("function", "error_type", "run_id", "call_id", "origin", "run_key"):
-        events[name] = events[name].astype("string")
+    failed_mask = (calls["status"] == "error").to_numpy()
+    failed = calls[failed_mask]
+    extra = entries[(~entries["uuid"].isin(failed["call_id"]) | (entries["uuid"] == "")).to_numpy()]
+    parts = [
+        _events_frame(failed["end_time"], failed, failed["call_id"], "results", run_keys(calls)[failed_mask]),
+        _events_frame(extra["timestamp"], extra, extra["uuid"], schema.ERROR_LOG, extra["run_id"]),
+    ]
+    events = pd.concat([p for p in parts if not p.empty] or parts[:1], ignore_index=True)
     return events.sort_values("time", kind="stable", ignore_index=True)
+
+
+def _events_frame(
+    time: pd.Series, rows: pd.DataFrame, call_id: pd.Series, origin: str, run_key: pd.Series
+) -> pd.DataFrame:
+    """Error events in one shape: time, function, error_type, run_id, call_id, origin, run_key."""
+    frame = pd.DataFrame(
+        {
+            "time": time.to_numpy(),
+            "function": rows["function"].to_numpy(),
+            "error_type": rows["error_type"].to_numpy(),
+            "run_id": rows["run_id"].to_numpy(),
+            "call_id": call_id.to_numpy(),
+            "origin": origin,
+            "run_key": run_key.to_numpy(),
+        }
+    )
+    frame["time"] = pd.to_datetime(frame["time"], utc=True).astype("datetime64[us, UTC]")
+    for name in ("function", "error_type", "run_id", "call_id", "origin", "run_key"):
+        frame[name] = frame[name].astype("string")
+    return frame
 
 
 def _tag(events: list[dict[str, Any]], run_ids: Iterable[str]) -> str:
@@ -638,23 +633,20 @@ def _tag(events: list[dict[str, Any]], run_ids: Iterable[str]) -> str:
 
 def _add_event_only_runs(runs: pd.DataFrame, events: list[dict[str, Any]]) -> pd.DataFrame:
     """Add runs that have a run_start/run_summary line but no call rows, dated by their events."""
-    extra: dict[str, list[pd.Timestamp]] = {}
+    stamps: dict[str, list[pd.Timestamp]] = {}
     for event in events:
         run_id = str(event.get("run_id") or "")
         stamp = pd.to_datetime(_legacy.normalize_timestamp(event.get("timestamp")), utc=True, errors="coerce")
         if run_id and run_id not in runs.index and stamp is not pd.NaT:
-            extra.setdefault(run_id, []).append(stamp)
-    if not extra:
+            stamps.setdefault(run_id, []).append(stamp)
+    if not stamps:
         return runs
     added = pd.DataFrame(
-        {"start": [min(v) for v in extra.values()], "end": [max(v) for v in extra.values()]},
-        index=list(extra),
+        {"start": [min(v) for v in stamps.values()], "end": [max(v) for v in stamps.values()]},
+        index=list(stamps),
     )
-    return (
-        pd.concat([runs, added])
-        if not runs.empty
-        else added.reindex(columns=runs.columns.union(added.columns))
-    )
+    added = added.reindex(columns=runs.columns)
+    return added if runs.empty else pd.concat([runs, added])
 
 
 def _cluster_labels(start: pd.Series, end: pd.Series, gap_s: float) -> np.ndarray[Any, np.dtype[Any]]:
@@ -664,9 +656,8 @@ def _cluster_labels(start: pd.Series, end: pd.Series, gap_s: float) -> np.ndarra
     reach = np.maximum.accumulate(finish[order])
     first = np.ones(len(order), dtype=bool)
     first[1:] = begin[order][1:] > reach[:-1] + int(gap_s * 1e6)
-    names = np.array(
-        [f"cluster-{pd.Timestamp(int(us), unit='us'):%Y%m%dT%H%M%S}" for us in begin[order][first]]
-    )
+    starts = begin[order][first]
+    names = np.array([f"cluster-{pd.Timestamp(int(us), unit='us'):%Y%m%dT%H%M%S}" for us in starts])
     labels = np.empty(len(order), dtype=object)
     labels[order] = names[np.cumsum(first) - 1]
     return labels

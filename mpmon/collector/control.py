@@ -94,7 +94,7 @@ def start_collector(
         from ..capture import install
 
         install()
-    atexit.register(stop_collector)
+    atexit.register(_stop_at_exit)
     return _running
 
 
@@ -119,6 +119,18 @@ def stop_collector(timeout: float | None = None) -> None:
         _unpublish()
         sender.rediscover()
         shutil.rmtree(os.path.dirname(current.address), ignore_errors=True)
+
+
+def _stop_at_exit() -> None:
+    """At exit, first end the pools still open (as multiprocessing would, but later), then stop.
+
+    Their workers flush on the way out, so their records reach the collector before it drains.
+    """
+    for name in ("multiprocess.util", "multiprocessing.util"):
+        exit_function = getattr(sys.modules.get(name), "_exit_function", None)
+        if exit_function is not None:
+            exit_function()
+    stop_collector()
 
 
 @contextlib.contextmanager

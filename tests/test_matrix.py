@@ -1,0 +1,83 @@
+"""Every start method x every kind of pool: each call makes exactly one row, and every file parses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from helpers import call_lines, read_results, run_program
+
+CALLS = 2000
+
+PROGRAM = """
+import concurrent.futures, multiprocessing, sys
+import multiprocess
+import mpmon
+
+@mpmon.Timer(log_to_console=False)
+def square(x):
+    return x * x
+
+def loop(start, stop):
+    for i in range(start, stop):
+        square(i)
+
+if __name__ == "__main__":
+    method, kind, results_format, calls = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    mpmon.start_collector("logs", results_format=results_format, log_to_console=False)
+    ctx = multiprocessing.get_context(method)
+    items = range(calls)
+    if kind == "pool_close_join":
+        pool = ctx.Pool(2)
+        assert pool.map(square, items) == [i * i for i in items]
+        pool.close()
+        pool.join()
+    elif kind == "with_pool":
+        with ctx.Pool(2) as pool:  # __exit__ terminates the workers
+            assert pool.map(square, items) == [i * i for i in items]
+    elif kind == "maxtasksperchild":
+        with ctx.Pool(2, maxtasksperchild=1) as pool:
+            assert pool.map(square, items, chunksize=calls // 20) == [i * i for i in items]
+    elif kind == "process_pool_executor":
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as executor:
+            assert list(executor.map(square, items, chunksize=50)) == [i * i for i in items]
+    elif kind == "multiprocess_pool":
+        with multiprocess.get_context(method).Pool(2) as pool:
+            assert pool.map(square, items) == [i * i for i in items]
+    elif kind == "process":
+        half = calls // 2
+        workers = [ctx.Process(target=loop, args=(0, half)), ctx.Process(target=loop, args=(half, calls))]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+            assert w.exitcode == 0
+    mpmon.stop_collector()
+"""
+
+KINDS = ["pool_close_join", "with_pool", "maxtasksperchild", "process_pool_executor", "multiprocess_pool", "process"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("results_format", ["csv", "parquet"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_call_makes_one_row(tmp_path: Path, start_method: str, kind: str, results_format: str) -> None:
+    """Rows == calls, call_ids unique, timing.log call lines == rows, all files parse, all values sane."""
+    run_program(tmp_path, PROGRAM, start_method, kind, results_format, str(CALLS))
+    log_dir = tmp_path / "logs"
+    rows = read_results(log_dir, results_format)
+    lines = call_lines(log_dir)
+
+    assert len(rows) == CALLS
+    assert rows["call_id"].is_unique
+    assert len(lines) == CALLS
+    assert {line["uuid"] for line in lines} == set(rows["call_id"])
+    assert sorted(int(json.loads(a)["args"][0]) for a in rows["args"]) == list(range(CALLS))
+    assert rows["run_id"].nunique() == 1
+    assert (rows["status"] == "ok").all()
+    assert (rows["duration_s"] >= 0).all() and (rows["cpu_time_s"] >= 0).all()
+    assert (rows["mem_final_mib"] > 0).all()
+    assert "MainProcess" not in set(rows["process_name"])  # made in the workers, not the parent
+    if kind == "maxtasksperchild":
+        assert rows["pid"].nunique() >= 20  # one worker per chunk of tasks
