@@ -14,8 +14,9 @@ import inspect
 import sys
 import threading
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Final
+from typing import Any, Final, cast
 
 from . import probe
 from .render import Sanitizer, render_args, render_exception
@@ -106,19 +107,19 @@ class Monitored:
     def __init__(self, func: Callable[..., Any], settings: Any) -> None:
         if not callable(func):
             raise TypeError(f"{type(self).__name__} decorates callables, not {type(func).__name__}")
-        functools.update_wrapper(self, func)
+        functools.update_wrapper(cast(Callable[..., Any], self), func)
         self.settings = settings
         self.inner: Monitored | None = func if isinstance(func, Monitored) else None
-        self.name: str = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
+        self.name = str(getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func)))
         self.module_name = main_module_name(getattr(func, "__module__", None) or "")
         self.route = settings.route
 
     def __get__(self, instance: object, owner: type | None = None) -> Any:
-        return self if instance is None else types.MethodType(self, instance)
+        return self if instance is None else types.MethodType(cast(Callable[..., Any], self), instance)
 
     def __reduce__(self) -> Any:
         if _located(self):
-            return self.__qualname__
+            return self.__dict__["__qualname__"]
         return (type(self), (self.__wrapped__, self.settings))
 
     def __repr__(self) -> str:
@@ -227,7 +228,9 @@ class CaughtFunction(Monitored):
             settings = self.settings
             sanitize = settings.sanitize_func
             message, trace = render_exception(exc, sanitize, hide_file=__file__)
-            rendered = render_args(args, kwargs, settings.max_arg_length, sanitize) if args or kwargs else None
+            rendered = (
+                render_args(args, kwargs, settings.max_arg_length, sanitize) if args or kwargs else None
+            )
             record = (ERROR, self.name, self.module_name, call_no, _time_ns(), _current_thread().name,
                       type(exc).__name__, message, trace, rendered, self.route)  # fmt: skip
             sender.buffer.append(record)
@@ -264,11 +267,21 @@ class Timer:
         name: str | None = None,
     ) -> None:
         self.settings = TimerSettings(
-            log_to_console, log_to_file, bool(track_resources), max_arg_length, sanitize_func, results_format, name
+            log_to_console,
+            log_to_file,
+            bool(track_resources),
+            max_arg_length,
+            sanitize_func,
+            results_format,
+            name,
         )
 
     def __call__(self, func: Callable[..., Any]) -> Any:
-        if inspect.isasyncgenfunction(func) or inspect.iscoroutinefunction(func) or inspect.isgeneratorfunction(func):
+        if (
+            inspect.isasyncgenfunction(func)
+            or inspect.iscoroutinefunction(func)
+            or inspect.isgeneratorfunction(func)
+        ):
             from .lazy import timed_lazy
 
             return timed_lazy(func, self.settings)

@@ -101,4 +101,4 @@ def is_top_level() -> bool:
     if multiprocessing.parent_process() is not None:
         return False
     other = sys.modules.get("multiprocess")
-    return other is None or other.parent_process() is None  # type: ignore[attr-defined]
+    return other is None or other.parent_process() is None

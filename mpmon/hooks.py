@@ -46,7 +46,14 @@ def get_metrics_start(func_name: str | None = None) -> MetricsStart:
     cpu0 = probe.cpu_ns()
     rss0 = probe.rss_bytes()
     return MetricsStart(
-        func_name or name, module, next(sender.counter), sender.stack.current, probe.time_ns(), probe.perf_counter_ns(), cpu0, rss0
+        func_name or name,
+        module,
+        next(sender.counter),
+        sender.stack.current,
+        probe.time_ns(),
+        probe.perf_counter_ns(),
+        cpu0,
+        rss0,
     )
 
 
@@ -63,8 +70,8 @@ def get_metrics_end(metrics_start: MetricsStart, func_name: str | None = None) -
     buffer = s.buffer
     buffer.append(
         (CALL, "hook", name, metrics_start.module, metrics_start.call_no, metrics_start.parent_no,
-         metrics_start.start_ns, duration, cpu, metrics_start.rss_bytes, rss1, threading.current_thread().name,
-         "", None, _ROUTE)
+         metrics_start.start_ns, duration, cpu, metrics_start.rss_bytes, rss1,
+         threading.current_thread().name, "", None, _ROUTE)
     )  # fmt: skip
     if len(buffer) >= s.limit or (s.eager and not metrics_start.parent_no) or t1 >= s.deadline_ns:
         s.flush()

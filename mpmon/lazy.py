@@ -72,7 +72,9 @@ class TimedAsyncGeneratorFunction(TimedFunction):
     def __call__(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         return self._timed(next(sender.counter), args, kwargs)
 
-    async def _timed(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> AsyncGenerator[Any, Any]:
+    async def _timed(
+        self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> AsyncGenerator[Any, Any]:
         parent, begun = sender.stack.current, self.begin()
         try:
             async for item in self.__wrapped__(*args, **kwargs):

@@ -8,8 +8,8 @@ fallback. The descriptor is reopened in a forked child, where `/proc/self` would
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from time import perf_counter_ns, process_time_ns, time_ns
-from typing import Callable
 
 __all__ = ["cpu_ns", "perf_counter_ns", "rss_bytes", "time_ns"]
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import reprlib
 import traceback
-from typing import Any, Callable, Final
+from collections.abc import Callable
+from typing import Any, Final
 
 __all__ = ["DEFAULT_MAX_ARG_LENGTH", "Sanitizer", "render_args", "render_exception", "sanitized"]
 

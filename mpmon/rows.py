@@ -31,7 +31,7 @@ Columns = dict[str, list[Any]]
 MIB: Final = 1024.0 * 1024.0
 _NAN: Final = math.nan
 # ASCII escapes keep every line valid UTF-8 whatever the text holds (lone surrogates included).
-_encode_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_encode_str = json.encoder.encode_basestring_ascii
 _to_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -208,7 +208,7 @@ def _float(value: Any) -> float:
 
 
 def columns_of_entries(entries: list[dict[str, Any]], run_id: str) -> Columns:
-    """Results columns from call lines read back from JSON (a spill file), typed as call_columns makes them."""
+    """Results columns from call lines read back from JSON (a spill file), typed like call_columns'."""
     columns: Columns = {}
     for column in schema.COLUMNS:
         values = [entry.get(column.name) for entry in entries]

@@ -46,7 +46,9 @@ class Column(NamedTuple):
 COLUMNS: Final[tuple[Column, ...]] = (
     Column("run_id", "string", "one per start_collector()"),
     Column("call_id", "string", "a UUID unique to this call"),
-    Column("parent_id", "string", "call_id of the enclosing monitored call in the same thread, empty if none"),
+    Column(
+        "parent_id", "string", "call_id of the enclosing monitored call in the same thread, empty if none"
+    ),
     Column("source", "string", "'timer' or 'hook'"),
     Column("function", "string", "the function's __qualname__, or the hook's func_name"),
     Column("module", "string", "the function's module"),

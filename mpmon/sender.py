@@ -12,6 +12,7 @@ records are spilled to a per-process file in the log directory, which the next c
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import os
 import signal
@@ -19,10 +20,11 @@ import socket
 import sys
 import threading
 import uuid
-from multiprocessing import connection
+from collections.abc import Callable
+from multiprocessing import AuthenticationError, connection
 from time import perf_counter_ns
 from types import FrameType
-from typing import Any, Callable, Final
+from typing import Any, Final
 
 from . import environment
 from .wire import encode_batch
@@ -116,7 +118,7 @@ class Sender:
         for name in ("multiprocessing.util", "multiprocess.util"):
             util = sys.modules.get(name)
             if util is not None:
-                util.Finalize(None, self.flush, exitpriority=100)  # type: ignore[attr-defined]
+                util.Finalize(None, self.flush, exitpriority=100)
         if not environment.is_owner():
             self.eager = not self._install_sigterm_flush()
 
@@ -188,7 +190,7 @@ class Sender:
             return None
         try:
             self._conn = connection.Client(d.address, authkey=d.authkey)
-        except (OSError, EOFError, connection.AuthenticationError):
+        except (OSError, EOFError, AuthenticationError):
             self._retry_ns = perf_counter_ns() + RECONNECT_DELAY_NS
             return None
         return self._conn
@@ -196,10 +198,8 @@ class Sender:
     def _close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            try:
+            with contextlib.suppress(OSError):
                 conn.close()
-            except OSError:
-                pass
 
     def _spill(self, meta: tuple[Any, ...], batch: list[tuple[Any, ...]]) -> None:
         from . import spill
@@ -214,7 +214,7 @@ def _process_name() -> str:
     name = current_process().name
     other = sys.modules.get("multiprocess")
     if name == "MainProcess" and other is not None:
-        name = other.current_process().name  # type: ignore[attr-defined]
+        name = other.current_process().name
     return name
 
 

@@ -43,6 +43,9 @@ def write(log_dir: str, meta: tuple[Any, ...], records: list[tuple[Any, ...]]) -
     except Exception as exc:
         import sys
 
-        print(f"mpmon: {len(records)} records lost: cannot write a spill file in {log_dir}: {exc}", file=sys.stderr)
+        print(
+            f"mpmon: {len(records)} records lost: cannot write a spill file in {log_dir}: {exc}",
+            file=sys.stderr,
+        )
         return 0
     return len(records)

@@ -20,7 +20,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_program(
-    directory: Path, source: str, *args: str, timeout: float = 180, env: dict[str, str] | None = None, check: bool = True
+    directory: Path,
+    source: str,
+    *args: str,
+    timeout: float = 180,
+    env: dict[str, str] | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """Write `source` to directory/prog.py and run it there in a fresh interpreter."""
     script = directory / "prog.py"
@@ -59,7 +64,9 @@ def call_lines(log_dir: Path) -> list[dict[str, Any]]:
 
 def read_csv(log_dir: Path) -> pd.DataFrame:
     floats = [c.name for c in schema.COLUMNS if c.kind == "float"]
-    frame = pd.read_csv(log_dir / schema.RESULTS_CSV, keep_default_na=False, na_values=dict.fromkeys(floats, ["nan"]))
+    frame = pd.read_csv(
+        log_dir / schema.RESULTS_CSV, keep_default_na=False, na_values={name: ["nan"] for name in floats}
+    )
     assert tuple(frame.columns) == schema.COLUMN_NAMES
     return frame
 

@@ -107,7 +107,9 @@ class TestCalls:
         assert len(rows) == 3000 and rows["call_id"].is_unique
         by_id = rows.set_index("call_id")
         children = rows[rows["parent_id"] != ""]
-        assert (by_id.loc[children["parent_id"], "thread_name"].values == children["thread_name"].values).all()
+        assert (
+            by_id.loc[children["parent_id"], "thread_name"].values == children["thread_name"].values
+        ).all()
 
     def test_untracked_resources_are_empty(self, log_dir: Path) -> None:
         """track_resources=False leaves CPU and memory empty (NaN), never zero."""
@@ -146,8 +148,14 @@ class TestCalls:
         assert asyncio.run(nap()) == "rested"
         assert list(count(3)) == [0, 1, 2]
         rows = stopped_rows(log_dir).set_index("function")
-        assert rows.loc["TestCalls.test_async_and_generators_are_timed_until_done.<locals>.nap", "duration_s"] >= 0.05
-        assert rows.loc["TestCalls.test_async_and_generators_are_timed_until_done.<locals>.count", "status"] == "ok"
+        assert (
+            rows.loc["TestCalls.test_async_and_generators_are_timed_until_done.<locals>.nap", "duration_s"]
+            >= 0.05
+        )
+        assert (
+            rows.loc["TestCalls.test_async_and_generators_are_timed_until_done.<locals>.count", "status"]
+            == "ok"
+        )
 
 
 class TestSettings:
@@ -168,7 +176,7 @@ class TestSettings:
             mpmon.ErrorCatcher(sanitize_func="mask")  # type: ignore[arg-type]
 
     def test_each_decorator_picks_its_results_format(self, tmp_path: Path) -> None:
-        """Decorators asking for csv and parquet in one run fill both tables; log_to_file=False skips timing.log."""
+        """csv and parquet decorators in one run fill both tables; log_to_file=False skips timing.log."""
         run_program(
             tmp_path,
             """
@@ -221,5 +229,7 @@ class TestSettings:
         from helpers import json_lines
 
         logged = [e for e in json_lines(tmp_path / "logs", "timing.log") if e["event"] == "log"]
-        assert sorted(e["message"] for e in logged) == sorted(["parent here"] + [f"item {i} done" for i in range(20)])
+        assert sorted(e["message"] for e in logged) == sorted(
+            ["parent here"] + [f"item {i} done" for i in range(20)]
+        )
         assert {e["level"] for e in logged} == {"WARNING"}

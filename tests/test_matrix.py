@@ -56,7 +56,14 @@ if __name__ == "__main__":
     mpmon.stop_collector()
 """
 
-KINDS = ["pool_close_join", "with_pool", "maxtasksperchild", "process_pool_executor", "multiprocess_pool", "process"]
+KINDS = [
+    "pool_close_join",
+    "with_pool",
+    "maxtasksperchild",
+    "process_pool_executor",
+    "multiprocess_pool",
+    "process",
+]
 
 
 @pytest.mark.slow

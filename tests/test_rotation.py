@@ -37,4 +37,7 @@ def test_twenty_thousand_records_give_twenty_thousand_complete_lines(tmp_path: P
     assert sorted(int(json.loads(line["args"])["args"][0]) for line in lines) == list(range(20_000))
     assert len({line["uuid"] for line in lines}) == 20_000
     assert len(read_csv(log_dir)) == 20_000
-    assert [e["event"] for e in json_lines(log_dir, "timing.log") if e["event"] != "call"] == ["run_start", "run_summary"]
+    assert [e["event"] for e in json_lines(log_dir, "timing.log") if e["event"] != "call"] == [
+        "run_start",
+        "run_summary",
+    ]

@@ -83,7 +83,9 @@ def test_timer_example(tmp_path: Path) -> None:
 def test_error_catcher_example(tmp_path: Path) -> None:
     """The error reaches the caller; error.log holds it sanitized, with its traceback."""
     done = run_program(tmp_path, ERROR_EXAMPLE)
-    assert done.stdout.strip() == "Caught an exception as expected: This is a test error with a secret password!"
+    assert (
+        done.stdout.strip() == "Caught an exception as expected: This is a test error with a secret password!"
+    )
     (entry,) = json_lines(tmp_path / "logs", "error.log")
     assert entry["error_message"] == "This is a test error with a secret *****!"
     assert "password" not in entry["traceback"] and "Traceback" in entry["traceback"]
@@ -93,7 +95,10 @@ def test_error_catcher_example(tmp_path: Path) -> None:
 def test_combined_example(tmp_path: Path) -> None:
     """Two rows (one ok, one error), one error.log entry joined to its row, digits masked."""
     done = run_program(tmp_path, COMBINED_EXAMPLE)
-    assert done.stdout.splitlines() == ["Combined function result: 21", "Caught an exception: Invalid value for a!"]
+    assert done.stdout.splitlines() == [
+        "Combined function result: 21",
+        "Caught an exception: Invalid value for a!",
+    ]
     rows = read_csv(tmp_path / "logs")
     assert list(rows["status"]) == ["ok", "error"]
     assert list(rows["args"]) == ['{"args":["*","*"],"kwargs":{}}', '{"args":["-*","*"],"kwargs":{}}']

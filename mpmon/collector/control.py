@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from multiprocessing import connection
+from multiprocessing import AuthenticationError, connection
 from typing import Any
 
 from .. import environment
@@ -84,7 +84,15 @@ def start_collector(
             _running.restart()
         return _running
     config = _config(
-        log_dir, results_format, max_bytes, backup_count, log_to_console, capture_logging, tag, log_to_file, drop_policy
+        log_dir,
+        results_format,
+        max_bytes,
+        backup_count,
+        log_to_console,
+        capture_logging,
+        tag,
+        log_to_file,
+        drop_policy,
     )
     process = _launch(config)
     _running = Collector(config["run_id"], config["log_dir"], config["address"], config, process)
@@ -244,7 +252,7 @@ def _request_stop(current: Collector, deadline: float) -> None:
     config = current.config
     try:
         conn = connection.Client(config["address"], authkey=bytes.fromhex(config["authkey"]))
-    except (OSError, EOFError, connection.AuthenticationError):
+    except (OSError, EOFError, AuthenticationError):
         return
     with conn:
         conn.send_bytes(STOP)

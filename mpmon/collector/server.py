@@ -7,10 +7,11 @@ request, or the end of the parent process, drains every connection before the fi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
-from multiprocessing import connection
+from multiprocessing import AuthenticationError, connection
 from typing import Any
 
 from ..wire import STOP, STOPPED, RejectedPayload, decode_batch
@@ -26,7 +27,9 @@ class Server:
 
     def __init__(self, config: dict[str, Any]) -> None:
         self._config = config
-        self._listener = connection.Listener(_address(config["address"]), authkey=bytes.fromhex(config["authkey"]))
+        self._listener = connection.Listener(
+            _address(config["address"]), authkey=bytes.fromhex(config["authkey"])
+        )
         self._wake_read, self._wake_write = os.pipe()
         self._new: list[connection.Connection] = []
         self._connections: list[connection.Connection] = []
@@ -49,7 +52,7 @@ class Server:
         while True:
             try:
                 conn = self._listener.accept()
-            except connection.AuthenticationError:
+            except AuthenticationError:
                 self.writer.stats.refused_peers += 1
                 continue
             except OSError:
@@ -106,10 +109,8 @@ def _take(items: list[connection.Connection]) -> list[connection.Connection]:
 
 
 def _reply(conn: connection.Connection, message: bytes) -> None:
-    try:
+    with contextlib.suppress(OSError):
         conn.send_bytes(message)
-    except OSError:
-        pass
 
 
 def _address(text: str) -> Any:

@@ -11,7 +11,7 @@ import os
 import secrets
 import time
 from logging.handlers import RotatingFileHandler
-from typing import Any
+from typing import Any, TextIO
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -32,14 +32,16 @@ class JsonLinesSink:
 
     def __init__(self, path: str, max_bytes: int, backup_count: int) -> None:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        self._rotation = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8")
+        self._rotation = RotatingFileHandler(
+            path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
+        )
         self._max_bytes = max_bytes if backup_count > 0 else 0
         self.path = path
 
     def write(self, lines: list[str]) -> None:
         if not lines:
             return
-        stream = self._rotation.stream
+        stream = self._stream()
         size = stream.tell()
         start = 0
         if self._max_bytes:
@@ -48,10 +50,15 @@ class JsonLinesSink:
                 if size + length > self._max_bytes and size > 0:
                     stream.write("\n".join(lines[start:index]) + "\n" if index > start else "")
                     self._rotation.doRollover()
-                    stream = self._rotation.stream
+                    stream = self._stream()
                     start, size = index, 0
                 size += length
         stream.write("\n".join(lines[start:]) + "\n")
+
+    def _stream(self) -> TextIO:
+        stream = self._rotation.stream
+        assert stream is not None, "RotatingFileHandler opens its stream unless delay=True"
+        return stream
 
     def flush(self) -> None:
         self._rotation.flush()
@@ -85,7 +92,10 @@ class CsvSink:
     def __init__(self, path: str) -> None:
         self.path = path
         self._schema = pa.schema(
-            [pa.field(f.name, pa.string() if f.name in schema.TIMESTAMP_COLUMNS else f.type) for f in schema.arrow_schema()]
+            [
+                pa.field(f.name, pa.string() if f.name in schema.TIMESTAMP_COLUMNS else f.type)
+                for f in schema.arrow_schema()
+            ]
         )
         header = (schema.CSV_HEADER + "\n").encode()
         self._file = open(path, "ab")  # noqa: SIM115 -- kept open for the collector's lifetime
@@ -169,7 +179,10 @@ class ParquetSink:
 
     def _open_part(self) -> None:
         name = f"part-{self._run_id}-{int(time.time() * 1000):x}-{secrets.token_hex(2)}"
-        self._paths = (os.path.join(self.directory, f"_{name}.inprogress"), os.path.join(self.directory, f"{name}.parquet"))
+        self._paths = (
+            os.path.join(self.directory, f"_{name}.inprogress"),
+            os.path.join(self.directory, f"{name}.parquet"),
+        )
         self._writer = pq.ParquetWriter(self._paths[0], self._schema)
         self._part_rows, self._opened = 0, time.monotonic()
 

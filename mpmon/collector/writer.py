@@ -265,4 +265,3 @@ def _group(routes: list[Any]) -> dict[Any, list[int] | None]:
         assert members is not None
         members.append(index)
     return groups
-
