@@ -28,7 +28,7 @@ __all__ = ["ErrorCatcher", "ErrorSettings", "Monitored", "TimedFunction", "Timer
 RESULTS_FORMATS: Final = ("csv", "parquet")
 _current_thread = threading.current_thread
 _cpu_ns = probe.cpu_ns
-_rss_bytes = probe.rss_bytes
+_rss_raw = probe.rss_raw
 _time_ns = probe.time_ns
 _perf_counter_ns = probe.perf_counter_ns
 
@@ -148,7 +148,12 @@ class TimedFunction(Monitored):
         stack = sender.stack
         parent = stack.current
         stack.current = call_no
-        begun = self.begin()
+        cpu0: int = -1
+        rss0: bytes | int = -1
+        if self.track:
+            cpu0 = _cpu_ns()
+            rss0 = _rss_raw()
+        begun = (_time_ns(), _perf_counter_ns(), cpu0, rss0)
         try:
             if self.inner is None:
                 result = self.__wrapped__(*args, **kwargs)
@@ -160,19 +165,20 @@ class TimedFunction(Monitored):
         self.record(call_no, parent, begun, _perf_counter_ns(), "", args, kwargs)
         return result
 
-    def begin(self) -> tuple[int, int, int, int]:
-        """The probes at a call's start: wall clock, perf counter, CPU time, RSS (-1 when not tracked)."""
-        cpu0 = rss0 = -1
+    def begin(self) -> tuple[int, int, int, bytes | int]:
+        """The probes at a call's start: wall clock, perf counter, CPU time, raw RSS (-1 when not tracked)."""
+        cpu0: int = -1
+        rss0: bytes | int = -1
         if self.track:
             cpu0 = _cpu_ns()
-            rss0 = _rss_bytes()
+            rss0 = _rss_raw()
         return _time_ns(), _perf_counter_ns(), cpu0, rss0
 
     def record(
         self,
         call_no: int,
         parent: int,
-        begun: tuple[int, int, int, int],
+        begun: tuple[int, int, int, bytes | int],
         t1: int,
         error_type: str,
         args: tuple[Any, ...],
@@ -180,9 +186,10 @@ class TimedFunction(Monitored):
     ) -> None:
         """Finish the probes of a call that ended at perf counter `t1` and buffer its record."""
         start, t0, cpu0, rss0 = begun
-        cpu = rss1 = -1
+        cpu: int = -1
+        rss1: bytes | int = -1
         if cpu0 >= 0:
-            rss1 = _rss_bytes()
+            rss1 = _rss_raw()
             cpu = _cpu_ns() - cpu0
         s = sender
         s.stack.current = parent

@@ -31,7 +31,7 @@ class MetricsStart(NamedTuple):
     start_ns: int
     perf_ns: int
     cpu_ns: int
-    rss_bytes: int
+    rss_raw: bytes | int
 
 
 def _caller(depth: int) -> tuple[str, str]:
@@ -44,7 +44,7 @@ def get_metrics_start(func_name: str | None = None) -> MetricsStart:
     """Start measuring: CPU time and memory now, then the clocks."""
     name, module = _caller(1)
     cpu0 = probe.cpu_ns()
-    rss0 = probe.rss_bytes()
+    rss0 = probe.rss_raw()
     return MetricsStart(
         func_name or name,
         module,
@@ -62,7 +62,7 @@ def get_metrics_end(metrics_start: MetricsStart, func_name: str | None = None) -
     t1 = probe.perf_counter_ns()
     if not isinstance(metrics_start, MetricsStart):
         raise TypeError("get_metrics_end() takes the value that get_metrics_start() returned")
-    rss1 = probe.rss_bytes()
+    rss1 = probe.rss_raw()
     cpu = probe.cpu_ns() - metrics_start.cpu_ns
     name = func_name or metrics_start.func_name
     duration = t1 - metrics_start.perf_ns
@@ -70,7 +70,7 @@ def get_metrics_end(metrics_start: MetricsStart, func_name: str | None = None) -
     buffer = s.buffer
     buffer.append(
         (CALL, "hook", name, metrics_start.module, metrics_start.call_no, metrics_start.parent_no,
-         metrics_start.start_ns, duration, cpu, metrics_start.rss_bytes, rss1,
+         metrics_start.start_ns, duration, cpu, metrics_start.rss_raw, rss1,
          threading.current_thread().name, "", None, _ROUTE)
     )  # fmt: skip
     if len(buffer) >= s.limit or (s.eager and not metrics_start.parent_no) or t1 >= s.deadline_ns:
@@ -79,6 +79,6 @@ def get_metrics_end(metrics_start: MetricsStart, func_name: str | None = None) -
         "function": name,
         "duration_s": duration / 1e9,
         "cpu_time_s": cpu / 1e9,
-        "mem_delta_mib": (rss1 - metrics_start.rss_bytes) / _MIB,
-        "mem_final_mib": rss1 / _MIB,
+        "mem_delta_mib": (probe.rss_of(rss1) - probe.rss_of(metrics_start.rss_raw)) / _MIB,
+        "mem_final_mib": probe.rss_of(rss1) / _MIB,
     }

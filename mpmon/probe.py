@@ -1,8 +1,10 @@
 """Cheap reads of the clocks, the process's CPU time and its resident memory; no other I/O.
 
 On Linux the resident set size comes from `/proc/self/statm` read through a file descriptor kept open
-(about 1 us, against about 9 us for `psutil.Process().memory_info()`); elsewhere psutil is the portable
-fallback. The descriptor is reopened in a forked child, where `/proc/self` would still name the parent.
+(one `pread`, about 1 us, against about 9 us for `psutil.Process().memory_info()`), and the caller
+ships the raw line: turning it into bytes is left to `rss_of()`, in the collector. Elsewhere psutil is
+the portable fallback. In a forked child the descriptor is pointed at the child (`/proc/self` was
+resolved when it was opened, so it would still name the parent).
 """
 
 from __future__ import annotations
@@ -10,55 +12,58 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from time import perf_counter_ns, process_time_ns, time_ns
+from typing import Final
 
-__all__ = ["cpu_ns", "perf_counter_ns", "rss_bytes", "time_ns"]
+__all__ = ["cpu_ns", "perf_counter_ns", "rss_bytes", "rss_of", "rss_raw", "time_ns"]
 
-cpu_ns: Callable[[], int] = process_time_ns
+PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+cpu_ns: Final[Callable[[], int]] = process_time_ns
 """User plus system CPU time of this process, in nanoseconds."""
 
 
-class _StatmReader:
-    """Reads the resident set size in bytes from /proc/self/statm through a kept descriptor."""
-
-    def __init__(self) -> None:
-        self._page_size = os.sysconf("SC_PAGE_SIZE")
-        self._fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
-
-    def __call__(self) -> int:
-        return int(os.pread(self._fd, 64, 0).split()[1]) * self._page_size
-
-    def reopen(self) -> None:
-        """Point the descriptor at this process (after a fork it still names the parent)."""
-        old, self._fd = self._fd, os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
-        os.close(old)
+def rss_of(raw: bytes | int) -> int:
+    """Resident set size in bytes from what `rss_raw()` returned."""
+    return raw if type(raw) is int else int(raw.split()[1]) * PAGE_SIZE  # type: ignore[union-attr]
 
 
-class _PsutilReader:
-    """The portable fallback: psutil's view of this process's resident set size."""
+def _statm_reader() -> Callable[[], bytes | int]:
+    path = "/proc/self/statm"
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
 
-    def __init__(self) -> None:
-        import psutil
+    def follow_child() -> None:
+        fresh = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        os.dup2(fresh, fd, inheritable=False)
+        os.close(fresh)
 
-        self._memory_info = psutil.Process().memory_info
+    def rss_raw(fd: int = fd, pread: Callable[[int, int, int], bytes] = os.pread) -> bytes | int:
+        return pread(fd, 64, 0)
 
-    def __call__(self) -> int:
-        return int(self._memory_info().rss)
-
-    def reopen(self) -> None:
-        """Follow this process after a fork (psutil.Process keeps the pid it was made with)."""
-        self.__init__()  # type: ignore[misc]
+    rss_of(rss_raw())
+    os.register_at_fork(after_in_child=follow_child)
+    return rss_raw
 
 
-def _make_rss_reader() -> _StatmReader | _PsutilReader:
-    reader: _StatmReader | _PsutilReader
+def _psutil_reader() -> Callable[[], bytes | int]:
+    import psutil
+
+    process = [psutil.Process()]
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=lambda: process.__setitem__(0, psutil.Process()))
+    return lambda: int(process[0].memory_info().rss)
+
+
+def _make_reader() -> Callable[[], bytes | int]:
     try:
-        reader = _StatmReader()
-        reader()
+        return _statm_reader()
     except (OSError, ValueError, IndexError):
-        reader = _PsutilReader()
-    os.register_at_fork(after_in_child=reader.reopen)
-    return reader
+        return _psutil_reader()
 
 
-rss_bytes: Callable[[], int] = _make_rss_reader()
-"""Resident set size of this process, in bytes."""
+rss_raw: Final = _make_reader()
+"""This process's resident set size, raw: pass it to `rss_of()` for bytes."""
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process, in bytes."""
+    return rss_of(rss_raw())

@@ -70,14 +70,17 @@ def render_args(
     args: tuple[Any, ...], kwargs: dict[str, Any], max_length: int | None, sanitize: Sanitizer | None
 ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """Sanitized, truncated reprs of a call's arguments, as plain tuples for the wire."""
-    limit = DEFAULT_MAX_ARG_LENGTH if max_length is None else max(int(max_length), 0)
-    positional = tuple(sanitized(_render(a, limit), sanitize)[:limit] for a in args[:MAX_ARGS])
+    limit = DEFAULT_MAX_ARG_LENGTH if max_length is None else max_length
+    if sanitize is None:
+        positional = tuple([_render(a, limit) for a in args[:MAX_ARGS]])
+    else:
+        positional = tuple([sanitized(_render(a, limit), sanitize)[:limit] for a in args[:MAX_ARGS]])
     if len(args) > MAX_ARGS:
         positional += (f"<{len(args) - MAX_ARGS} more>",)
     named: tuple[tuple[str, str], ...] = ()
     if kwargs:
         items = list(kwargs.items())
-        named = tuple((k, sanitized(_render(v, limit), sanitize)[:limit]) for k, v in items[:MAX_ARGS])
+        named = tuple([(k, sanitized(_render(v, limit), sanitize)[:limit]) for k, v in items[:MAX_ARGS]])
         if len(items) > MAX_ARGS:
             named += (("...", f"<{len(items) - MAX_ARGS} more>"),)
     return positional, named

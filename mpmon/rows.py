@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 from . import schema
+from .probe import rss_of
 from .wire import CALL, ERROR, LOG
 
 __all__ = [
@@ -53,23 +54,33 @@ class _IsoClock:
 iso_utc: Final = _IsoClock()
 
 
-def _number(value: float) -> str:
-    return "null" if value != value else repr(value)
+def _numbers(values: list[float]) -> list[str]:
+    texts = list(map(repr, values))
+    return [("null" if t == "nan" else t) for t in texts] if "nan" in texts else texts
 
 
 def _args_json(args: Any) -> str:
+    """{"args":[...],"kwargs":{...}} of the rendered argument texts ("" when the call had none)."""
     if not args:
         return ""
     positional, named = args
-    return _to_json({"args": list(positional), "kwargs": dict(named)})
+    text = '{"args":[' + ",".join(map(_encode_str, positional)) + '],"kwargs":{'
+    if named:
+        text += ",".join(f"{_encode_str(k)}:{_encode_str(v)}" for k, v in named)
+    return text + "}}"
 
 
 def _message(function: str, duration: float, cpu: float, delta: float, final: float, error: str) -> str:
-    text = f"{function} finished in {duration:.6f} s"
-    if cpu == cpu:
-        text += f", CPU {cpu:.6f} s"
     if final == final:
-        text += f", memory {delta:+.3f} MiB (now {final:.1f} MiB)"
+        text = "%s finished in %.6f s, CPU %.6f s, memory %+.3f MiB (now %.1f MiB)" % (
+            function,
+            duration,
+            cpu,
+            delta,
+            final,
+        )
+    else:
+        text = "%s finished in %.6f s" % (function, duration)
     return f"{text}, raised {error}" if error else text
 
 
@@ -82,12 +93,13 @@ def call_columns(meta: tuple[Any, ...], records: list[tuple[Any, ...]], run_id: 
      thread, error_type, args, _route) = zip(*records)  # fmt: skip
     duration = [d / 1e9 for d in duration_ns]
     cpu = [c / 1e9 if c >= 0 else _NAN for c in cpu_ns]
-    final = [r / MIB if r >= 0 else _NAN for r in rss1]
-    delta = [(r1 - r0) / MIB if r0 >= 0 and r1 >= 0 else _NAN for r0, r1 in zip(rss0, rss1)]
+    after = [-1 if r == -1 else rss_of(r) for r in rss1]
+    final = [r / MIB if r >= 0 else _NAN for r in after]
+    delta = [(r1 - rss_of(r0)) / MIB if r1 >= 0 and r0 != -1 else _NAN for r0, r1 in zip(rss0, after)]
     return {
         "run_id": [run_id] * n,
         "call_id": [f"{prefix}{c:012x}" for c in call_no],
-        "parent_id": [f"{prefix}{p:012x}" if p else "" for p in parent_no],
+        "parent_id": [f"{prefix}{p:012x}" if p else "" for p in parent_no] if any(parent_no) else [""] * n,
         "source": list(source),
         "function": list(function),
         "module": list(module),
@@ -112,6 +124,8 @@ def call_columns(meta: tuple[Any, ...], records: list[tuple[Any, ...]], run_id: 
 
 
 _STRING_KEYS: Final = frozenset(c.name for c in schema.COLUMNS if c.kind in ("string", "timestamp"))
+# Texts this module makes from numbers (UUIDs, ISO times): they never need escaping.
+_VERBATIM_KEYS: Final = frozenset(("call_id", "parent_id", "start_time", "end_time"))
 _CALL_TEMPLATE: Final = (
     '{"timestamp":%s,"level":%s,"event":"call","uuid":%s,'
     + ",".join(f'"{name}":%s' for name in schema.COLUMN_NAMES)
@@ -120,17 +134,22 @@ _CALL_TEMPLATE: Final = (
 
 
 def _json_column(name: str, values: list[Any]) -> list[str]:
+    first = values[0]
+    if values.count(first) == len(values):  # one value for the whole batch: encode it once
+        return _json_column_of_distinct(name, [first]) * len(values)
+    return _json_column_of_distinct(name, values)
+
+
+def _json_column_of_distinct(name: str, values: list[Any]) -> list[str]:
+    if name in _VERBATIM_KEYS:
+        return [f'"{v}"' for v in values]
     if name in _STRING_KEYS:
         return list(map(_encode_str, values))
-    if name == "pid":
-        return list(map(str, values))
-    return list(map(_number, values))
+    return list(map(str, values)) if name == "pid" else _numbers(values)
 
 
-def call_lines(columns: Columns, rows: list[int] | None = None) -> list[str]:
-    """timing.log JSON lines of the given rows (all when None) of `columns`."""
-    if rows is not None:
-        columns = {name: [values[i] for i in rows] for name, values in columns.items()}
+def call_lines(columns: Columns) -> list[str]:
+    """timing.log JSON lines of the rows of `columns`."""
     parts = [_json_column(name, columns[name]) for name in schema.COLUMN_NAMES]
     levels = ['"ERROR"' if s == "error" else '"INFO"' for s in columns["status"]]
     heads = zip(parts[schema.COLUMN_NAMES.index("end_time")], levels, parts[1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import re
 from typing import Any, Final
 
 __all__ = [
@@ -46,8 +47,8 @@ CALL_FIELDS: Final = (
     "start_ns",  # time.time_ns() at start
     "duration_ns",  # perf_counter_ns() difference
     "cpu_ns",  # process CPU time difference, -1 when not tracked
-    "rss_before",  # bytes, -1 when not tracked
-    "rss_after",  # bytes, -1 when not tracked
+    "rss_before",  # raw RSS (probe.rss_raw: a /proc statm line or an int of bytes), -1 when not tracked
+    "rss_after",  # the same, after the call
     "thread_name",
     "error_type",  # "" when the call returned
     "args",  # (positional reprs, ((name, repr), ...)) or None
@@ -69,6 +70,7 @@ LOG_FIELDS: Final = ("time_ns", "level", "logger", "message", "thread_name", "mo
 # Each batch starts with these, shared by all its records.
 META_FIELDS: Final = ("pid", "process_name", "host", "id_prefix", "run_id")
 
+_ID_PREFIX: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-")
 _ARITY: Final = {CALL: len(CALL_FIELDS) + 1, ERROR: len(ERROR_FIELDS) + 1, LOG: len(LOG_FIELDS) + 1}
 
 
@@ -101,6 +103,11 @@ def decode_batch(payload: bytes) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]
     meta, records = batch
     if not (isinstance(meta, tuple) and len(meta) == len(META_FIELDS) and isinstance(records, list)):
         raise RejectedPayload("malformed batch header")
+    pid, process_name, host, id_prefix, run_id = meta
+    if not (type(pid) is int and all(type(t) is str for t in (process_name, host, run_id))):
+        raise RejectedPayload("malformed batch header")
+    if not (type(id_prefix) is str and _ID_PREFIX.fullmatch(id_prefix)):
+        raise RejectedPayload("malformed call id prefix")
     for record in records:
         if not (isinstance(record, tuple) and record and _arity(record[0]) == len(record)):
             raise RejectedPayload("malformed record")
