@@ -72,15 +72,12 @@ def _args_json(args: Any) -> str:
 
 def _message(function: str, duration: float, cpu: float, delta: float, final: float, error: str) -> str:
     if final == final:
-        text = "%s finished in %.6f s, CPU %.6f s, memory %+.3f MiB (now %.1f MiB)" % (
-            function,
-            duration,
-            cpu,
-            delta,
-            final,
+        text = (
+            f"{function} finished in {duration:.6f} s, CPU {cpu:.6f} s, "
+            f"memory {delta:+.3f} MiB (now {final:.1f} MiB)"
         )
     else:
-        text = "%s finished in %.6f s" % (function, duration)
+        text = f"{function} finished in {duration:.6f} s"
     return f"{text}, raised {error}" if error else text
 
 
