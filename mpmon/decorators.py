@@ -11,21 +11,34 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import sys
 import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, cast, overload
 
 from . import probe
 from .render import Sanitizer, render_args, render_exception
 from .sender import sender
 from .wire import CALL, ERROR
 
-__all__ = ["ErrorCatcher", "ErrorSettings", "Monitored", "TimedFunction", "Timer", "TimerSettings"]
+__all__ = [
+    "CaughtFunction",
+    "ErrorCatcher",
+    "ErrorCatcherDecorator",
+    "ErrorSettings",
+    "Monitored",
+    "TimedFunction",
+    "Timer",
+    "TimerDecorator",
+    "TimerSettings",
+]
 
 RESULTS_FORMATS: Final = ("csv", "parquet")
+P = ParamSpec("P")
+R = TypeVar("R")
 _current_thread = threading.current_thread
 _cpu_ns = probe.cpu_ns
 _rss_raw = probe.rss_raw
@@ -250,16 +263,29 @@ def _is_function(value: object) -> bool:
     return callable(value) and not isinstance(value, (bool, int, str, type(None)))
 
 
-class Timer:
-    """Decorator that records each call's wall time, CPU time, memory and arguments as one results row.
+def _block() -> None:
+    """Stands for the body of a `with` block or a start()/stop() span."""
 
-    `@Timer` and `@Timer(...)` both work. Parameters left as None take the collector's setting, or the
-    original module's default: log_to_console=True, log_to_file=True, results_format="csv".
+
+def _caller_names(depth: int) -> tuple[str, str]:
+    frame = sys._getframe(depth + 1)
+    code = frame.f_code
+    return getattr(code, "co_qualname", code.co_name), main_module_name(frame.f_globals.get("__name__", ""))
+
+
+class TimerDecorator:
+    """What `Timer(...)` makes: a decorator, a context manager, and a start()/stop() timer, all one object.
+
+    Decorating makes each call of the function one results row. As a context manager, or between
+    start() and stop(), the block is one row named `name` (by default the enclosing function's name).
+    The object holds only its settings; what a call measures is kept per call and per thread, so one
+    object may time recursive and concurrent blocks. Settings left as None take the collector's, or
+    the original module's defaults: log_to_console=True, log_to_file=True, results_format="csv".
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         if len(args) == 1 and not kwargs and _is_function(args[0]):
-            return cls()(args[0])
+            return cls()(args[0])  # bare @Timer
         return super().__new__(cls)
 
     def __init__(
@@ -283,7 +309,7 @@ class Timer:
             name,
         )
 
-    def __call__(self, func: Callable[..., Any]) -> Any:
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         if (
             inspect.isasyncgenfunction(func)
             or inspect.iscoroutinefunction(func)
@@ -291,38 +317,116 @@ class Timer:
         ):
             from .lazy import timed_lazy
 
-            return timed_lazy(func, self.settings)
-        return TimedFunction(func, self.settings)
+            return cast(Callable[P, R], timed_lazy(func, self.settings))
+        return cast(Callable[P, R], TimedFunction(func, self.settings))
+
+    def start(self) -> TimerDecorator:
+        """Start timing a block; stop() ends it. Nested and per-thread starts are kept apart."""
+        self._start(depth=2)
+        return self
+
+    def stop(self) -> None:
+        """End the block the last start() of this thread began, and hand its row to the collector."""
+        self._stop("")
+
+    def __enter__(self) -> TimerDecorator:
+        self._start(depth=2)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
+        self._stop("" if kind is None else kind.__name__)
+
+    def _start(self, depth: int) -> None:
+        timed = TimedFunction(_block, self.settings)
+        timed.name, timed.module_name = _caller_names(depth)
+        if self.settings.name:
+            timed.name = self.settings.name
+        stack = sender.stack
+        call_no, parent = next(sender.counter), stack.current
+        stack.current = call_no
+        stack.open_block(id(self), (timed, call_no, parent, timed.begin()))
+
+    def _stop(self, error_type: str) -> None:
+        t1 = _perf_counter_ns()
+        block = sender.stack.close_block(id(self))
+        if block is None:
+            raise RuntimeError("Timer.stop() without a matching start() in this thread")
+        timed, call_no, parent, begun = block
+        timed.record(call_no, parent, begun, t1, error_type, (), {})
 
 
-class ErrorCatcher:
-    """Decorator that logs any exception of a call, with its full traceback, to error.log, then re-raises.
+class ErrorCatcherDecorator:
+    """What `ErrorCatcher(...)` makes: a decorator, and a context manager for a block.
 
-    `@ErrorCatcher` and `@ErrorCatcher(...)` both work. Stacked above `@Timer`, its error.log entry carries
-    the uuid of the Timer's row for the same call.
+    An exception raised by the function (or the block) is written to error.log with its full traceback,
+    sanitized, then re-raised unchanged. Stacked above `@Timer`, its entry carries the uuid of the
+    Timer's row for the same call.
     """
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:
         if len(args) == 1 and not kwargs and _is_function(args[0]):
-            return cls()(args[0])
+            return cls()(args[0])  # bare @ErrorCatcher
         return super().__new__(cls)
 
     def __init__(
         self,
         log_to_console: bool | None = None,
         log_to_file: bool | None = None,
-        error_log_file: str | None = None,
+        error_log_file: str | os.PathLike[str] | None = None,
         max_bytes: int | None = None,
         backup_count: int | None = None,
         sanitize_func: Sanitizer | None = None,
         max_arg_length: int | None = None,
     ) -> None:
-        import os
-
         path = os.path.abspath(os.fspath(error_log_file)) if error_log_file is not None else None
         self.settings = ErrorSettings(
             log_to_console, log_to_file, path, max_bytes, backup_count, sanitize_func, max_arg_length
         )
 
-    def __call__(self, func: Callable[..., Any]) -> Any:
-        return CaughtFunction(func, self.settings)
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        return cast(Callable[P, R], CaughtFunction(func, self.settings))
+
+    def __enter__(self) -> ErrorCatcherDecorator:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
+        if isinstance(error, Exception):
+            caught = CaughtFunction(_block, self.settings)
+            caught.name, caught.module_name = _caller_names(1)
+            caught.report(error, next(sender.counter), (), {})
+
+
+if TYPE_CHECKING:
+
+    @overload
+    def Timer(func: Callable[P, R], /) -> Callable[P, R]: ...
+    @overload
+    def Timer(
+        log_to_console: bool | None = None,
+        log_to_file: bool | None = None,
+        track_resources: bool = True,
+        max_arg_length: int | None = None,
+        sanitize_func: Sanitizer | None = None,
+        results_format: str | None = None,
+        *,
+        name: str | None = None,
+    ) -> TimerDecorator: ...
+    def Timer(*args: Any, **kwargs: Any) -> Any: ...
+
+    @overload
+    def ErrorCatcher(func: Callable[P, R], /) -> Callable[P, R]: ...
+    @overload
+    def ErrorCatcher(
+        log_to_console: bool | None = None,
+        log_to_file: bool | None = None,
+        error_log_file: str | os.PathLike[str] | None = None,
+        max_bytes: int | None = None,
+        backup_count: int | None = None,
+        sanitize_func: Sanitizer | None = None,
+        max_arg_length: int | None = None,
+    ) -> ErrorCatcherDecorator: ...
+    def ErrorCatcher(*args: Any, **kwargs: Any) -> Any: ...
+
+else:
+    Timer = TimerDecorator
+    ErrorCatcher = ErrorCatcherDecorator

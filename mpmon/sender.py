@@ -40,9 +40,26 @@ RECONNECT_DELAY_NS: Final = 500_000_000
 
 
 class CallStack(threading.local):
-    """The innermost monitored call of the current thread: the parent of the next one."""
+    """Per thread: the innermost monitored call (the parent of the next one) and open timed blocks."""
 
     current: int = 0
+    blocks: dict[int, list[Any]] | None = None
+
+    def open_block(self, owner: int, block: Any) -> None:
+        """Remember a start()/with block of the Timer object whose id is `owner`."""
+        if self.blocks is None:
+            self.blocks = {}
+        self.blocks.setdefault(owner, []).append(block)
+
+    def close_block(self, owner: int) -> Any:
+        """The innermost open block of `owner` in this thread, forgotten; None if there is none."""
+        blocks = (self.blocks or {}).get(owner)
+        if not blocks:
+            return None
+        block = blocks.pop()
+        if not blocks:
+            del self.blocks[owner]  # type: ignore[union-attr]
+        return block
 
 
 class Sender:

@@ -3,7 +3,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 .venv/bin/ruff check mpmon tests benchmarks examples
 .venv/bin/ruff format --check mpmon tests benchmarks examples
-.venv/bin/mypy mpmon
+.venv/bin/mypy mpmon tests/typing
 status=0
 .venv/bin/python -m pytest "$@" || status=$?
 if [ "$status" -eq 5 ]; then

@@ -233,3 +233,50 @@ class TestSettings:
             ["parent here"] + [f"item {i} done" for i in range(20)]
         )
         assert {e["level"] for e in logged} == {"WARNING"}
+
+
+class TestThreeWaysIn:
+    """One Timer object: decorator, context manager, start()/stop()."""
+
+    def test_with_block_makes_one_row_and_is_a_parent(self, log_dir: Path) -> None:
+        """A `with Timer(name=...)` block is one row; monitored calls inside name it as parent."""
+        with mpmon.Timer(name="load"):
+            inner()
+        rows = stopped_rows(log_dir).set_index("function")
+        assert rows.loc["inner", "parent_id"] == rows.loc["load", "call_id"]
+        assert rows.loc["load", "source"] == "timer"
+
+    def test_start_stop_nested_and_recursive_on_one_object(self, log_dir: Path) -> None:
+        """The same object started twice (nested) makes two rows, the inner one a child of the outer."""
+        timer = mpmon.Timer(name="span")
+        timer.start()
+        timer.start()
+        timer.stop()
+        timer.stop()
+        with pytest.raises(RuntimeError, match="without a matching start"):
+            timer.stop()
+        rows = stopped_rows(log_dir)
+        assert len(rows) == 2
+        outer_row = rows[rows["parent_id"] == ""]
+        assert list(rows[rows["parent_id"] != ""]["parent_id"]) == list(outer_row["call_id"])
+
+    def test_block_name_defaults_to_the_enclosing_function(self, log_dir: Path) -> None:
+        """Without name=, a block's row is named after the function it is in."""
+        with mpmon.Timer():
+            pass
+        assert (
+            stopped_rows(log_dir)["function"]
+            .item()
+            .endswith("test_block_name_defaults_to_the_enclosing_function")
+        )
+
+    def test_error_in_a_block_is_recorded_and_propagates(self, log_dir: Path) -> None:
+        """An exception leaving a Timer block marks its row; an ErrorCatcher block logs it; both re-raise."""
+        with pytest.raises(KeyError), mpmon.ErrorCatcher(), mpmon.Timer(name="lookup"):
+            raise KeyError("missing")
+        rows = stopped_rows(log_dir)
+        assert (rows["status"].item(), rows["error_type"].item()) == ("error", "KeyError")
+        from helpers import json_lines
+
+        (entry,) = json_lines(log_dir, "error.log")
+        assert entry["error_type"] == "KeyError" and "missing" in entry["error_message"]
