@@ -280,3 +280,60 @@ class TestThreeWaysIn:
 
         (entry,) = json_lines(log_dir, "error.log")
         assert entry["error_type"] == "KeyError" and "missing" in entry["error_message"]
+
+
+def test_an_error_log_file_of_its_own_rotates_with_its_settings(tmp_path: Path) -> None:
+    """error_log_file, max_bytes and backup_count of an ErrorCatcher make their own rotating file."""
+    run_program(
+        tmp_path,
+        """
+        import mpmon
+
+        @mpmon.ErrorCatcher(error_log_file="own/errors.log", max_bytes=4096, backup_count=50, log_to_console=False)
+        def fail(i):
+            raise RuntimeError(f"failure {i}")
+
+        for i in range(40):
+            try:
+                fail(i)
+            except RuntimeError:
+                pass
+        """,
+    )
+    from helpers import json_lines
+
+    files = list((tmp_path / "own").glob("errors.log*"))
+    assert len(files) > 3 and all(f.stat().st_size <= 4096 for f in files)
+    entries = json_lines(tmp_path / "own", "errors.log")
+    assert sorted(int(e["error_message"].split()[1]) for e in entries) == list(range(40))
+    assert not (tmp_path / "logs" / "error.log").exists()
+
+
+def test_console_lines_go_through_the_mpmon_logger_in_the_collector(tmp_path: Path) -> None:
+    """Console lines come from one process; logging_config reformats them."""
+    done = run_program(
+        tmp_path,
+        """
+        import multiprocessing
+        import mpmon
+
+        @mpmon.Timer
+        def work(i):
+            return i
+
+        if __name__ == "__main__":
+            config = {
+                "version": 1,
+                "formatters": {"plain": {"format": "MPMON|%(levelname)s|%(message)s"}},
+                "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "plain"}},
+                "loggers": {"mpmon": {"handlers": ["out"], "level": "INFO", "propagate": False}},
+            }
+            mpmon.start_collector("logs", logging_config=config)
+            with multiprocessing.Pool(2) as pool:
+                pool.map(work, range(50))
+            mpmon.stop_collector()
+        """,
+    )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("MPMON|")]
+    assert len(lines) == 50
+    assert all("|INFO|" in line and "work finished in" in line for line in lines)

@@ -88,3 +88,41 @@ def test_every_call_makes_one_row(tmp_path: Path, start_method: str, kind: str, 
     assert "MainProcess" not in set(rows["process_name"])  # made in the workers, not the parent
     if kind == "maxtasksperchild":
         assert rows["pid"].nunique() >= 20  # one worker per chunk of tasks
+
+
+DILL_PROGRAM = """
+import sys
+import multiprocess
+import mpmon
+
+def main(method):
+    factor = 3
+
+    @mpmon.Timer(log_to_console=False)
+    def scaled(x):
+        return x * factor
+
+    ctx = multiprocess.get_context(method)
+    with ctx.Pool(2) as pool:
+        assert pool.map(scaled, range(100)) == [3 * x for x in range(100)]
+    with ctx.Pool(2) as pool:
+        assert pool.map(mpmon.Timer(lambda x: x + 1), range(100)) == list(range(1, 101))
+
+if __name__ == "__main__":
+    mpmon.start_collector("logs", log_to_console=False)
+    main(sys.argv[1])
+    mpmon.stop_collector()
+"""
+
+
+def test_multiprocess_pickles_nested_functions_by_value(tmp_path: Path, start_method: str) -> None:
+    """A decorated closure or lambda, which only dill can send, is timed in multiprocess workers."""
+    from helpers import read_csv
+
+    run_program(tmp_path, DILL_PROGRAM, start_method)
+    rows = read_csv(tmp_path / "logs")
+    assert rows["function"].value_counts().to_dict() == {
+        "main.<locals>.scaled": 100,
+        "main.<locals>.<lambda>": 100,
+    }
+    assert "MainProcess" not in set(rows["process_name"])

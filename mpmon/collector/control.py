@@ -76,8 +76,13 @@ def start_collector(
     tag: str | None = None,
     log_to_file: bool = True,
     drop_policy: str = "block",
+    logging_config: dict[str, Any] | None = None,
 ) -> Collector:
-    """Start the run's collector (or return the one already running in this process)."""
+    """Start the run's collector (or return the one already running in this process).
+
+    `logging_config`, a `logging.config.dictConfig` dict, configures the logger named "mpmon" in the
+    collector process, which prints the console lines (by default: stderr, level INFO).
+    """
     global _running
     if _running is not None and _running.owner_pid == os.getpid():
         if not _running.alive():
@@ -94,6 +99,7 @@ def start_collector(
         log_to_file,
         drop_policy,
     )
+    config["logging_config"] = logging_config
     process = _launch(config)
     _running = Collector(config["run_id"], config["log_dir"], config["address"], config, process)
     _publish(config)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import logging.config
 import os
 import socket
 import sys
@@ -49,20 +50,14 @@ class Writer:
         self.log_dir: str = config["log_dir"]
         self.run_id: str = config["run_id"]
         self.stats = Stats()
+        # First: dictConfig closes every logging handler that exists, the sinks' rotating files included.
+        self._console = ConsoleSink(_console_logger(config.get("logging_config")))
         self._timing = JsonLinesSink(
             os.path.join(self.log_dir, schema.TIMING_LOG), config["max_bytes"], config["backup_count"]
         )
         self._errors: dict[str, JsonLinesSink] = {}
         self._csv: CsvSink | None = None
         self._parquet: ParquetSink | None = None
-        logger = logging.getLogger("mpmon")
-        if not logger.handlers:
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(logging.Formatter("%(asctime)s mpmon %(levelname)s %(message)s"))
-            logger.addHandler(handler)
-            logger.setLevel(logging.INFO)
-            logger.propagate = False
-        self._console = ConsoleSink(logger)
         self._last_ingest = 0.0
 
     # -- the run's first and last lines ---------------------------------------------------------------
@@ -256,6 +251,20 @@ class Writer:
         for sink in (self._timing, self._csv, self._parquet, *self._errors.values()):
             if sink is not None:
                 sink.close()
+
+
+def _console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
+    """The logger named "mpmon" of this process: the user's dictConfig, or a plain stderr handler."""
+    logger = logging.getLogger("mpmon")
+    if logging_config:
+        logging.config.dictConfig(logging_config)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s mpmon %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
 
 
 def _group(routes: list[Any]) -> dict[Any, list[int] | None]:
