@@ -289,7 +289,9 @@ def test_an_error_log_file_of_its_own_rotates_with_its_settings(tmp_path: Path) 
         """
         import mpmon
 
-        @mpmon.ErrorCatcher(error_log_file="own/errors.log", max_bytes=4096, backup_count=50, log_to_console=False)
+        own = dict(error_log_file="own/errors.log", max_bytes=4096, backup_count=50)
+
+        @mpmon.ErrorCatcher(log_to_console=False, **own)
         def fail(i):
             raise RuntimeError(f"failure {i}")
 
