@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
-import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
-import pyarrow.csv as pa_csv  # type: ignore[import-untyped, unused-ignore]
-import pyarrow.dataset as pa_ds  # type: ignore[import-untyped, unused-ignore]
-import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.dataset as pa_ds
+import pyarrow.parquet as pq
 
 from mpmon import schema
 from mpmon.analysis import _legacy
@@ -50,6 +50,7 @@ _FLOAT_COLUMNS = tuple(c.name for c in schema.COLUMNS if c.kind == "float")
 _ERROR_COLUMNS = ("timestamp", "function", "error_type", "error_message", "uuid", "run_id", "pid", "host")
 _LINE_COLUMNS = ("run_id", "uuid", "event", "timestamp")
 _RUN_EVENTS = (schema.RUN_START_EVENT, schema.RUN_SUMMARY_EVENT)
+_EMPTY = schema.arrow_schema().empty_table()
 
 
 class AnalysisError(Exception):
@@ -90,7 +91,7 @@ class Run:
     errors: pd.DataFrame  # error events: time, function, error_type, run_id, call_id, origin
     run_ids: tuple[str, ...]
     tag: str
-    selection: str  # how the run was picked, in words
+    selection: str  # how the rows were picked, in words ("the most recent run", ...)
     events: list[dict[str, Any]]
     timing_lines: list[bytes]
     error_lines: list[bytes]
@@ -124,10 +125,10 @@ def list_runs(log_dir: str | Path | LogDir) -> pd.DataFrame:
             "end": groups["end_time"].max(),
             "calls": groups.size(),
             "processes": calls.groupby([keys, calls["host"], calls["pid"]]).size().groupby(level=0).size(),
-            "errors": _error_events(calls, data.errors).groupby("run_key").size(),
+            "errors": _error_counts(calls, data.errors),
         }
     )
-    runs = _add_event_only_runs(runs, data.events)
+    runs = _merge_events(runs, data.events)
     runs["errors"] = runs["errors"].fillna(0).astype("int64")
     runs["calls"] = runs["calls"].fillna(0).astype("int64")
     runs["processes"] = runs["processes"].fillna(0).astype("int64")
@@ -135,6 +136,12 @@ def list_runs(log_dir: str | Path | LogDir) -> pd.DataFrame:
     runs["tag"] = [_tag(data.events, (key,)) for key in runs.index]
     runs = runs.rename_axis("run_id").reset_index().sort_values("start", kind="stable", ignore_index=True)
     return runs[["run_id", "tag", "start", "end", "duration_s", "calls", "processes", "errors"]]
+
+
+def _error_counts(calls: pd.DataFrame, entries: pd.DataFrame) -> pd.Series:
+    """Errors per run key (error.log entries without a run id are counted only through their rows)."""
+    counts = _error_events(calls, entries).groupby("run_key").size()
+    return counts[counts.index != ""]
 
 
 def parse_time(text: str | pd.Timestamp) -> pd.Timestamp:
@@ -179,8 +186,8 @@ def read_log_dir(log_dir: str | Path) -> LogDir:
     timing_objs, timing_log = _read_line_family(_rotated(path, schema.TIMING_LOG), skipped)
     spill_objs, _ = _read_line_family(sorted(path.glob(schema.SPILL_GLOB)), skipped)
     error_objs, error_log = _read_line_family(_rotated(path, schema.ERROR_LOG), skipped)
-    extra = _calls_from_lines([*timing_objs, *spill_objs], skipped)
-    calls = _combine(table, extra)
+    extra = _calls_from_lines([*timing_objs, *spill_objs], table, skipped)
+    calls = _to_pandas(pa.concat_tables([t for t in (table, extra) if t is not None] or [_EMPTY]))
     events = [obj for obj in timing_objs if obj.get("event") in _RUN_EVENTS]
     errors = _errors_frame(error_objs)
     if calls.empty and not events and errors.empty:
@@ -219,14 +226,21 @@ def _rotated(path: Path, base: str) -> list[Path]:
 
 
 def _read_tables(path: Path, skipped: dict[str, int]) -> pa.Table | None:
-    """The CSV and Parquet results tables combined, or None when there are none."""
-    tables = []
-    if (path / schema.RESULTS_CSV).is_file():
-        tables.append(_read_csv(path / schema.RESULTS_CSV, skipped))
-    if (path / schema.RESULTS_PARQUET).exists():
-        tables.append(_read_parquet(path / schema.RESULTS_PARQUET, skipped))
-    tables = [t for t in tables if t is not None]
+    """The CSV and Parquet results tables combined (a call in both kept once), or None if there are none."""
+    csv_rows = (
+        _read_csv(path / schema.RESULTS_CSV, skipped) if (path / schema.RESULTS_CSV).is_file() else None
+    )
+    parquet = path / schema.RESULTS_PARQUET
+    parquet_rows = _read_parquet(parquet, skipped) if parquet.exists() else None
+    if csv_rows is not None and parquet_rows is not None:
+        parquet_rows = parquet_rows.filter(_unknown(parquet_rows["call_id"], csv_rows["call_id"]))
+    tables = [t for t in (csv_rows, parquet_rows) if t is not None]
     return pa.concat_tables(tables) if tables else None
+
+
+def _unknown(ids: Any, known: Any) -> Any:
+    """A mask of the ``ids`` that are not among the ``known`` ones."""
+    return pc.invert(pc.is_in(ids, value_set=pa.chunked_array(known).combine_chunks()))
 
 
 def _read_csv(path: Path, skipped: dict[str, int]) -> pa.Table | None:
@@ -242,12 +256,12 @@ def _read_csv(path: Path, skipped: dict[str, int]) -> pa.Table | None:
     if data.size == 0:
         return None
     try:
-        return _parse_csv(data, schema.arrow_schema(), path.name, skipped)
-    except pa.ArrowInvalid:  # a value that does not convert (a repeated header, a torn row): go row by row
-        loose = _parse_csv(
-            data, pa.schema([(n, pa.string()) for n in schema.COLUMN_NAMES]), path.name, skipped
-        )
-        return _typed_arrow(loose.to_pandas(), path.name, skipped)
+        table, bad = _parse_csv(data, schema.arrow_schema())
+    except pa.ArrowInvalid:  # a value that does not convert (a repeated header, a torn row): row by row
+        loose, bad = _parse_csv(data, pa.schema([(n, pa.string()) for n in schema.COLUMN_NAMES]))
+        table = _typed_arrow(loose.to_pandas(), path.name, skipped)
+    skipped[path.name] += bad
+    return table
 
 
 def _complete_lines(path: Path) -> tuple[pa.Buffer, int]:
@@ -265,14 +279,16 @@ def _complete_lines(path: Path) -> tuple[pa.Buffer, int]:
     return data.slice(0, 0), 1
 
 
-def _parse_csv(data: pa.Buffer, types: pa.Schema, name: str, skipped: dict[str, int]) -> pa.Table:
-    """Parse CSV bytes with pyarrow: empty strings stay strings, rows of the wrong width are counted."""
+def _parse_csv(data: pa.Buffer, types: pa.Schema) -> tuple[pa.Table, int]:
+    """Parse CSV bytes with pyarrow (empty strings stay strings), and count the rows of the wrong width."""
+    bad = 0
 
     def skip_row(_row: object) -> str:
-        skipped[name] = skipped.get(name, 0) + 1
+        nonlocal bad
+        bad += 1
         return "skip"
 
-    return pa_csv.read_csv(
+    table = pa_csv.read_csv(
         pa.BufferReader(data),
         parse_options=pa_csv.ParseOptions(invalid_row_handler=skip_row, newlines_in_values=True),
         convert_options=pa_csv.ConvertOptions(
@@ -282,6 +298,7 @@ def _parse_csv(data: pa.Buffer, types: pa.Schema, name: str, skipped: dict[str, 
             quoted_strings_can_be_null=False,
         ),
     )
+    return table, bad
 
 
 def _read_legacy_csv(path: Path, skipped: dict[str, int]) -> pa.Table | None:
@@ -410,19 +427,41 @@ def _line_index(objs: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return index
 
 
-def _calls_from_lines(objs: Sequence[dict[str, Any]], skipped: dict[str, int]) -> pa.Table | None:
-    """Call rows from ``call`` lines, and from old lines without an event that describe a call."""
+def _calls_from_lines(
+    objs: Sequence[dict[str, Any]], table: pa.Table | None, skipped: dict[str, int]
+) -> pa.Table | None:
+    """Call rows the results table lacks: from ``call`` lines, and from old lines that describe a call."""
     rows: list[dict[str, Any]] = []
     for obj in objs:
         event = obj.get("event")
         if event == schema.EVENT_CALL:
-            rows.append({**obj, "call_id": obj.get("call_id") or obj.get("uuid")})
+            rows.append(obj)
         elif event is None and "run_id" not in obj and (row := _legacy.legacy_call(obj)) is not None:
             rows.append(row)
+    ids = pa.array([str(r.get("call_id") or r.get("uuid") or "") for r in rows], pa.string())
+    if table is not None and rows:
+        missing = _unknown(ids, _ids_near(table, rows)).to_numpy(zero_copy_only=False)
+        rows, ids = [r for r, keep in zip(rows, missing, strict=True) if keep], ids.filter(missing)
     if not rows:
         return None
     frame = pd.DataFrame.from_records(rows, columns=list(schema.COLUMN_NAMES))
+    frame["call_id"] = ids.to_pylist()
     return _typed_arrow(frame, schema.TIMING_LOG, skipped)
+
+
+def _ids_near(table: pa.Table, rows: Sequence[dict[str, Any]]) -> pa.ChunkedArray:
+    """The table's call ids that could match the line rows: those ending at one of the rows' end times.
+
+    Hashing a million end times (integers) is much cheaper than hashing a million call ids; old lines
+    (without an event) carry coarser times, so for them every id is returned.
+    """
+    if any(r.get("event") != schema.EVENT_CALL for r in rows):
+        return table["call_id"]
+    ends = _convert(pd.Series([r.get("end_time") for r in rows], dtype=object), "timestamp")
+    if ends.isna().any():
+        return table["call_id"]
+    values = pa.array(to_micros(ends)).cast(table["end_time"].type)
+    return table["call_id"].filter(pc.is_in(table["end_time"], value_set=values))
 
 
 def _errors_frame(objs: Sequence[dict[str, Any]]) -> pd.DataFrame:
@@ -436,20 +475,6 @@ def _errors_frame(objs: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 # --- combining -----------------------------------------------------------------------------------------
-
-
-def _combine(table: pa.Table | None, extra: pa.Table | None) -> pd.DataFrame:
-    """Table rows first, then line rows whose call_id the tables lack; one row per call_id."""
-    if table is not None and extra is not None:
-        extra = extra.filter(pc.invert(pc.is_in(extra["call_id"], value_set=table["call_id"])))
-    parts = [t for t in (table, extra) if t is not None]
-    if not parts:
-        return _to_pandas(schema.arrow_schema().empty_table())
-    combined = pa.concat_tables(parts)
-    if pc.count_distinct(combined["call_id"]).as_py() < combined.num_rows:
-        frame = _to_pandas(combined)
-        return frame[~frame["call_id"].duplicated()].reset_index(drop=True)
-    return _to_pandas(combined)
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
@@ -496,17 +521,17 @@ def select_run(
     keys = run_keys(data.calls)
     if run_id is not None:
         chosen = _resolve_run_id(run_id, keys, data.events)
-        mask, how = (keys == chosen).to_numpy(), f"run {chosen}"
+        mask, how = (keys == chosen).to_numpy(), "chosen by id"
     elif lo is not None or hi is not None:
-        mask, how = np.ones(len(keys), dtype=bool), "time window"
+        mask, how = np.ones(len(keys), dtype=bool), "calls in a time window"
     else:
         chosen = _most_recent(data.calls, keys, data.path)
-        mask, how = (keys == chosen).to_numpy(), f"most recent run ({chosen})"
+        mask, how = (keys == chosen).to_numpy(), "the most recent run"
     mask &= _in_window(data.calls, lo, hi)
     if not mask.any():
         raise AnalysisError(_empty_message(run_id, lo, hi, data.path))
     if lo is not None or hi is not None:
-        how += f" from {lo or 'the start'} to {hi or 'the end'}"
+        how += f", active from {lo or 'the start'} to {hi or 'the end'}"
     return _make_run(data, mask, keys, how, (lo, hi))
 
 
@@ -631,22 +656,23 @@ def _tag(events: list[dict[str, Any]], run_ids: Iterable[str]) -> str:
     return ", ".join(tags)
 
 
-def _add_event_only_runs(runs: pd.DataFrame, events: list[dict[str, Any]]) -> pd.DataFrame:
-    """Add runs that have a run_start/run_summary line but no call rows, dated by their events."""
+def _merge_events(runs: pd.DataFrame, events: list[dict[str, Any]]) -> pd.DataFrame:
+    """Widen each run to its run_start / run_summary times, and add runs known only from those lines."""
     stamps: dict[str, list[pd.Timestamp]] = {}
     for event in events:
         run_id = str(event.get("run_id") or "")
         stamp = pd.to_datetime(_legacy.normalize_timestamp(event.get("timestamp")), utc=True, errors="coerce")
-        if run_id and run_id not in runs.index and stamp is not pd.NaT:
+        if run_id and stamp is not pd.NaT:
             stamps.setdefault(run_id, []).append(stamp)
     if not stamps:
         return runs
-    added = pd.DataFrame(
-        {"start": [min(v) for v in stamps.values()], "end": [max(v) for v in stamps.values()]},
-        index=list(stamps),
-    )
-    added = added.reindex(columns=runs.columns)
-    return added if runs.empty else pd.concat([runs, added])
+    ids = list(stamps)
+    runs = runs.reindex(runs.index.union(pd.Index(ids, dtype=runs.index.dtype)))
+    first = pd.Series([min(v) for v in stamps.values()], index=ids, dtype="datetime64[us, UTC]")
+    last = pd.Series([max(v) for v in stamps.values()], index=ids, dtype="datetime64[us, UTC]")
+    runs["start"] = pd.concat([runs["start"], first], axis=1).min(axis=1)
+    runs["end"] = pd.concat([runs["end"], last], axis=1).max(axis=1)
+    return runs
 
 
 def _cluster_labels(start: pd.Series, end: pd.Series, gap_s: float) -> np.ndarray[Any, np.dtype[Any]]:

@@ -10,7 +10,7 @@ Every function takes an optional precomputed :class:`~mpmon.analysis.stats.Summa
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -20,13 +20,15 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from mpmon.analysis import stats as stats_
 from mpmon.analysis.load import to_micros
 
 __all__ = [
     "FIGURES",
+    "format_duration",
+    "palette",
     "plot_cpu_utilisation",
     "plot_errors_over_time",
     "plot_execution_time",
@@ -67,11 +69,11 @@ def _figure(height: float, width: float = WIDTH_IN) -> Figure:
     return fig
 
 
-def _heading(fig: Figure, title: str, subtitle: str, df: pd.DataFrame) -> None:
+def _heading(fig: Figure, title: str, subtitle: str, summary: stats_.Summary) -> None:
     """The figure's title, and below it the user's subtitle and what run it shows."""
-    runs = [r for r in df["run_id"].unique() if r] if len(df) else []
+    runs = summary.run.get("run_ids") or []
     about = f"run {', '.join(runs[:3])}{' …' if len(runs) > 3 else ''}" if runs else "no run id"
-    context = f"{about} · {len(df):,} calls · {df['pid'].nunique() if len(df) else 0} processes"
+    context = f"{about} · {summary.run['calls']:,} calls · {summary.run['processes']} processes"
     fig.suptitle(f"{title}\n{' · '.join(x for x in (subtitle, context) if x)}", fontsize=12)
 
 
@@ -107,15 +109,16 @@ def _seconds_label(t0_us: int) -> str:
     return f"seconds since {pd.Timestamp(t0_us, unit='us', tz='UTC'):%Y-%m-%d %H:%M:%S} UTC"
 
 
-def _rows_by_function(df: pd.DataFrame, column: str, order: Sequence[str]) -> dict[str, np.ndarray[Any, Any]]:
+def _rows_by_function(
+    df: pd.DataFrame, column: str, order: Sequence[str], summary: stats_.Summary
+) -> dict[str, np.ndarray[Any, Any]]:
     """The finite values of ``column`` for each function in ``order`` (one sort, no Python loop per row)."""
-    labels = stats_.function_labels(df).to_numpy()
+    groups = summary.function_groups(df)
     values = df[column].to_numpy(dtype=float, na_value=np.nan)
-    codes, names = pd.factorize(labels)
-    by_code = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[by_code], np.arange(len(names) + 1))
-    groups = {str(n): values[by_code[bounds[i] : bounds[i + 1]]] for i, n in enumerate(names)}
-    return {f: (v := groups.get(f, np.empty(0)))[np.isfinite(v)] for f in order}
+    by_code = np.argsort(groups.codes, kind="stable")
+    bounds = np.searchsorted(groups.codes[by_code], np.arange(len(groups.names) + 1))
+    split = {n: values[by_code[bounds[i] : bounds[i + 1]]] for i, n in enumerate(groups.names)}
+    return {f: (v := split.get(f, np.empty(0)))[np.isfinite(v)] for f in order}
 
 
 def _box_stats(
@@ -155,14 +158,15 @@ def plot_execution_time(
     df: pd.DataFrame, *, subtitle: str = "", summary: stats_.Summary | None = None
 ) -> Figure:
     """Execution time per function: box p25-p75 with median, whiskers min to p99, a dot at the max."""
-    table = _summary(df, summary).functions.sort_values("p50_s", ascending=False)
+    summary = _summary(df, summary)
+    table = summary.functions.sort_values("p50_s", ascending=False)
     fig = _figure(1.6 + 0.32 * len(table))
     ax = fig.add_subplot()
-    _heading(fig, "Execution time per function", subtitle, df)
+    _heading(fig, "Execution time per function", subtitle, summary)
     if table.empty:
         _empty(ax, "no calls")
         return fig
-    colours = palette(list(_summary(df, summary).functions.index))
+    colours = palette(list(summary.functions.index))
     boxes = [
         {
             "label": _short(str(f)),
@@ -175,15 +179,19 @@ def plot_execution_time(
         for f, r in table.iterrows()
     ]
     _draw_boxes(ax, boxes, [colours[f] for f in table.index])
-    ax.plot(table["max_s"], np.arange(1, len(table) + 1), "o", ms=3.5, color="0.2", label="max")
-    if (
-        table["min_s"].clip(lower=1e-9).min() > 0
-        and table["max_s"].max() / table["min_s"].clip(lower=1e-9).min() > 50
-    ):
-        ax.set_xscale("log")
-    ax.set_xlabel("duration (s)  ·  box: p25-p75, line: median, whiskers: min-p99, dot: max")
+    ax.plot(table["max_s"], np.arange(1, len(table) + 1), "o", ms=3.5, color="0.2")
+    _duration_axis(ax, float(table["min_s"].min()), float(table["max_s"].max()))
+    ax.set_xlabel("duration  ·  box: p25-p75, line: median, whiskers: min-p99, dot: max")
     _counts_on_right(ax, list(table["calls"]))
     return fig
+
+
+def _duration_axis(ax: Axes, lo: float, hi: float) -> None:
+    """A duration x axis in readable units, logarithmic when the values span more than 50 times."""
+    if lo > 0 and hi / lo > 50:
+        ax.set_xscale("log")
+        ax.minorticks_off()
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_duration(v)))
 
 
 # --- memory --------------------------------------------------------------------------------------------
@@ -193,22 +201,23 @@ def plot_memory_delta(
     df: pd.DataFrame, *, subtitle: str = "", summary: stats_.Summary | None = None
 ) -> Figure:
     """Memory delta (RSS after minus before) per function: box p25-p75, whiskers p1-p99, mean and max."""
-    table = _summary(df, summary).functions
+    summary = _summary(df, summary)
+    table = summary.functions
     tracked = table[table["mem_delta_max_mib"].notna()].sort_values("mem_delta_max_mib", ascending=False)
-    fig = _figure(1.6 + 0.32 * len(tracked))
+    fig = _figure(1.9 + 0.32 * len(tracked))
     ax = fig.add_subplot()
-    _heading(fig, "Memory delta per function", subtitle, df)
+    _heading(fig, "Memory delta per function", subtitle, summary)
     if tracked.empty:
         _empty(ax, "memory was not tracked for any call")
         return fig
-    values = _rows_by_function(df, "mem_delta_mib", list(tracked.index))
+    values = _rows_by_function(df, "mem_delta_mib", list(tracked.index), summary)
     colours = palette(list(table.index))
     _draw_boxes(ax, _box_stats(values, (1, 99)), [colours[f] for f in tracked.index])
     rows = np.arange(1, len(tracked) + 1)
     ax.plot(tracked["mem_delta_max_mib"], rows, "o", ms=3.5, color="0.2")
     ax.plot(tracked["mem_delta_mean_mib"], rows, "D", ms=4, color="#d62728", mfc="white")
     ax.axvline(0, color="0.4", lw=0.8)
-    ax.set_xlabel("memory delta per call (MiB)")
+    ax.set_xlabel("memory delta per call (MiB): RSS after the call minus RSS before")
     fig.legend(
         handles=[
             Patch(color="0.6", label="box: p25-p75, line: median, whiskers: p1-p99"),
@@ -231,13 +240,35 @@ def plot_top_functions(
     df: pd.DataFrame, *, subtitle: str = "", summary: stats_.Summary | None = None, top: int = 10
 ) -> Figure:
     """The ``top`` functions by total time: CPU part and waiting part of each bar, with calls and mean."""
-    table = _summary(df, summary).functions.head(top)
+    summary = _summary(df, summary)
+    table = summary.functions.head(top)
     fig = _figure(1.8 + 0.45 * len(table))
     ax = fig.add_subplot()
-    _heading(fig, f"Top {top} functions by total time", subtitle, df)
+    _heading(fig, f"Top {top} functions by total time", subtitle, summary)
     if table.empty:
         _empty(ax, "no calls")
         return fig
+    untracked = _cpu_and_rest_bars(ax, table)
+    ax.set_yticks(range(len(table)), [_short(str(f)) for f in table.index])
+    ax.set_ylim(len(table) - 0.4, -0.6)
+    ax.set_xlim(0, max(float(table["total_s"].max()) * 1.5, 1e-6))
+    ax.set_xlabel("total time (s), summed over calls (a nested call's time also counts in its caller's)")
+    ax.grid(axis="x", alpha=0.3)
+    handles = [
+        Patch(color="0.3", label="CPU time"),
+        Patch(color="0.3", alpha=0.35, label="not on CPU (waiting, I/O)"),
+    ]
+    if untracked:
+        handles.append(Patch(facecolor="0.85", hatch="//", label="CPU not tracked"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
+    return fig
+
+
+def _cpu_and_rest_bars(ax: Axes, table: pd.DataFrame) -> bool:
+    """A bar per function: CPU time solid, the rest pale (hatched where CPU was not tracked), with a note.
+
+    Returns whether any function lacked CPU tracking.
+    """
     rows = np.arange(len(table))
     untracked = table["cpu_s"].isna().to_numpy()
     cpu = table["cpu_s"].fillna(0).clip(upper=table["total_s"])
@@ -245,32 +276,18 @@ def plot_top_functions(
     ax.barh(rows, cpu, color=colours)
     rest = ax.barh(rows, table["total_s"] - cpu, left=cpu, color=colours, alpha=0.35)
     for bar, blank in zip(rest, untracked, strict=True):
-        if blank:
-            bar.set_hatch("//")
+        bar.set_hatch("//" if blank else "")
     for row, (_, r), blank in zip(rows, table.iterrows(), untracked, strict=True):
-        note = f" {r.total_s:,.3g} s · {r.calls:,} calls · mean {_duration(r.mean_s)}" + (
-            " · CPU not tracked" if blank else ""
-        )
-        ax.text(r.total_s, row, note, va="center", fontsize=8)
-    ax.set_yticks(rows, [_short(str(f)) for f in table.index])
-    ax.invert_yaxis()
-    ax.set_xlim(0, table["total_s"].max() * 1.45)
-    ax.set_xlabel("total time (s), summed over calls (nested calls count in their callers too)")
-    ax.legend(
-        handles=[
-            Patch(color="0.3", label="CPU time"),
-            Patch(color="0.3", alpha=0.35, label="not on CPU (waiting, I/O, sleep)"),
-            Patch(facecolor="0.85", hatch="//", label="CPU not tracked"),
-        ],
-        loc="lower right",
-        fontsize=8,
-    )
-    ax.grid(axis="x", alpha=0.3)
-    return fig
+        note = f" {format_duration(r.total_s)} · {r.calls:,} calls · mean {format_duration(r.mean_s)}"
+        note += " · CPU not tracked" if blank else ""
+        ax.text(float(r.total_s), float(row), note, va="center", fontsize=8)
+    return bool(untracked.any())
 
 
-def _duration(seconds: float) -> str:
-    """A duration in a readable unit."""
+def format_duration(seconds: float) -> str:
+    """A duration in a readable unit: ``1,234 s``, ``12.3 s``, ``4.56 ms``, ``789 µs``, ``12 ns``."""
+    if abs(seconds) >= 100:
+        return f"{seconds:,.0f} s"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if abs(seconds) >= scale:
             return f"{seconds / scale:.3g} {unit}"
@@ -283,41 +300,43 @@ def _duration(seconds: float) -> str:
 def plot_histograms(
     df: pd.DataFrame, *, subtitle: str = "", summary: stats_.Summary | None = None, bins: int = 30
 ) -> Figure:
-    """A duration histogram per function (small multiples, log-spaced bins), most total time first."""
-    table = _summary(df, summary).functions
+    """A duration histogram per function (small multiples), the function with most total time first.
+
+    Bins are log-spaced when a function's durations span more than ten times, linear otherwise. The grid
+    is laid out by hand (no constrained layout): with 50 small axes that halves the drawing time.
+    """
+    summary = _summary(df, summary)
+    table = summary.functions
     shown = list(table.index[:MAX_HISTOGRAMS])
-    columns = (
-        1
-        if len(shown) <= 1
-        else 2
-        if len(shown) <= 4
-        else 3
-        if len(shown) <= 9
-        else 4
-        if len(shown) <= 16
-        else 5
+    columns = next(
+        c for limit, c in ((1, 1), (4, 2), (9, 3), (16, 4), (MAX_HISTOGRAMS, 5)) if len(shown) <= limit
     )
     rows = max(1, -(-len(shown) // columns))
-    fig = _figure(1.2 + 1.9 * rows)
+    height = 1.5 + 1.9 * rows
+    fig = Figure(figsize=(WIDTH_IN, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=0.7 / WIDTH_IN, right=0.98, top=1 - 1.15 / height, bottom=0.6 / height)
     more = f" (top {len(shown)} of {len(table)} by total time)" if len(table) > len(shown) else ""
-    _heading(fig, f"Duration histogram per function{more}", subtitle, df)
+    _heading(fig, f"Duration histogram per function{more}", subtitle, summary)
     if not shown:
         _empty(fig.add_subplot(), "no calls")
         return fig
-    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    axes = fig.subplots(rows, columns, squeeze=False, gridspec_kw={"hspace": 0.65, "wspace": 0.28}).ravel()
     colours = palette(list(table.index))
-    for ax, (name, values) in zip(axes, _rows_by_function(df, "duration_s", shown).items(), strict=False):
+    for ax, (name, values) in zip(
+        axes, _rows_by_function(df, "duration_s", shown, summary).items(), strict=False
+    ):
         _histogram(ax, values, bins, colours[name])
         ax.set_title(f"{_short(name, 30)}  (n={len(values):,})", fontsize=8)
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
-    fig.supxlabel("duration (log scale where a function's durations span more than ten times)", fontsize=9)
-    fig.supylabel("calls", fontsize=9)
+    fig.supxlabel("duration", fontsize=9, y=0.15 / height)
+    fig.supylabel("calls", fontsize=9, x=0.1 / WIDTH_IN)
     return fig
 
 
 def _histogram(ax: Axes, values: np.ndarray[Any, Any], bins: int, colour: str) -> None:
-    """One histogram: log-spaced bins when the durations span more than a decade, linear ones otherwise."""
+    """One histogram of positive durations, on a log axis when they span more than ten times."""
     positive = values[values > 0]
     ax.tick_params(labelsize=7)
     if positive.size == 0:
@@ -334,10 +353,10 @@ def _histogram(ax: Axes, values: np.ndarray[Any, Any], bins: int, colour: str) -
     ax.stairs(counts, edges, fill=True, color=colour, alpha=0.8)
     if wide:
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.minorticks_off()
     else:
-        ax.xaxis.set_major_locator(MaxNLocator(4))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _duration(v)))
+        ax.xaxis.set_major_locator(MaxNLocator(3))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_duration(v)))
     ax.yaxis.set_major_locator(MaxNLocator(4, integer=True))
     ax.grid(alpha=0.2)
 
@@ -349,11 +368,12 @@ def plot_cpu_utilisation(
     df: pd.DataFrame, *, subtitle: str = "", summary: stats_.Summary | None = None
 ) -> Figure:
     """CPU utilisation (CPU time / wall time) per function: near 100% is CPU-bound, low is waiting."""
-    table = _summary(df, summary).functions
+    summary = _summary(df, summary)
+    table = summary.functions
     tracked = table[table["cpu_util"].notna()].sort_values("cpu_util", ascending=False)
     fig = _figure(1.8 + 0.3 * len(tracked))
     ax = fig.add_subplot()
-    _heading(fig, "CPU utilisation per function", subtitle, df)
+    _heading(fig, "CPU utilisation per function", subtitle, summary)
     if tracked.empty:
         _empty(ax, "CPU time was not tracked for any call")
         return fig
@@ -362,12 +382,14 @@ def plot_cpu_utilisation(
     colours = palette(list(table.index))
     ax.barh(rows, percent, color=[colours[f] for f in tracked.index], alpha=0.85)
     for row, value in zip(rows, percent, strict=True):
-        ax.text(value, row, f" {value:.0f}%", va="center", fontsize=8)
+        ax.text(float(value), float(row), f" {value:.0f}%", va="center", fontsize=8)
     ax.axvline(100, color="0.3", ls="--", lw=1)
     ax.set_yticks(rows, [_short(str(f)) for f in tracked.index])
-    ax.invert_yaxis()
+    ax.set_ylim(len(rows) - 0.4, -0.6)
     ax.set_xlim(0, max(110.0, float(percent.max()) * 1.15))
-    ax.set_xlabel("CPU time / wall time (%): 100% = one core busy the whole call; above = other threads too")
+    untracked = len(table) - len(tracked)
+    note = f"; {untracked} function(s) without CPU tracking not shown" if untracked else ""
+    ax.set_xlabel(f"CPU time / wall time (%): 100% = one core busy for the whole call{note}")
     ax.grid(axis="x", alpha=0.3)
     return fig
 
@@ -386,30 +408,30 @@ def plot_errors_over_time(
     """Errors per time bin, stacked by exception type, with the running total on the right axis.
 
     ``errors`` (time, error_type) defaults to the rows whose status is ``error``; the loader's error events
-    also include error.log entries that have no results row.
+    (``Run.errors``) also hold error.log entries that have no results row.
     """
+    summary = _summary(df, summary)
     events = errors if errors is not None else _error_rows(df)
     fig = _figure(4.6)
     ax = fig.add_subplot()
-    _heading(fig, "Errors over time", subtitle, df)
-    t0 = _run_start_us(df) if len(df) else (int(to_micros(events["time"]).min()) if len(events) else 0)
+    _heading(fig, "Errors over time", subtitle, summary)
     if events.empty:
         _empty(ax, "no errors in this run")
         return fig
+    t0 = _run_start_us(df) if len(df) else int(to_micros(events["time"]).min())
     when = (to_micros(events["time"]) - t0) / 1e6
     end = max(float(when.max()), (int(to_micros(df["end_time"]).max()) - t0) / 1e6 if len(df) else 0.0, 1e-3)
     edges = np.linspace(min(0.0, float(when.min())), end, bins + 1)
     kinds = events["error_type"].where(events["error_type"] != "", "(unknown type)").to_numpy(dtype=object)
-    _stacked_bars(ax, when, kinds, edges)
+    _stacked_bars(fig, ax, when, kinds, edges)
     running = ax.twinx()
     running.step(np.sort(when), np.arange(1, len(when) + 1), where="post", color="black", lw=1.2)
-    running.set_ylabel("errors so far")
+    running.set_ylabel("errors so far (line)")
     running.set_ylim(0, len(when) * 1.05)
-    calls = len(df) if len(df) else 0
-    rate = f" · {len(events) / calls:.1%} of {calls:,} calls" if calls else ""
+    rate = f" · {len(events) / len(df):.1%} of {len(df):,} calls" if len(df) else ""
     ax.set_title(f"{len(events):,} errors{rate}", fontsize=10, loc="left")
     ax.set_xlabel(_seconds_label(t0))
-    ax.set_ylabel(f"errors per {(edges[1] - edges[0]):.3g} s")
+    ax.set_ylabel(f"errors per {format_duration(edges[1] - edges[0])} (bars)")
     return fig
 
 
@@ -420,7 +442,11 @@ def _error_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _stacked_bars(
-    ax: Axes, when: np.ndarray[Any, Any], kinds: np.ndarray[Any, Any], edges: np.ndarray[Any, Any]
+    fig: Figure,
+    ax: Axes,
+    when: np.ndarray[Any, Any],
+    kinds: np.ndarray[Any, Any],
+    edges: np.ndarray[Any, Any],
 ) -> None:
     """Bars of counts per bin, one stacked layer per exception type (the seven commonest, then other)."""
     names, counts = np.unique(kinds, return_counts=True)
@@ -443,7 +469,7 @@ def _stacked_bars(
             label=str(kind),
         )
         bottom += height
-    ax.legend(loc="upper left", fontsize=8, title="exception type", title_fontsize=8)
+    fig.legend(loc="outside lower center", ncols=8, fontsize=8, title="exception type", title_fontsize=8)
     ax.set_xlim(edges[0], edges[-1])
     ax.grid(axis="y", alpha=0.3)
 
@@ -460,13 +486,14 @@ def plot_timeline(df: pd.DataFrame, *, subtitle: str = "", summary: stats_.Summa
     """
     summary = _summary(df, summary)
     lanes = list(summary.processes.index)
-    fig = _figure(2.6 + max(2.0, 0.32 * len(lanes)) + 1.6)
-    _heading(fig, "Call timeline (one lane per process)", subtitle, df)
+    lane_height = max(2.0, 0.32 * len(lanes))
+    fig = _figure(2.2 + lane_height + 1.6)
+    _heading(fig, "Call timeline (one lane per process)", subtitle, summary)
     if df.empty:
         _empty(fig.add_subplot(), "no calls")
         return fig
-    ax, busy_ax = fig.subplots(2, 1, sharex=True, height_ratios=[max(2.0, 0.32 * len(lanes)), 1.3])
-    grid = _Timeline(df, lanes, list(summary.functions.index))
+    ax, busy_ax = fig.subplots(2, 1, sharex=True, height_ratios=[lane_height, 1.3])
+    grid = _Timeline(df, summary)
     if len(df) <= EXACT_TIMELINE_CALLS:
         grid.draw_calls(ax)
     else:
@@ -488,22 +515,19 @@ def _lane_axis(ax: Axes, lanes: Sequence[str]) -> None:
 
 
 class _Timeline:
-    """The arrays behind the timeline: each call's lane, function colour, start and end (µs from t0)."""
+    """The arrays behind the timeline: each call's lane, colour, start and end (µs from the run start)."""
 
-    def __init__(self, df: pd.DataFrame, lanes: list[str], functions: list[str]) -> None:
+    def __init__(self, df: pd.DataFrame, summary: stats_.Summary) -> None:
         self.df = df
-        self.lanes = lanes
-        self.functions = functions[:COLOURED_FUNCTIONS]
+        self.lanes = list(summary.processes.index)
+        self.functions = list(summary.functions.index[:COLOURED_FUNCTIONS])
+        self.rest = len(summary.functions) - len(self.functions)
         self.t0 = _run_start_us(df)
         self.start = to_micros(df["start_time"]) - self.t0
         self.end = np.maximum(to_micros(df["end_time"]) - self.t0, self.start)
         self.span = max(int(self.end.max()), 1)
-        self.lane = pd.Categorical(stats_.process_labels(df).to_numpy(), categories=lanes).codes.astype(
-            np.int64
-        )
-        colour_of = {f: i for i, f in enumerate(self.functions)}
-        names = stats_.function_labels(df).to_numpy()
-        self.colour = pd.Series(names).map(colour_of).fillna(len(self.functions)).to_numpy(dtype=np.int64)
+        self.lane = _recode(summary.process_groups(df), self.lanes, len(self.lanes))
+        self.colour = _recode(summary.function_groups(df), self.functions, len(self.functions))
         self.colours = np.array([*_PALETTE[: len(self.functions)], _OTHER])
 
     def legend(self) -> list[Patch]:
@@ -511,8 +535,9 @@ class _Timeline:
         handles = [
             Patch(color=c, label=_short(f, 30)) for f, c in zip(self.functions, self.colours, strict=False)
         ]
-        rest = len(set(stats_.function_labels(self.df).unique())) - len(self.functions)
-        return handles + ([Patch(color=_OTHER, label=f"{rest} other functions")] if rest > 0 else [])
+        return handles + (
+            [Patch(color=_OTHER, label=f"{self.rest} other functions")] if self.rest > 0 else []
+        )
 
     def draw_calls(self, ax: Axes) -> None:
         """Every call as a bar; a nested call is thinner and drawn over its parent; errors get a red x."""
@@ -522,13 +547,8 @@ class _Timeline:
         x0 = self.start[order] / 1e6
         x1 = np.maximum(self.end[order], self.start[order] + self.span / 1500) / 1e6
         y0 = self.lane[order] + 0.4 - height
-        verts = np.stack(
-            [np.c_[x0, y0], np.c_[x1, y0], np.c_[x1, y0 + height], np.c_[x0, y0 + height]], axis=1
-        )
         edges = "white" if len(order) <= 2_000 else "none"
-        ax.add_collection(
-            PolyCollection(verts, facecolors=self.colours[self.colour[order]], edgecolors=edges, lw=0.4)
-        )
+        ax.add_collection(_rectangles(x0, x1, y0, height, self.colours[self.colour[order]], edges))
         failed = (self.df["status"] == "error").to_numpy()
         ax.plot(self.end[failed] / 1e6, self.lane[failed] - 0.3, "x", color="#d62728", ms=5, mew=1.5)
         ax.set_xlim(0, self.span / 1e6 * 1.01)
@@ -544,10 +564,9 @@ class _Timeline:
         cell = (self.lane[keep] * (len(self.functions) + 1) + self.colour[keep]) * TIMELINE_BINS
         size = len(self.lanes) * (len(self.functions) + 1) * TIMELINE_BINS
         b0, b1 = first.astype(np.int64), last.astype(np.int64)
-        same = b0 == b1
+        same, cross = b0 == b1, b0 != b1
         grid = np.zeros(size)
         grid += np.bincount(cell[same] + b0[same], weights=(last - first)[same], minlength=size)
-        cross = ~same
         grid += np.bincount(cell[cross] + b0[cross], weights=(b0 + 1 - first)[cross], minlength=size)
         grid += np.bincount(cell[cross] + b1[cross], weights=(last - b1)[cross], minlength=size)
         full = np.bincount(cell[cross] + b0[cross] + 1, minlength=size + 1)[:size].astype(float)
@@ -563,15 +582,16 @@ class _Timeline:
         colour = grid.argmax(axis=1)[lane, where]
         width = self.span / TIMELINE_BINS / 1e6
         height = 0.8 * busy[lane, where]
-        x0, y0 = where * width, lane + 0.4 - height
-        verts = np.stack(
-            [np.c_[x0, y0], np.c_[x0 + width, y0], np.c_[x0 + width, y0 + height], np.c_[x0, y0 + height]],
-            axis=1,
+        x0 = where * width
+        ax.add_collection(
+            _rectangles(x0, x0 + width, lane + 0.4 - height, height, self.colours[colour], "none")
         )
-        ax.add_collection(PolyCollection(verts, facecolors=self.colours[colour], edgecolors="none"))
         ax.set_xlim(0, self.span / 1e6 * 1.01)
         ax.set_title(
-            f"{len(self.df):,} calls binned into {TIMELINE_BINS} slices per lane", fontsize=9, loc="left"
+            f"{len(self.df):,} calls: top-level calls binned into {TIMELINE_BINS} slices per lane; "
+            "bar height = share of the slice busy, colour = the function that took most of it",
+            fontsize=8,
+            loc="left",
         )
 
     def draw_busy(self, ax: Axes, efficiency: float | None) -> None:
@@ -582,9 +602,30 @@ class _Timeline:
         ax.axhline(len(self.lanes), color="0.3", ls="--", lw=1)
         ax.set_ylim(0, len(self.lanes) * 1.1)
         ax.set_ylabel("busy\nprocesses", fontsize=9)
-        note = f"parallel efficiency {efficiency:.0%}" if efficiency is not None else ""
-        ax.set_title(f"{note} · dashed line: {len(self.lanes)} processes", fontsize=9, loc="left")
+        note = f"parallel efficiency {efficiency:.0%} · " if efficiency is not None else ""
+        ax.set_title(f"{note}dashed line: {len(self.lanes)} processes", fontsize=9, loc="left")
         ax.grid(alpha=0.3)
+
+
+def _recode(groups: stats_.Groups, order: Sequence[str], missing: int) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Each row's position of its group name in ``order`` (``missing`` for names not in it)."""
+    position = {name: i for i, name in enumerate(order)}
+    by_code = np.array([position.get(name, missing) for name in groups.names], dtype=np.int64)
+    return by_code[groups.codes] if len(by_code) else np.zeros(len(groups.codes), dtype=np.int64)
+
+
+def _rectangles(
+    x0: np.ndarray[Any, Any],
+    x1: np.ndarray[Any, Any],
+    y0: np.ndarray[Any, Any],
+    height: np.ndarray[Any, Any],
+    colours: np.ndarray[Any, Any],
+    edges: str,
+) -> PolyCollection:
+    """Many axis-aligned rectangles as one artist."""
+    y1 = y0 + height
+    verts = np.stack([np.c_[x0, y0], np.c_[x1, y0], np.c_[x1, y1], np.c_[x0, y1]], axis=1)
+    return PolyCollection(cast("Sequence[Any]", verts), facecolors=colours, edgecolors=edges, linewidths=0.4)
 
 
 def _depths(df: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.int64]]:

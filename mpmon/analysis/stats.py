@@ -21,10 +21,13 @@ __all__ = [
     "FUNCTION_COLUMNS",
     "IDLE_GAP_S",
     "PROCESS_COLUMNS",
+    "Groups",
     "Summary",
     "busy_intervals",
+    "function_groups",
     "function_labels",
     "function_table",
+    "process_groups",
     "process_labels",
     "process_table",
     "summarize",
@@ -67,61 +70,108 @@ PROCESS_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class Groups:
+    """Rows grouped by an integer code per row (fast to group by), with each code's name."""
+
+    codes: np.ndarray[Any, np.dtype[np.int64]]
+    names: list[str]
+
+    def labels(self) -> np.ndarray[Any, np.dtype[Any]]:
+        """Each row's name (an object array: slower to group by than the codes)."""
+        labels: np.ndarray[Any, np.dtype[Any]] = np.asarray(self.names, dtype=object)[self.codes]
+        return labels
+
+
+@dataclass(frozen=True)
 class Summary:
     """The aggregates of one run: a table per function, a table per process, and run totals."""
 
     functions: pd.DataFrame  # index: function label; FUNCTION_COLUMNS; most total time first
     processes: pd.DataFrame  # index: process label; PROCESS_COLUMNS; in order of first call
     run: dict[str, Any]  # JSON-ready totals: span, calls, processes, errors, efficiency, ...
+    by_function: Groups | None = None  # the summarised rows' function codes, reused by the figures
+    by_process: Groups | None = None  # the summarised rows' process codes
+
+    def function_groups(self, df: pd.DataFrame) -> Groups:
+        """The rows of ``df`` by function, reusing the codes computed for the summary when they fit."""
+        fits = self.by_function is not None and len(self.by_function.codes) == len(df)
+        return self.by_function if fits and self.by_function is not None else function_groups(df)
+
+    def process_groups(self, df: pd.DataFrame) -> Groups:
+        """The rows of ``df`` by process, reusing the codes computed for the summary when they fit."""
+        fits = self.by_process is not None and len(self.by_process.codes) == len(df)
+        return self.by_process if fits and self.by_process is not None else process_groups(df)
 
 
 def summarize(df: pd.DataFrame) -> Summary:
     """Compute every aggregate of a run's call rows once."""
-    processes = process_table(df)
-    return Summary(function_table(df), processes, _run_totals(df, processes))
+    functions, processes = function_groups(df), process_groups(df)
+    process_rows = process_table(df, processes)
+    table = function_table(df, functions, processes)
+    return Summary(table, process_rows, _run_totals(df, process_rows), functions, processes)
+
+
+def function_groups(df: pd.DataFrame) -> Groups:
+    """Rows by function; a name found in several modules is split and named ``module.function``."""
+    fcodes, fnames = pd.factorize(df["function"], sort=False)
+    mcodes, mnames = pd.factorize(df["module"], sort=False)
+    pairs, codes = np.unique(fcodes.astype(np.int64) * max(len(mnames), 1) + mcodes, return_inverse=True)
+    pair_f, pair_m = np.divmod(pairs, max(len(mnames), 1))
+    clash = np.bincount(pair_f, minlength=len(fnames)) > 1
+    names = [
+        f"{mnames[m]}.{fnames[f]}" if clash[f] else str(fnames[f])
+        for f, m in zip(pair_f, pair_m, strict=True)
+    ]
+    return Groups(codes.astype(np.int64), names)
+
+
+def process_groups(df: pd.DataFrame) -> Groups:
+    """Rows by process (host and pid), named ``process_name (pid)``, with ``@host`` across hosts."""
+    hcodes, hosts = pd.factorize(df["host"], sort=False)
+    pid = df["pid"].to_numpy(dtype=np.int64)
+    _keys, first, codes = np.unique(
+        hcodes.astype(np.int64) * (int(pid.max(initial=0)) + 2) + pid + 1,
+        return_index=True,
+        return_inverse=True,
+    )
+    pnames = df["process_name"].to_numpy()[first]
+    suffix = [f"@{hosts[h]}" if len(hosts) > 1 else "" for h in hcodes[first]]
+    names = [f"{n or 'process'} ({p}){s}" for n, p, s in zip(pnames, pid[first], suffix, strict=True)]
+    return Groups(codes.astype(np.int64), names)
 
 
 def function_labels(df: pd.DataFrame) -> pd.Series:
-    """Each row's function name; ``module.function`` where one name lives in several modules."""
-    names = df["function"]
-    modules_per_name = df.groupby("function", observed=True, sort=False)["module"].nunique()
-    shared = modules_per_name.index[modules_per_name > 1]
-    if len(shared) == 0:
-        return names
-    clash = names.isin(shared)
-    return names.where(~clash, df["module"] + "." + names)
+    """Each row's function label (see :func:`function_groups`)."""
+    return pd.Series(function_groups(df).labels(), index=df.index, dtype="string")
 
 
 def process_labels(df: pd.DataFrame) -> pd.Series:
-    """Each row's process as ``name (pid)``, with ``@host`` when the run spans hosts."""
-    label = (
-        df["process_name"].where(df["process_name"] != "", "process")
-        + " ("
-        + df["pid"].astype("string")
-        + ")"
-    )
-    return label + "@" + df["host"] if df["host"].nunique() > 1 else label
+    """Each row's process label (see :func:`process_groups`)."""
+    return pd.Series(process_groups(df).labels(), index=df.index, dtype="string")
 
 
-def function_table(df: pd.DataFrame) -> pd.DataFrame:
+def function_table(
+    df: pd.DataFrame, functions: Groups | None = None, processes: Groups | None = None
+) -> pd.DataFrame:
     """One row per function (FUNCTION_COLUMNS), the one with the most total time first."""
-    labels = function_labels(df).to_numpy()
-    dur = df["duration_s"].groupby(labels, sort=False)
-    table = pd.DataFrame({"module": df["module"].groupby(labels, sort=False).first(), "calls": dur.size()})
+    functions = functions if functions is not None else function_groups(df)
+    processes = processes if processes is not None else process_groups(df)
+    codes = functions.codes
+    dur = df["duration_s"].groupby(codes)
+    table = pd.DataFrame({"module": df["module"].groupby(codes).first(), "calls": dur.size()})
     table["total_s"], table["mean_s"], table["min_s"] = dur.sum(), dur.mean(), dur.min()
     quantiles = dur.quantile(list(_QUANTILES.values())).unstack()
     for name, q in _QUANTILES.items():
         table[name] = quantiles[q]
     table["max_s"] = dur.max()
-    table = table.join(_cpu_columns(df, labels)).join(_memory_columns(df, labels))
-    errors = (df["status"] == "error").groupby(labels, sort=False).sum()
-    table["errors"] = errors.astype("int64")
+    table = table.join(_cpu_columns(df, codes)).join(_memory_columns(df, codes))
+    table["errors"] = np.bincount(codes[(df["status"] == "error").to_numpy()], minlength=len(functions.names))
     table["error_rate"] = table["errors"] / table["calls"]
-    table["processes"] = (
-        df.groupby([labels, df["host"], df["pid"]], sort=False).size().groupby(level=0).size()
-    )
-    table = table.rename_axis("function").sort_values(["total_s", "calls"], ascending=False, kind="stable")
-    return table[list(FUNCTION_COLUMNS)]
+    width = len(processes.names) + 1
+    pairs = np.unique(codes * width + processes.codes)
+    table["processes"] = np.bincount(pairs // width, minlength=len(functions.names))
+    table.index = pd.Index([functions.names[i] for i in table.index], name="function")
+    return table.sort_values(["total_s", "calls"], ascending=False, kind="stable")[list(FUNCTION_COLUMNS)]
 
 
 def _cpu_columns(df: pd.DataFrame, labels: Any) -> pd.DataFrame:
@@ -146,34 +196,33 @@ def _memory_columns(df: pd.DataFrame, labels: Any) -> pd.DataFrame:
     )
 
 
-def busy_intervals(df: pd.DataFrame) -> pd.DataFrame:
+def busy_intervals(df: pd.DataFrame, processes: Groups | None = None) -> pd.DataFrame:
     """Per process, the union of its calls' [start, end] intervals: columns process, start_us, end_us."""
-    lanes = process_labels(df).to_numpy()
-    codes, names = pd.factorize(lanes, sort=False)
+    processes = processes if processes is not None else process_groups(df)
     begin, finish = to_micros(df["start_time"]), to_micros(df["end_time"])
-    order = np.lexsort((begin, codes))
-    lane, begin, finish = codes[order], begin[order], finish[order]
+    order = np.lexsort((begin, processes.codes))
+    lane, begin, finish = processes.codes[order], begin[order], finish[order]
     reach = pd.Series(finish).groupby(lane).cummax().to_numpy()
     first = np.ones(len(order), dtype=bool)
     first[1:] = (lane[1:] != lane[:-1]) | (begin[1:] > reach[:-1])
     starts = np.flatnonzero(first)
     ends = np.maximum.reduceat(finish, starts) if len(starts) else finish[:0]
-    return pd.DataFrame(
-        {"process": np.asarray(names)[lane[starts]], "start_us": begin[starts], "end_us": ends}
-    )
+    names = np.asarray(processes.names, dtype=object)
+    return pd.DataFrame({"process": names[lane[starts]], "start_us": begin[starts], "end_us": ends})
 
 
-def process_table(df: pd.DataFrame) -> pd.DataFrame:
+def process_table(df: pd.DataFrame, processes: Groups | None = None) -> pd.DataFrame:
     """One row per process (PROCESS_COLUMNS), in order of its first call."""
-    labels = process_labels(df).to_numpy()
-    groups = df.groupby(labels, sort=False)
+    processes = processes if processes is not None else process_groups(df)
+    groups = df.groupby(processes.codes)
     table = groups[["host", "pid", "process_name"]].first()
     table["calls"] = groups.size()
     table["first_start"], table["last_end"] = groups["start_time"].min(), groups["end_time"].max()
-    table = table.join(_busy_columns(busy_intervals(df)))
+    table.index = pd.Index([processes.names[i] for i in table.index], name="process")
+    table = table.join(_busy_columns(busy_intervals(df, processes)))
     span = _span_s(df)
     table["utilisation"] = table["busy_s"] / span if span > 0 else np.nan
-    return table.rename_axis("process").sort_values("first_start", kind="stable")[list(PROCESS_COLUMNS)]
+    return table.sort_values("first_start", kind="stable")[list(PROCESS_COLUMNS)]
 
 
 def _busy_columns(intervals: pd.DataFrame) -> pd.DataFrame:
@@ -209,6 +258,7 @@ def _run_totals(df: pd.DataFrame, processes: pd.DataFrame) -> dict[str, Any]:
     errors = int((df["status"] == "error").sum())
     top_level = df["parent_id"] == ""
     return {
+        "run_ids": [str(r) for r in pd.unique(df["run_id"]) if r],
         "start": df["start_time"].min().isoformat() if len(df) else None,
         "end": df["end_time"].max().isoformat() if len(df) else None,
         "wall_span_s": span,
