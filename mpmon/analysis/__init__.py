@@ -4,6 +4,7 @@
     df = load_run("logs")                 # the most recent run, one typed DataFrame of calls
     summary = summarize(df)               # per function, per process and run totals
     plot_timeline(df, summary=summary)    # a matplotlib Figure
+    to_chrome_trace(df, "trace.json")     # for https://ui.perfetto.dev or chrome://tracing
 
 The command line is ``mpmon-analyze`` (or ``python -m mpmon.analysis``). Importing :mod:`mpmon` does not
 import this package; this package imports only :mod:`mpmon.schema` from the rest of mpmon.
@@ -24,6 +25,7 @@ from mpmon.analysis.plots import (
 )
 from mpmon.analysis.report import Report, write_report
 from mpmon.analysis.stats import Summary, summarize
+from mpmon.analysis.trace import to_chrome_trace
 
 __all__ = [
     "FIGURES",
@@ -43,5 +45,6 @@ __all__ = [
     "read_log_dir",
     "select_run",
     "summarize",
+    "to_chrome_trace",
     "write_report",
 ]

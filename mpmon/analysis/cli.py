@@ -1,8 +1,9 @@
 """``mpmon-analyze``: figures and tables for one run of an mpmon log directory.
 
 Wiring only: parse the arguments, load and select the run (:mod:`.load`), summarise it (:mod:`.stats`),
-write the outputs (:mod:`.report`) and print where they went with the top functions. A mistake in what was
-asked for (no logs, unknown run, empty window, unreadable time) prints one line on stderr and exits 2.
+write the outputs (:mod:`.report`) and, with ``--trace``, a Chrome trace too (:mod:`.trace`), then print
+where they went with the top functions. A mistake in what was asked for (no logs, unknown run, empty
+window, unreadable time) prints one line on stderr and exits 2.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import matplotlib
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from mpmon.analysis import load, report, stats
+from mpmon.analysis import load, report, stats, trace
 from mpmon.analysis.plots import format_duration
 
 __all__ = ["build_parser", "main"]
@@ -25,7 +26,7 @@ TOP_FUNCTIONS = 10
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line: the original tool's flags plus --out, --run and --list-runs."""
+    """The command line: the original tool's flags plus --out, --run, --list-runs and --trace."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Figures and tables for one run of an mpmon log directory."
     )
@@ -49,6 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tag", help="names the output folder <tag>_<time> (default: the run's tag, else 'run')"
     )
+    parser.add_argument(
+        "--trace",
+        type=Path,
+        metavar="PATH",
+        help="also write the run's calls to PATH as a Chrome trace (JSON) for https://ui.perfetto.dev or "
+        "chrome://tracing; the report folder is written as usual",
+    )
     return parser
 
 
@@ -70,12 +78,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    """Select the run, write its report folder, print a short account."""
+    """Select the run, write its trace (first: a bad path fails before the slow part) and its report
+    folder, print a short account."""
     data = load.read_log_dir(args.logdir)
     run = load.select_run(data, args.run_id, args.start_time, args.end_time)
     summary = stats.summarize(run.calls)
     out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"
     tag = args.tag or (run.tag.split(", ")[0] if run.tag else "run")
+    traced = trace.to_chrome_trace(run.calls, args.trace) if args.trace is not None else None
     written = report.write_report(
         run, report.output_folder(out, tag), subtitle=args.subtitle, summary=summary
     )
@@ -85,6 +95,8 @@ def _analyze(args: argparse.Namespace) -> int:
     print(_top_table(summary.functions.head(TOP_FUNCTIONS)))
     print(f"wrote {len(written.files)} files to {written.folder}")
     print(f"report: {written.folder / report.REPORT_HTML}")
+    if traced is not None:
+        print(f"trace: {traced}")
     return 0
 
 

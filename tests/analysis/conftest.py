@@ -1,4 +1,4 @@
-"""Log directories written in the collector's formats, shared by the analysis tests."""
+"""Log directories shared by the analysis tests: written in the collector's formats, or by a real run."""
 
 from __future__ import annotations
 
@@ -44,3 +44,70 @@ def one_run(tmp_path: Path) -> OneRun:
     rows = lf.make_run(RUN_A, workers=2, tasks=6)
     lf.write_run(log_dir, rows, tag="single")
     return log_dir, rows
+
+
+# A real program: a Pool(2) runs nested calls with errors, then the main process gathers coroutines whose
+# calls overlap in one thread. Results go to the Parquet dataset. Calls: 20 work, 16 inner under work,
+# 1 gather_all, 4 fetch, 4 inner called by the coroutines = 45.
+REAL_PROGRAM = """
+import asyncio
+import multiprocessing
+import sys
+import time
+
+import mpmon
+
+
+@mpmon.Timer(log_to_console=False)
+def inner(x):
+    time.sleep(0.002)
+    return x
+
+
+@mpmon.ErrorCatcher(log_to_console=False)
+@mpmon.Timer(log_to_console=False)
+def work(x):
+    if x % 5 == 3:
+        raise ValueError(f"bad {x}")
+    return inner(x)
+
+
+def task(x):
+    try:
+        return work(x)
+    except ValueError:
+        return None
+
+
+@mpmon.Timer(log_to_console=False)
+async def fetch(i):
+    await asyncio.sleep(0.005 * (i + 1))
+    return inner(i)
+
+
+@mpmon.Timer(log_to_console=False)
+def gather_all(n):
+    async def main():
+        return await asyncio.gather(*(fetch(i) for i in range(n)))
+
+    return asyncio.run(main())
+
+
+if __name__ == "__main__":
+    mpmon.start_collector(sys.argv[1], results_format="parquet", log_to_console=False, tag="real")
+    with multiprocessing.Pool(2) as pool:
+        pool.map(task, range(20))
+    gather_all(4)
+    mpmon.stop_collector()
+"""
+REAL_CALLS = 45
+
+
+@pytest.fixture(scope="session")
+def real_parquet_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The log directory of one run of :data:`REAL_PROGRAM` (Parquet results), made once per session."""
+    from helpers import run_program
+
+    base = tmp_path_factory.mktemp("real")
+    run_program(base, REAL_PROGRAM, "logs", timeout=120)
+    return base / "logs"
