@@ -1,7 +1,9 @@
 """capture_logging: ordinary `logging` records of every process of the run, forwarded to timing.log.
 
 The logging cookbook's queue recipe, done for the user: a handler on the root logger hands each
-record, formatted to text in its own process, to the sender like any other record.
+record, formatted to text in its own process, to the sender like any other record. The text is
+sanitized there: with the run's `sanitize_func`, or else with `mpmon.sanitizers.default`, since log
+lines are where secrets leak most.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from .render import run_sanitizer, sanitized
+from .sanitizers import default
 from .sender import sender
 from .wire import LOG
 
@@ -25,12 +29,16 @@ class ForwardingHandler(logging.Handler):
             message = record.getMessage()
             if record.exc_info:
                 message += "\n" + logging.Formatter().formatException(record.exc_info)
+            message = sanitized(message, run_sanitizer() or default)
             buffer = sender.buffer
             buffer.append(
                 (LOG, int(record.created * 1e9), record.levelname, record.name, message,
                  record.threadName or threading.current_thread().name, record.module, record.funcName)
             )  # fmt: skip
-            if len(buffer) >= sender.limit or record.levelno >= logging.ERROR:
+            # A pool worker may be ended with no exit hook run: outside a monitored call (whose end
+            # flushes), its log lines leave at once, like errors.
+            eager = sender.eager and not sender.stack.current
+            if len(buffer) >= sender.limit or record.levelno >= logging.ERROR or eager:
                 sender.flush()
         except Exception:
             self.handleError(record)

@@ -158,6 +158,8 @@ class TimedFunction(Monitored):
         return self.run(next(sender.counter), args, kwargs)
 
     def run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if not sender.limit:
+            sender.prepare()
         stack = sender.stack
         parent = stack.current
         stack.current = call_no
@@ -180,6 +182,8 @@ class TimedFunction(Monitored):
 
     def begin(self) -> tuple[int, int, int, bytes | int]:
         """The probes at a call's start: wall clock, perf counter, CPU time, raw RSS (-1 when not tracked)."""
+        if not sender.limit:
+            sender.prepare()
         cpu0: int = -1
         rss0: bytes | int = -1
         if self.track:

@@ -18,10 +18,13 @@ __all__ = [
     "LOG_DIR",
     "OWNER_PID",
     "RUN_ID",
+    "SANITIZE",
+    "TEST_SLOW_SINK",
     "Discovery",
     "discover",
     "format_address",
     "is_owner",
+    "is_pool_worker",
     "is_top_level",
     "parse_address",
 ]
@@ -40,6 +43,10 @@ OWNER_PID: Final = "MPMON_OWNER_PID"
 """Pid of the process that started the collector (it flushes at exit, not at SIGTERM)."""
 DROP_POLICY: Final = "MPMON_DROP_POLICY"
 """"block" (default: a call waits for a slow collector) or "drop" (records are dropped and counted)."""
+SANITIZE: Final = "MPMON_SANITIZE"
+""""module:function" of the run's sanitizer, applied in every process to the texts it sends."""
+TEST_SLOW_SINK: Final = "MPMON_TEST_SLOW_SINK_SECONDS"
+"""For tests only: seconds the collector spends on each batch it writes (a collector that cannot keep up)."""
 
 DEFAULT_LOG_DIR: Final = "logs"
 
@@ -92,6 +99,30 @@ def parse_address(text: str) -> str | tuple[str, int] | None:
 def is_owner() -> bool:
     """True in the process that started the run's collector."""
     return os.environ.get(OWNER_PID) == str(os.getpid())
+
+
+_POOL_WORKER_LOOPS: Final = frozenset(
+    {
+        ("multiprocessing.pool", "worker"),
+        ("multiprocess.pool", "worker"),
+        ("concurrent.futures.process", "_process_worker"),
+    }
+)
+
+
+def is_pool_worker() -> bool:
+    """True in a worker process of multiprocessing's, multiprocess's or concurrent.futures' pools."""
+    import multiprocessing
+
+    processes = [multiprocessing.current_process()]
+    other = sys.modules.get("multiprocess")
+    if other is not None:
+        processes.append(other.current_process())
+    for process in processes:
+        target = getattr(process, "_target", None)
+        if (getattr(target, "__module__", None), getattr(target, "__name__", None)) in _POOL_WORKER_LOOPS:
+            return True
+    return False
 
 
 def is_top_level() -> bool:

@@ -42,6 +42,8 @@ def _caller(depth: int) -> tuple[str, str]:
 
 def get_metrics_start(func_name: str | None = None) -> MetricsStart:
     """Start measuring: CPU time and memory now, then the clocks."""
+    if not sender.limit:
+        sender.prepare()
     name, module = _caller(1)
     cpu0 = probe.cpu_ns()
     rss0 = probe.rss_raw()

@@ -4,16 +4,33 @@ Whatever a caller passes, rendering stays bounded in time and memory and never r
 bytes value is cut before `repr` sees it, containers go through `reprlib` with small limits, a failing
 `__repr__` or `__str__` becomes a placeholder, and the user's `sanitize_func` runs on every piece of
 text before it leaves the process (if it fails, the text is withheld, never sent unsanitized).
+
+A decorator without a `sanitize_func` of its own uses the run's (start_collector's `sanitize_func`),
+which every process finds by its "module:function" name in the environment and looks up once.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 import reprlib
+import sys
 import traceback
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["DEFAULT_MAX_ARG_LENGTH", "Sanitizer", "render_args", "render_exception", "sanitized"]
+from .environment import SANITIZE
+
+__all__ = [
+    "DEFAULT_MAX_ARG_LENGTH",
+    "Sanitizer",
+    "forget_run_sanitizer",
+    "render_args",
+    "render_exception",
+    "run_sanitizer",
+    "sanitized",
+    "sanitizer_name",
+]
 
 Sanitizer = Callable[[str], str]
 
@@ -36,6 +53,11 @@ class _BoundedRepr(reprlib.Repr):
         self.maxlist = self.maxtuple = self.maxdict = self.maxset = self.maxfrozenset = self.maxdeque = 20
         self.maxarray = 20
 
+    def repr_bytes(self, value: bytes, level: int) -> str:
+        return self.repr_str(value, level)  # type: ignore[arg-type]
+
+    repr_bytearray = repr_bytes
+
 
 _reprs: dict[int, _BoundedRepr] = {}
 
@@ -45,7 +67,7 @@ def _render(value: Any, limit: int) -> str:
     try:
         if kind in _PLAIN_TYPES:
             text = repr(value)
-        elif kind is str or kind is bytes:
+        elif kind is str or kind is bytes or isinstance(value, (str, bytes, bytearray)):
             text = repr(value[: limit + 1])
         else:
             bounded = _reprs.get(limit) or _reprs.setdefault(limit, _BoundedRepr(limit))
@@ -56,9 +78,11 @@ def _render(value: Any, limit: int) -> str:
 
 
 def sanitized(text: str, sanitize: Sanitizer | None) -> str:
-    """`text` after the user's sanitizer; a placeholder if the sanitizer fails."""
+    """`text` after the user's sanitizer (the run's if None); a placeholder if the sanitizer fails."""
     if sanitize is None:
-        return text
+        sanitize = _run[0] if _run is not None else run_sanitizer()
+        if sanitize is None:
+            return text
     try:
         result = sanitize(text)
     except Exception as exc:
@@ -71,6 +95,8 @@ def render_args(
 ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
     """Sanitized, truncated reprs of a call's arguments, as plain tuples for the wire."""
     limit = DEFAULT_MAX_ARG_LENGTH if max_length is None else max_length
+    if sanitize is None:
+        sanitize = _run[0] if _run is not None else run_sanitizer()
     if sanitize is None:
         positional = tuple([_render(a, limit) for a in args[:MAX_ARGS]])
     else:
@@ -112,3 +138,67 @@ def render_exception(
     if len(trace) > MAX_TEXT:
         trace = trace[: MAX_TEXT // 2] + "\n...\n" + trace[-MAX_TEXT // 2 :]
     return sanitized(message, sanitize), sanitized(trace, sanitize)
+
+
+# -- the run's sanitizer ----------------------------------------------------------------------------
+
+_run: tuple[Sanitizer | None] | None = None  # (the run's sanitizer,) once looked up in this process
+
+
+def run_sanitizer() -> Sanitizer | None:
+    """The run's sanitizer, looked up once per process from the environment (None if the run has none)."""
+    global _run
+    if _run is None:
+        _run = (_lookup(os.environ.get(SANITIZE, "")),)
+    return _run[0]
+
+
+def forget_run_sanitizer() -> None:
+    """Look the run's sanitizer up again at next use (start_collector changed the environment)."""
+    global _run
+    _run = None
+
+
+def sanitizer_name(func: Sanitizer | str | None) -> str | None:
+    """The "module:function" name by which every process of the run finds `func`."""
+    if func is None:
+        return None
+    if isinstance(func, str):
+        name = func
+    else:
+        name = f"{getattr(func, '__module__', '')}:{getattr(func, '__qualname__', '')}"
+    found = _find(name)
+    if found is None or not callable(found) or not (isinstance(func, str) or found is func):
+        raise TypeError(
+            f"sanitize_func must be a function other processes can import (defined at the top level of a "
+            f"module) or its 'module:function' name, not {func!r}"
+        )
+    return name
+
+
+def _find(name: str) -> Any:
+    module_name, _, qualname = name.partition(":")
+    try:
+        if module_name == "__main__":
+            target: Any = sys.modules["__main__"]
+        else:
+            target = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError, KeyError, ValueError):
+        return None
+    return target
+
+
+def _lookup(name: str) -> Sanitizer | None:
+    if not name:
+        return None
+    found = _find(name)
+    if callable(found):
+        return found  # type: ignore[no-any-return]
+    print(f"mpmon: the run's sanitize_func {name} cannot be found here; texts are withheld", file=sys.stderr)
+    return _withhold
+
+
+def _withhold(text: str) -> str:
+    return "<withheld: the run's sanitize_func is not available in this process>"

@@ -3,10 +3,19 @@
 Records are appended to a list by the decorators and hooks (no I/O, no formatting) and handed to the
 collector in batches over an authenticated socket. A batch leaves when it is full, when the flush
 interval has passed, at `flush()`, at exit (atexit, and multiprocessing's Finalize, since pool workers
-skip atexit), at SIGTERM (how `Pool.__exit__` ends its workers) and, for errors, at once. Where no
-SIGTERM handler can be installed, a child flushes when its outermost monitored call returns instead.
-A forked child starts with an empty buffer, fresh locks and no connection. When no collector answers,
-records are spilled to a per-process file in the log directory, which the next collector ingests.
+skip atexit) and, for errors, at once. A pool worker also flushes when its outermost monitored call
+returns, since its pool may end it with no exit hook at all (`Pool.__exit__` terminates its
+workers). A SIGTERM handler would be cheaper but is unsafe: a signal landing just before a worker
+blocks on the pool's queue lock leaves the Python handler unrun and the worker hung forever. A forked
+child starts with an empty buffer, fresh locks and no connection. When no collector answers, records are
+spilled to a per-process file in the log directory, which the next collector ingests.
+
+Every batch is numbered, and the collector confirms (ACK) each one once it is on disk. A sender keeps
+the batches it sent until they are confirmed (at most ACK_WINDOW records; past it a flush waits, or,
+under the opt-in drop policy, drops the new batch and counts it). Confirmations are read only inside
+a flush. When a connection breaks, the unconfirmed batches are spilled, marked with their number, so
+a collector that did write them before it died skips them. At exit a process waits a moment for the
+last confirmations.
 """
 
 from __future__ import annotations
@@ -15,19 +24,19 @@ import atexit
 import contextlib
 import itertools
 import os
-import signal
+import select
 import socket
 import sys
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable
 from multiprocessing import AuthenticationError, connection
 from time import perf_counter_ns
-from types import FrameType
 from typing import Any, Final
 
 from . import environment
-from .wire import encode_batch
+from .wire import ACK, DROPPED, connect, encode_batch
 
 __all__ = ["BATCH_SIZE", "FLUSH_INTERVAL_NS", "Sender", "sender"]
 
@@ -37,6 +46,18 @@ FLUSH_INTERVAL_NS: Final = 1_000_000_000
 """A record waits at most this long in the buffer while its process keeps making calls."""
 RECONNECT_DELAY_NS: Final = 500_000_000
 """After a failed connection attempt, records are spilled without retrying for this long."""
+ACK_WINDOW: Final = 4 * BATCH_SIZE
+"""Records sent but not yet confirmed by the collector; past this a flush waits (or drops, if asked)."""
+HUNG_RETRY_NS: Final = 30_000_000_000
+"""After a handshake that timed out (a collector that hangs), records are spilled for this long."""
+ACK_WAIT_NS: Final = 30_000_000_000
+"""A flush waits this long at most for a confirmation; then the unconfirmed batches are spilled."""
+CONNECT_SECONDS: Final = 10.0
+"""Longest wait for the collector's handshake (a restarted collector takes a moment to answer)."""
+SETTLE_SECONDS: Final = 5.0
+"""At exit, how long a process waits for the collector to confirm what it sent."""
+
+Record = tuple[Any, ...]
 
 
 class CallStack(threading.local):
@@ -80,7 +101,6 @@ class Sender:
         self.limit = 0  # 0 until armed in this process, so that the first record takes the slow path
         self.deadline_ns = 0
         self.eager = False
-        self.terminating = False
         self.counter = itertools.count(1)
         self.stack.current = 0
         self._lock = threading.Lock()
@@ -88,9 +108,12 @@ class Sender:
         self._id_prefix = str(uuid.uuid4())[:24]
         self._conn: connection.Connection | None = None
         self._retry_ns = 0
-        self._previous_sigterm: Any = None
         self._discovery = environment.discover()
         self.spilled = 0
+        self._seqs = itertools.count(1)
+        self._unacked: deque[tuple[int, tuple[Any, ...], list[Record]]] = deque()
+        self._unacked_count = 0
+        self._dropped = 0  # dropped under the drop policy and not yet reported to a collector
 
     def next_call_no(self) -> int:
         return next(self.counter)
@@ -100,6 +123,15 @@ class Sender:
         return f"{self._id_prefix}{call_no:012x}"
 
     # -- flushing ------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Arm this process and connect, before its first monitored call starts its clocks, so that
+        neither the connection nor a collector started on demand is timed as part of a call."""
+        with self._lock:
+            if not self.limit:
+                self._arm()
+                self.deadline_ns = perf_counter_ns() + FLUSH_INTERVAL_NS
+                self._connection()
 
     def flush(self) -> None:
         """Hand every buffered record to the collector (or, failing that, to a spill file) now."""
@@ -112,8 +144,14 @@ class Sender:
                 del self.buffer[:count]
                 self._deliver(batch)
             self.deadline_ns = perf_counter_ns() + FLUSH_INTERVAL_NS
-        if self.terminating:
-            self._finish_termination()
+
+    def finish(self, timeout: float = SETTLE_SECONDS) -> None:
+        """Flush, then wait up to `timeout` until the collector confirms every batch sent (at exit and at
+        stop_collector); what it has not confirmed by then is spilled, so it is kept either way."""
+        with self._lock:
+            if self.limit:
+                self._deliver_all(final=True)
+                self._settle(timeout)
 
     def rediscover(self) -> None:
         """Read the environment again (start_collector changed it in this process).
@@ -123,78 +161,102 @@ class Sender:
         """
         self._discovery = environment.discover()
         self._retry_ns = 0
-        self._close()
+        self._abandon()
 
     def _arm(self) -> None:
         """At this process's first record: start a collector if it is a top-level process without one,
-        then register the exit flushes and, in any other process of the run, the SIGTERM flush."""
+        then register the exit flushes."""
         self.limit = BATCH_SIZE
         if self._discovery.address is None and self.autostart is not None and environment.is_top_level():
             self.autostart()
-        atexit.register(self.flush)
+        atexit.register(self.finish)
         for name in ("multiprocessing.util", "multiprocess.util"):
             util = sys.modules.get(name)
             if util is not None:
-                util.Finalize(None, self.flush, exitpriority=100)
-        if not environment.is_owner():
-            self.eager = not self._install_sigterm_flush()
+                util.Finalize(None, self.finish, exitpriority=100)
+        # A pool may end its workers with no exit hook run (Pool.__exit__ terminates them): a worker
+        # hands its records over when its outermost monitored call, its task, returns.
+        self.eager = environment.is_pool_worker()
 
-    def _install_sigterm_flush(self) -> bool:
-        if threading.current_thread() is not threading.main_thread():
-            return False
-        try:
-            previous = signal.getsignal(signal.SIGTERM)
-            if previous is signal.SIG_IGN or previous is None:
-                return previous is signal.SIG_IGN
-            signal.signal(signal.SIGTERM, self._on_sigterm)
-        except (ValueError, OSError):
-            return False
-        self._previous_sigterm = previous
-        return True
-
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        self.terminating = True
-        if self._lock.acquire(blocking=False):  # else a flush is under way; it finishes the termination
-            try:
-                self._deliver_all()
-            finally:
-                self._lock.release()
-            self._finish_termination(frame)
-
-    def _deliver_all(self) -> None:
+    def _deliver_all(self, final: bool = False) -> None:
         count = len(self.buffer)
-        if count:
+        if count or (final and self._dropped):
             batch = self.buffer[:count]
             del self.buffer[:count]
-            self._deliver(batch)
-
-    def _finish_termination(self, frame: FrameType | None = None) -> None:
-        previous = self._previous_sigterm
-        if callable(previous):
-            self.terminating = False
-            previous(signal.SIGTERM, frame)
-            return
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+            self._deliver(batch, final)
 
     # -- delivery ------------------------------------------------------------------------------
 
     def _meta(self) -> tuple[Any, ...]:
         return (self._pid, _process_name(), self._host, self._id_prefix, self._discovery.run_id)
 
-    def _deliver(self, batch: list[tuple[Any, ...]]) -> None:
+    def _deliver(self, batch: list[Record], final: bool = False) -> None:
+        """Send a batch and keep it until confirmed; spill it if no collector takes it. `final`: at
+        exit or stop, when even the drop policy waits (so that the count of drops gets out)."""
+        if self._dropped:
+            batch.append((DROPPED, self._dropped))
+            self._dropped = 0
         meta = self._meta()
-        payload = encode_batch(meta, batch)
+        seq = next(self._seqs)
+        payload = encode_batch(meta, batch, seq)
         for _attempt in range(2):
             conn = self._connection()
             if conn is None:
                 break
             try:
+                if not self._make_room(conn, len(batch), final):
+                    self._dropped += sum(r[1] if r[0] == DROPPED else 1 for r in batch)
+                    return
                 conn.send_bytes(payload)
-                return
-            except (OSError, EOFError):
-                self._close()
-        self._spill(meta, batch)
+            except (OSError, EOFError, ValueError):
+                self._abandon()
+                continue
+            except BaseException:  # KeyboardInterrupt while waiting: keep the batch, leave no half message
+                self._abandon()
+                self._spill(meta, batch, seq)
+                raise
+            self._unacked.append((seq, meta, batch))
+            self._unacked_count += len(batch)
+            return
+        self._spill(meta, batch, seq)
+
+    def _make_room(self, conn: connection.Connection, count: int, final: bool) -> bool:
+        """Read the confirmations that arrived; wait for enough of them to stay inside ACK_WINDOW.
+        False when the drop policy says this batch is to be dropped instead."""
+        self._read_acks(conn, 0.0)
+        dropping = self._discovery.drop_policy == "drop" and not final
+        deadline = perf_counter_ns() + (int(SETTLE_SECONDS * 1e9) if final else ACK_WAIT_NS)
+        while self._unacked_count and self._unacked_count + count > ACK_WINDOW:
+            if dropping:
+                return False
+            remaining = deadline - perf_counter_ns()
+            if remaining <= 0:
+                raise OSError("the collector confirmed nothing for too long")
+            self._read_acks(conn, remaining / 1e9)
+        return not dropping or bool(select.select([], [conn], [], 0)[1])
+
+    def _read_acks(self, conn: connection.Connection, timeout: float) -> None:
+        """Forget the batches the collector confirmed; wait up to `timeout` for the first message."""
+        while conn.poll(timeout):
+            message = conn.recv_bytes()
+            timeout = 0.0
+            if message.startswith(ACK):
+                confirmed = int(message[len(ACK) :])
+                unacked = self._unacked
+                while unacked and unacked[0][0] <= confirmed:
+                    self._unacked_count -= len(unacked.popleft()[2])
+
+    def _settle(self, timeout: float) -> None:
+        """Wait up to `timeout` for the confirmation of every batch sent; spill the rest."""
+        deadline = perf_counter_ns() + int(timeout * 1e9)
+        while self._unacked and self._conn is not None:
+            remaining = deadline - perf_counter_ns()
+            try:
+                if remaining <= 0:
+                    raise OSError("no confirmation in time")
+                self._read_acks(self._conn, remaining / 1e9)
+            except (OSError, EOFError, ValueError):
+                self._abandon()
 
     def _connection(self) -> connection.Connection | None:
         if self._conn is not None:
@@ -205,23 +267,32 @@ class Sender:
         if d.address is None or d.authkey is None:
             self._retry_ns = perf_counter_ns() + RECONNECT_DELAY_NS
             return None
+        started = perf_counter_ns()
         try:
-            self._conn = connection.Client(d.address, authkey=d.authkey)
+            self._conn = connect(d.address, d.authkey, CONNECT_SECONDS, ACK_WAIT_NS / 1e9)
         except (OSError, EOFError, AuthenticationError):
-            self._retry_ns = perf_counter_ns() + RECONNECT_DELAY_NS
+            now = perf_counter_ns()
+            hung = now - started > RECONNECT_DELAY_NS  # the handshake timed out: retried less often
+            self._retry_ns = now + (HUNG_RETRY_NS if hung else RECONNECT_DELAY_NS)
             return None
         return self._conn
 
-    def _close(self) -> None:
+    def _abandon(self) -> None:
+        """Leave the connection: keep what the collector confirmed, spill (marked) what it did not."""
         conn, self._conn = self._conn, None
         if conn is not None:
+            with contextlib.suppress(OSError, EOFError, ValueError):
+                self._read_acks(conn, 0.0)
             with contextlib.suppress(OSError):
                 conn.close()
+        unacked, self._unacked, self._unacked_count = self._unacked, deque(), 0
+        for seq, meta, batch in unacked:
+            self._spill(meta, batch, seq)
 
-    def _spill(self, meta: tuple[Any, ...], batch: list[tuple[Any, ...]]) -> None:
+    def _spill(self, meta: tuple[Any, ...], batch: list[Record], seq: int = 0) -> None:
         from . import spill
 
-        self.spilled += spill.write(self._discovery.log_dir, meta, batch)
+        self.spilled += spill.write(self._discovery.log_dir, meta, batch, seq)
 
 
 def _process_name() -> str:

@@ -3,16 +3,26 @@
 One file per process, `mpmon-spill-<pid>-<id>.jsonl` in the log directory, holding the very JSON lines
 the collector would have written (call lines as in timing.log, error and log lines with their event),
 so that the next collector ingests them and the analysis can read them as they are.
+
+A batch that was sent but never confirmed (its connection broke first) may or may not have been
+written by the collector that received it: its lines carry `"batch": "<id prefix>:<seq>"`, and a
+collector skips such a batch if its ledger shows it was written. Records dropped under the drop policy
+are one `{"event": "dropped", "count": n}` line.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any
 
 from . import rows, schema
+from .wire import DROPPED
 
-__all__ = ["spill_path", "write"]
+__all__ = ["BATCH_KEY", "DROPPED_EVENT", "spill_path", "write"]
+
+BATCH_KEY = "batch"
+DROPPED_EVENT = "dropped"
 
 
 def spill_path(log_dir: str, meta: tuple[Any, ...]) -> str:
@@ -21,23 +31,34 @@ def spill_path(log_dir: str, meta: tuple[Any, ...]) -> str:
     return os.path.join(log_dir, f"{schema.SPILL_PREFIX}{pid}-{prefix[:8]}.jsonl")
 
 
-def lines_of(meta: tuple[Any, ...], records: list[tuple[Any, ...]]) -> list[str]:
-    """The JSON lines of a batch, as the collector would write them."""
+def lines_of(meta: tuple[Any, ...], records: list[tuple[Any, ...]], seq: int = 0) -> list[str]:
+    """The JSON lines of a batch, as the collector would write them; marked with the batch if `seq`."""
     calls, errors, logs = rows.split_kinds(records)
-    lines = rows.call_lines(rows.call_columns(meta, calls, "")) if calls else []
+    lines = [rows.summary_line(entry) for entry in rows.call_entries(meta, calls, "")]
     lines += [rows.summary_line(rows.error_entry(meta, r, "")) for r in errors]
     lines += [rows.summary_line(rows.log_entry(meta, r, "")) for r in logs]
+    dropped = sum(r[1] for r in records if r[0] == DROPPED)
+    if dropped:
+        pid, _name, host, _prefix, run_id = meta
+        entry = {"event": DROPPED_EVENT, "count": dropped, "run_id": run_id, "pid": pid, "host": host}
+        lines.append(rows.summary_line(entry))
+    if seq:
+        mark = f',"{BATCH_KEY}":"{meta[3]}:{seq}"}}'
+        lines = [line[:-1] + mark for line in lines]
     return lines
 
 
-def write(log_dir: str, meta: tuple[Any, ...], records: list[tuple[Any, ...]]) -> int:
+def write(log_dir: str, meta: tuple[Any, ...], records: list[tuple[Any, ...]], seq: int = 0) -> int:
     """Append a batch to this process's spill file; the number of records kept (0 if it failed)."""
     try:
-        data = "".join(line + "\n" for line in lines_of(meta, records)).encode()
+        data = "".join(line + "\n" for line in lines_of(meta, records, seq)).encode()
         os.makedirs(log_dir, mode=0o700, exist_ok=True)
         fd = os.open(spill_path(log_dir, meta), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, data)
+            size = os.fstat(fd).st_size
+            if os.write(fd, data) < len(data):  # a full disk: take the partial line back
+                os.ftruncate(fd, size)
+                raise OSError(errno.ENOSPC, "short write")
         finally:
             os.close(fd)
     except Exception as exc:

@@ -8,14 +8,22 @@ no class is ever looked up and no code runs.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import pickle
 import re
-from typing import Any, Final
+import socket
+import struct
+from collections.abc import Iterator
+from multiprocessing import connection
+from typing import Any, Final, NamedTuple
 
 __all__ = [
+    "ACK",
     "CALL",
     "CALL_FIELDS",
+    "DROPPED",
     "ERROR",
     "ERROR_FIELDS",
     "LOG",
@@ -23,19 +31,29 @@ __all__ = [
     "META_FIELDS",
     "STOP",
     "STOPPED",
+    "Batch",
     "RejectedPayload",
+    "admit",
+    "connect",
     "decode_batch",
     "encode_batch",
+    "time_limit",
 ]
 
 # Control messages, sent as raw bytes (a batch is a pickle and always starts with b"\x80").
 STOP: Final = b"stop"
+"""Asks the collector to drain and close; `STOP + b":" + seconds` also bounds the drain."""
 STOPPED: Final = b"stopped"
+ACK: Final = b"ack:"
+"""Collector to sender, `ACK + decimal seq`: every batch of this connection up to seq is on disk (or
+was counted as lost by the collector), so the sender may forget it."""
 
 # Record kinds: the first item of every record tuple.
 CALL: Final = 0
 ERROR: Final = 1
 LOG: Final = 2
+DROPPED: Final = 3
+"""(DROPPED, count): records this process dropped under the opt-in drop policy since it last said so."""
 
 # Field order of each kind (the kind itself comes first and is not listed).
 CALL_FIELDS: Final = (
@@ -67,11 +85,17 @@ ERROR_FIELDS: Final = (
     "route",  # (log_to_console, log_to_file, error_log_file, max_bytes, backup_count), None when unset
 )
 LOG_FIELDS: Final = ("time_ns", "level", "logger", "message", "thread_name", "module", "function")
+DROPPED_FIELDS: Final = ("count",)
 # Each batch starts with these, shared by all its records.
 META_FIELDS: Final = ("pid", "process_name", "host", "id_prefix", "run_id")
 
 _ID_PREFIX: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-")
-_ARITY: Final = {CALL: len(CALL_FIELDS) + 1, ERROR: len(ERROR_FIELDS) + 1, LOG: len(LOG_FIELDS) + 1}
+_ARITY: Final = {
+    CALL: len(CALL_FIELDS) + 1,
+    ERROR: len(ERROR_FIELDS) + 1,
+    LOG: len(LOG_FIELDS) + 1,
+    DROPPED: len(DROPPED_FIELDS) + 1,
+}
 
 
 class RejectedPayload(ValueError):
@@ -85,24 +109,34 @@ class _PlainUnpickler(pickle.Unpickler):
         raise RejectedPayload(f"payload refers to the global {module}.{name}")
 
 
-def encode_batch(meta: tuple[Any, ...], records: list[tuple[Any, ...]]) -> bytes:
-    """One batch as bytes for Connection.send_bytes."""
-    return pickle.dumps((meta, records), protocol=pickle.HIGHEST_PROTOCOL)
+class Batch(NamedTuple):
+    """A decoded batch: its header, its records, and the sender's sequence number of it (0: none)."""
+
+    meta: tuple[Any, ...]
+    records: list[tuple[Any, ...]]
+    seq: int
 
 
-def decode_batch(payload: bytes) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-    """The (meta, records) of a batch; RejectedPayload if it is anything else."""
+def encode_batch(meta: tuple[Any, ...], records: list[tuple[Any, ...]], seq: int = 0) -> bytes:
+    """One batch as bytes for Connection.send_bytes; `seq` numbers it for the collector's ACK."""
+    return pickle.dumps((meta, records, seq), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def decode_batch(payload: bytes) -> Batch:
+    """The (meta, records, seq) of a batch; RejectedPayload if it is anything else."""
     try:
         batch = _PlainUnpickler(io.BytesIO(payload)).load()
     except RejectedPayload:
         raise
     except Exception as exc:
         raise RejectedPayload(f"undecodable payload: {exc!r}") from None
-    if not (isinstance(batch, tuple) and len(batch) == 2):
-        raise RejectedPayload("a batch is a (meta, records) pair")
-    meta, records = batch
+    if not (isinstance(batch, tuple) and len(batch) == 3):
+        raise RejectedPayload("a batch is a (meta, records, seq) triple")
+    meta, records, seq = batch
     if not (isinstance(meta, tuple) and len(meta) == len(META_FIELDS) and isinstance(records, list)):
         raise RejectedPayload("malformed batch header")
+    if type(seq) is not int or seq < 0:
+        raise RejectedPayload("malformed batch number")
     pid, process_name, host, id_prefix, run_id = meta
     if not (type(pid) is int and all(type(t) is str for t in (process_name, host, run_id))):
         raise RejectedPayload("malformed batch header")
@@ -111,8 +145,53 @@ def decode_batch(payload: bytes) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]
     for record in records:
         if not (isinstance(record, tuple) and record and _arity(record[0]) == len(record)):
             raise RejectedPayload("malformed record")
-    return meta, records
+    return Batch(meta, records, seq)
 
 
 def _arity(kind: object) -> int:
     return _ARITY.get(kind, -1) if type(kind) is int else -1
+
+
+# -- the handshake: both sides prove they hold the run's key, within a time limit ---------------------
+
+
+def connect(address: Any, authkey: bytes, timeout: float, send_timeout: float = 0.0) -> connection.Connection:
+    """A connection to the collector, authenticated within `timeout` seconds; with `send_timeout`, a
+    send that cannot go on for that long fails instead of blocking. OSError, EOFError or
+    AuthenticationError if it fails."""
+    conn = connection.Client(address)  # the handshake follows, with a time limit
+    try:
+        with time_limit(conn, timeout):
+            connection.answer_challenge(conn, authkey)
+            connection.deliver_challenge(conn, authkey)
+        if send_timeout:
+            _set_limits(conn, 0.0, send_timeout)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def admit(conn: connection.Connection, authkey: bytes, timeout: float) -> None:
+    """The collector's side of the handshake, within `timeout` seconds (AuthenticationError, OSError)."""
+    with time_limit(conn, timeout):
+        connection.deliver_challenge(conn, authkey)
+        connection.answer_challenge(conn, authkey)
+
+
+@contextlib.contextmanager
+def time_limit(conn: connection.Connection, seconds: float) -> Iterator[None]:
+    """Reads and writes on `conn` fail after `seconds` instead of blocking, inside the block."""
+    _set_limits(conn, seconds, seconds)
+    yield
+    _set_limits(conn, 0.0, 0.0)
+
+
+def _set_limits(conn: connection.Connection, receive: float, send: float) -> None:
+    sock = socket.socket(fileno=os.dup(conn.fileno()))
+    try:
+        for option, seconds in ((socket.SO_RCVTIMEO, receive), (socket.SO_SNDTIMEO, send)):
+            whole = int(seconds)
+            sock.setsockopt(socket.SOL_SOCKET, option, struct.pack("ll", whole, int((seconds - whole) * 1e6)))
+    finally:
+        sock.close()

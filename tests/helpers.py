@@ -65,7 +65,7 @@ def call_lines(log_dir: Path) -> list[dict[str, Any]]:
 def read_csv(log_dir: Path) -> pd.DataFrame:
     floats = [c.name for c in schema.COLUMNS if c.kind == "float"]
     frame = pd.read_csv(
-        log_dir / schema.RESULTS_CSV, keep_default_na=False, na_values={name: ["nan"] for name in floats}
+        log_dir / schema.RESULTS_CSV, keep_default_na=False, na_values={name: ["", "nan"] for name in floats}
     )
     assert tuple(frame.columns) == schema.COLUMN_NAMES
     return frame

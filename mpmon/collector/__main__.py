@@ -1,30 +1,145 @@
 """Entry point of the collector process: `python -m mpmon.collector`, its settings as JSON on stdin.
 
-It binds the listener, says "ready" on stdout, and serves until it is asked to stop or its parent ends.
-Files are created readable by their owner only (umask 077) unless the settings say otherwise.
+The process sets its umask (files readable by their owner only unless the settings say otherwise),
+binds the listener, says "ready" on stdout and becomes a small supervisor: it forks the writer process
+that serves the run, and if that process dies (killed, or crashed) it forks another on the same
+listening socket, which resumes the run from its ledger. Peers meanwhile wait in the socket's backlog
+or spill. The supervisor ends when the writer ends normally (the run was stopped) or when the process
+that started it ends; the writer then drains and closes its files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
 import os
+import socket
 import sys
+import time
+import traceback
+from multiprocessing import connection
+from typing import Any
+
+RESTARTS_PER_MINUTE = 10
+"""A writer that dies more often than this is not started again (the senders spill meanwhile)."""
+POLL_SECONDS = 0.05
 
 
 def main() -> int:
     config = json.loads(sys.stdin.read())
     os.umask(int(config.get("umask", 0o077)))
-    from .server import Server
-
     try:
-        server = Server(config)
+        listener = listen(config)
     except OSError as exc:
         print(f"error: {exc}", flush=True)
         return 1
+    from . import server  # noqa: F401 -- imported once here, so that each forked writer answers at once
+
     print("ready", flush=True)
     sys.stdout.close()
-    server.serve()
-    return 0
+    return supervise(listener, config)
+
+
+def listen(config: dict[str, Any]) -> connection.Listener:
+    """The run's listening socket: a Unix socket (a stale one of a dead collector is replaced), or TCP
+    on a loopback address unless the settings explicitly allow others ("allow_remote")."""
+    address = _address(config["address"])
+    if isinstance(address, tuple):
+        if not (_is_loopback(address[0]) or config.get("allow_remote")):
+            raise OSError(f"refusing to listen on {address[0]}: not a loopback address (allow_remote is off)")
+    else:
+        _remove_stale_socket(address)
+    return connection.Listener(address, backlog=64)
+
+
+def _remove_stale_socket(path: str, wait: float = 3.0) -> None:
+    """Remove the socket file a dead collector left; wait a moment for one that is still draining."""
+    deadline = time.monotonic() + wait
+    while os.path.exists(path):
+        probe = socket.socket(socket.AF_UNIX)
+        try:
+            probe.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return
+        finally:
+            probe.close()
+        if time.monotonic() > deadline:
+            return  # a live collector holds it: binding fails with a clear "address in use"
+        time.sleep(0.1)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return all(ipaddress.ip_address(info[4][0]).is_loopback for info in socket.getaddrinfo(host, None))
+    except (OSError, ValueError):
+        return False
+
+
+def _address(text: str) -> Any:
+    from ..environment import parse_address
+
+    address = parse_address(text)
+    if address is None:
+        print(f"mpmon collector: bad address {text!r}", file=sys.stderr)
+        raise SystemExit(2)
+    return address
+
+
+def supervise(listener: connection.Listener, config: dict[str, Any]) -> int:
+    """Run the writer in a child process; start another whenever one dies."""
+    owner = os.getppid()
+    deaths: list[float] = []
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(_serve(listener, config))
+        status = _wait(pid, owner)
+        if status is None:  # the owner is gone: the writer sees that we are, drains and ends
+            return 0
+        code = os.waitstatus_to_exitcode(status)
+        if code == 0:
+            listener.close()
+            return 0
+        now = time.monotonic()
+        deaths = [t for t in deaths if now - t < 60] + [now]
+        how = f"killed by signal {-code}" if code < 0 else f"exit status {code}"
+        if len(deaths) > RESTARTS_PER_MINUTE:
+            _say(f"the writer died too often ({how}); giving up")
+            return 1
+        _say(f"the writer process {pid} died ({how}); starting another")
+        config["resumed"] = True
+
+
+def _say(text: str) -> None:
+    print(f"mpmon collector: {text}", file=sys.stderr, flush=True)
+
+
+def _serve(listener: connection.Listener, config: dict[str, Any]) -> int:
+    """The writer process: serve the run; 0 once it was stopped and its files are closed."""
+    try:
+        from .server import Server
+
+        Server(config, listener).serve()
+        return 0
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.stderr.flush()
+
+
+def _wait(pid: int, owner: int) -> int | None:
+    """The wait status of the writer `pid`; None if the owner of the run ended first."""
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if os.getppid() != owner:
+            return None
+        time.sleep(POLL_SECONDS)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,10 @@
 `start_collector()` starts `python -m mpmon.collector` (a fresh interpreter, whatever the start method
 of the user's pools), waits until it listens, and publishes its address, key and run id in
 `os.environ`, so every descendant process finds it. `stop_collector()` flushes this process, asks the
-collector to drain every connection and close its files, and waits for it within a timeout. A collector
-that died is started again on the same address, and ingests what the processes spilled meanwhile.
+collector to drain every connection and close its files, and waits for it within a timeout. While the
+run goes on, the collector process restarts its own writer if that dies (see `collector/__main__.py`);
+a collector process found dead by `start_collector()` or `stop_collector()` is started again on the same
+address, and ingests what the processes spilled meanwhile.
 """
 
 from __future__ import annotations
@@ -16,18 +18,19 @@ import os
 import secrets
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing import AuthenticationError, connection
+from multiprocessing import AuthenticationError
 from typing import Any
 
-from .. import environment
-from ..sender import sender
-from ..wire import STOP
+from .. import environment, render
+from ..sender import SETTLE_SECONDS, sender
+from ..wire import STOP, connect
 
 __all__ = ["Collector", "collector", "start_collector", "stop_collector"]
 
@@ -77,11 +80,22 @@ def start_collector(
     log_to_file: bool = True,
     drop_policy: str = "block",
     logging_config: dict[str, Any] | None = None,
+    sanitize_func: Callable[[str], str] | str | None = None,
+    file_mode: int = 0o600,
 ) -> Collector:
     """Start the run's collector (or return the one already running in this process).
 
     `logging_config`, a `logging.config.dictConfig` dict, configures the logger named "mpmon" in the
     collector process, which prints the console lines (by default: stderr, level INFO).
+
+    `drop_policy="drop"`: when the collector falls behind, records are dropped (and counted in the
+    run_summary line) instead of making the monitored calls wait.
+
+    `sanitize_func`, the run's sanitizer: a function importable by every process of the run (or its
+    "module:function" name). Each process applies it to the texts it sends (arguments, exception
+    messages, tracebacks, captured log lines) unless a decorator sets its own. See `mpmon.sanitizers`.
+
+    `file_mode`: the permissions of the log files the collector creates (default: owner only).
     """
     global _running
     if _running is not None and _running.owner_pid == os.getpid():
@@ -100,9 +114,12 @@ def start_collector(
         drop_policy,
     )
     config["logging_config"] = logging_config
+    config["sanitize"] = render.sanitizer_name(sanitize_func)
+    config["umask"] = _umask(file_mode)
     process = _launch(config)
     _running = Collector(config["run_id"], config["log_dir"], config["address"], config, process)
     _publish(config)
+    render.forget_run_sanitizer()
     sender.rediscover()
     if capture_logging:
         from ..capture import install
@@ -118,16 +135,18 @@ def stop_collector(timeout: float | None = None) -> None:
     Harmless when no collector runs; in any process but the owner it only flushes.
     """
     global _running
-    sender.flush()
+    deadline = time.monotonic() + (DEFAULT_STOP_TIMEOUT if timeout is None else timeout)
+    sender.finish(min(SETTLE_SECONDS, max(deadline - time.monotonic(), 0) / 2))
     current = _running
     if current is None or current.owner_pid != os.getpid():
         return
     _running = None
-    deadline = time.monotonic() + (DEFAULT_STOP_TIMEOUT if timeout is None else timeout)
-    if not current.alive():
-        current.restart()  # ingests what was spilled while it was down, then stops
     try:
+        if not current.alive():
+            current.restart()  # ingests what was spilled while it was down, then stops
         _request_stop(current, deadline)
+    except (OSError, RuntimeError) as exc:
+        print(f"mpmon: could not stop the collector cleanly: {exc}", file=sys.stderr)
     finally:
         _end_process(current.process, deadline)
         _unpublish()
@@ -190,7 +209,15 @@ def _config(
         "capture_logging": bool(capture_logging),
         "tag": tag,
         "drop_policy": drop_policy,
+        "ledger": os.path.join(socket_dir, "ledger"),
     }
+
+
+def _umask(file_mode: int) -> int:
+    """The umask that creates files with `file_mode` and directories with it plus search permission."""
+    if not isinstance(file_mode, int) or file_mode & ~0o666 or file_mode & 0o600 != 0o600:
+        raise ValueError(f"file_mode must let the owner read and write (0o600, 0o640...), not {file_mode!r}")
+    return 0o777 & ~(file_mode | (file_mode & 0o444) >> 2)
 
 
 def _writable_dir(log_dir: str | os.PathLike[str]) -> str:
@@ -244,6 +271,7 @@ def _publish(config: dict[str, Any]) -> None:
             environment.OWNER_PID: str(os.getpid()),
             environment.CAPTURE_LOGGING: "1" if config["capture_logging"] else "0",
             environment.DROP_POLICY: config["drop_policy"],
+            environment.SANITIZE: config["sanitize"] or "",
         }
     )
 
@@ -255,13 +283,15 @@ def _unpublish() -> None:
 
 
 def _request_stop(current: Collector, deadline: float) -> None:
+    """Ask the collector to drain (within half the time left) and close; wait for its answer."""
     config = current.config
+    left = max(deadline - time.monotonic(), 0.1)
     try:
-        conn = connection.Client(config["address"], authkey=bytes.fromhex(config["authkey"]))
+        conn = connect(config["address"], bytes.fromhex(config["authkey"]), left / 2, left / 2)
+        conn.send_bytes(STOP + b":%.3f" % (left / 2))
     except (OSError, EOFError, AuthenticationError):
         return
     with conn:
-        conn.send_bytes(STOP)
         if conn.poll(max(deadline - time.monotonic(), 0)):
             with contextlib.suppress(EOFError, OSError):
                 conn.recv_bytes()
@@ -272,5 +302,6 @@ def _end_process(process: subprocess.Popen[bytes], deadline: float) -> None:
         process.wait(max(deadline - time.monotonic(), 0.1))
     except subprocess.TimeoutExpired:
         print("mpmon: the collector did not stop in time; killing it", file=sys.stderr)
-        process.kill()
+        with contextlib.suppress(OSError):
+            os.killpg(process.pid, signal.SIGKILL)  # the supervisor and its writer (own session)
         process.wait()

@@ -1,39 +1,50 @@
-"""The collector's loop: accept authenticated peers, read their batches, hand them to the writer.
+"""The collector's loop: accept authenticated peers, read their batches, hand them to the writer, confirm.
 
-One thread accepts connections (the handshake runs there, so a slow peer cannot stall the loop); the
-main thread waits on every connection at once, reads whatever is ready, decodes and writes it. A stop
-request, or the end of the parent process, drains every connection before the files are closed.
+The listening socket is made once, by the collector's supervisor (`__main__`), and each
+writer process the supervisor forks inherits it: peers can connect even while a killed writer is being
+replaced. One thread accepts connections and runs each handshake in a thread of its own with a time
+limit, so a peer that never answers delays no one. The main thread waits on every connection at once
+and reads without blocking, keeping a message until all of it has come, so a peer frozen in the middle
+of a message stalls nothing. After the writer has written and committed a round, each sender is told
+(ACK) the last of its batches that is on disk. A stop request drains every connection, within the
+time it allows, before the files are closed; so does the end of the supervisor.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sys
+import struct
 import threading
+import time
 from multiprocessing import AuthenticationError, connection
 from typing import Any
 
-from ..wire import STOP, STOPPED, RejectedPayload, decode_batch
+from ..wire import ACK, STOP, STOPPED, RejectedPayload, admit, decode_batch
 from .writer import Writer
 
 __all__ = ["Server"]
 TICK_SECONDS = 0.25
 DRAIN_QUIET_SECONDS = 0.1
+DRAIN_SECONDS = 30.0
+"""Longest drain when the stop request sets no limit (or the supervisor is gone)."""
+HANDSHAKE_SECONDS = 5.0
+READ_CHUNK = 1 << 20
+MAX_MESSAGE = 1 << 30
+"""A peer announcing a larger message is cut off (a batch is at most a few MiB)."""
 
 
 class Server:
-    """Serves one run: a listener, its connections and the writer."""
+    """Serves one run in one writer process: the inherited listener, its peers and the writer."""
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self._config = config
-        self._listener = connection.Listener(
-            _address(config["address"]), authkey=bytes.fromhex(config["authkey"])
-        )
+    def __init__(self, config: dict[str, Any], listener: connection.Listener) -> None:
+        self._listener = listener
+        self._authkey = bytes.fromhex(config["authkey"])
         self._wake_read, self._wake_write = os.pipe()
         self._new: list[connection.Connection] = []
-        self._connections: list[connection.Connection] = []
-        self._stop_requests: list[connection.Connection] = []
+        self._peers: list[_Peer] = []
+        self._stop_requests: list[_Peer] = []
+        self._drain_seconds: float | None = None
         self._parent = os.getppid()
         self.writer = Writer(config)
 
@@ -42,82 +53,176 @@ class Server:
         self.writer.start()
         while not self._stop_requests and os.getppid() == self._parent:
             self._round(TICK_SECONDS)
-        self._drain()
+        budget = DRAIN_SECONDS if self._drain_seconds is None else self._drain_seconds
+        self._drain(time.monotonic() + budget)
+        unfinished = sum(1 for peer in self._peers if peer.inbox)
+        if unfinished:
+            self.writer.reject(f"{unfinished} peers stopped in the middle of a message")
         self.writer.stop()
         for requester in self._stop_requests:
-            _reply(requester, STOPPED)
-        self._listener.close()
+            requester.send(STOPPED, wait=True)
+
+    # -- connections ----------------------------------------------------------------------------------
 
     def _accept(self) -> None:
         while True:
             try:
                 conn = self._listener.accept()
-            except AuthenticationError:
-                self.writer.stats.refused_peers += 1
-                continue
             except OSError:
                 return
-            self._new.append(conn)
-            os.write(self._wake_write, b"\0")
+            threading.Thread(target=self._handshake, args=(conn,), daemon=True).start()
+
+    def _handshake(self, conn: connection.Connection) -> None:
+        """Admit a peer that proves it has the run's key within HANDSHAKE_SECONDS; refuse any other."""
+        try:
+            admit(conn, self._authkey, HANDSHAKE_SECONDS)
+        except (AuthenticationError, OSError, EOFError):
+            self.writer.stats.refused_peers += 1
+            conn.close()
+            return
+        self._new.append(conn)
+        os.write(self._wake_write, b"\0")
+
+    # -- rounds ---------------------------------------------------------------------------------------
 
     def _round(self, timeout: float) -> bool:
-        """Wait up to `timeout` for data, read and write it all; False if nothing came."""
-        ready = connection.wait([self._wake_read, *self._connections], timeout)
-        payloads: list[bytes] = []
+        """Wait up to `timeout` for data, read, write and confirm it all; False if nothing came."""
+        waitables: list[Any] = [self._wake_read, *self._peers]  # _Peer has fileno()
+        ready = connection.wait(waitables, timeout)
+        received: list[tuple[_Peer, bytes]] = []
         for source in ready:
             if source == self._wake_read:
                 os.read(self._wake_read, 4096)
-                self._connections += _take(self._new)
+                taken = self._new[:]
+                del self._new[: len(taken)]  # a handshake thread may append meanwhile
+                self._peers += [_Peer(conn) for conn in taken]
             else:
-                self._read(source, payloads)  # type: ignore[arg-type]
-        if payloads:
-            self._write(payloads)
+                self._receive(source, received)  # type: ignore[arg-type]
+        if received:
+            self._write(received)
+        for peer in self._peers:
+            peer.push()
         self.writer.tick()
         return bool(ready)
 
-    def _read(self, conn: connection.Connection, payloads: list[bytes]) -> None:
+    def _receive(self, peer: _Peer, received: list[tuple[_Peer, bytes]]) -> None:
         try:
-            while conn.poll():
-                payload = conn.recv_bytes()
-                if payload == STOP:
-                    self._stop_requests.append(conn)
-                    return
-                payloads.append(payload)
-        except (EOFError, OSError):
-            self._connections.remove(conn)
-            conn.close()
+            messages, gone = peer.receive()
+        except RejectedPayload as exc:
+            self.writer.reject(str(exc))
+            messages, gone = [], True
+        for message in messages:
+            if message == STOP or message.startswith(STOP + b":"):
+                self._stop_requests.append(peer)
+                with contextlib.suppress(ValueError):
+                    self._drain_seconds = float(message[len(STOP) + 1 :] or DRAIN_SECONDS)
+            else:
+                received.append((peer, message))
+        if gone:
+            if peer.inbox:
+                self.writer.reject("a peer left in the middle of a message")
+            self._peers.remove(peer)
+            peer.close()
 
-    def _write(self, payloads: list[bytes]) -> None:
-        batches = []
-        for payload in payloads:
+    def _write(self, received: list[tuple[_Peer, bytes]]) -> None:
+        batches: list[Any] = []
+        last: dict[_Peer, int] = {}
+        for peer, payload in received:
             try:
-                batches.append(decode_batch(payload))
+                batch = decode_batch(payload)
             except RejectedPayload as exc:
                 self.writer.reject(str(exc))
-        self.writer.write(batches)
+                continue
+            batches.append(batch)
+            if batch.seq:
+                last[peer] = batch.seq
+        self.writer.write(batches)  # written, pushed to the operating system and committed
+        for peer, seq in last.items():
+            peer.send(ACK + str(seq).encode())
 
-    def _drain(self) -> None:
-        """Read until every connection has been quiet for a moment."""
-        while self._round(DRAIN_QUIET_SECONDS):
+    def _drain(self, deadline: float) -> None:
+        """Read until every connection has been quiet for a moment, or the deadline."""
+        while time.monotonic() < deadline and self._round(DRAIN_QUIET_SECONDS):
             pass
 
 
-def _take(items: list[connection.Connection]) -> list[connection.Connection]:
-    taken = items[:]
-    del items[: len(taken)]
-    return taken
+class _Peer:
+    """One admitted connection, read and written without blocking."""
 
+    def __init__(self, conn: connection.Connection) -> None:
+        self.conn = conn
+        self.fd = conn.fileno()
+        os.set_blocking(self.fd, False)
+        self.inbox = bytearray()
+        self.outbox = bytearray()
+        self.closed = False
 
-def _reply(conn: connection.Connection, message: bytes) -> None:
-    with contextlib.suppress(OSError):
-        conn.send_bytes(message)
+    def fileno(self) -> int:
+        return self.fd
 
+    def receive(self) -> tuple[list[bytes], bool]:
+        """The messages completed by what has arrived, and whether the peer has gone."""
+        gone = False
+        for _ in range(16):  # at most 16 MiB a round, to be fair to the other peers
+            try:
+                chunk = os.read(self.fd, READ_CHUNK)
+            except BlockingIOError:
+                break
+            except OSError:
+                gone = True
+                break
+            if not chunk:
+                gone = True
+                break
+            self.inbox += chunk
+            if len(chunk) < READ_CHUNK:
+                break
+        return self._messages(), gone
 
-def _address(text: str) -> Any:
-    from ..environment import parse_address
+    def _messages(self) -> list[bytes]:
+        """Cut the complete messages (multiprocessing.connection framing) off the inbox."""
+        box, start, messages = self.inbox, 0, []
+        with memoryview(box) as view:
+            while len(box) - start >= 4:
+                (size,) = struct.unpack_from("!i", box, start)
+                header = 4
+                if size == -1:
+                    if len(box) - start < 12:
+                        break
+                    (size,) = struct.unpack_from("!Q", box, start + 4)
+                    header = 12
+                if size < 0 or size > MAX_MESSAGE:
+                    raise RejectedPayload(f"a peer announced a message of {size} bytes")
+                end = start + header + size
+                if end > len(box):
+                    break
+                messages.append(view[start + header : end].tobytes())
+                start = end
+        del box[:start]
+        return messages
 
-    address = parse_address(text)
-    if address is None:
-        print(f"mpmon collector: bad address {text!r}", file=sys.stderr)
-        raise SystemExit(2)
-    return address
+    def send(self, message: bytes, wait: bool = False) -> None:
+        """Queue a message for the peer and write what the socket takes now (all of it if `wait`)."""
+        if self.closed:
+            return
+        self.outbox += struct.pack("!i", len(message)) + message
+        if wait:
+            with contextlib.suppress(OSError):
+                os.set_blocking(self.fd, True)
+        self.push()
+
+    def push(self) -> None:
+        while self.outbox and not self.closed:
+            try:
+                written = os.write(self.fd, self.outbox)
+            except BlockingIOError:
+                return
+            except OSError:
+                self.outbox.clear()
+                return
+            del self.outbox[:written]
+
+    def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self.conn.close()

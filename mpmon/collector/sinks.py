@@ -11,14 +11,14 @@ import os
 import secrets
 import time
 from logging.handlers import RotatingFileHandler
-from typing import Any, TextIO
+from typing import TextIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from .. import schema
-from ..rows import Columns
 
 __all__ = ["ConsoleSink", "CsvSink", "JsonLinesSink", "ParquetSink"]
 
@@ -26,8 +26,8 @@ __all__ = ["ConsoleSink", "CsvSink", "JsonLinesSink", "ParquetSink"]
 class JsonLinesSink:
     """JSON lines in a file that rotates like logging's RotatingFileHandler, a whole batch per write.
 
-    The rotation itself is the standard library's (`doRollover`); lines are never split across files,
-    so no line is lost while the total fits in the backups.
+    The rotation itself is the standard library's (`doRollover`); a batch is cut only between lines,
+    so no line is split or lost while the total fits in the backups.
     """
 
     def __init__(self, path: str, max_bytes: int, backup_count: int) -> None:
@@ -38,22 +38,30 @@ class JsonLinesSink:
         self._max_bytes = max_bytes if backup_count > 0 else 0
         self.path = path
 
-    def write(self, lines: list[str]) -> None:
-        if not lines:
-            return
+    def write(self, lines: list[str] | pa.Array) -> None:
+        """Append lines: Python strings without newlines, or an Arrow string array whose lines end in one."""
+        ends: np.ndarray | None
+        if isinstance(lines, pa.Array):
+            data, ends = _arrow_lines(lines)
+        else:
+            data = "".join(line + "\n" for line in lines).encode()
+            ends = np.cumsum([len(line.encode()) + 1 for line in lines]) if self._max_bytes else None
+        if data:
+            self._write_bytes(memoryview(data), ends)
+
+    def _write_bytes(self, data: memoryview, ends: np.ndarray | None) -> None:
         stream = self._stream()
-        size = stream.tell()
-        start = 0
-        if self._max_bytes:
-            for index, line in enumerate(lines):
-                length = len(line) + 1
-                if size + length > self._max_bytes and size > 0:
-                    stream.write("\n".join(lines[start:index]) + "\n" if index > start else "")
-                    self._rotation.doRollover()
-                    stream = self._stream()
-                    start, size = index, 0
-                size += length
-        stream.write("\n".join(lines[start:]) + "\n")
+        size, done = stream.buffer.tell(), 0
+        while self._max_bytes and ends is not None and size + len(data) - done > self._max_bytes:
+            fits = int(np.searchsorted(ends, done + self._max_bytes - size, side="right"))
+            cut = int(ends[fits - 1]) if fits and int(ends[fits - 1]) > done else done
+            if cut == done and size == 0:  # one line longer than max_bytes: it gets a file of its own
+                cut = int(ends[np.searchsorted(ends, done, side="right")])
+            stream.buffer.write(data[done:cut])
+            done = cut
+            self._rotation.doRollover()
+            stream, size = self._stream(), 0
+        stream.buffer.write(data[done:])
 
     def _stream(self) -> TextIO:
         stream = self._rotation.stream
@@ -61,26 +69,22 @@ class JsonLinesSink:
         return stream
 
     def flush(self) -> None:
-        self._rotation.flush()
+        self._stream().buffer.flush()
 
     def close(self) -> None:
         self._rotation.close()
 
 
-def _clean_text(value: Any) -> Any:
-    """Text that UTF-8 can hold: lone surrogates become backslash escapes."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    return value
-
-
-def _table(columns: Columns, schema_: pa.Schema) -> pa.Table:
-    """`columns` as an Arrow table of `schema_`; text that UTF-8 cannot hold is escaped first."""
-    try:
-        return pa.Table.from_pydict({name: columns[name] for name in schema_.names}, schema=schema_)
-    except (UnicodeError, pa.ArrowException):
-        cleaned = {name: [_clean_text(v) for v in columns[name]] for name in schema_.names}
-        return pa.Table.from_pydict(cleaned, schema=schema_)
+def _arrow_lines(lines: pa.Array) -> tuple[bytes | memoryview, np.ndarray]:
+    """The bytes of an Arrow string array (no nulls) and where each of its lines ends."""
+    if lines.type != pa.string():
+        lines = lines.cast(pa.string())
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)[lines.offset : lines.offset + len(lines) + 1]
+    data = lines.buffers()[2]
+    if data is None or len(lines) == 0:
+        return b"", np.zeros(0, dtype=np.int64)
+    first = int(offsets[0])
+    return memoryview(data)[first : int(offsets[-1])], (offsets[1:] - first).astype(np.int64)
 
 
 class CsvSink:
@@ -91,12 +95,6 @@ class CsvSink:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._schema = pa.schema(
-            [
-                pa.field(f.name, pa.string() if f.name in schema.TIMESTAMP_COLUMNS else f.type)
-                for f in schema.arrow_schema()
-            ]
-        )
         header = (schema.CSV_HEADER + "\n").encode()
         self._file = open(path, "ab")  # noqa: SIM115 -- kept open for the collector's lifetime
         if self._file.tell() == 0:
@@ -106,18 +104,21 @@ class CsvSink:
             os.replace(path, f"{path}.{time.strftime('%Y%m%d-%H%M%S')}.old")
             self._file = open(path, "ab")  # noqa: SIM115
             self._file.write(header)
-        self._writer = pa_csv.CSVWriter(
-            self._file, self._schema, write_options=pa_csv.WriteOptions(include_header=False)
-        )
+        self._writer: pa_csv.CSVWriter | None = None
 
-    def write(self, columns: Columns) -> None:
-        self._writer.write_table(_table(columns, self._schema))
+    def write(self, table: pa.Table) -> None:
+        """Append rows of the results table whose timestamps are already ISO text (tables.csv_table)."""
+        if self._writer is None:
+            options = pa_csv.WriteOptions(include_header=False)
+            self._writer = pa_csv.CSVWriter(self._file, table.schema, write_options=options)
+        self._writer.write_table(table)
 
     def flush(self) -> None:
         self._file.flush()
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()
         self._file.close()
 
 
@@ -150,12 +151,9 @@ class ParquetSink:
         self._opened = 0.0
         self._paths = ("", "")
 
-    def write(self, columns: Columns) -> None:
-        converted = dict(columns)
-        for name, raw in (("start_time", "_start_ns"), ("end_time", "_end_ns")):
-            converted[name] = [ns // 1000 for ns in columns[raw]]
-        self._pending.append(_table(converted, self._schema))
-        self._pending_rows += len(columns["call_id"])
+    def write(self, table: pa.Table) -> None:
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
         if self._pending_rows >= self.ROW_GROUP:
             self.flush()
 
@@ -198,6 +196,9 @@ class ConsoleSink:
 
     def __init__(self, logger: logging.Logger) -> None:
         self._logger = logger
+
+    def enabled(self, level: int) -> bool:
+        return self._logger.isEnabledFor(level)
 
     def write(self, level: int, lines: list[str]) -> None:
         if self._logger.isEnabledFor(level):

@@ -1,0 +1,1 @@
+"""mpmon's benchmark suite: run it with ``python -m benchmarks`` (see benchmarks/README.md)."""
