@@ -13,6 +13,7 @@ are one `{"event": "dropped", "count": n}` line.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 from typing import Any
 
@@ -53,14 +54,7 @@ def write(log_dir: str, meta: tuple[Any, ...], records: list[tuple[Any, ...]], s
     try:
         data = "".join(line + "\n" for line in lines_of(meta, records, seq)).encode()
         os.makedirs(log_dir, mode=0o700, exist_ok=True)
-        fd = os.open(spill_path(log_dir, meta), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            size = os.fstat(fd).st_size
-            if os.write(fd, data) < len(data):  # a full disk: take the partial line back
-                os.ftruncate(fd, size)
-                raise OSError(errno.ENOSPC, "short write")
-        finally:
-            os.close(fd)
+        _append(spill_path(log_dir, meta), data)
     except Exception as exc:
         import sys
 
@@ -70,3 +64,25 @@ def write(log_dir: str, meta: tuple[Any, ...], records: list[tuple[Any, ...]], s
         )
         return 0
     return len(records)
+
+
+def _append(path: str, data: bytes) -> None:
+    """Append to the spill file under its lock. A collector takes a file by renaming it, then locking
+    it before it reads: a writer that finds its file renamed under it writes to a new one instead."""
+    while True:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = -1
+            if current != os.fstat(fd).st_ino:
+                continue  # taken by a collector meanwhile
+            size = os.fstat(fd).st_size
+            if os.write(fd, data) < len(data):  # a full disk: take the partial line back
+                os.ftruncate(fd, size)
+                raise OSError(errno.ENOSPC, "short write")
+            return
+        finally:
+            os.close(fd)

@@ -28,6 +28,9 @@ TICK_SECONDS = 0.25
 DRAIN_QUIET_SECONDS = 0.1
 DRAIN_SECONDS = 30.0
 """Longest drain when the stop request sets no limit (or the supervisor is gone)."""
+GATHER_SECONDS = 0.02
+"""A round waits this long after the first data arrives: pool workers send a batch per task, and a
+round has a fixed cost (the Arrow calls), so gathering keeps the collector's share of the CPU small."""
 HANDSHAKE_SECONDS = 5.0
 READ_CHUNK = 1 << 20
 MAX_MESSAGE = 1 << 30
@@ -89,6 +92,8 @@ class Server:
         """Wait up to `timeout` for data, read, write and confirm it all; False if nothing came."""
         waitables: list[Any] = [self._wake_read, *self._peers]  # _Peer has fileno()
         ready = connection.wait(waitables, timeout)
+        if ready and not self._stop_requests:
+            time.sleep(GATHER_SECONDS)  # let a trickle of small batches pile up: one round writes them all
         received: list[tuple[_Peer, bytes]] = []
         for source in ready:
             if source == self._wake_read:

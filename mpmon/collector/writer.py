@@ -13,6 +13,7 @@ stderr, while the run goes on.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import glob
 import json
 import logging
@@ -317,6 +318,7 @@ class Writer:
     def _ingest_file(self, taken: str) -> None:
         try:
             with open(taken, encoding="utf-8", errors="replace") as spill:
+                fcntl.flock(spill, fcntl.LOCK_EX)  # a process may be appending still (spill._append)
                 written = self._ingest_lines(spill.read().splitlines())
             self.flush()
         except OSError as exc:
