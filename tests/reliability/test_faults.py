@@ -203,6 +203,7 @@ if __name__ == "__main__":
             duplicate_rows=len(rows) - rows["call_id"].nunique(),
             timing_log_lines=len(lines),
             ingested_from_spills=summary["ingested"],
+            rejected=summary["rejected_payloads"],
         )
         assert rows["call_id"].is_unique
         assert len(rows) == calls
