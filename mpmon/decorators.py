@@ -271,13 +271,26 @@ def _block() -> None:
     """Stands for the body of a `with` block or a start()/stop() span."""
 
 
-def _caller_names(depth: int) -> tuple[str, str]:
+def caller_names(depth: int) -> tuple[str, str]:
+    """The qualified name and module of the function `depth` frames above the caller."""
     frame = sys._getframe(depth + 1)
     code = frame.f_code
     return getattr(code, "co_qualname", code.co_name), main_module_name(frame.f_globals.get("__name__", ""))
 
 
-class TimerDecorator:
+class _BareOrConfigured:
+    """A decorator class that also works bare: `@Timer` means `@Timer()`."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs and _is_function(args[0]):
+            return cls()(args[0])
+        return super().__new__(cls)
+
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
+        raise NotImplementedError
+
+
+class TimerDecorator(_BareOrConfigured):
     """What `Timer(...)` makes: a decorator, a context manager, and a start()/stop() timer, all one object.
 
     Decorating makes each call of the function one results row. As a context manager, or between
@@ -286,11 +299,6 @@ class TimerDecorator:
     object may time recursive and concurrent blocks. Settings left as None take the collector's, or
     the original module's defaults: log_to_console=True, log_to_file=True, results_format="csv".
     """
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        if len(args) == 1 and not kwargs and _is_function(args[0]):
-            return cls()(args[0])  # bare @Timer
-        return super().__new__(cls)
 
     def __init__(
         self,
@@ -342,7 +350,7 @@ class TimerDecorator:
 
     def _start(self, depth: int) -> None:
         timed = TimedFunction(_block, self.settings)
-        timed.name, timed.module_name = _caller_names(depth)
+        timed.name, timed.module_name = caller_names(depth)
         if self.settings.name:
             timed.name = self.settings.name
         stack = sender.stack
@@ -359,18 +367,13 @@ class TimerDecorator:
         timed.record(call_no, parent, begun, t1, error_type, (), {})
 
 
-class ErrorCatcherDecorator:
+class ErrorCatcherDecorator(_BareOrConfigured):
     """What `ErrorCatcher(...)` makes: a decorator, and a context manager for a block.
 
     An exception raised by the function (or the block) is written to error.log with its full traceback,
     sanitized, then re-raised unchanged. Stacked above `@Timer`, its entry carries the uuid of the
     Timer's row for the same call.
     """
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        if len(args) == 1 and not kwargs and _is_function(args[0]):
-            return cls()(args[0])  # bare @ErrorCatcher
-        return super().__new__(cls)
 
     def __init__(
         self,
@@ -396,7 +399,7 @@ class ErrorCatcherDecorator:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
         if isinstance(error, Exception):
             caught = CaughtFunction(_block, self.settings)
-            caught.name, caught.module_name = _caller_names(1)
+            caught.name, caught.module_name = caller_names(1)
             caught.report(error, next(sender.counter), (), {})
 
 

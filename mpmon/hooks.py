@@ -6,12 +6,11 @@ measured like a Timer call, with source "hook"; the function name defaults to th
 
 from __future__ import annotations
 
-import sys
 import threading
 from typing import Any, NamedTuple
 
 from . import probe
-from .decorators import main_module_name
+from .decorators import caller_names
 from .sender import sender
 from .wire import CALL
 
@@ -34,17 +33,11 @@ class MetricsStart(NamedTuple):
     rss_raw: bytes | int
 
 
-def _caller(depth: int) -> tuple[str, str]:
-    frame = sys._getframe(depth + 1)
-    code = frame.f_code
-    return getattr(code, "co_qualname", code.co_name), main_module_name(frame.f_globals.get("__name__", ""))
-
-
 def get_metrics_start(func_name: str | None = None) -> MetricsStart:
     """Start measuring: CPU time and memory now, then the clocks."""
     if not sender.limit:
         sender.prepare()
-    name, module = _caller(1)
+    name, module = caller_names(1)
     cpu0 = probe.cpu_ns()
     rss0 = probe.rss_raw()
     return MetricsStart(
