@@ -158,17 +158,10 @@ class TimedFunction(Monitored):
         return self.run(next(sender.counter), args, kwargs)
 
     def run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if not sender.limit:
-            sender.prepare()
         stack = sender.stack
         parent = stack.current
         stack.current = call_no
-        cpu0: int = -1
-        rss0: bytes | int = -1
-        if self.track:
-            cpu0 = _cpu_ns()
-            rss0 = _rss_raw()
-        begun = (_time_ns(), _perf_counter_ns(), cpu0, rss0)
+        begun = self.begin()
         try:
             if self.inner is None:
                 result = self.__wrapped__(*args, **kwargs)

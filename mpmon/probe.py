@@ -14,7 +14,7 @@ from collections.abc import Callable
 from time import perf_counter_ns, process_time_ns, time_ns
 from typing import Final
 
-__all__ = ["cpu_ns", "perf_counter_ns", "rss_bytes", "rss_of", "rss_raw", "time_ns"]
+__all__ = ["cpu_ns", "perf_counter_ns", "rss_of", "rss_raw", "time_ns"]
 
 PAGE_SIZE: Final = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -62,8 +62,3 @@ def _make_reader() -> Callable[[], bytes | int]:
 
 rss_raw: Final = _make_reader()
 """This process's resident set size, raw: pass it to `rss_of()` for bytes."""
-
-
-def rss_bytes() -> int:
-    """Resident set size of this process, in bytes."""
-    return rss_of(rss_raw())

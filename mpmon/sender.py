@@ -115,13 +115,6 @@ class Sender:
         self._unacked_count = 0
         self._dropped = 0  # dropped under the drop policy and not yet reported to a collector
 
-    def next_call_no(self) -> int:
-        return next(self.counter)
-
-    def call_id(self, call_no: int) -> str:
-        """The UUID text of this process's call number `call_no` (the collector does the same)."""
-        return f"{self._id_prefix}{call_no:012x}"
-
     # -- flushing ------------------------------------------------------------------------------
 
     def prepare(self) -> None:
