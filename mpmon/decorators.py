@@ -212,7 +212,7 @@ class TimedFunction(Monitored):
             (CALL, "timer", self.name, self.module_name, call_no, parent, start, t1 - t0, cpu, rss0, rss1,
              _current_thread().name, error_type, rendered, self.route)
         )  # fmt: skip
-        if len(buffer) >= s.limit or (s.eager and not parent) or _perf_counter_ns() >= s.deadline_ns:
+        if len(buffer) >= s.limit or (s.eager and not parent) or t1 >= s.deadline_ns:
             s.flush()
 
 

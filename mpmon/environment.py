@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 __all__ = [
     "ADDRESS",
@@ -24,9 +24,9 @@ __all__ = [
     "discover",
     "format_address",
     "is_owner",
-    "is_pool_worker",
     "is_top_level",
     "parse_address",
+    "pool_result_queue",
 ]
 
 ADDRESS: Final = "MPMON_ADDRESS"
@@ -110,8 +110,9 @@ _POOL_WORKER_LOOPS: Final = frozenset(
 )
 
 
-def is_pool_worker() -> bool:
-    """True in a worker process of multiprocessing's, multiprocess's or concurrent.futures' pools."""
+def pool_result_queue() -> Any:
+    """The queue on which this pool worker reports its results (of multiprocessing's, multiprocess's or
+    concurrent.futures' pools: the second argument of each's worker loop); None in any other process."""
     import multiprocessing
 
     processes = [multiprocessing.current_process()]
@@ -121,8 +122,9 @@ def is_pool_worker() -> bool:
     for process in processes:
         target = getattr(process, "_target", None)
         if (getattr(target, "__module__", None), getattr(target, "__name__", None)) in _POOL_WORKER_LOOPS:
-            return True
-    return False
+            args: tuple[Any, ...] = getattr(process, "_args", ())
+            return args[1] if len(args) > 1 else None
+    return None
 
 
 def is_top_level() -> bool:

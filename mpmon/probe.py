@@ -9,6 +9,7 @@ resolved when it was opened, so it would still name the parent).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from time import perf_counter_ns, process_time_ns, time_ns
@@ -36,9 +37,7 @@ def _statm_reader() -> Callable[[], bytes | int]:
         os.dup2(fresh, fd, inheritable=False)
         os.close(fresh)
 
-    def rss_raw(fd: int = fd, pread: Callable[[int, int, int], bytes] = os.pread) -> bytes | int:
-        return pread(fd, 64, 0)
-
+    rss_raw: Callable[[], bytes] = functools.partial(os.pread, fd, 64, 0)  # no Python frame per read
     rss_of(rss_raw())
     os.register_at_fork(after_in_child=follow_child)
     return rss_raw

@@ -16,6 +16,7 @@ from .probe import rss_of
 from .wire import CALL, ERROR, LOG
 
 __all__ = [
+    "FINISHED",
     "Columns",
     "args_json",
     "call_entries",
@@ -66,9 +67,13 @@ def args_json(args: Any) -> str:
     return text + "}}"
 
 
+FINISHED: Final = "{} finished in {:.6f} s"
+"""The human line of a call that returned, from its function's name and duration in seconds."""
+
+
 def message(function: str, duration: float, error: str) -> str:
     """The human line of a call."""
-    text = f"{function} finished in {duration:.6f} s"
+    text = FINISHED.format(function, duration)
     return f"{text}, raised {error}" if error else text
 
 

@@ -3,11 +3,12 @@
 Records are appended to a list by the decorators and hooks (no I/O, no formatting) and handed to the
 collector in batches over an authenticated socket. A batch leaves when it is full, when the flush
 interval has passed, at `flush()`, at exit (atexit, and multiprocessing's Finalize, since pool workers
-skip atexit) and, for errors, at once. A pool worker also flushes when its outermost monitored call
-returns, since its pool may end it with no exit hook at all (`Pool.__exit__` terminates its
-workers). A SIGTERM handler would be cheaper but is unsafe: a signal landing just before a worker
-blocks on the pool's queue lock leaves the Python handler unrun and the worker hung forever. A forked
-child starts with an empty buffer, fresh locks and no connection. When no collector answers, records are
+skip atexit). A pool worker also flushes before it sends each result to its pool, since the pool may
+end it with no exit hook at all once it has every result (`Pool.__exit__` terminates its workers):
+the flush is hooked into the write lock of the worker's result queue. A SIGTERM handler would be
+unsafe: a signal landing just before a worker blocks on the pool's queue lock leaves the Python
+handler unrun and the worker hung forever. A forked child starts with an empty buffer, fresh locks
+and no connection. When no collector answers, records are
 spilled to a per-process file in the log directory, which the next collector ingests.
 
 Every batch is numbered, and the collector confirms (ACK) each one once it is on disk. A sender keeps
@@ -36,7 +37,7 @@ from time import perf_counter_ns
 from typing import Any, Final
 
 from . import environment
-from .wire import ACK, DROPPED, connect, encode_batch
+from .wire import ACK, DROPPED, SYNC, connect, encode_batch
 
 __all__ = ["BATCH_SIZE", "FLUSH_INTERVAL_NS", "Sender", "sender"]
 
@@ -168,8 +169,11 @@ class Sender:
             if util is not None:
                 util.Finalize(None, self.finish, exitpriority=100)
         # A pool may end its workers with no exit hook run (Pool.__exit__ terminates them): a worker
-        # hands its records over when its outermost monitored call, its task, returns.
-        self.eager = environment.is_pool_worker()
+        # hands its records over before it reports a result, or, where that cannot be hooked, when its
+        # outermost monitored call returns.
+        queue = environment.pool_result_queue()
+        if queue is not None:
+            self.eager = not _flush_before_results(queue, self.flush)
 
     def _deliver_all(self, final: bool = False) -> None:
         count = len(self.buffer)
@@ -219,9 +223,13 @@ class Sender:
         self._read_acks(conn, 0.0)
         dropping = self._discovery.drop_policy == "drop" and not final
         deadline = perf_counter_ns() + (int(SETTLE_SECONDS * 1e9) if final else ACK_WAIT_NS)
+        synced = False
         while self._unacked_count and self._unacked_count + count > ACK_WINDOW:
             if dropping:
                 return False
+            if not synced:
+                conn.send_bytes(SYNC)
+                synced = True
             remaining = deadline - perf_counter_ns()
             if remaining <= 0:
                 raise OSError("the collector confirmed nothing for too long")
@@ -242,11 +250,15 @@ class Sender:
     def _settle(self, timeout: float) -> None:
         """Wait up to `timeout` for the confirmation of every batch sent; spill the rest."""
         deadline = perf_counter_ns() + int(timeout * 1e9)
+        synced = False
         while self._unacked and self._conn is not None:
             remaining = deadline - perf_counter_ns()
             try:
                 if remaining <= 0:
                     raise OSError("no confirmation in time")
+                if not synced:
+                    self._conn.send_bytes(SYNC)
+                    synced = True
                 self._read_acks(self._conn, remaining / 1e9)
             except (OSError, EOFError, ValueError):
                 self._abandon()
@@ -286,6 +298,40 @@ class Sender:
         from . import spill
 
         self.spilled += spill.write(self._discovery.log_dir, meta, batch, seq)
+
+
+class _FlushFirst:
+    """Stands in for the write lock of a pool worker's result queue: the worker's records are handed to
+    the collector before each result is sent, so that once the pool's owner sees a task done, its
+    records are safe from a terminate()."""
+
+    def __init__(self, lock: Any, flush: Callable[[], None]) -> None:
+        self.lock = lock
+        self.flush = flush
+
+    def __enter__(self) -> Any:
+        try:
+            self.flush()
+        except Exception as failure:  # the pool must get its result whatever happens to the records
+            print(f"mpmon: could not hand records over before a result: {failure!r}", file=sys.stderr)
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self.lock.__exit__(*exc_info)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.lock, name)
+
+
+def _flush_before_results(queue: Any, flush: Callable[[], None]) -> bool:
+    """Make `queue` (a SimpleQueue, whose put() takes its `_wlock`) flush before it sends; False if it
+    has no such lock."""
+    lock = getattr(queue, "_wlock", None)
+    if lock is None:
+        return False
+    if not isinstance(lock, _FlushFirst):
+        queue._wlock = _FlushFirst(lock, flush)
+    return True
 
 
 def _process_name() -> str:

@@ -17,6 +17,7 @@ import socket
 import struct
 from collections.abc import Iterator
 from multiprocessing import connection
+from operator import itemgetter
 from typing import Any, Final, NamedTuple
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "META_FIELDS",
     "STOP",
     "STOPPED",
+    "SYNC",
     "Batch",
     "RejectedPayload",
     "admit",
@@ -44,6 +46,9 @@ __all__ = [
 STOP: Final = b"stop"
 """Asks the collector to drain and close; `STOP + b":" + seconds` also bounds the drain."""
 STOPPED: Final = b"stopped"
+SYNC: Final = b"sync"
+"""Sender to collector: this sender now waits for confirmations, so write what has come without
+gathering more."""
 ACK: Final = b"ack:"
 """Collector to sender, `ACK + decimal seq`: every batch of this connection up to seq is on disk (or
 was counted as lost by the collector), so the sender may forget it."""
@@ -142,14 +147,15 @@ def decode_batch(payload: bytes) -> Batch:
         raise RejectedPayload("malformed batch header")
     if not (type(id_prefix) is str and _ID_PREFIX.fullmatch(id_prefix)):
         raise RejectedPayload("malformed call id prefix")
-    for record in records:
-        if not (isinstance(record, tuple) and record and _arity(record[0]) == len(record)):
-            raise RejectedPayload("malformed record")
+    if not set(map(type, records)) <= {tuple}:
+        raise RejectedPayload("malformed record")
+    try:  # each distinct (kind, length) once: a batch holds one or two
+        shapes = set(zip(map(itemgetter(0), records), map(len, records)))
+    except IndexError:
+        raise RejectedPayload("malformed record") from None
+    if not all(type(kind) is int and _ARITY.get(kind) == length for kind, length in shapes):
+        raise RejectedPayload("malformed record")
     return Batch(meta, records, seq)
-
-
-def _arity(kind: object) -> int:
-    return _ARITY.get(kind, -1) if type(kind) is int else -1
 
 
 # -- the handshake: both sides prove they hold the run's key, within a time limit ---------------------

@@ -339,3 +339,34 @@ def test_console_lines_go_through_the_mpmon_logger_in_the_collector(tmp_path: Pa
     lines = [line for line in done.stderr.splitlines() if line.startswith("MPMON|")]
     assert len(lines) == 50
     assert all("|INFO|" in line and "work finished in" in line for line in lines)
+
+
+NAMES = ['quote " inside', "back\\slash", "line\nbreak", "\x00nul", "lone \udcff surrogate", "plain", "é ü"]
+
+
+@pytest.mark.parametrize("results_format", ["csv", "parquet"])
+def test_names_and_thread_names_of_any_text_come_back_from_both_files(
+    tmp_path: Path, results_format: str
+) -> None:
+    """The collector escapes only the text columns that need it: names with quotes, backslashes and
+    control characters (and lone surrogates, kept as backslash escapes) still read back exactly."""
+    log_dir = tmp_path / "logs"
+    mpmon.start_collector(log_dir, log_to_console=False, results_format=results_format)
+
+    def call_named(name: str) -> None:
+        mpmon.Timer(name=name)(lambda: None)()
+
+    for name in NAMES:
+        thread = threading.Thread(target=call_named, args=(name,), name=name)
+        thread.start()
+        thread.join()
+    mpmon.Timer(name="ordinary")(lambda: None)()  # a round can mix plain and escaped rows
+    mpmon.stop_collector()
+    kept = [name.encode("utf-8", "backslashreplace").decode("utf-8") for name in NAMES]
+    rows = read_csv(log_dir) if results_format == "csv" else read_parquet(log_dir)
+    assert rows["function"].tolist() == [*kept, "ordinary"]
+    assert rows["thread_name"].tolist()[:-1] == kept
+    lines = call_lines(log_dir)
+    assert [line["function"] for line in lines] == [*kept, "ordinary"]
+    assert [line["thread_name"] for line in lines][:-1] == kept
+    assert [line["message"].split(" finished in ")[0] for line in lines] == [*kept, "ordinary"]

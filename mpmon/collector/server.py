@@ -20,17 +20,21 @@ import time
 from multiprocessing import AuthenticationError, connection
 from typing import Any
 
-from ..wire import ACK, STOP, STOPPED, RejectedPayload, admit, decode_batch
+from ..wire import ACK, STOP, STOPPED, SYNC, RejectedPayload, admit, decode_batch
 from .writer import Writer
 
 __all__ = ["Server"]
 TICK_SECONDS = 0.25
-DRAIN_QUIET_SECONDS = 0.1
+DRAIN_QUIET_SECONDS = 0.02
+"""A drain ends when every connection has been quiet this long (at stop, a process still exiting may
+send its last batch; one that comes later is spilled and ingested by the next collector)."""
 DRAIN_SECONDS = 30.0
 """Longest drain when the stop request sets no limit (or the supervisor is gone)."""
-GATHER_SECONDS = 0.02
-"""A round waits this long after the first data arrives: pool workers send a batch per task, and a
-round has a fixed cost (the Arrow calls), so gathering keeps the collector's share of the CPU small."""
+GATHER_SECONDS = 0.1
+"""A round that has received less than GATHER_BYTES waits at most this long for more, unless a sender
+says (SYNC) that it waits for its confirmation."""
+GATHER_BYTES = 32 << 10
+"""A few hundred records: a full batch from a busy process is more, and is written at once."""
 HANDSHAKE_SECONDS = 5.0
 READ_CHUNK = 1 << 20
 MAX_MESSAGE = 1 << 30
@@ -48,6 +52,7 @@ class Server:
         self._peers: list[_Peer] = []
         self._stop_requests: list[_Peer] = []
         self._drain_seconds: float | None = None
+        self._hurry = False  # a sender waits for confirmations: no gathering this round
         self._parent = os.getppid()
         self.writer = Writer(config)
 
@@ -92,8 +97,7 @@ class Server:
         """Wait up to `timeout` for data, read, write and confirm it all; False if nothing came."""
         waitables: list[Any] = [self._wake_read, *self._peers]  # _Peer has fileno()
         ready = connection.wait(waitables, timeout)
-        if ready and not self._stop_requests:
-            time.sleep(GATHER_SECONDS)  # let a trickle of small batches pile up: one round writes them all
+        self._hurry = False
         received: list[tuple[_Peer, bytes]] = []
         for source in ready:
             if source == self._wake_read:
@@ -103,12 +107,25 @@ class Server:
                 self._peers += [_Peer(conn) for conn in taken]
             else:
                 self._receive(source, received)  # type: ignore[arg-type]
+        if received and not self._stop_requests:
+            self._gather(received)
         if received:
             self._write(received)
         for peer in self._peers:
             peer.push()
         self.writer.tick()
         return bool(ready)
+
+    def _gather(self, received: list[tuple[_Peer, bytes]]) -> None:
+        """Let a trickle of small batches (pool workers send one per task) pile up for a moment, so that
+        one round writes them all: a round has a fixed cost (the Arrow calls, the commit)."""
+        deadline = time.monotonic() + GATHER_SECONDS
+        while sum(len(payload) for _, payload in received) < GATHER_BYTES and not self._hurry:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            for peer in connection.wait(self._peers, remaining):  # type: ignore[arg-type]
+                self._receive(peer, received)  # type: ignore[arg-type]
 
     def _receive(self, peer: _Peer, received: list[tuple[_Peer, bytes]]) -> None:
         try:
@@ -117,7 +134,10 @@ class Server:
             self.writer.reject(str(exc))
             messages, gone = [], True
         for message in messages:
-            if message == STOP or message.startswith(STOP + b":"):
+            if message == SYNC:
+                self._hurry = True
+            elif message == STOP or message.startswith(STOP + b":"):
+                self._hurry = True
                 self._stop_requests.append(peer)
                 with contextlib.suppress(ValueError):
                     self._drain_seconds = float(message[len(STOP) + 1 :] or DRAIN_SECONDS)

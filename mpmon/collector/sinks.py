@@ -136,6 +136,8 @@ class ParquetSink:
     """
 
     ROW_GROUP = 65_536
+    PENDING_SECONDS = 1.0
+    """Rows wait in memory this long at most for their row group (each row group has a fixed cost)."""
     PART_ROWS = 1_000_000
     PART_SECONDS = 30.0
 
@@ -146,16 +148,25 @@ class ParquetSink:
         self._schema = schema.arrow_schema()
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
+        self._pending_since = 0.0
         self._writer: pq.ParquetWriter | None = None
         self._part_rows = 0
         self._opened = 0.0
         self._paths = ("", "")
 
     def write(self, table: pa.Table) -> None:
+        if not self._pending:
+            self._pending_since = time.monotonic()
         self._pending.append(table)
         self._pending_rows += table.num_rows
         if self._pending_rows >= self.ROW_GROUP:
             self.flush()
+
+    def tick(self) -> None:
+        """Between rounds: write the pending rows once they have waited long enough."""
+        if self._pending and time.monotonic() - self._pending_since < self.PENDING_SECONDS:
+            return
+        self.flush()
 
     def flush(self) -> None:
         """Write what is pending as a row group; close the part if it is large or old."""

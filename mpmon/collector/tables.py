@@ -7,21 +7,31 @@ column by column in Arrow, so the collector keeps up with many busy processes.
 
 from __future__ import annotations
 
-from typing import Any, Final
+import re
+from itertools import repeat
+from typing import Any, Final, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import schema
-from ..rows import args_json, message
+from ..rows import FINISHED, args_json, message
 
-__all__ = ["ARROW_SCHEMA", "call_table", "csv_table", "json_lines", "table_of_columns"]
+__all__ = ["ARROW_SCHEMA", "CallTable", "call_table", "csv_table", "json_lines", "table_of_columns"]
 
 ARROW_SCHEMA: Final = schema.arrow_schema()
 _MIB: Final = 1024.0 * 1024.0
 _TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
 _NEEDS_ESCAPE: Final = r'["\\\x00-\x1f]'
+_NEEDS_ESCAPE_OR_CLEANING: Final = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
 _MADE_HERE: Final = frozenset(("call_id", "parent_id", "status"))  # hex digits and words: nothing to escape
+
+
+class CallTable(NamedTuple):
+    """The results rows of a round, and the text columns known to need no escaping in JSON."""
+
+    table: pa.Table
+    plain: frozenset[str]
 
 
 def _rss_bytes(raw: tuple[Any, ...]) -> pa.Array:
@@ -37,7 +47,7 @@ def _rss_bytes(raw: tuple[Any, ...]) -> pa.Array:
     return pa.array([None if r == -1 else rss_of(r) for r in raw], pa.int64())
 
 
-def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_id: str) -> pa.Table:
+def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_id: str) -> CallTable:
     """The results rows of the call records of several batches (each with its meta), in one table."""
     run_ids: list[str] = []
     call_ids: list[str] = []
@@ -51,7 +61,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
         pids += [pid] * n
         names += [process_name] * n
         hosts += [host] * n
-        call_ids += [f"{prefix}{record[4]:012x}" for record in calls]
+        call_ids += map("{}{:012x}".format, repeat(prefix, n), [record[4] for record in calls])
         parent_ids += [f"{prefix}{record[5]:012x}" if record[5] else "" for record in calls]
     records = [record for _, calls in parts for record in calls]
     (_, source, function, module, _call_no, _parent_no, start_ns, duration_ns, cpu_ns, rss0, rss1,
@@ -61,6 +71,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
     cpu = pa.array(cpu_ns, pa.int64())
     before, after = _rss_bytes(rss0), _rss_bytes(rss1)
     durations = [d / 1e9 for d in duration_ns]
+    failed = any(error_type)
     columns = {
         "run_id": run_ids,
         "call_id": call_ids,
@@ -78,12 +89,36 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
         "process_name": names,
         "thread_name": thread,
         "host": hosts,
-        "status": ["error" if e else "ok" for e in error_type],
+        "status": ["error" if e else "ok" for e in error_type] if failed else ["ok"] * len(records),
         "error_type": error_type,
-        "args": [args_json(a) for a in args],
-        "message": list(map(message, function, durations, error_type)),
+        "args": [args_json(a) for a in args] if any(args) else [""] * len(records),
+        "message": (
+            list(map(message, function, durations, error_type))
+            if failed
+            else list(map(FINISHED.format, function, durations))
+        ),
     }
-    return table_of_columns(columns)
+    plain = {name for name in _CHECKED if _plain(columns[name])}
+    if {"function", "error_type"} <= plain:
+        plain.add("message")
+    return CallTable(table_of_columns(columns), frozenset(plain))
+
+
+_CHECKED: Final = (
+    "run_id",
+    "source",
+    "function",
+    "module",
+    "process_name",
+    "thread_name",
+    "host",
+    "error_type",
+)
+
+
+def _plain(values: Any) -> bool:
+    """True when no value needs escaping in JSON or cleaning for UTF-8 (each distinct value checked once)."""
+    return not any(type(v) is str and _NEEDS_ESCAPE_OR_CLEANING.search(v) for v in set(values))
 
 
 def table_of_columns(columns: dict[str, Any]) -> pa.Table:
@@ -133,12 +168,12 @@ def _json_number(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.fill_null(pc.cast(column, pa.string()), "null")
 
 
-def json_lines(table: pa.Table, iso: dict[str, Any]) -> pa.Array:
+def json_lines(table: pa.Table, iso: dict[str, Any], plain: frozenset[str] = frozenset()) -> pa.Array:
     """One timing.log call line per row, each ending in a newline, as one Arrow string array.
 
     `iso` holds the timestamp columns as ISO text (csv_table's), computed once for both files. Text
     columns go between literal quotes; only a column holding a quote, backslash or control character
-    is escaped, in Python.
+    is escaped, in Python; those in `plain` are known to hold none.
     """
     level = pc.if_else(pc.equal(table.column("status"), "error"), "ERROR", "INFO")
     pieces: list[Any] = ['{"timestamp":"', iso["end_time"], '","level":"', level]
@@ -152,7 +187,7 @@ def json_lines(table: pa.Table, iso: dict[str, Any]) -> pa.Array:
             value = table.column(column.name)
             pieces += [
                 f'{closing},"{column.name}":"',
-                value if column.name in _MADE_HERE else _json_text(value),
+                value if column.name in _MADE_HERE or column.name in plain else _json_text(value),
             ]
             closing = '"'
         else:

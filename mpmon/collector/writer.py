@@ -226,7 +226,7 @@ class Writer:
         if not parts:
             return
         try:
-            table = tables.call_table(parts, self.run_id)
+            table, plain = tables.call_table(parts, self.run_id)
             groups = _group([record[-1] for _, calls in parts for record in calls])
         except _MALFORMED:
             if len(parts) == 1:
@@ -236,12 +236,12 @@ class Writer:
                 self._write_calls([part])
             return
         if len(groups) == 1:
-            self._write_routed(table, next(iter(groups)))
+            self._write_routed(table, next(iter(groups)), plain)
             return
         for route, indices in groups.items():
-            self._write_routed(table.take(indices), route)
+            self._write_routed(table.take(indices), route, plain)
 
-    def _write_routed(self, table: pa.Table, route: Any) -> None:
+    def _write_routed(self, table: pa.Table, route: Any, plain: frozenset[str]) -> None:
         console, to_file, results_format = route
         self.stats.by_source.update(table.column("source").to_pylist())
         errors = pc.sum(pc.equal(table.column("status"), "error")).as_py() or 0
@@ -252,7 +252,7 @@ class Writer:
             as_csv = tables.csv_table(table)
             if to_file:
                 iso = {name: as_csv.column(name) for name in schema.TIMESTAMP_COLUMNS}
-                self._timing.write(tables.json_lines(table, iso))
+                self._timing.write(tables.json_lines(table, iso, plain))
         results.write(as_csv if isinstance(results, CsvSink) else table)
         if self._setting(console, "log_to_console") and self._console.enabled(logging.ERROR):
             for row in table.to_pylist():
@@ -372,7 +372,7 @@ class Writer:
     def tick(self) -> None:
         """Called between rounds: close old Parquet parts, look for spill files now and then."""
         if self._parquet is not None:
-            self._parquet.flush()
+            self._parquet.tick()
         if time.monotonic() - self._last_ingest > 5.0:
             self.ingest_spills()
 
