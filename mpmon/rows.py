@@ -16,7 +16,6 @@ from .probe import rss_of
 from .wire import CALL, ERROR, LOG
 
 __all__ = [
-    "FINISHED",
     "Columns",
     "args_json",
     "call_entries",
@@ -67,13 +66,11 @@ def args_json(args: Any) -> str:
     return text + "}}"
 
 
-FINISHED: Final = "{} finished in {:.6f} s"
-"""The human line of a call that returned, from its function's name and duration in seconds."""
-
-
-def message(function: str, duration: float, error: str) -> str:
-    """The human line of a call."""
-    text = FINISHED.format(function, duration)
+def message(function: str, duration_ns: int, error: str) -> str:
+    """The human line of a call; the duration in seconds to the microsecond, rounded half up (as the
+    collector's tables.call_table writes it, by columns)."""
+    micros = (max(duration_ns, 0) + 500) // 1000
+    text = f"{function} finished in {micros // 1_000_000}.{micros % 1_000_000:06d} s"
     return f"{text}, raised {error}" if error else text
 
 
@@ -123,7 +120,7 @@ def call_entries(meta: tuple[Any, ...], calls: list[tuple[Any, ...]], run_id: st
                 "status": "error" if error_type else "ok",
                 "error_type": error_type,
                 "args": args_json(args),
-                "message": message(function, duration, error_type),
+                "message": message(function, duration_ns, error_type),
             }
         )
     return entries

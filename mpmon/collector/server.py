@@ -33,7 +33,7 @@ DRAIN_SECONDS = 30.0
 GATHER_SECONDS = 0.1
 """A round that has received less than GATHER_BYTES waits at most this long for more, unless a sender
 says (SYNC) that it waits for its confirmation."""
-GATHER_BYTES = 32 << 10
+GATHER_BYTES = 256 << 10
 """A few hundred records: a full batch from a busy process is more, and is written at once."""
 HANDSHAKE_SECONDS = 5.0
 READ_CHUNK = 1 << 20

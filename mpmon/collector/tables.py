@@ -8,21 +8,28 @@ column by column in Arrow, so the collector keeps up with many busy processes.
 from __future__ import annotations
 
 import re
-from itertools import repeat
 from typing import Any, Final, NamedTuple
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import schema
-from ..rows import FINISHED, args_json, message
+from ..rows import args_json
 
-__all__ = ["ARROW_SCHEMA", "CallTable", "call_table", "csv_table", "json_lines", "table_of_columns"]
+__all__ = [
+    "ARROW_SCHEMA",
+    "CallTable",
+    "call_table",
+    "csv_table",
+    "json_lines",
+    "table_of_columns",
+    "text_array",
+]
 
 ARROW_SCHEMA: Final = schema.arrow_schema()
 _MIB: Final = 1024.0 * 1024.0
 _TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
-_NEEDS_ESCAPE: Final = r'["\\\x00-\x1f]'
+_CONTROL: Final = r"[\x00-\x1f]"
 _NEEDS_ESCAPE_OR_CLEANING: Final = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
 _MADE_HERE: Final = frozenset(("call_id", "parent_id", "status"))  # hex digits and words: nothing to escape
 
@@ -50,38 +57,37 @@ def _rss_bytes(raw: tuple[Any, ...]) -> pa.Array:
 def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_id: str) -> CallTable:
     """The results rows of the call records of several batches (each with its meta), in one table."""
     run_ids: list[str] = []
-    call_ids: list[str] = []
-    parent_ids: list[str] = []
+    prefixes: list[str] = []
     pids: list[int] = []
     names: list[str] = []
     hosts: list[str] = []
     for (pid, process_name, host, prefix, sender_run), calls in parts:
         n = len(calls)
         run_ids += [sender_run or run_id] * n
+        prefixes += [prefix] * n
         pids += [pid] * n
         names += [process_name] * n
         hosts += [host] * n
-        call_ids += map("{}{:012x}".format, repeat(prefix, n), [record[4] for record in calls])
-        parent_ids += [f"{prefix}{record[5]:012x}" if record[5] else "" for record in calls]
     records = [record for _, calls in parts for record in calls]
-    (_, source, function, module, _call_no, _parent_no, start_ns, duration_ns, cpu_ns, rss0, rss1,
+    (_, source, function, module, call_no, parent_no, start_ns, duration_ns, cpu_ns, rss0, rss1,
      thread, error_type, args, _route) = zip(*records)  # fmt: skip
     start = pa.array(start_ns, pa.int64())
     duration = pa.array(duration_ns, pa.int64())
     cpu = pa.array(cpu_ns, pa.int64())
     before, after = _rss_bytes(rss0), _rss_bytes(rss1)
-    durations = [d / 1e9 for d in duration_ns]
-    failed = any(error_type)
+    prefix_array = pa.array(prefixes, pa.string())
+    function_array, error_array = text_array(function), text_array(error_type)
+    failed = pc.not_equal(error_array, "")
     columns = {
         "run_id": run_ids,
-        "call_id": call_ids,
-        "parent_id": parent_ids,
+        "call_id": _ids(prefix_array, pa.array(call_no, pa.int64())),
+        "parent_id": _parent_ids(prefix_array, parent_no),
         "source": source,
-        "function": function,
+        "function": function_array,
         "module": module,
         "start_time": pc.divide(start, 1000).cast(_TIMESTAMP),
         "end_time": pc.divide(pc.add(start, duration), 1000).cast(_TIMESTAMP),
-        "duration_s": durations,
+        "duration_s": pc.divide(pc.cast(duration, pa.float64()), 1e9),
         "cpu_time_s": pc.if_else(pc.less(cpu, 0), None, pc.divide(pc.cast(cpu, pa.float64()), 1e9)),
         "mem_delta_mib": pc.divide(pc.cast(pc.subtract(after, before), pa.float64()), _MIB),
         "mem_final_mib": pc.divide(pc.cast(after, pa.float64()), _MIB),
@@ -89,19 +95,50 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
         "process_name": names,
         "thread_name": thread,
         "host": hosts,
-        "status": ["error" if e else "ok" for e in error_type] if failed else ["ok"] * len(records),
-        "error_type": error_type,
+        "status": pc.if_else(failed, "error", "ok"),
+        "error_type": error_array,
         "args": [args_json(a) for a in args] if any(args) else [""] * len(records),
-        "message": (
-            list(map(message, function, durations, error_type))
-            if failed
-            else list(map(FINISHED.format, function, durations))
-        ),
+        "message": _messages(function_array, duration, error_array, failed),
     }
-    plain = {name for name in _CHECKED if _plain(columns[name])}
+    plain = {name for name in _CHECKED if _plain(name, columns[name], records)}
     if {"function", "error_type"} <= plain:
         plain.add("message")
     return CallTable(table_of_columns(columns), frozenset(plain))
+
+
+_HEX4: Final = pa.array([f"{i:04x}" for i in range(1 << 16)], pa.string())
+
+
+def _ids(prefixes: pa.Array, numbers: pa.Array) -> pa.Array:
+    """Call ids: each process's 24-character prefix and its call number as 12 hex digits (UUID-shaped)."""
+    digits = [pc.take(_HEX4, pc.bit_wise_and(pc.shift_right(numbers, s), 0xFFFF)) for s in (32, 16, 0)]
+    return pc.binary_join_element_wise(prefixes, *digits, "")
+
+
+def _parent_ids(prefixes: pa.Array, parent_no: tuple[int, ...]) -> pa.Array | list[str]:
+    if not any(parent_no):
+        return [""] * len(parent_no)
+    numbers = pa.array(parent_no, pa.int64())
+    return pc.if_else(pc.equal(numbers, 0), "", _ids(prefixes, numbers))
+
+
+def _messages(function: pa.Array, duration_ns: pa.Array, error_type: pa.Array, failed: pa.Array) -> pa.Array:
+    """rows.message() of every row, by columns: the duration as whole microseconds, rounded half up."""
+    micros = pc.divide(pc.add(pc.max_element_wise(duration_ns, 0), 500), 1000)
+    seconds = pc.divide(micros, 1_000_000)
+    fraction = pc.subtract(micros, pc.multiply(seconds, 1_000_000))
+    text = pc.binary_join_element_wise(
+        function,
+        " finished in ",
+        pc.cast(seconds, pa.string()),
+        ".",
+        pc.utf8_lpad(pc.cast(fraction, pa.string()), 6, "0"),
+        " s",
+        "",
+    )
+    if not pc.any(failed).as_py():
+        return text
+    return pc.if_else(failed, pc.binary_join_element_wise(text, error_type, ", raised "), text)
 
 
 _CHECKED: Final = (
@@ -116,9 +153,22 @@ _CHECKED: Final = (
 )
 
 
-def _plain(values: Any) -> bool:
+def _plain(name: str, values: Any, records: list[tuple[Any, ...]]) -> bool:
     """True when no value needs escaping in JSON or cleaning for UTF-8 (each distinct value checked once)."""
+    if isinstance(values, pa.Array):  # made from the records' own texts: check those
+        values = [record[_RECORD_FIELD[name]] for record in records]
     return not any(type(v) is str and _NEEDS_ESCAPE_OR_CLEANING.search(v) for v in set(values))
+
+
+_RECORD_FIELD: Final = {"function": 2, "error_type": 12}
+
+
+def text_array(values: Any) -> pa.Array:
+    """A string array of these texts; text UTF-8 cannot hold (lone surrogates) is backslash-escaped."""
+    try:
+        return pa.array(values, pa.string())
+    except (UnicodeError, pa.ArrowException):
+        return pa.array([_clean_text(v) for v in values], pa.string())
 
 
 def table_of_columns(columns: dict[str, Any]) -> pa.Table:
@@ -127,10 +177,13 @@ def table_of_columns(columns: dict[str, Any]) -> pa.Table:
     for field in ARROW_SCHEMA:
         values = columns[field.name]
         if not isinstance(values, pa.Array):
-            try:
-                values = pa.array(values, field.type)
-            except (UnicodeError, pa.ArrowException):
-                values = pa.array([_clean_text(v) for v in values], field.type)
+            if field.type == pa.string():
+                values = text_array(values)
+            else:
+                try:
+                    values = pa.array(values, field.type)
+                except (UnicodeError, pa.ArrowException):
+                    values = pa.array([_clean_text(v) for v in values], field.type)
         arrays.append(values.cast(field.type) if values.type != field.type else values)
     return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
@@ -156,12 +209,13 @@ def csv_table(table: pa.Table) -> pa.Table:
 
 
 def _json_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
-    """A text column's contents for inside JSON quotes: as it is, unless it holds a character to escape."""
-    if not pc.any(pc.match_substring_regex(column, _NEEDS_ESCAPE)).as_py():
-        return column
-    from json.encoder import encode_basestring
+    """A text column's contents for inside JSON quotes: backslashes and quotes escaped by columns, and
+    only a column that holds a control character escaped in Python, value by value."""
+    if pc.any(pc.match_substring_regex(column, _CONTROL)).as_py():
+        from json.encoder import encode_basestring
 
-    return pa.array([encode_basestring(v)[1:-1] for v in column.to_pylist()], pa.string())
+        return pa.array([encode_basestring(v)[1:-1] for v in column.to_pylist()], pa.string())
+    return pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
 
 
 def _json_number(column: pa.ChunkedArray) -> pa.ChunkedArray:
