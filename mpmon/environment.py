@@ -26,7 +26,7 @@ __all__ = [
     "is_owner",
     "is_top_level",
     "parse_address",
-    "pool_result_queue",
+    "pool_worker_args",
 ]
 
 ADDRESS: Final = "MPMON_ADDRESS"
@@ -110,9 +110,10 @@ _POOL_WORKER_LOOPS: Final = frozenset(
 )
 
 
-def pool_result_queue() -> Any:
-    """The queue on which this pool worker reports its results (of multiprocessing's, multiprocess's or
-    concurrent.futures' pools: the second argument of each's worker loop); None in any other process."""
+def pool_worker_args() -> tuple[Any, ...] | None:
+    """The arguments of this process's worker loop if it is a worker of multiprocessing's, multiprocess's
+    or concurrent.futures' pools (each's second argument is the queue its results go back on); None in
+    any other process."""
     import multiprocessing
 
     processes = [multiprocessing.current_process()]
@@ -122,8 +123,7 @@ def pool_result_queue() -> Any:
     for process in processes:
         target = getattr(process, "_target", None)
         if (getattr(target, "__module__", None), getattr(target, "__name__", None)) in _POOL_WORKER_LOOPS:
-            args: tuple[Any, ...] = getattr(process, "_args", ())
-            return args[1] if len(args) > 1 else None
+            return tuple(getattr(process, "_args", ()))
     return None
 
 

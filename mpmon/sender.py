@@ -171,9 +171,10 @@ class Sender:
         # A pool may end its workers with no exit hook run (Pool.__exit__ terminates them): a worker
         # hands its records over before it reports a result, or, where that cannot be hooked, when its
         # outermost monitored call returns.
-        queue = environment.pool_result_queue()
-        if queue is not None:
-            self.eager = not _flush_before_results(queue, self.flush)
+        worker_args = environment.pool_worker_args()
+        if worker_args is not None:
+            hooked = len(worker_args) > 1 and _flush_before_results(worker_args[1], self.flush)
+            self.eager = not hooked
 
     def _deliver_all(self, final: bool = False) -> None:
         count = len(self.buffer)

@@ -126,3 +126,49 @@ def test_multiprocess_pickles_nested_functions_by_value(tmp_path: Path, start_me
         "main.<locals>.<lambda>": 100,
     }
     assert "MainProcess" not in set(rows["process_name"])
+
+
+HAND_OVER = """
+import concurrent.futures, json, multiprocessing, sys
+import multiprocess
+import mpmon
+from mpmon.sender import sender
+
+@mpmon.Timer(log_to_console=False)
+def tick():
+    pass
+
+def task(n):
+    for _ in range(n):
+        tick()
+    return len(sender.buffer)  # still buffered when the task ends: handed over with its result
+
+if __name__ == "__main__":
+    method, kind = sys.argv[1], sys.argv[2]
+    mpmon.start_collector("logs", log_to_console=False)
+    ctx = multiprocessing.get_context(method)
+    if kind == "pool":
+        with ctx.Pool(2) as pool:
+            buffered = pool.map(task, [50] * 6, chunksize=1)
+    elif kind == "process_pool_executor":
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx) as executor:
+            buffered = list(executor.map(task, [50] * 6))
+    else:
+        with multiprocess.get_context(method).Pool(2) as pool:
+            buffered = pool.map(task, [50] * 6, chunksize=1)
+    mpmon.stop_collector()
+    print(json.dumps(buffered))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["pool", "process_pool_executor", "multiprocess_pool"])
+def test_pool_workers_hand_their_records_over_with_each_result_not_after_each_call(
+    tmp_path: Path, start_method: str, kind: str
+) -> None:
+    """Inside a task the records stay buffered (no send per call); the pool's owner gets a task's result
+    only after its records were sent, so terminating the pool right after loses none."""
+    run = run_program(tmp_path, HAND_OVER, start_method, kind)
+    buffered = json.loads(run.stdout.strip().splitlines()[-1])
+    assert len(buffered) == 6 and min(buffered) > 1, buffered  # a flush per call would leave 0
+    assert len(read_results(tmp_path / "logs", "csv")) == 300
