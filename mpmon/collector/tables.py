@@ -47,7 +47,7 @@ def _rss_bytes(raw: tuple[Any, ...]) -> pa.Array:
 
     if type(raw[0]) is bytes:
         try:
-            pages = pc.list_element(pc.split_pattern(pa.array(raw, pa.binary()), b" "), 1)
+            pages = pc.list_element(pc.split_pattern(pa.array(raw, pa.binary()), b" ", max_splits=2), 1)
             return pc.multiply(pc.cast(pc.cast(pages, pa.string()), pa.int64()), PAGE_SIZE)
         except (pa.ArrowException, TypeError):
             pass
@@ -74,7 +74,8 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
     start = pa.array(start_ns, pa.int64())
     duration = pa.array(duration_ns, pa.int64())
     cpu = pa.array(cpu_ns, pa.int64())
-    before, after = _rss_bytes(rss0), _rss_bytes(rss1)
+    resident = _rss_bytes(rss0 + rss1)  # one pass over both
+    before, after = resident.slice(0, len(records)), resident.slice(len(records))
     prefix_array = pa.array(prefixes, pa.string())
     function_array, error_array = text_array(function), text_array(error_type)
     failed = pc.not_equal(error_array, "")
