@@ -303,6 +303,8 @@ class Comparison:
 COMPARISONS = (
     Comparison(f"{TIMER}, until flush()", "timer_empty.handoff", "stdlib recipe, caller side",
                "stdlib_empty.caller", max_us=5.0, max_ratio=0.5),
+    Comparison(f"{TIMER}, caller side", "timer_empty.caller", "stdlib recipe, caller side",
+               "stdlib_empty.caller"),
     Comparison(f"{TIMER}, until on disk", "timer_empty.on_disk", "stdlib recipe, until written",
                "stdlib_empty.on_disk", max_ratio=0.5),
     Comparison(f"{TIMER}, until flush()", "timer_empty.handoff", "pandas to_csv per call",
@@ -311,12 +313,16 @@ COMPARISONS = (
                "codetiming_empty.caller"),
     Comparison("@Timer track_resources=False, until flush()", "timer_lean_empty.handoff",
                "codetiming.Timer (in memory)", "codetiming_empty.caller", max_us=1.5),
+    Comparison("@Timer track_resources=False, caller side", "timer_lean_empty.caller",
+               "codetiming.Timer (in memory)", "codetiming_empty.caller"),
     Comparison("@ErrorCatcher, call returns", "catcher_empty.handoff", "stdlib try/except catcher, returns",
                "stdlib_catch_empty.caller", max_us=0.5),
     Comparison("@ErrorCatcher, call raises, until flush()", "catcher_raising.handoff",
                "stdlib logger.exception, caller side", "stdlib_catch_raising.caller", max_us=50.0),
     Comparison("hook pair, until flush()", "hooked_empty.handoff", "stdlib recipe, caller side",
                "stdlib_empty.caller", max_us=6.0),
+    Comparison("hook pair, caller side", "hooked_empty.caller", "stdlib recipe, caller side",
+               "stdlib_empty.caller"),
 )  # fmt: skip
 
 

@@ -155,7 +155,47 @@ class TimedFunction(Monitored):
         self.track = settings.track_resources
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.run(next(sender.counter), args, kwargs)
+        if self.inner is not None:
+            return self.run(next(sender.counter), args, kwargs)
+        # The hot path: run(), begin() and record() in one frame, which saves a tenth of the cost.
+        s = sender
+        call_no = next(s.counter)
+        stack = s.stack
+        parent = stack.current
+        stack.current = call_no
+        if not s.limit:
+            s.prepare()
+        cpu0 = cpu = -1
+        rss0: bytes | int = -1
+        rss1: bytes | int = -1
+        if self.track:
+            cpu0 = _cpu_ns()
+            rss0 = _rss_raw()
+        start = _time_ns()
+        t0 = _perf_counter_ns()
+        try:
+            result = self.__wrapped__(*args, **kwargs)
+        except BaseException as exc:
+            self.record(call_no, parent, (start, t0, cpu0, rss0), _perf_counter_ns(), type(exc).__name__,
+                        args, kwargs)  # fmt: skip
+            raise
+        t1 = _perf_counter_ns()
+        if cpu0 >= 0:
+            rss1 = _rss_raw()
+            cpu = _cpu_ns() - cpu0
+        stack.current = parent
+        rendered = None
+        if args or kwargs:
+            settings = self.settings
+            rendered = render_args(args, kwargs, settings.max_arg_length, settings.sanitize_func)
+        buffer = s.buffer
+        buffer.append(
+            (CALL, "timer", self.name, self.module_name, call_no, parent, start, t1 - t0, cpu, rss0, rss1,
+             _current_thread().name, "", rendered, self.route)
+        )  # fmt: skip
+        if len(buffer) >= s.limit or (s.eager and not parent) or t1 >= s.deadline_ns:
+            s.flush()
+        return result
 
     def run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         stack = sender.stack

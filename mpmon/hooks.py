@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 from typing import Any, NamedTuple
 
-from . import probe
 from .decorators import caller_names
+from .probe import cpu_ns, perf_counter_ns, rss_of, rss_raw, time_ns
 from .sender import sender
 from .wire import CALL
 
@@ -38,20 +38,20 @@ def get_metrics_start(func_name: str | None = None) -> MetricsStart:
     if not sender.limit:
         sender.prepare()
     name, module = caller_names(1)
-    cpu0 = probe.cpu_ns()
-    rss0 = probe.rss_raw()
-    values = (func_name or name, module, next(sender.counter), sender.stack.current, probe.time_ns(),
-              probe.perf_counter_ns(), cpu0, rss0)  # fmt: skip
+    cpu0 = cpu_ns()
+    rss0 = rss_raw()
+    values = (func_name or name, module, next(sender.counter), sender.stack.current, time_ns(),
+              perf_counter_ns(), cpu0, rss0)  # fmt: skip
     return tuple.__new__(MetricsStart, values)  # as MetricsStart(*values), without its Python-level __new__
 
 
 def get_metrics_end(metrics_start: MetricsStart, func_name: str | None = None) -> dict[str, Any]:
     """Finish measuring, hand the row to the collector, and return its figures."""
-    t1 = probe.perf_counter_ns()
+    t1 = perf_counter_ns()
     if not isinstance(metrics_start, MetricsStart):
         raise TypeError("get_metrics_end() takes the value that get_metrics_start() returned")
-    rss1 = probe.rss_raw()
-    cpu = probe.cpu_ns() - metrics_start.cpu_ns
+    rss1 = rss_raw()
+    cpu = cpu_ns() - metrics_start.cpu_ns
     name = func_name or metrics_start.func_name
     duration = t1 - metrics_start.perf_ns
     s = sender
@@ -63,11 +63,11 @@ def get_metrics_end(metrics_start: MetricsStart, func_name: str | None = None) -
     )  # fmt: skip
     if len(buffer) >= s.limit or (s.eager and not metrics_start.parent_no) or t1 >= s.deadline_ns:
         s.flush()
-    final = probe.rss_of(rss1)
+    final = rss_of(rss1)
     return {
         "function": name,
         "duration_s": duration / 1e9,
         "cpu_time_s": cpu / 1e9,
-        "mem_delta_mib": (final - probe.rss_of(metrics_start.rss_raw)) / _MIB,
+        "mem_delta_mib": (final - rss_of(metrics_start.rss_raw)) / _MIB,
         "mem_final_mib": final / _MIB,
     }

@@ -25,7 +25,7 @@ cpu_ns: Final[Callable[[], int]] = process_time_ns
 
 def rss_of(raw: bytes | int) -> int:
     """Resident set size in bytes from what `rss_raw()` returned."""
-    return raw if type(raw) is int else int(raw.split()[1]) * PAGE_SIZE  # type: ignore[union-attr]
+    return raw if type(raw) is int else int(raw.split(None, 2)[1]) * PAGE_SIZE  # type: ignore[union-attr]
 
 
 def _statm_reader() -> Callable[[], bytes | int]:

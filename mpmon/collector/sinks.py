@@ -135,7 +135,7 @@ class ParquetSink:
     an unreadable file under a name a reader would open.
     """
 
-    ROW_GROUP = 65_536
+    ROW_GROUP = 16_384
     PENDING_SECONDS = 1.0
     """Rows wait in memory this long at most for their row group (each row group has a fixed cost)."""
     PART_ROWS = 1_000_000
