@@ -3,13 +3,13 @@
 Records are appended to a list by the decorators and hooks (no I/O, no formatting) and handed to the
 collector in batches over an authenticated socket. A batch leaves when it is full, when the flush
 interval has passed, at `flush()`, at exit (atexit, and multiprocessing's Finalize, since pool workers
-skip atexit). A pool worker also flushes before it sends each result to its pool, since the pool may
-end it with no exit hook at all once it has every result (`Pool.__exit__` terminates its workers):
-the flush is hooked into the write lock of the worker's result queue. A SIGTERM handler would be
-unsafe: a signal landing just before a worker blocks on the pool's queue lock leaves the Python
-handler unrun and the worker hung forever. A forked child starts with an empty buffer, fresh locks
-and no connection. When no collector answers, records are
-spilled to a per-process file in the log directory, which the next collector ingests.
+skip atexit) and, for errors, at once. A pool worker also flushes before it sends each result to its
+pool, since the pool may end it with no exit hook at all once it has every result (`Pool.__exit__`
+terminates its workers): the flush is hooked into the write lock of the worker's result queue. A
+SIGTERM handler would be unsafe: a signal landing just before a worker blocks on the pool's queue lock
+leaves the Python handler unrun and the worker hung forever. A forked child starts with an empty
+buffer, fresh locks and no connection. When no collector answers, records are spilled to a
+per-process file in the log directory, which the next collector ingests.
 
 Every batch is numbered, and the collector confirms (ACK) each one once it is on disk. A sender keeps
 the batches it sent until they are confirmed (at most ACK_WINDOW records; past it a flush waits, or,

@@ -151,7 +151,7 @@ def decode_batch(payload: bytes) -> Batch:
         raise RejectedPayload("malformed record")
     try:  # each distinct (kind, length) once: a batch holds one or two
         shapes = set(zip(map(itemgetter(0), records), map(len, records)))
-    except IndexError:
+    except (IndexError, TypeError):  # an empty record, or a kind that cannot be hashed
         raise RejectedPayload("malformed record") from None
     if not all(type(kind) is int and _ARITY.get(kind) == length for kind, length in shapes):
         raise RejectedPayload("malformed record")

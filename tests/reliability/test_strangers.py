@@ -71,6 +71,9 @@ if __name__ == "__main__":
         b"\x80\x05 not a pickle at all",
         pickle.dumps(((os.getpid(), ["not", "plain"], "h", "p", "r"), [], 4)),
     ]
+    well_formed = (os.getpid(), "crafted", "host", "00000000-0000-0000-0000-", "run")
+    for seq, records in enumerate(([([0], 1)], [()], [[0, "timer"]]), start=5):  # malformed records
+        payloads.append(pickle.dumps((well_formed, records, seq)))
     trusted = connection.Client(address, authkey=key)
     for payload in payloads:
         trusted.send_bytes(payload)
@@ -108,14 +111,15 @@ def test_the_collector_listens_only_on_a_private_socket_and_refuses_peers_withou
 
 
 def test_payloads_that_refer_to_globals_are_rejected_and_counted_never_executed(tmp_path: Path) -> None:
-    """os.system in a pickle, a global function, junk: all rejected and counted; nothing runs."""
+    """os.system in a pickle, a global function, junk, malformed records: all rejected and counted; nothing
+    runs, and the collector goes on serving."""
     logs = tmp_path / "logs"
     run = run_program(tmp_path, PEERS, logs, tmp_path, timeout=60)
     run.assert_ok()
     assert run.result()["executed"] is False
     assert not (tmp_path / "executed").exists()
     summary = summaries(logs)[-1]
-    assert summary["rejected_payloads"] == 6
+    assert summary["rejected_payloads"] == 9
     assert summary["records_by_source"] == {"timer": 100}
     assert "refers to the global" in run.stderr
 
