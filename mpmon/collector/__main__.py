@@ -30,7 +30,7 @@ POLL_SECONDS = 0.05
 class _WithoutPandas:
     """An import hook that reports pandas missing. The collector never uses pandas, but pyarrow imports
     it, when it is installed, at its first conversion of a Python list (to check whether the list is a
-    pandas object): 0.2 s of the collector's first round and tens of MiB, for nothing."""
+    pandas object): 0.1-0.2 s of the collector's first round and tens of MiB, for nothing."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
         if name == "pandas" or name.startswith("pandas."):
@@ -169,6 +169,8 @@ if __name__ == "__main__":
     code = main()
     from multiprocessing import util
 
-    util._run_finalizers()  # type: ignore[attr-defined]  # what multiprocessing does at exit: the listener's socket file goes
+    # What multiprocessing does at exit (the listener's socket file goes), then an exit without the
+    # interpreter's teardown, which takes tens of ms with pyarrow loaded, at every stop.
+    util._run_finalizers()  # type: ignore[attr-defined]
     sys.stderr.flush()
-    os._exit(code)  # without the interpreter's teardown (tens of ms with pyarrow loaded), at every stop
+    os._exit(code)
