@@ -21,6 +21,7 @@ import pstats
 import statistics
 import tempfile
 import threading
+import time
 import timeit
 from collections.abc import Callable
 from typing import Any
@@ -113,12 +114,11 @@ def writer_cost(
         writer.start()
 
         def write(payloads: list[bytes]) -> float:
-            before = os.times()
+            before = time.process_time()
             for start in range(0, len(payloads), per_round):
                 writer.write([decode_batch(p) for p in payloads[start : start + per_round]])
                 writer.tick()
-            after = os.times()
-            return after.user + after.system - before.user - before.system
+            return time.process_time() - before
 
         def fresh() -> list[bytes]:
             return [encode_batch(meta, records, next(seqs)) for _ in range(count)]
