@@ -1,9 +1,14 @@
 """Bounded, sanitized text of arguments, exception messages and tracebacks.
 
-Whatever a caller passes, rendering stays bounded in time and memory and never raises: a string or
-bytes value is cut before `repr` sees it, containers go through `reprlib` with small limits, a failing
-`__repr__` or `__str__` becomes a placeholder, and the user's `sanitize_func` runs on every piece of
-text before it leaves the process (if it fails, the text is withheld, never sent unsanitized).
+Whatever a caller passes, rendering stays bounded in time and memory and never raises. Built-in
+containers (list, tuple, dict, set, frozenset, deque, dict views and the collections dicts) are shown
+by their first `MAX_ITEMS` items in iteration order, with no sorting and no walk over the rest, so a
+3-million-key dict costs what a 20-key one does; a string or bytes value is cut before `repr` sees
+it; any other object's own `__repr__` is called (its cost is the caller's, at every call) and its text
+cut. A failing `__repr__` or `__str__` becomes a placeholder, and the user's `sanitize_func` runs on
+every piece of text before it leaves the process (if it fails, the text is withheld, never sent
+unsanitized). The whole arguments field, as the results CSV holds it (JSON, ASCII-escaped, quotes
+doubled), is at most `MAX_ARGS_FIELD` characters, far below the standard csv module's field limit.
 
 A decorator without a `sanitize_func` of its own uses the run's (start_collector's `sanitize_func`),
 which every process finds by its "module:function" name in the environment and looks up once.
@@ -11,19 +16,25 @@ which every process finds by its "module:function" name in the environment and l
 
 from __future__ import annotations
 
+import collections
 import importlib
+import itertools
+import json
 import os
-import reprlib
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from .environment import SANITIZE
 
 __all__ = [
     "DEFAULT_MAX_ARG_LENGTH",
+    "MAX_ARGS_FIELD",
+    "MAX_ITEMS",
+    "Rendered",
     "Sanitizer",
+    "bounded_repr",
     "forget_run_sanitizer",
     "render_args",
     "render_exception",
@@ -33,48 +44,135 @@ __all__ = [
 ]
 
 Sanitizer = Callable[[str], str]
+Rendered = tuple[tuple[str, ...], tuple[tuple[str, str], ...]]
 
 DEFAULT_MAX_ARG_LENGTH: Final = 500
-"""Longest text kept of one argument when `max_arg_length` is None."""
+"""Longest text kept of one argument when `max_arg_length` is None (0 records no arguments at all)."""
 MAX_ARGS: Final = 32
 """Positional (and, separately, keyword) arguments rendered per call; the rest are counted."""
+MAX_ITEMS: Final = 20
+"""Items shown of a container (the first ones in iteration order), at each nesting level."""
+MAX_DEPTH: Final = 3
+"""Nesting levels of containers shown; deeper ones are shown as `[...]`, `{...}`."""
+MAX_ARGS_FIELD: Final = 32_768
+"""Longest arguments field, counted as the results CSV holds it: the JSON text with non-ASCII
+characters escaped (up to 12 characters each) and every double quote doubled."""
 MAX_TEXT: Final = 64 * 1024
 """Longest exception message or traceback kept."""
+MAX_INT_BITS: Final = 4096
+"""Larger ints are shown by their size (their decimal text costs time quadratic in their length)."""
 
 _ELLIPSIS: Final = "..."
-_PLAIN_TYPES: Final = frozenset({int, float, bool, type(None)})
+_PLAIN_TYPES: Final = frozenset({float, bool, type(None)})
+_TEXT_REPRS: Final = frozenset({str.__repr__, bytes.__repr__, bytearray.__repr__})
+_escape = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
-class _BoundedRepr(reprlib.Repr):
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.maxlevel = 3
-        self.maxstring = self.maxother = self.maxlong = limit
-        self.maxlist = self.maxtuple = self.maxdict = self.maxset = self.maxfrozenset = self.maxdeque = 20
-        self.maxarray = 20
-
-    def repr_bytes(self, value: bytes, level: int) -> str:
-        return self.repr_str(value, level)  # type: ignore[arg-type]
-
-    repr_bytearray = repr_bytes
+# -- one value ---------------------------------------------------------------------------------------
 
 
-_reprs: dict[int, _BoundedRepr] = {}
-
-
-def _render(value: Any, limit: int) -> str:
-    kind = type(value)
+def bounded_repr(value: Any, limit: int, depth: int = 0) -> str:
+    """The repr of `value` in at most `limit` characters (and an ellipsis), in time bounded by `limit`."""
     try:
-        if kind in _PLAIN_TYPES:
-            text = repr(value)
-        elif kind is str or kind is bytes or isinstance(value, (str, bytes, bytearray)):
-            text = repr(value[: limit + 1])
-        else:
-            bounded = _reprs.get(limit) or _reprs.setdefault(limit, _BoundedRepr(limit))
-            text = bounded.repr(value)
+        text = _repr(value, limit, depth)
     except Exception as exc:
-        return f"<{kind.__name__} object: repr failed with {type(exc).__name__}>"
+        return f"<{type(value).__name__} object: repr failed with {type(exc).__name__}>"
     return text if len(text) <= limit else text[: max(limit - len(_ELLIPSIS), 0)] + _ELLIPSIS
+
+
+def _repr(value: Any, limit: int, depth: int) -> str:
+    kind = type(value)
+    if kind in _PLAIN_TYPES:
+        return repr(value)
+    if kind is int:
+        bits = value.bit_length()
+        return repr(value) if bits <= MAX_INT_BITS else f"<int of {bits} bits>"
+    method = kind.__repr__
+    if method in _TEXT_REPRS:
+        return repr(value[: limit + 1])
+    shape = _SHAPES.get(method)
+    if shape is None:
+        return repr(value)  # the object's own __repr__ (a user's: its cost is the call's)
+    return shape(value, limit, depth)
+
+
+def _items(values: Iterable[Any], size: int, limit: int, depth: int, pairs: bool = False) -> str:
+    """The first items of a container, joined, cut once `limit` characters are reached."""
+    if depth >= MAX_DEPTH:
+        return _ELLIPSIS
+    parts: list[str] = []
+    used = 0
+    for item in itertools.islice(values, MAX_ITEMS):
+        if pairs:
+            key, val = item
+            text = bounded_repr(key, limit, depth + 1) + ": " + bounded_repr(val, limit, depth + 1)
+        else:
+            text = bounded_repr(item, limit, depth + 1)
+        parts.append(text)
+        used += len(text) + 2
+        if used > limit:
+            break
+    if len(parts) < size:
+        parts.append(_ELLIPSIS)
+    return ", ".join(parts)
+
+
+def _list(value: list[Any], limit: int, depth: int) -> str:
+    return "[" + _items(iter(value), len(value), limit, depth) + "]"
+
+
+def _tuple(value: tuple[Any, ...], limit: int, depth: int) -> str:
+    inner = _items(iter(value), len(value), limit, depth)
+    return "(" + inner + ("," if len(value) == 1 else "") + ")"
+
+
+def _set(value: set[Any] | frozenset[Any], limit: int, depth: int) -> str:
+    name = "set" if isinstance(value, set) else "frozenset"
+    if not value:
+        return f"{name}()"
+    inner = "{" + _items(iter(value), len(value), limit, depth) + "}"
+    return inner if name == "set" else f"frozenset({inner})"
+
+
+def _dict(value: dict[Any, Any], limit: int, depth: int) -> str:
+    return "{" + _items(iter(dict.items(value)), len(value), limit, depth, pairs=True) + "}"
+
+
+def _named_dict(value: dict[Any, Any], limit: int, depth: int) -> str:
+    name = type(value).__name__
+    if isinstance(value, collections.defaultdict):
+        factory = getattr(value.default_factory, "__qualname__", repr(value.default_factory))
+        return f"{name}({factory}, {_dict(value, limit, depth)})"
+    return f"{name}({_dict(value, limit, depth)})"
+
+
+def _deque(value: collections.deque[Any], limit: int, depth: int) -> str:
+    inner = "[" + _items(iter(value), len(value), limit, depth) + "]"
+    return f"deque({inner})" if value.maxlen is None else f"deque({inner}, maxlen={value.maxlen})"
+
+
+def _view(value: Any, limit: int, depth: int) -> str:
+    pairs = isinstance(value, type({}.items()))
+    return f"{type(value).__name__}([" + _items(iter(value), len(value), limit, depth, pairs) + "])"
+
+
+_SHAPES: Final[dict[Any, Callable[[Any, int, int], str]]] = {
+    list.__repr__: _list,
+    tuple.__repr__: _tuple,
+    set.__repr__: _set,
+    frozenset.__repr__: _set,
+    dict.__repr__: _dict,
+    collections.OrderedDict.__repr__: _named_dict,
+    collections.defaultdict.__repr__: _named_dict,
+    collections.Counter.__repr__: _named_dict,
+    collections.deque.__repr__: _deque,
+    type({}.keys()).__repr__: _view,
+    type({}.values()).__repr__: _view,
+    type({}.items()).__repr__: _view,
+}
+
+
+# -- a call's arguments ------------------------------------------------------------------------------
 
 
 def sanitized(text: str, sanitize: Sanitizer | None) -> str:
@@ -92,24 +190,68 @@ def sanitized(text: str, sanitize: Sanitizer | None) -> str:
 
 def render_args(
     args: tuple[Any, ...], kwargs: dict[str, Any], max_length: int | None, sanitize: Sanitizer | None
-) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """Sanitized, truncated reprs of a call's arguments, as plain tuples for the wire."""
+) -> Rendered | None:
+    """Sanitized, truncated reprs of a call's arguments, as plain tuples for the wire (None when
+    `max_length` is 0: no arguments recorded). The field they make is at most MAX_ARGS_FIELD long."""
     limit = DEFAULT_MAX_ARG_LENGTH if max_length is None else max_length
+    if limit == 0:
+        return None
     if sanitize is None:
         sanitize = _run[0] if _run is not None else run_sanitizer()
     if sanitize is None:
-        positional = tuple([_render(a, limit) for a in args[:MAX_ARGS]])
+        positional = [bounded_repr(a, limit) for a in args[:MAX_ARGS]]
     else:
-        positional = tuple([sanitized(_render(a, limit), sanitize)[:limit] for a in args[:MAX_ARGS]])
+        positional = [sanitized(bounded_repr(a, limit), sanitize)[:limit] for a in args[:MAX_ARGS]]
     if len(args) > MAX_ARGS:
-        positional += (f"<{len(args) - MAX_ARGS} more>",)
-    named: tuple[tuple[str, str], ...] = ()
+        positional.append(f"<{len(args) - MAX_ARGS} more>")
+    named: list[tuple[str, str]] = []
     if kwargs:
-        items = list(kwargs.items())
-        named = tuple([(k, sanitized(_render(v, limit), sanitize)[:limit]) for k, v in items[:MAX_ARGS]])
-        if len(items) > MAX_ARGS:
-            named += (("...", f"<{len(items) - MAX_ARGS} more>"),)
-    return positional, named
+        items = list(itertools.islice(kwargs.items(), MAX_ARGS))
+        named = [(k[:limit], sanitized(bounded_repr(v, limit), sanitize)[:limit]) for k, v in items]
+        if len(kwargs) > MAX_ARGS:
+            named.append(("...", f"<{len(kwargs) - MAX_ARGS} more>"))
+    return _capped(positional, named)
+
+
+_WORST_CHAR: Final = 13  # an astral character: a 12-character escape pair; a quote: \"" (3); + a separator
+_SKELETON: Final = 64  # {"args":[],"kwargs":{}} with its quotes doubled, and some slack
+
+
+def _capped(positional: list[str], named: list[tuple[str, str]]) -> Rendered:
+    """The arguments, each cut to its share of MAX_ARGS_FIELD where the field would be longer."""
+    texts = positional + [t for pair in named for t in pair]
+    if sum(map(len, texts)) * _WORST_CHAR + _SKELETON <= MAX_ARGS_FIELD:
+        return tuple(positional), tuple(named)  # the usual case: no escaping measured
+    budget = MAX_ARGS_FIELD - _SKELETON
+    kept: list[str] = []
+    for index, text in enumerate(texts):
+        share = budget // (len(texts) - index)  # what is left, shared by the texts still to come
+        cost = _field_cost(text)
+        if cost > share:
+            text = _fit(text, share)
+            cost = _field_cost(text)
+        kept.append(text)
+        budget -= cost
+    rest = kept[len(positional) :]
+    return tuple(kept[: len(positional)]), tuple(zip(rest[::2], rest[1::2]))
+
+
+def _field_cost(text: str) -> int:
+    """Characters `text` takes in the results CSV: ASCII-escaped JSON string, quotes doubled, a comma."""
+    escaped = _escape(text)
+    return len(escaped) + escaped.count('"') + 1
+
+
+def _fit(text: str, budget: int) -> str:
+    """The longest start of `text` (plus an ellipsis) whose field cost stays within `budget`."""
+    low, high = 0, min(len(text), budget)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _field_cost(text[:middle] + _ELLIPSIS) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return text[:low] + _ELLIPSIS
 
 
 def _safe_str(exc: BaseException) -> str:
