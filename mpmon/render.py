@@ -64,8 +64,8 @@ MAX_INT_BITS: Final = 4096
 
 _ELLIPSIS: Final = "..."
 _PLAIN_TYPES: Final = frozenset({float, bool, type(None)})
-_TEXT_REPRS: Final = frozenset({str.__repr__, bytes.__repr__, bytearray.__repr__})
-_escape = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_TEXT_REPRS: Final[frozenset[Any]] = frozenset({str.__repr__, bytes.__repr__, bytearray.__repr__})
+_escape = json.encoder.encode_basestring_ascii
 
 
 # -- one value ---------------------------------------------------------------------------------------
