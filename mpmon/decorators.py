@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import types
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, cast, overload
@@ -59,8 +60,7 @@ class TimerSettings:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        if self.results_format is not None and self.results_format not in RESULTS_FORMATS:
-            raise ValueError(f"results_format must be 'csv' or 'parquet', not {self.results_format!r}")
+        _check_format(self.results_format)
         _check_common(self.max_arg_length, self.sanitize_func)
 
     @property
@@ -79,17 +79,42 @@ class ErrorSettings:
     backup_count: int | None = None
     sanitize_func: Sanitizer | None = None
     max_arg_length: int | None = None
+    results_format: str | None = None
 
     def __post_init__(self) -> None:
         for label in ("max_bytes", "backup_count"):
             value = getattr(self, label)
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise ValueError(f"{label} must be a non-negative int, not {value!r}")
+        _check_format(self.results_format)
         _check_common(self.max_arg_length, self.sanitize_func)
 
     @property
-    def route(self) -> tuple[bool | None, bool | None, str | None, int | None, int | None]:
-        return (self.log_to_console, self.log_to_file, self.error_log_file, self.max_bytes, self.backup_count)
+    def route(self) -> tuple[bool | None, bool | None, str | None, int | None, int | None, str | None]:
+        """(log_to_console, log_to_file, error_log_file, max_bytes, backup_count, results_format)."""
+        return (self.log_to_console, self.log_to_file, self.error_log_file, self.max_bytes,
+                self.backup_count, self.results_format)  # fmt: skip
+
+
+def _check_format(results_format: str | None) -> None:
+    if results_format is not None and results_format not in RESULTS_FORMATS:
+        raise ValueError(f"results_format must be 'csv' or 'parquet', not {results_format!r}")
+
+
+def _deprecated_multiprocessing(value: object, stacklevel: int) -> None:
+    """The published versions' `use_multiprocessing`: accepted, ignored, said once per process."""
+    global _warned_multiprocessing
+    if value is not None and not _warned_multiprocessing:
+        _warned_multiprocessing = True
+        warnings.warn(
+            "use_multiprocessing is ignored: mpmon is always multiprocess-safe (every process's records "
+            "go to one collector); remove the argument",
+            DeprecationWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
+_warned_multiprocessing = False
 
 
 def _check_common(max_arg_length: int | None, sanitize_func: Sanitizer | None) -> None:
@@ -341,9 +366,11 @@ class TimerDecorator(_BareOrConfigured):
         max_arg_length: int | None = None,
         sanitize_func: Sanitizer | None = None,
         results_format: str | None = None,
+        use_multiprocessing: bool | None = None,
         *,
         name: str | None = None,
     ) -> None:
+        _deprecated_multiprocessing(use_multiprocessing, stacklevel=2)
         self.settings = TimerSettings(
             log_to_console,
             log_to_file,
@@ -416,11 +443,21 @@ class ErrorCatcherDecorator(_BareOrConfigured):
         max_bytes: int | None = None,
         backup_count: int | None = None,
         sanitize_func: Sanitizer | None = None,
+        results_format: str | None = None,
         max_arg_length: int | None = None,
+        use_multiprocessing: bool | None = None,
     ) -> None:
+        _deprecated_multiprocessing(use_multiprocessing, stacklevel=2)
         path = os.path.abspath(os.fspath(error_log_file)) if error_log_file is not None else None
         self.settings = ErrorSettings(
-            log_to_console, log_to_file, path, max_bytes, backup_count, sanitize_func, max_arg_length
+            log_to_console,
+            log_to_file,
+            path,
+            max_bytes,
+            backup_count,
+            sanitize_func,
+            max_arg_length,
+            results_format,
         )
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
@@ -448,6 +485,7 @@ if TYPE_CHECKING:
         max_arg_length: int | None = None,
         sanitize_func: Sanitizer | None = None,
         results_format: str | None = None,
+        use_multiprocessing: bool | None = None,
         *,
         name: str | None = None,
     ) -> TimerDecorator: ...
@@ -463,7 +501,9 @@ if TYPE_CHECKING:
         max_bytes: int | None = None,
         backup_count: int | None = None,
         sanitize_func: Sanitizer | None = None,
+        results_format: str | None = None,
         max_arg_length: int | None = None,
+        use_multiprocessing: bool | None = None,
     ) -> ErrorCatcherDecorator: ...
     def ErrorCatcher(*args: Any, **kwargs: Any) -> Any: ...
 

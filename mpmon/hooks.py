@@ -46,7 +46,10 @@ def get_metrics_start(func_name: str | None = None) -> MetricsStart:
 
 
 def get_metrics_end(metrics_start: MetricsStart, func_name: str | None = None) -> dict[str, Any]:
-    """Finish measuring, hand the row to the collector, and return its figures."""
+    """Finish measuring, hand the row to the collector, and return its figures: mpmon's (`function`,
+    `duration_s`, `cpu_time_s`, `mem_delta_mib`, `mem_final_mib`) and, for code written against the
+    published "monitoring" package, its `func`, `duration` (s), `wall_end`, `perf_end` (s) and
+    `rss_end` (bytes)."""
     t1 = perf_counter_ns()
     if not isinstance(metrics_start, MetricsStart):
         raise TypeError("get_metrics_end() takes the value that get_metrics_start() returned")
@@ -70,4 +73,10 @@ def get_metrics_end(metrics_start: MetricsStart, func_name: str | None = None) -
         "cpu_time_s": cpu / 1e9,
         "mem_delta_mib": (final - rss_of(metrics_start.rss_raw)) / _MIB,
         "mem_final_mib": final / _MIB,
+        # the published package's keys, for code written against it
+        "func": name,
+        "duration": duration / 1e9,
+        "wall_end": (metrics_start.start_ns + duration) / 1e9,
+        "perf_end": t1 / 1e9,
+        "rss_end": final,
     }

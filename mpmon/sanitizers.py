@@ -132,7 +132,9 @@ _PATTERNS: Final[tuple[tuple[re.Pattern[str], str], ...]] = (
     ),
     # the same, URL-encoded: name%3Dvalue, %22name%22%3A%22value%22 (up to the next encoded delimiter)
     (
-        re.compile(rf"(?i)(\b{_NAME}(?:%22|%27)?(?:%3D|%3A)(?:%20)*(?:%22|%27)?)((?:(?!%26|%22|%27|%2C|%3B)[^\s&\"',;])+)"),
+        re.compile(
+            rf"(?i)(\b{_NAME}(?:%22|%27)?(?:%3D|%3A)(?:%20)*(?:%22|%27)?)((?:(?!%26|%22|%27|%2C|%3B)[^\s&\"',;])+)"
+        ),
         rf"\1{MASK}",
     ),
     # Azure storage connection strings

@@ -260,7 +260,7 @@ class Writer:
                 self._console.write(level, [rows.console_line(row)])
 
     def _write_error(self, meta: tuple[Any, ...], record: tuple[Any, ...]) -> None:
-        console, to_file, path, max_bytes, backup_count = record[-1]
+        console, to_file, path, max_bytes, backup_count = record[-1][:5]  # [5]: results_format (collector)
         entry = rows.error_entry(meta, record, self.run_id)
         self.stats.error_entries += 1
         if self._setting(to_file, "log_to_file"):
