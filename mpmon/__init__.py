@@ -7,8 +7,7 @@ program sends its records to one collector process, the only writer of the logs.
 
 from __future__ import annotations
 
-import os as _os
-
+from .capture import install_from_environment as _install_capture
 from .collector.control import Collector, collector, start_collector, stop_collector
 from .decorators import ErrorCatcher, Timer
 from .hooks import MetricsStart, get_metrics_end, get_metrics_start
@@ -37,7 +36,4 @@ def flush() -> None:
 
 
 _sender.autostart = start_collector
-if _os.environ.get("MPMON_CAPTURE_LOGGING") == "1":
-    from .capture import install as _install_capture
-
-    _install_capture()
+_install_capture()

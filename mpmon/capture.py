@@ -1,51 +1,144 @@
 """capture_logging: ordinary `logging` records of every process of the run, forwarded to timing.log.
 
-The logging cookbook's queue recipe, done for the user: a handler on the root logger hands each
-record, formatted to text in its own process, to the sender like any other record. The text is
-sanitized there: with the run's `sanitize_func`, or else with `mpmon.sanitizers.default`, since log
-lines are where secrets leak most.
+The logging cookbook's queue recipe, done for the user, as the original module configured the root
+logger for them: one handler on the root logger of each process hands each record at INFO and above,
+formatted to text in its own process, to the sender like any other record. The text is sanitized
+there: with the run's `sanitize_func`, or else with `mpmon.sanitizers.default`, since log lines are
+where secrets leak most.
+
+How it meets the user's own logging configuration (the rule the README states):
+- Root logger untouched (no handler, level WARNING): as the original did, the level becomes INFO, and
+  the handler also prints each line on stderr when the run's `log_to_console` is on, so the line is
+  seen once on the console and written once to timing.log.
+- The user configured logging (any other handler on the record's way to the root): their handlers
+  print the line; mpmon's only forwards it, never echoes it, and leaves the levels alone.
+- Exactly one forwarding handler per process, whatever is imported or started twice.
+- In any other process of the run (spawned, forkserver or `subprocess` children) the handler is
+  added at the first logging record the process makes, after its main module ran, so that a
+  `logging.basicConfig()` at the top of the user's module configures the child as it does the parent.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import threading
+from typing import Any, Final
 
+from . import environment
 from .render import run_sanitizer, sanitized
 from .sanitizers import default
 from .sender import sender
 from .wire import LOG
 
-__all__ = ["ForwardingHandler", "install"]
+__all__ = ["CONSOLE_FORMAT", "ForwardingHandler", "install", "install_from_environment", "uninstall"]
+
+CONSOLE_FORMAT: Final = "%(asctime)s - %(levelname)s - %(processName)s - %(message)s"
+"""The console line of a captured record when the user has no handler of their own (the original's
+format, with the process's name)."""
+
+_FORWARDING_LEVEL: Final = logging.INFO
 
 
 class ForwardingHandler(logging.Handler):
-    """Hands logging records to the collector (mpmon's own logger excepted)."""
+    """Hands logging records to the collector (mpmon's own logger excepted); echoes them on stderr
+    when `echo` is set and no other handler shows the record."""
+
+    def __init__(self, echo: bool) -> None:
+        super().__init__(_FORWARDING_LEVEL)
+        self.echo = echo
+        self.console = logging.Formatter(CONSOLE_FORMAT)
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.name == "mpmon" or record.name.startswith("mpmon."):
             return
         try:
-            message = record.getMessage()
-            if record.exc_info:
-                message += "\n" + logging.Formatter().formatException(record.exc_info)
-            message = sanitized(message, run_sanitizer() or default)
-            buffer = sender.buffer
-            buffer.append(
-                (LOG, int(record.created * 1e9), record.levelname, record.name, message,
-                 record.threadName or threading.current_thread().name, record.module, record.funcName)
-            )  # fmt: skip
-            # A pool worker may be ended with no exit hook run: outside a monitored call (whose end
-            # flushes), its log lines leave at once, like errors.
-            eager = sender.eager and not sender.stack.current
-            if len(buffer) >= sender.limit or record.levelno >= logging.ERROR or eager:
-                sender.flush()
+            if self.echo and not _shown_elsewhere(record):
+                sys.stderr.write(self.console.format(record) + "\n")
+            self._forward(record)
         except Exception:
             self.handleError(record)
 
+    def _forward(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.exc_info:
+            message += "\n" + logging.Formatter().formatException(record.exc_info)
+        message = sanitized(message, run_sanitizer() or default)
+        buffer = sender.buffer
+        buffer.append(
+            (LOG, int(record.created * 1e9), record.levelname, record.name, message,
+             record.threadName or threading.current_thread().name, record.module, record.funcName)
+        )  # fmt: skip
+        # A pool worker may be ended with no exit hook run: outside a monitored call (whose end
+        # flushes), its log lines leave at once, like errors.
+        eager = sender.eager and not sender.stack.current
+        if len(buffer) >= sender.limit or record.levelno >= logging.ERROR or eager:
+            sender.flush()
 
-def install() -> None:
-    """Add the forwarding handler to the root logger of this process, once."""
+
+def _shown_elsewhere(record: logging.LogRecord) -> bool:
+    """True when a handler other than mpmon's lies on the record's way up to the root logger."""
+    found = logging.Logger.manager.loggerDict.get(record.name)
+    logger: logging.Logger | None = found if isinstance(found, logging.Logger) else logging.getLogger()
+    while logger is not None:
+        if any(not isinstance(h, ForwardingHandler) for h in logger.handlers):
+            return True
+        logger = logger.parent if logger.propagate else None
+    return False
+
+
+_raised_level = False  # True once install() set the root logger's level (put back by uninstall())
+_installing = threading.Lock()
+
+
+def install(echo: bool = True) -> None:
+    """Add the forwarding handler to the root logger of this process, once; see the module's rules."""
+    global _raised_level
     root = logging.getLogger()
-    if not any(isinstance(h, ForwardingHandler) for h in root.handlers):
-        root.addHandler(ForwardingHandler())
+    with _installing:
+        if any(isinstance(h, ForwardingHandler) for h in root.handlers):
+            return
+        if not root.handlers and root.level == logging.WARNING:
+            root.setLevel(_FORWARDING_LEVEL)
+            _raised_level = True
+        root.addHandler(ForwardingHandler(echo))
+
+
+def uninstall() -> None:
+    """Remove the forwarding handler (at stop_collector), and the level install() set."""
+    global _raised_level
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, ForwardingHandler)]:
+        root.removeHandler(handler)
+    if _raised_level and root.level == _FORWARDING_LEVEL:
+        root.setLevel(logging.WARNING)
+    _raised_level = False
+
+
+def install_from_environment() -> None:
+    """In a process of a run that captures logging (at `import mpmon`): the root logger's level as
+    install() sets it now, and the handler itself at the first logging record this process makes.
+
+    Waiting for that record lets the module being imported (a spawned child imports the user's main
+    module) configure logging first: `logging.basicConfig()` does nothing once the root logger has
+    a handler, so adding ours at import would silently undo the user's configuration in children.
+    """
+    global _raised_level
+    if os.environ.get(environment.CAPTURE_LOGGING) != "1":
+        return
+    root = logging.getLogger()
+    if any(isinstance(h, ForwardingHandler) for h in root.handlers):
+        return
+    if not root.handlers and root.level == logging.WARNING:
+        root.setLevel(_FORWARDING_LEVEL)  # else no INFO record would be made, and none would install
+        _raised_level = True
+    previous = logging.getLogRecordFactory()
+
+    def first_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        if logging.getLogRecordFactory() is first_record:
+            logging.setLogRecordFactory(previous)
+        install(echo=os.environ.get(environment.LOG_TO_CONSOLE, "1") == "1")
+        return previous(*args, **kwargs)
+
+    logging.setLogRecordFactory(first_record)

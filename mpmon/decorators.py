@@ -289,6 +289,8 @@ class CaughtFunction(Monitored):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.inner is not None:
             return self.run(next(sender.counter), args, kwargs)
+        if not sender.limit:
+            sender.prepare()  # a collector started on demand runs before the body logs anything
         try:
             return self.__wrapped__(*args, **kwargs)
         except Exception as exc:

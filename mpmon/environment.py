@@ -16,6 +16,7 @@ __all__ = [
     "CAPTURE_LOGGING",
     "DROP_POLICY",
     "LOG_DIR",
+    "LOG_TO_CONSOLE",
     "OWNER_PID",
     "RUN_ID",
     "SANITIZE",
@@ -39,6 +40,8 @@ LOG_DIR: Final = "MPMON_LOG_DIR"
 """Absolute log directory: where spill files go when no collector answers."""
 CAPTURE_LOGGING: Final = "MPMON_CAPTURE_LOGGING"
 """"1" when ordinary logging records of every process are forwarded to timing.log."""
+LOG_TO_CONSOLE: Final = "MPMON_LOG_TO_CONSOLE"
+""""1" when the run prints on the console: a captured log line nobody else shows is echoed on stderr."""
 OWNER_PID: Final = "MPMON_OWNER_PID"
 """Pid of the process that started the collector (it flushes at exit, not at SIGTERM)."""
 DROP_POLICY: Final = "MPMON_DROP_POLICY"

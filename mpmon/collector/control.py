@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from multiprocessing import AuthenticationError
 from typing import Any
 
-from .. import environment, render
+from .. import capture, environment, render
 from ..sender import SETTLE_SECONDS, sender
 from ..wire import STOP, connect
 
@@ -75,7 +75,7 @@ def start_collector(
     max_bytes: int = 10 * 1024 * 1024,
     backup_count: int = 5,
     log_to_console: bool = True,
-    capture_logging: bool = False,
+    capture_logging: bool = True,
     tag: str | None = None,
     log_to_file: bool = True,
     drop_policy: str = "block",
@@ -87,6 +87,10 @@ def start_collector(
 
     `logging_config`, a `logging.config.dictConfig` dict, configures the logger named "mpmon" in the
     collector process, which prints the console lines (by default: stderr, level INFO).
+
+    `capture_logging` (on by default, as the original module configured the root logger): `logging`
+    records at INFO and above of every process of the run go to timing.log, and to the console when
+    no handler of the user's shows them; `False` leaves logging alone. See `mpmon.capture`.
 
     `drop_policy="drop"`: when the collector falls behind, records are dropped (and counted in the
     run_summary line) instead of making the monitored calls wait.
@@ -122,9 +126,7 @@ def start_collector(
     render.forget_run_sanitizer()
     sender.rediscover()
     if capture_logging:
-        from ..capture import install
-
-        install()
+        capture.install(echo=bool(log_to_console))
     atexit.register(_stop_at_exit)
     return _running
 
@@ -141,6 +143,7 @@ def stop_collector(timeout: float | None = None) -> None:
     if current is None or current.owner_pid != os.getpid():
         return
     _running = None
+    capture.uninstall()
     try:
         if not current.alive():
             current.restart()  # ingests what was spilled while it was down, then stops
@@ -270,6 +273,7 @@ def _publish(config: dict[str, Any]) -> None:
             environment.LOG_DIR: config["log_dir"],
             environment.OWNER_PID: str(os.getpid()),
             environment.CAPTURE_LOGGING: "1" if config["capture_logging"] else "0",
+            environment.LOG_TO_CONSOLE: "1" if config["log_to_console"] else "0",
             environment.DROP_POLICY: config["drop_policy"],
             environment.SANITIZE: config["sanitize"] or "",
         }
