@@ -74,7 +74,7 @@ class TestBoundedContainers:
 class TestArgsFieldCap:
     def test_64_long_non_ascii_arguments_fit_the_cap(self) -> None:
         """Escaped JSON with its quotes doubled stays within MAX_ARGS_FIELD; every argument keeps a part."""
-        text = "\U0001f600é\"" * 5000
+        text = '\U0001f600é"' * 5000
         rendered = render_args((text,) * 32, {f"k{i}": text for i in range(32)}, 5000, None)
         field = args_json(rendered)
         assert len(field) + field.count('"') <= MAX_ARGS_FIELD < 131_072
