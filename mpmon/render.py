@@ -63,6 +63,7 @@ MAX_INT_BITS: Final = 4096
 """Larger ints are shown by their size (their decimal text costs time quadratic in their length)."""
 
 _ELLIPSIS: Final = "..."
+_FRAME_PACKAGES: Final = frozenset({"pandas", "geopandas", "polars"})
 _PLAIN_TYPES: Final = frozenset({float, bool, type(None)})
 _TEXT_REPRS: Final[frozenset[Any]] = frozenset({str.__repr__, bytes.__repr__, bytearray.__repr__})
 _escape = json.encoder.encode_basestring_ascii
@@ -88,12 +89,18 @@ def _repr(value: Any, limit: int, depth: int) -> str:
         bits = value.bit_length()
         return repr(value) if bits <= MAX_INT_BITS else f"<int of {bits} bits>"
     method = kind.__repr__
-    if method in _TEXT_REPRS:
+    try:
+        text_like, shape = method in _TEXT_REPRS, _SHAPES.get(method)
+    except TypeError:  # an unhashable __repr__ object
+        text_like, shape = False, None
+    if text_like:
         return repr(value[: limit + 1])
-    shape = _SHAPES.get(method)
-    if shape is None:
-        return repr(value)  # the object's own __repr__ (a user's: its cost is the call's)
-    return shape(value, limit, depth)
+    if shape is not None:
+        return shape(value, limit, depth)
+    if kind.__name__.endswith("DataFrame") and kind.__module__.partition(".")[0] in _FRAME_PACKAGES:
+        rows, columns = value.shape  # as the original module showed data frames (their repr takes ms)
+        return f"<{kind.__name__} with {rows} rows and {columns} columns>"
+    return repr(value)  # the object's own __repr__ (a user's: its cost is the call's)
 
 
 def _items(values: Iterable[Any], size: int, limit: int, depth: int, pairs: bool = False) -> str:

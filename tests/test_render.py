@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import pandas as pd
 from helpers import read_csv, run_program
 
 from mpmon.render import MAX_ARGS_FIELD, MAX_ITEMS, bounded_repr, render_args
@@ -66,6 +67,11 @@ class TestBoundedContainers:
         assert bounded_repr(loop, 100) == "[[[[...]]]]"
         assert bounded_repr(2**100_000, 100) == "<int of 100001 bits>"
         assert bounded_repr([1, [2, [3, [4]]]], 100) == "[1, [2, [3, [...]]]]"
+
+    def test_data_frames_are_shown_by_their_shape(self) -> None:
+        """As the original module did: a data frame's repr takes milliseconds, its shape nothing."""
+        frame = pd.DataFrame({"a": range(1_000_000), "b": 0.5})
+        assert bounded_repr(frame, 500) == "<DataFrame with 1000000 rows and 2 columns>"
 
     def test_max_arg_length_zero_records_no_arguments(self) -> None:
         assert render_args((1, "secret"), {"k": 2}, 0, None) is None
