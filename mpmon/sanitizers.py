@@ -53,9 +53,9 @@ VENDOR_TOKENS: Final[tuple[tuple[str, str, str, tuple[str, ...]], ...]] = (
     # (format, the prefix kept, the rest of the shape, texts one of which a match contains): vendors'
     # published token formats
     (
-        "AWS access key id",
-        r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)",
-        r"[A-Z0-9]{16}\b",
+        "AWS access key id",  # masked whole, prefix included
+        r"",
+        r"(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
         ("AKIA", "ASIA", "AGPA", "AIDA", "AROA", "ANPA", "ANVA", "AIPA"),
     ),
     ("GitHub personal access token (classic)", r"ghp_", r"[A-Za-z0-9]{36}\b", ("ghp_",)),
