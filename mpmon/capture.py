@@ -92,6 +92,14 @@ _raised_level = False  # True once install() set the root logger's level (put ba
 _installing = threading.Lock()
 
 
+def _after_fork_in_child() -> None:
+    global _installing
+    _installing = threading.Lock()  # a fork may copy it locked by another thread
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def install(echo: bool = True) -> None:
     """Add the forwarding handler to the root logger of this process, once; see the module's rules."""
     global _raised_level
@@ -125,8 +133,8 @@ def install_from_environment() -> None:
     a handler, so adding ours at import would silently undo the user's configuration in children.
     """
     global _raised_level
-    if os.environ.get(environment.CAPTURE_LOGGING) != "1":
-        return
+    if os.environ.get(environment.CAPTURE_LOGGING) != "1" or not os.environ.get(environment.ADDRESS):
+        return  # no run, or a run over: its variables linger, but a log line must not start a collector
     root = logging.getLogger()
     if any(isinstance(h, ForwardingHandler) for h in root.handlers):
         return

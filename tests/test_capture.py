@@ -95,3 +95,23 @@ def test_one_handler_whatever_is_started_twice(tmp_path: Path) -> None:
         assert ours() == 1
     assert ours() == 0
     assert captured(tmp_path / "c") == ["in the test process"]
+
+
+AFTER_THE_RUN = """
+import subprocess, sys
+import mpmon
+
+mpmon.start_collector("logs")
+mpmon.stop_collector()
+code = "import logging, mpmon; logging.getLogger('late').warning('after the run')"
+subprocess.run([sys.executable, "-c", code], check=True)
+"""
+
+
+def test_a_process_of_a_stopped_run_does_not_start_a_collector_by_logging(tmp_path: Path) -> None:
+    """The run's variables outlive stop_collector() in the environment; a later child that only logs
+    stays an ordinary program: one run in the logs, the line on stderr through logging's own handler."""
+    done = run_program(tmp_path, AFTER_THE_RUN)
+    starts = [e for e in json_lines(tmp_path / "logs", schema.TIMING_LOG) if e.get("event") == "run_start"]
+    assert len(starts) == 1
+    assert done.stderr.count("after the run") == 1
