@@ -7,7 +7,7 @@ mode) mypy fails if the decorator lost the signature and the call stopped being 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import assert_type
+from typing import Any, assert_type
 
 import mpmon
 
@@ -48,3 +48,13 @@ with mpmon.ErrorCatcher():
     pass
 started = mpmon.Timer(name="span").start()
 started.stop()
+
+
+@mpmon.ErrorCatcher(results_format="csv", use_multiprocessing=False)  # the published versions' parameters
+@mpmon.Timer(results_format="parquet", use_multiprocessing=True)
+def published(x: int) -> int:
+    return x
+
+
+assert_type(published(1), int)
+assert_type(mpmon.get_metrics_end(mpmon.get_metrics_start())["duration"], Any)
