@@ -1,0 +1,112 @@
+"""OTLP export throughput: spans per second for a million-row run sent to a local receiver that discards.
+
+Writes the synthetic run of :mod:`bench_analysis` (Parquet results, error.log) once, starts a receiver in
+its own process (an HTTP server on 127.0.0.1 that reads each request, decompresses it and answers 200 with
+an empty ``ExportTraceServiceResponse``), then times, best of ``repetitions``:
+
+- ``translate``: rows to request bodies only (:func:`mpmon.analysis.otlp.translate.requests`), in process;
+- ``export``: select the run, translate, gzip and send (:func:`mpmon.analysis.otlp.export_run`), in process;
+- ``cli``: ``python -m mpmon.analysis --otlp-endpoint`` as a user runs it (loading the files included).
+
+    python benchmarks/otlp_export.py [rows] [repetitions]
+"""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import json
+import multiprocessing
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_analysis  # noqa: E402
+
+from mpmon.analysis import load  # noqa: E402
+from mpmon.analysis.otlp import export_run, translate  # noqa: E402
+
+_EMPTY_RESPONSE = b""  # an ExportTraceServiceResponse with no field set serializes to nothing
+
+
+class _Discard(http.server.BaseHTTPRequestHandler):
+    """Reads and decompresses each request (as a collector must), answers 200, keeps nothing."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Encoding") == "gzip":
+            gzip.decompress(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", str(len(_EMPTY_RESPONSE)))
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _serve(port: Any) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Discard)
+    port.value = server.server_address[1]
+    server.serve_forever()
+
+
+def _best(fn: Any, repetitions: int) -> float:
+    times = []
+    for _ in range(repetitions):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def run(rows: int = 1_000_000, repetitions: int = 1) -> dict[str, Any]:
+    """Spans per second of translation alone, of the export, and of the command line."""
+    port = multiprocessing.Value("i", 0)
+    receiver = multiprocessing.Process(target=_serve, args=(port,), daemon=True)
+    receiver.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="mpmon-bench-otlp-") as tmp:
+            log_dir = Path(tmp) / "logs"
+            bench_analysis.write_log_dir(log_dir, bench_analysis.synthetic_table(rows), "parquet")
+            while not port.value:
+                time.sleep(0.01)
+            url = f"http://127.0.0.1:{port.value}"
+            started = time.perf_counter()
+            selected = load.select_run(load.read_log_dir(log_dir))
+            load_s = time.perf_counter() - started
+            errors = translate.error_details(selected.error_lines)
+            translate_s = _best(lambda: sum(1 for _ in translate.requests(selected.calls, errors)), repetitions)
+            summary = export_run(selected, url)
+            assert summary.ok, summary.line()
+            export_s = _best(lambda: export_run(selected, url), repetitions)
+            command = [sys.executable, "-m", "mpmon.analysis", "--logdir", str(log_dir), "--otlp-endpoint", url]
+            cli_s = _best(lambda: subprocess.run(command, check=True, capture_output=True), repetitions)
+    finally:
+        receiver.terminate()
+        receiver.join()
+    spans = summary.spans
+    return {
+        "rows": rows,
+        "spans": spans,
+        "requests": summary.requests,
+        "load_s": round(load_s, 2),
+        "translate_s": round(translate_s, 2),
+        "translate_spans_per_s": round(spans / translate_s),
+        "export_s": round(export_s, 2),
+        "export_spans_per_s": round(spans / export_s),
+        "cli_s": round(cli_s, 2),
+        "cli_spans_per_s": round(spans / cli_s),
+    }
+
+
+if __name__ == "__main__":
+    arguments = [int(a) for a in sys.argv[1:3]]
+    print(json.dumps(run(*arguments), indent=2))
