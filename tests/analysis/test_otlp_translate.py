@@ -75,6 +75,15 @@ class TestSpans:
             parent = hashlib.sha256(f"{row.run_id}/{row.parent_id}".encode()).digest()[:8]
             assert span.parent_span_id == (parent if row.parent_id else b"")
 
+    def test_a_parent_outside_the_rows_is_still_named(self, run: load.Run) -> None:
+        """Rows whose parent was not selected (a time window) still point at its derived span id."""
+        children = run.calls[run.calls["parent_id"] != ""].reset_index(drop=True)
+        assert len(children) > 0
+        spans = spans_of(decode(list(translate.requests(children, {}, translate.Options()))))
+        expected = {translate.span_id(RUN_A, c): translate.span_id(RUN_A, p) for c, p in
+                    zip(children["call_id"], children["parent_id"], strict=True)}  # fmt: skip
+        assert {s.span_id: s.parent_span_id for _, s in spans} == expected
+
     def test_attributes_follow_the_conventions(self, run: load.Run) -> None:
         """code.*, thread.name and mpmon.* attributes; untracked CPU and memory are left out, not NaN."""
         spans = {attributes(s.attributes)["mpmon.call_id"]: s for _, s in spans_of(export(run))}

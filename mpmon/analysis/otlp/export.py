@@ -2,7 +2,8 @@
 
 The run is picked exactly as ``mpmon-analyze`` picks it (:func:`mpmon.analysis.load.read_log_dir` and
 :func:`~mpmon.analysis.load.select_run`); its rows become requests (:mod:`.translate`) that one
-:class:`~.exporter.OtlpHttpExporter` sends in order. A batch that still fails after its retries stops
+:class:`~.exporter.OtlpHttpExporter` sends in order from its own thread, while the next batches are
+encoded (compression, sockets and Arrow all release the GIL). A batch that still fails after its retries stops
 the export (the backend is down: the next batches would wait just as long); the summary says how many
 spans were sent, rejected and left unsent.
 """
@@ -10,7 +11,9 @@ spans were sent, rejected and left unsent.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +22,12 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon.analysis import load
 from mpmon.analysis.otlp import translate
-from mpmon.analysis.otlp.exporter import ExportResult, OtlpHttpExporter, OtlpRejected
+from mpmon.analysis.otlp.exporter import ExportResult, OtlpHttpExporter, OtlpRejected, Outcome
 
 __all__ = ["ExportSummary", "OtlpError", "export_otlp", "export_run"]
 
 INSTALL_HINT = "pip install 'mpmon[otlp]'"
+IN_FLIGHT = 3  # batches encoded ahead of the sender: bounds memory, keeps both threads busy
 
 
 class OtlpError(load.AnalysisError):
@@ -116,22 +120,44 @@ def export_run(
     bar = _progress_bar(summary.spans) if progress else None
     errors = translate.error_details(run.error_lines)
     try:
-        with exporter:
-            for batch in translate.requests(run.calls, errors, options):
-                if not _send(exporter, batch, summary):
-                    break
-                if bar is not None:
-                    bar.update(batch.spans)
+        with exporter, ThreadPoolExecutor(1, thread_name_prefix="mpmon-otlp") as sending:
+            _pipeline(translate.requests(run.calls, errors, options), exporter, sending, summary, bar)
     finally:
         if bar is not None:
             bar.close()
     return summary
 
 
-def _send(exporter: OtlpHttpExporter, batch: translate.Batch, summary: ExportSummary) -> bool:
-    """One batch: update the summary, say whether to go on; a refusal raises :class:`OtlpError`."""
+def _pipeline(
+    batches: Iterator[translate.Batch],
+    exporter: OtlpHttpExporter,
+    sending: ThreadPoolExecutor,
+    summary: ExportSummary,
+    bar: Any,
+) -> None:
+    """Encode the next batches while one thread compresses and sends the earlier ones, in order.
+
+    At most :data:`IN_FLIGHT` batches wait; the first failure or refusal stops the rest.
+    """
+    pending: deque[tuple[translate.Batch, Future[Outcome]]] = deque()
     try:
-        outcome = exporter.export(batch.body)
+        for batch in batches:
+            pending.append((batch, sending.submit(exporter.export, batch.body)))
+            if len(pending) >= IN_FLIGHT and not _settle(*pending.popleft(), summary, bar):
+                return
+        while pending:
+            if not _settle(*pending.popleft(), summary, bar):
+                return
+    finally:
+        exporter.abort()  # a batch still retrying gives up now
+        for _, future in pending:
+            future.cancel()
+
+
+def _settle(batch: translate.Batch, future: Future[Outcome], summary: ExportSummary, bar: Any) -> bool:
+    """One batch's outcome into the summary; whether to go on. A refusal raises :class:`OtlpError`."""
+    try:
+        outcome = future.result()
     except OtlpRejected as exc:
         raise OtlpError(
             f"{summary.endpoint} refused the export: {exc} ({summary.sent:,} spans were sent before)"
@@ -145,6 +171,8 @@ def _send(exporter: OtlpHttpExporter, batch: translate.Batch, summary: ExportSum
     summary.rejected += outcome.rejected
     if outcome.message and outcome.message not in summary.messages:
         summary.messages.append(outcome.message)
+    if bar is not None:
+        bar.update(batch.spans)
     return True
 
 

@@ -16,6 +16,7 @@ import enum
 import gzip
 import http.client
 import random
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -78,14 +79,15 @@ class OtlpHttpExporter:
         max_retries: int = 6,
         backoff: float = 1.0,
         max_wait: float = 60.0,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], Any] | None = None,
     ) -> None:
         if compression not in ("gzip", None):
             raise ValueError(f"compression must be 'gzip' or None, not {compression!r}")
         self.url = traces_url(endpoint)
         self.timeout, self.compression = timeout, compression
         self.max_retries, self.backoff, self.max_wait = max_retries, backoff, max_wait
-        self._sleep = sleep
+        self._aborted = threading.Event()
+        self._sleep = sleep or self._aborted.wait
         self._headers = {
             "Content-Type": "application/x-protobuf",
             "User-Agent": f"mpmon/{_version()}",
@@ -99,6 +101,8 @@ class OtlpHttpExporter:
         """Send one request body, retrying what may succeed later; raise :class:`OtlpRejected` on a 4xx."""
         payload = gzip.compress(body, compresslevel=GZIP_LEVEL) if self.compression else body
         for attempt in range(self.max_retries + 1):
+            if self._aborted.is_set():
+                return Outcome(ExportResult.FAILURE, message="export stopped", retries=attempt)
             try:
                 status, reason, headers, answer = self._post(payload)
             except (OSError, http.client.HTTPException) as exc:
@@ -115,6 +119,10 @@ class OtlpHttpExporter:
                                retries=attempt)  # fmt: skip
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def abort(self) -> None:
+        """Stop retrying: a waiting or later :meth:`export` gives up (for a caller that stops early)."""
+        self._aborted.set()
 
     def close(self) -> None:
         """Close the connection (the next request opens a new one)."""

@@ -124,14 +124,15 @@ def requests(
     table = _prepare(calls, options.default_run_id)
     if table.num_rows == 0:
         return
-    keys = pc.binary_join_element_wise(table["run_id"], table["call_id"], "/").combine_chunks()
-    traces = _trace_fields(table, keys, options.trace_per_call)
+    step = max(1, options.chunk // options.batch_size) * options.batch_size
+    ids = _ids(table, step)
+    traces = _trace_fields(table, ids.parent_index, options.trace_per_call)
     resources = _resources(table, options.service_name)
     scope = pb.field(1, SCOPE_NAME.encode()) + pb.field(2, _version().encode())
-    step = max(1, options.chunk // options.batch_size) * options.batch_size
     for lo in range(0, table.num_rows, step):
         part = table.slice(lo, step)
-        spans = _spans(part, traces.slice(lo, step), keys.slice(lo, step), errors)
+        fields = [traces.slice(lo, step), ids.span.slice(lo, step), ids.parent.slice(lo, step)]
+        spans = _spans(part, fields, errors)
         yield from _batches(spans, resources[0][lo : lo + step], resources[1], scope, options.batch_size)
 
 
@@ -163,26 +164,63 @@ def _text(values: pd.Series) -> pa.Array:
     return pc.fill_null(pa.array(values, pa.string(), from_pandas=True), "")
 
 
-def _trace_fields(table: pa.Table, keys: pa.Array, per_call: bool) -> pa.Array:
+@dataclass(frozen=True)
+class _Ids:
+    """Every row's encoded span id field (2) and parent span id field (4, empty for a top-level call), and
+    the row of its parent (-1 when none or not among the rows)."""
+
+    span: pa.Array
+    parent: pa.Array
+    parent_index: np.ndarray[Any, np.dtype[np.int64]]
+
+
+def _ids(table: pa.Table, step: int) -> _Ids:
+    """Hash each call once; a parent among the rows lends its id, only an absent parent is hashed."""
+    run, call, parent = (table[n].combine_chunks() for n in ("run_id", "call_id", "parent_id"))
+    keys = pc.binary_join_element_wise(run, call, "/")
+    hashed = [_hash_ids(keys.slice(lo, step).to_pylist()) for lo in range(0, len(keys), step)]
+    span = pa.concat_arrays(hashed) if hashed else pb.column([])
+    parent_keys = pc.binary_join_element_wise(run, parent, "/")
+    index = pc.fill_null(pc.index_in(parent_keys, value_set=keys), -1).to_numpy().astype(np.int64)
+    has_parent = pc.not_equal(parent, "").to_numpy(zero_copy_only=False)
+    index[~has_parent] = -1
+    absent: Any = pa.scalar(b"", pa.binary())
+    if (missing := np.flatnonzero(has_parent & (index < 0))).size:  # parents outside the selection
+        hashes = _hash_ids([parent_keys[int(i)].as_py() for i in missing]).to_pylist()
+        absent = np.full(len(index), b"", dtype=object)
+        absent[missing] = hashes
+        absent = pa.array(absent, pa.binary())
+    parent_column = pc.if_else(pa.array(index >= 0), span.take(pa.array(np.maximum(index, 0))), absent)
+    return _Ids(
+        pb.join(pb.constant(pb.tag(2, pb.LEN) + b"\x08"), span),
+        pb.optional(has_parent, pb.join(pb.constant(pb.tag(4, pb.LEN) + b"\x08"), parent_column)),
+        index,
+    )
+
+
+def _hash_ids(keys: list[str]) -> pa.Array:
+    """The 8-byte span id of each ``run_id/call_id`` key (see :func:`span_id`)."""
+    sha256 = hashlib.sha256
+    return pa.array([sha256(k.encode()).digest()[:8] for k in keys], pa.binary())
+
+
+def _trace_fields(table: pa.Table, parent_index: np.ndarray[Any, Any], per_call: bool) -> pa.Array:
     """Each row's encoded ``trace_id`` field: one trace per run, or per top-level call."""
     run_ids = table["run_id"].combine_chunks()
     if not per_call:
         codes = run_ids.dictionary_encode()
         fields = [pb.field(1, trace_id(str(r))) for r in codes.dictionary.to_pylist()]
         return pb.column(fields).take(codes.indices)
-    roots = _roots(table, keys)
+    roots = _roots(parent_index)
     root_ids = table["call_id"].combine_chunks().take(pa.array(roots))
     pairs = zip(run_ids.to_pylist(), root_ids.to_pylist(), strict=True)
     cache: dict[tuple[str, str], bytes] = {}
     return pb.column([cache.get(p) or cache.setdefault(p, pb.field(1, trace_id(*p))) for p in pairs])
 
 
-def _roots(table: pa.Table, keys: pa.Array) -> np.ndarray[Any, np.dtype[np.int64]]:
+def _roots(parent_index: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.int64]]:
     """Each row's topmost ancestor among the rows (itself for a top-level call), by pointer jumping."""
-    parent_keys = pc.binary_join_element_wise(table["run_id"], table["parent_id"], "/")
-    parent = pc.fill_null(pc.index_in(parent_keys, value_set=keys), -1).to_numpy().astype(np.int64)
-    parent[table["parent_id"].to_numpy(zero_copy_only=False) == ""] = -1
-    up = np.where(parent >= 0, parent, np.arange(len(parent)))
+    up = np.where(parent_index >= 0, parent_index, np.arange(len(parent_index)))
     for _ in range(64):  # depth doubles each round; a cycle in bad data stops here
         nxt = up[up]
         if np.array_equal(nxt, up):
@@ -219,14 +257,11 @@ def _resource(service_name: str, run_id: str, host: str, pid: int, process_name:
 # --- spans ---------------------------------------------------------------------------------------------
 
 
-def _spans(part: pa.Table, traces: pa.Array, keys: pa.Array, errors: Mapping[str, ErrorDetail]) -> pa.Array:
-    """Each row's encoded ``Span``, as the ``ScopeSpans.spans`` field (2)."""
-    parents = pc.binary_join_element_wise(part["run_id"], part["parent_id"], "/").to_pylist()
-    has_parent = pc.not_equal(part["parent_id"], "").to_numpy(zero_copy_only=False)
+def _spans(part: pa.Table, ids: list[pa.Array], errors: Mapping[str, ErrorDetail]) -> pa.Array:
+    """Each row's encoded ``Span``, as the ``ScopeSpans.spans`` field (2); ``ids`` holds its trace id,
+    span id and parent span id fields."""
     body = pb.join(
-        traces,
-        pb.column(_id_fields(2, keys.to_pylist())),
-        pb.optional(has_parent, pb.column(_id_fields(4, parents))),
+        *ids,
         pb.length_delimited(5, part["function"]),
         pb.constant(pb.tag(6, pb.VARINT) + pb.varint(KIND_INTERNAL)),
         pb.fixed64_column(7, part["start_ns"].to_numpy().astype(np.uint64)),
@@ -235,12 +270,6 @@ def _spans(part: pa.Table, traces: pa.Array, keys: pa.Array, errors: Mapping[str
         _failures(part, errors),
     )
     return pb.length_delimited(2, body)
-
-
-def _id_fields(number: int, keys: list[str]) -> list[bytes]:
-    """Field ``number`` holding the span id of each ``run_id/call_id`` key (see :func:`span_id`)."""
-    prefix, sha256 = pb.tag(number, pb.LEN) + b"\x08", hashlib.sha256
-    return [prefix + sha256(k.encode()).digest()[:8] for k in keys]
 
 
 def _attributes(part: pa.Table) -> list[pa.Array]:
