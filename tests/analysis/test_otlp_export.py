@@ -353,6 +353,29 @@ class TestAnswers:
         assert len(waits) == 3 and waits[0] < waits[1] < waits[2]
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--otlp-endpoint", "localhost:4318"], "must be an http:// or https:// URL"),
+        (["--otlp-endpoint", "http://127.0.0.1:9", "--otlp-header", "Bearer x"], "must be KEY=VALUE"),
+        (
+            ["--otlp-endpoint", "http://127.0.0.1:9", "--otlp-batch-size", "0"],
+            "batch_size must be a positive",
+        ),
+        (["--otlp-endpoint", "http://127.0.0.1:9", "--run", "nosuchrun"], "run id 'nosuchrun' is unknown"),
+    ],
+)
+def test_a_mistake_in_the_flags_exits_2(
+    pool_run: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad URL, header, batch size or run: one line on stderr, exit 2, nothing sent."""
+    from mpmon.analysis.cli import main
+
+    assert main(["--logdir", str(pool_run), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("mpmon-analyze: error:")
+
+
 class TestPackaging:
     def test_importing_mpmon_never_imports_opentelemetry(self) -> None:
         code = "import sys, mpmon, mpmon.analysis; print([m for m in sys.modules if 'opentelemetry' in m])"

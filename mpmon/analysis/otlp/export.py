@@ -108,6 +108,8 @@ def export_run(
     ``service_name`` defaults to ``$OTEL_SERVICE_NAME``, else the run's tag, else ``"mpmon"``.
     ``trace_per_call`` makes one trace per top-level call instead of one per run.
     """
+    if not timeout > 0:
+        raise OtlpError(f"the request timeout must be a positive number of seconds, not {timeout!r}")
     exporter = _exporter(endpoint, headers, timeout, compression, max_retries)
     options = translate.Options(
         service_name=service_name or os.environ.get("OTEL_SERVICE_NAME") or _tag(run) or "mpmon",
