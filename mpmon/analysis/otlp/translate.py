@@ -186,7 +186,7 @@ def _ids(table: pa.Table, step: int) -> _Ids:
     index[~has_parent] = -1
     absent: Any = pa.scalar(b"", pa.binary())
     if (missing := np.flatnonzero(has_parent & (index < 0))).size:  # parents outside the selection
-        hashes = _hash_ids([parent_keys[int(i)].as_py() for i in missing]).to_pylist()
+        hashes = _hash_ids(parent_keys.take(pa.array(missing)).to_pylist()).to_pylist()
         absent = np.full(len(index), b"", dtype=object)
         absent[missing] = hashes
         absent = pa.array(absent, pa.binary())
