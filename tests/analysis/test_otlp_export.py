@@ -316,6 +316,17 @@ class TestAnswers:
         assert "Traceback" not in done.stderr
         assert len(receiver.refused) == 1 and not receiver.accepted
 
+    def test_a_server_error_stops_the_export_and_says_what_was_not_sent(
+        self, pool_run: Path, receiver: Receiver
+    ) -> None:
+        """A 500 is final in OTLP: not retried, the export stops, exit 1 with the count left unsent."""
+        receiver.script = [Answer(200), Answer(500, {"Content-Type": "text/plain"}, b"disk full")]
+        done = analyze("--logdir", str(pool_run), "--otlp-endpoint", receiver.url, "--otlp-batch-size", "8")
+        assert done.returncode == 1
+        assert f"sent 8 of {ROWS} spans" in done.stdout
+        assert f"stopped, {ROWS - 8} not sent: HTTP 500 Internal Server Error: disk full" in done.stdout
+        assert len(receiver.accepted) == len(receiver.refused) == 1
+
     def test_partial_success_is_reported(self, pool_run: Path, receiver: Receiver) -> None:
         """Spans the server rejects in a 200 answer are counted and its message shown; exit 1."""
         partial = pb.ExportTracePartialSuccess(rejected_spans=3, error_message="3 spans too old")

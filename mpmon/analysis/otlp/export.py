@@ -11,8 +11,9 @@ spans were sent, rejected and left unsent.
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -142,9 +143,10 @@ def _pipeline(
     At most :data:`IN_FLIGHT` batches wait; the first failure or refusal stops the rest.
     """
     pending: deque[tuple[translate.Batch, Future[Outcome]]] = deque()
+    send = _one_failure_stops(exporter)
     try:
         for batch in batches:
-            pending.append((batch, sending.submit(exporter.export, batch.body)))
+            pending.append((batch, sending.submit(send, batch.body)))
             if len(pending) >= IN_FLIGHT and not _settle(*pending.popleft(), summary, bar):
                 return
         while pending:
@@ -154,6 +156,26 @@ def _pipeline(
         exporter.abort()  # a batch still retrying gives up now
         for _, future in pending:
             future.cancel()
+
+
+def _one_failure_stops(exporter: OtlpHttpExporter) -> Callable[[bytes], Outcome]:
+    """``exporter.export`` that, after a failed or refused batch, sends nothing more: the batches queued
+    behind it are not sent, so the summary's count of what was delivered stays exact."""
+    stopped = threading.Event()
+
+    def send(body: bytes) -> Outcome:
+        if stopped.is_set():
+            return Outcome(ExportResult.FAILURE, message="not sent: an earlier batch failed")
+        try:
+            outcome = exporter.export(body)
+        except OtlpRejected:
+            stopped.set()
+            raise
+        if outcome.result is ExportResult.FAILURE:
+            stopped.set()
+        return outcome
+
+    return send
 
 
 def _settle(batch: translate.Batch, future: Future[Outcome], summary: ExportSummary, bar: Any) -> bool:

@@ -5,7 +5,8 @@ path), gzip-compressed by default, with the caller's headers, over one kept-aliv
 has its own timeout. A 429, 502, 503 or 504 answer, a timeout or a broken connection is retried with
 exponential back-off (doubling from ``backoff`` seconds, with jitter), waiting what ``Retry-After`` asks
 when the server says; after ``max_retries`` retries the batch is given up (:attr:`ExportResult.FAILURE`).
-Any other 4xx is the caller's mistake and raises :class:`OtlpRejected` at once. A 2xx answer may carry
+Any other 4xx is the caller's mistake and raises :class:`OtlpRejected` at once; any other answer (a 500,
+a redirect) fails the batch without a retry. A 2xx answer may carry
 ``partial_success``: the spans the server rejected are counted (:attr:`ExportResult.PARTIAL`).
 """
 
@@ -111,8 +112,12 @@ class OtlpHttpExporter:
             else:
                 if 200 <= status < 300:
                     return self._accepted(answer, attempt)
-                if status not in RETRYABLE:
+                if 400 <= status < 500 and status not in RETRYABLE:
                     raise OtlpRejected(status, reason, _status_message(answer))
+                if status not in RETRYABLE:  # a server error OTLP calls final, or a redirect: not retried
+                    detail = _status_message(answer)
+                    message = f"HTTP {status} {reason}" + (f": {detail}" if detail else "")
+                    return Outcome(ExportResult.FAILURE, message=message, retries=attempt)
                 wait, why = self._delay(attempt, headers.get("Retry-After")), f"HTTP {status} {reason}"
             if attempt == self.max_retries or wait > self.max_wait:
                 return Outcome(ExportResult.FAILURE, message=f"gave up after {attempt + 1} attempts: {why}",
