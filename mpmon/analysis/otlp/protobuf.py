@@ -29,6 +29,7 @@ __all__ = [
     "int_kv",
     "join",
     "length_delimited",
+    "message_column",
     "optional",
     "string_attributes",
     "string_kv",
@@ -135,6 +136,19 @@ def fixed64_column(number: int, values: Any) -> pa.Array:
     return fixed.cast(pa.binary())
 
 
+def message_column(number: int, *parts: pa.Array | pa.Scalar) -> pa.Array:
+    """Field ``number`` holding, per row, the concatenation of ``parts`` (one copy: the length is summed
+    from the parts, not measured after joining them)."""
+    rows = next(len(p) for p in parts if not isinstance(p, pa.Scalar))
+    size = np.zeros(rows, dtype=np.int64)
+    for p in parts:
+        if isinstance(p, pa.Scalar):
+            size += len(p.as_py())
+        else:
+            size += pc.binary_length(p).to_numpy(zero_copy_only=False)
+    return join(constant(tag(number, LEN)), varints(size), *parts)
+
+
 def string_attributes(number: int, key: str, values: pa.Array) -> pa.Array:
     """Field ``number`` holding a ``KeyValue`` of ``key`` and each row's string (``AnyValue`` field 1).
 
@@ -164,5 +178,8 @@ def join(*columns: pa.Array | pa.Scalar) -> pa.Array:
 
 def optional(present: Any, values: pa.Array) -> pa.Array:
     """``values`` where ``present`` is true, the empty value (field absent) elsewhere."""
-    chosen = pc.if_else(pa.array(np.asarray(present, dtype=bool)), values, pa.scalar(b"", pa.binary()))
+    mask = np.asarray(present, dtype=bool)
+    if mask.all():
+        return values
+    chosen = pc.if_else(pa.array(mask), values, pa.scalar(b"", pa.binary()))
     return chosen.combine_chunks() if isinstance(chosen, pa.ChunkedArray) else chosen

@@ -260,7 +260,8 @@ def _resource(service_name: str, run_id: str, host: str, pid: int, process_name:
 def _spans(part: pa.Table, ids: list[pa.Array], errors: Mapping[str, ErrorDetail]) -> pa.Array:
     """Each row's encoded ``Span``, as the ``ScopeSpans.spans`` field (2); ``ids`` holds its trace id,
     span id and parent span id fields."""
-    body = pb.join(
+    return pb.message_column(
+        2,
         *ids,
         pb.length_delimited(5, part["function"]),
         pb.constant(pb.tag(6, pb.VARINT) + pb.varint(KIND_INTERNAL)),
@@ -269,7 +270,6 @@ def _spans(part: pa.Table, ids: list[pa.Array], errors: Mapping[str, ErrorDetail
         *_attributes(part),
         _failures(part, errors),
     )
-    return pb.length_delimited(2, body)
 
 
 def _attributes(part: pa.Table) -> list[pa.Array]:
