@@ -7,7 +7,8 @@ an empty ``ExportTraceServiceResponse``), then times, best of ``repetitions``, i
 
 - ``translate``: rows to request bodies only (:func:`mpmon.analysis.otlp.translate.requests`), in process;
 - ``export``: select the run, translate, gzip and send (:func:`mpmon.analysis.otlp.export_run`), in process;
-- ``cli``: ``python -m mpmon.analysis --otlp-endpoint`` as a user runs it (loading the files included).
+- ``cli``: ``python -m mpmon.analysis --otlp-endpoint`` as a user runs it (loading the files included),
+  with its peak RSS.
 
     python benchmarks/otlp_export.py [rows] [repetitions]
 """
@@ -70,6 +71,15 @@ def _best(fn: Any, repetitions: int) -> tuple[float, float]:
     return min(times)
 
 
+def _peak_rss_mb(command: list[str]) -> float:
+    """Run the command line in bench_analysis's wrapper; its peak RSS in MB."""
+    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    result = json.loads(done.stdout)
+    if result["returncode"] != 0:
+        raise RuntimeError(f"mpmon-analyze failed: {result['stderr']}")
+    return float(result["peak_rss_mb"])
+
+
 def _cpu() -> float:
     """CPU seconds used so far by this process (all threads) and its waited-for children."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -96,15 +106,17 @@ def run(rows: int = 1_000_000, repetitions: int = 1) -> dict[str, Any]:
             summary = export_run(selected, url)
             assert summary.ok, summary.line()
             export_s = _best(lambda: export_run(selected, url), repetitions)
-            command = [sys.executable, "-m", "mpmon.analysis", "--logdir", str(log_dir)]
-            command += ["--otlp-endpoint", url]
-            cli_s = _best(lambda: subprocess.run(command, check=True, capture_output=True), repetitions)
+            command = [sys.executable, "-c", bench_analysis._WRAPPER, sys.executable, "-m", "mpmon.analysis"]
+            command += ["--logdir", str(log_dir), "--otlp-endpoint", url]
+            peaks: list[float] = []
+            cli_s = _best(lambda: peaks.append(_peak_rss_mb(command)), repetitions)
     finally:
         receiver.terminate()
         receiver.join()
     spans = summary.spans
     results: dict[str, Any] = {"rows": rows, "spans": spans, "requests": summary.requests}
     results["load_s"] = round(load_s, 2)
+    results["cli_peak_rss_mb"] = round(max(peaks))
     for name, (wall, cpu) in (("translate", translate_s), ("export", export_s), ("cli", cli_s)):
         results[name] = {
             "wall_s": round(wall, 2),

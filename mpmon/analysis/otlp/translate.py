@@ -127,12 +127,13 @@ def requests(
     step = max(1, options.chunk // options.batch_size) * options.batch_size
     ids = _ids(table, step)
     traces = _trace_fields(table, ids.parent_index, options.trace_per_call)
-    resources = _resources(table, options.service_name)
+    order = pc.sort_indices(table, [(n, "ascending") for n in ("run_id", "host", "pid", "start_ns")])
+    resources = _resources(table.select(["run_id", "host", "pid", "process_name"]).take(order), options)
     scope = pb.field(1, SCOPE_NAME.encode()) + pb.field(2, _version().encode())
     for lo in range(0, table.num_rows, step):
-        part = table.slice(lo, step)
-        fields = [traces.slice(lo, step), ids.span.slice(lo, step), ids.parent.slice(lo, step)]
-        spans = _spans(part, fields, errors)
+        rows = order.slice(lo, step)  # rows in resource order, taken a chunk at a time: no sorted copy
+        fields = [traces.take(rows), ids.span.take(rows), ids.parent.take(rows)]
+        spans = _spans(table.take(rows), fields, errors)
         yield from _batches(spans, resources[0][lo : lo + step], resources[1], scope, options.batch_size)
 
 
@@ -140,7 +141,7 @@ def requests(
 
 
 def _prepare(calls: pd.DataFrame, default_run_id: str) -> pa.Table:
-    """The needed columns as Arrow, rows with both times only, sorted by resource then start."""
+    """The needed columns as Arrow (strings shared with the frame, not copied), rows with both times."""
     frame = calls[list(_COLUMNS)]
     frame = frame[(frame["start_time"].notna() & frame["end_time"].notna()).to_numpy()]
     table = pa.table(
@@ -155,8 +156,7 @@ def _prepare(calls: pd.DataFrame, default_run_id: str) -> pa.Table:
     if default_run_id:
         run_ids = pc.if_else(pc.equal(table["run_id"], ""), default_run_id, table["run_id"])
         table = table.set_column(0, "run_id", run_ids)
-    order = pc.sort_indices(table, [(n, "ascending") for n in ("run_id", "host", "pid", "start_ns")])
-    return table.take(order).combine_chunks()
+    return table
 
 
 def _text(values: pd.Series) -> pa.Array:
@@ -229,8 +229,9 @@ def _roots(parent_index: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.in
     return up
 
 
-def _resources(table: pa.Table, service_name: str) -> tuple[np.ndarray[Any, Any], list[bytes]]:
-    """Each row's resource number, and each resource's encoded ``Resource`` (one per run, host, pid)."""
+def _resources(table: pa.Table, options: Options) -> tuple[np.ndarray[Any, Any], list[bytes]]:
+    """Each row's resource number, and each resource's encoded ``Resource`` (one per run, host, pid);
+    ``table`` is in resource order."""
     run = table["run_id"].to_numpy(zero_copy_only=False)
     host = table["host"].to_numpy(zero_copy_only=False)
     pid = table["pid"].to_numpy()
@@ -238,7 +239,8 @@ def _resources(table: pa.Table, service_name: str) -> tuple[np.ndarray[Any, Any]
     change[1:] = (run[1:] != run[:-1]) | (host[1:] != host[:-1]) | (pid[1:] != pid[:-1])
     firsts = np.flatnonzero(change)
     names = table["process_name"].to_numpy(zero_copy_only=False)
-    bodies = [_resource(service_name, str(run[i]), str(host[i]), int(pid[i]), str(names[i])) for i in firsts]
+    service = options.service_name
+    bodies = [_resource(service, str(run[i]), str(host[i]), int(pid[i]), str(names[i])) for i in firsts]
     return np.cumsum(change) - 1, bodies
 
 
