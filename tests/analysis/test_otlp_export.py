@@ -211,6 +211,17 @@ class TestRealRun:
         second = sorted(span_key(s) for _, s in receiver.spans()[ROWS:])
         assert len(first) == ROWS and first == second
 
+    def test_one_trace_per_top_level_call(self, pool_run: Path, receiver: Receiver) -> None:
+        """--otlp-trace-per-call: one trace per top-level call, every child in its parent's trace."""
+        calls = load.load_run(pool_run)
+        done = analyze("--logdir", str(pool_run), "--otlp-endpoint", receiver.url, "--otlp-trace-per-call")
+        assert done.returncode == 0, done.stderr
+        spans = {s.span_id: s for _, s in receiver.spans()}
+        assert len(spans) == ROWS
+        assert len({s.trace_id for s in spans.values()}) == (calls["parent_id"] == "").sum()
+        nested = [s for s in spans.values() if s.parent_span_id]
+        assert nested and all(spans[s.parent_span_id].trace_id == s.trace_id for s in nested)
+
     def test_the_official_sdk_exporter_agrees(self, pool_run: Path, receiver: Receiver) -> None:
         """The same rows as SDK spans, sent by opentelemetry-exporter-otlp-proto-http to the same receiver,
         arrive with the same ids, parent links, names, times, resources and attributes."""
