@@ -232,15 +232,14 @@ def _roots(parent_index: np.ndarray[Any, Any]) -> np.ndarray[Any, np.dtype[np.in
 def _resources(table: pa.Table, options: Options) -> tuple[np.ndarray[Any, Any], list[bytes]]:
     """Each row's resource number, and each resource's encoded ``Resource`` (one per run, host, pid);
     ``table`` is in resource order."""
-    run = table["run_id"].to_numpy(zero_copy_only=False)
-    host = table["host"].to_numpy(zero_copy_only=False)
-    pid = table["pid"].to_numpy()
-    change = np.ones(len(pid), dtype=bool)
-    change[1:] = (run[1:] != run[:-1]) | (host[1:] != host[:-1]) | (pid[1:] != pid[:-1])
-    firsts = np.flatnonzero(change)
-    names = table["process_name"].to_numpy(zero_copy_only=False)
+    change = np.zeros(table.num_rows, dtype=bool)
+    change[0] = True
+    for name in ("run_id", "host", "pid"):
+        column = table[name].combine_chunks()
+        change[1:] |= pc.not_equal(column[1:], column[:-1]).to_numpy(zero_copy_only=False)
+    firsts = table.take(pa.array(np.flatnonzero(change))).to_pylist()
     service = options.service_name
-    bodies = [_resource(service, str(run[i]), str(host[i]), int(pid[i]), str(names[i])) for i in firsts]
+    bodies = [_resource(service, r["run_id"], r["host"], r["pid"], r["process_name"]) for r in firsts]
     return np.cumsum(change) - 1, bodies
 
 
