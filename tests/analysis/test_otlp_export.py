@@ -84,6 +84,7 @@ class Receiver:
         self.headers: list[dict[str, str]] = []
         self.paths: list[str] = []
         self.script: list[Answer] = []
+        self.drop_idle = False
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -105,6 +106,7 @@ class Receiver:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+                self.close_connection = receiver.drop_idle  # closes without saying so
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -360,6 +362,15 @@ class TestAnswers:
             outcome = sender.export(pb.ExportTraceServiceRequest().SerializeToString())
         assert outcome.result is ex.ExportResult.SUCCESS and outcome.retries == 2
         assert waits[0] == 7.0 and waits[1] > 365 * 86400
+
+    def test_a_connection_closed_while_idle_is_reopened_without_a_retry(self, receiver: Receiver) -> None:
+        """The server closing a kept-alive connection between requests costs no back-off and no retry."""
+        receiver.drop_idle = True
+        waits: list[float] = []
+        with ex.OtlpHttpExporter(receiver.url, sleep=waits.append) as sender:
+            outcomes = [sender.export(pb.ExportTraceServiceRequest().SerializeToString()) for _ in range(3)]
+        assert [(o.result, o.retries) for o in outcomes] == [(ex.ExportResult.SUCCESS, 0)] * 3
+        assert waits == [] and len(receiver.accepted) == 3
 
     def test_an_unreachable_endpoint_fails_after_bounded_retries(self) -> None:
         """Connection refused is retried with growing back-off, then the batch is given up (not raised)."""

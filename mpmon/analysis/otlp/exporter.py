@@ -144,7 +144,16 @@ class OtlpHttpExporter:
     # -- one attempt --------------------------------------------------------------------------------------
 
     def _post(self, payload: bytes) -> tuple[int, str, Mapping[str, str], bytes]:
-        """One POST on the kept-alive connection: status, reason, headers and the body read in full."""
+        """One POST: on the kept-alive connection, once more on a new one if the server had closed it."""
+        if self._connection is not None:
+            try:
+                return self._post_once(payload)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()  # closed while idle: not a failure of the server, no back-off
+        return self._post_once(payload)
+
+    def _post_once(self, payload: bytes) -> tuple[int, str, Mapping[str, str], bytes]:
+        """One POST on the connection (opened if needed): status, reason, headers, the body read in full."""
         if self._connection is None:
             kind = http.client.HTTPSConnection if self.url.scheme == "https" else http.client.HTTPConnection
             self._connection = kind(self.url.hostname or "", self.url.port, timeout=self.timeout)
