@@ -163,6 +163,17 @@ def span_key(span: Any) -> tuple[bytes, bytes, bytes]:
     return span.trace_id, span.span_id, span.parent_span_id
 
 
+@pytest.fixture(scope="module")
+def synthetic_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small run written in the collector's formats (no process started): for the quick tests."""
+    from . import logfactory as lf
+
+    log_dir = tmp_path_factory.mktemp("otlp-synthetic") / "logs"
+    lf.write_run(log_dir, lf.make_run("20261125T180000Z-cccccc", workers=2, tasks=5))
+    return log_dir
+
+
+@pytest.mark.slow
 class TestRealRun:
     def test_every_row_arrives_linked_with_its_process_and_errors(
         self, pool_run: Path, receiver: Receiver
@@ -305,6 +316,7 @@ def sdk_export(run: load.Run, url: str) -> None:
     exporter.shutdown()
 
 
+@pytest.mark.slow
 class TestAnswers:
     def test_503_with_retry_after_then_200_loses_nothing(self, pool_run: Path, receiver: Receiver) -> None:
         """The refused batch is sent again after Retry-After; every span arrives exactly once."""
@@ -351,6 +363,8 @@ class TestAnswers:
         assert "the server rejected 3: 3 spans too old" in done.stdout
         assert "Content-Encoding" not in receiver.headers[0]
 
+
+class TestExporter:
     def test_retry_after_is_honoured_in_seconds_and_as_a_date(self, receiver: Receiver) -> None:
         """429 and 503 wait what Retry-After says (delta-seconds or an HTTP date), then succeed."""
         waits: list[float] = []
@@ -399,12 +413,12 @@ class TestAnswers:
     ],
 )
 def test_a_mistake_in_the_flags_exits_2(
-    pool_run: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+    synthetic_logs: Path, flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A bad URL, header, batch size or run: one line on stderr, exit 2, nothing sent."""
     from mpmon.analysis.cli import main
 
-    assert main(["--logdir", str(pool_run), *flags]) == 2
+    assert main(["--logdir", str(synthetic_logs), *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("mpmon-analyze: error:")
 
@@ -415,12 +429,14 @@ class TestPackaging:
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
         assert done.stdout.strip() == "[]"
 
-    def test_without_the_extra_the_error_names_the_install(self, pool_run: Path, receiver: Receiver) -> None:
+    def test_without_the_extra_the_error_names_the_install(
+        self, synthetic_logs: Path, receiver: Receiver
+    ) -> None:
         """No opentelemetry-proto: exit 2 and one line saying pip install 'mpmon[otlp]'."""
         code = (
             "import sys; sys.modules['opentelemetry'] = None\n"
             "from mpmon.analysis.cli import main\n"
-            f"sys.exit(main(['--logdir', {str(pool_run)!r}, '--otlp-endpoint', {receiver.url!r}]))"
+            f"sys.exit(main(['--logdir', {str(synthetic_logs)!r}, '--otlp-endpoint', {receiver.url!r}]))"
         )
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
         assert done.returncode == 2
