@@ -1,8 +1,8 @@
 """The collector's file safety, as small named mechanisms the sinks use.
 
 - `open_fd()` opens without following a symlink (`O_NOFOLLOW`) and accepts only a regular file owned by
-  the collector's user (`UnsafeFile` otherwise); a new file is made with mode 0600 (less the umask's
-  group/other bits the user allowed with `file_mode`).
+  the collector's user (`UnsafeFile` otherwise); a new file is 0600 (the collector's umask, made from
+  `start_collector(file_mode=...)`).
 - `check_existing()` refuses, before a run starts, a log path that is a link, not a regular file, or
   another user's.
 - `DirectoryLock` is the lock file of a log directory: a collector holds it around each write round and
@@ -29,8 +29,10 @@ class UnsafeFile(OSError):
     """A path the collector refuses to open: a symlink, not a regular file, or another user's."""
 
 
-def open_fd(path: str, flags: int = os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode: int = 0o600) -> int:
-    """A descriptor of `path`, never through a symlink, only of a regular file owned by this user."""
+def open_fd(path: str, flags: int = os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode: int = 0o666) -> int:
+    """A descriptor of `path`, never through a symlink, only of a regular file owned by this user.
+
+    A new file gets `mode` less the umask (the collector's umask comes from `file_mode`: 0600 by default)."""
     try:
         fd = os.open(path, flags | _NOFOLLOW, mode)
     except OSError as exc:

@@ -159,11 +159,9 @@ class Server:
     def _receive(self, peer: _Peer, received: list[tuple[_Peer, bytes]]) -> None:
         try:
             messages, gone = peer.receive()
-        except _Oversized as exc:
-            self.writer.reject(str(exc), oversized=True)
-            messages, gone = [], True
-        except RejectedPayload as exc:
-            self.writer.reject(str(exc))
+        except RejectedPayload as exc:  # refused unread: the peer is cut off
+            self.writer.reject(str(exc), oversized=isinstance(exc, _Oversized))
+            peer.inbox.clear()
             messages, gone = [], True
         for message in messages:
             if message == SYNC:

@@ -31,7 +31,7 @@ class Settings:
     run_id: str
     address: str
     authkey: str  # hex
-    private_dir: str  # the collector's own 0700 directory (socket, ledger, owner marker)
+    private_dir: str = ""  # the collector's own 0700 directory (socket, ledger, owner marker)
     ledger: str | None = None
     results_format: str = "csv"
     max_bytes: int = 10 * 1024 * 1024

@@ -139,12 +139,13 @@ class CsvSink:
         if self._file is not None:
             self._noticed(self.path)
             self.close()
-        opened = open(files.open_fd(self.path), "ab")  # noqa: SIM115 -- kept open while the path holds
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT  # read too: the header is checked
+        opened = open(files.open_fd(self.path, flags), "ab")  # noqa: SIM115 -- kept open while the path holds
         size = os.fstat(opened.fileno()).st_size
         if size and not _starts_with(opened.fileno(), self._header):
             opened.close()
             os.replace(self.path, f"{self.path}.{time.strftime('%Y%m%d-%H%M%S')}.old")
-            opened, size = open(files.open_fd(self.path), "ab"), 0  # noqa: SIM115
+            opened, size = open(files.open_fd(self.path, flags), "ab"), 0  # noqa: SIM115
         if size == 0:
             opened.write(self._header)
         self._file = opened
