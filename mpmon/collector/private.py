@@ -69,7 +69,10 @@ def _abandoned(directory: str) -> bool:
     except (OSError, ValueError, KeyError, TypeError):
         return False
     try:
-        return bool(started) and abs(psutil.Process(pid).create_time() - started) > 1.0  # pid reused
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:  # killed, not yet reaped
+            return True
+        return bool(started) and abs(process.create_time() - started) > 1.0  # the pid was reused
     except psutil.NoSuchProcess:
         return True
     except psutil.Error:
