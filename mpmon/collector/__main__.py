@@ -107,7 +107,7 @@ def _address(text: str) -> Any:
 
     address = parse_address(text)
     if address is None:
-        print(f"mpmon collector: bad address {text!r}", file=sys.stderr)
+        _say(f"bad address {text!r}")
         raise SystemExit(2)
     return address
 
@@ -138,7 +138,9 @@ def supervise(listener: connection.Listener, config: Settings) -> int:
 
 
 def _say(text: str) -> None:
-    print(f"mpmon collector: {text}", file=sys.stderr, flush=True)
+    from .report import say
+
+    say("supervisor", text, always=True)
 
 
 def _serve(listener: connection.Listener, config: Settings) -> int:

@@ -272,7 +272,13 @@ def _writable_dir(log_dir: str | os.PathLike[str]) -> str:
             pass
     except OSError as exc:
         raise PermissionError(f"mpmon cannot write its logs to {directory}: {exc.strerror or exc}") from exc
-    names = (schema.TIMING_LOG, schema.RESULTS_CSV, schema.ERROR_LOG, schema.ERROR_RESULTS_CSV, schema.LOCK_FILE)
+    names = (
+        schema.TIMING_LOG,
+        schema.RESULTS_CSV,
+        schema.ERROR_LOG,
+        schema.ERROR_RESULTS_CSV,
+        schema.LOCK_FILE,
+    )
     for name in names:
         files.check_existing(os.path.join(directory, name))
     return directory

@@ -17,8 +17,9 @@ import bisect
 import contextlib
 import json
 import os
-import sys
 from typing import Any
+
+from .report import say
 
 __all__ = ["Ledger", "sizes_of"]
 
@@ -105,10 +106,10 @@ class Ledger:
                     for first, last in ranges:
                         self._add(prefix, first, last)
         if cut:
-            self.cut_back(self.sizes, say=True)
+            self.cut_back(self.sizes, loud=True)
 
     @staticmethod
-    def cut_back(sizes: dict[str, list[int]], say: bool = False) -> None:
+    def cut_back(sizes: dict[str, list[int]], loud: bool = False) -> None:
         """Truncate every file to its size in `sizes` ([size, inode]; what lies beyond was never
         confirmed). Only the very file that was measured is cut, through a descriptor opened without
         following links: a log rotated since (its inode is now `path.1`, or `path.2`...) is cut there,
@@ -125,9 +126,9 @@ class Ledger:
                 if found == inode:
                     for emptied, its_inode in newer:
                         with contextlib.suppress(OSError):
-                            _truncate(emptied, 0, its_inode, say)
+                            _truncate(emptied, 0, its_inode, loud)
                     with contextlib.suppress(OSError):
-                        _truncate(candidate, size, inode, say)
+                        _truncate(candidate, size, inode, loud)
                     break
                 newer.append((candidate, found))
 
@@ -184,7 +185,7 @@ class Ledger:
     def _disable(self, exc: OSError) -> None:
         # A ledger that misses a round would cut confirmed records off at a restart: drop it instead
         # (a restarted collector then cuts nothing and may repeat a few records, but loses none).
-        print(f"mpmon collector: ledger disabled ({exc})", file=sys.stderr)
+        say("ledger", f"ledger disabled ({exc})", always=True)
         with contextlib.suppress(OSError):
             os.unlink(self.path)  # type: ignore[arg-type]
         self.path = None
@@ -202,7 +203,7 @@ def sizes_of(paths: Any) -> dict[str, list[int]]:
     return sizes
 
 
-def _truncate(path: str, size: int, inode: int, say: bool) -> None:
+def _truncate(path: str, size: int, inode: int, loud: bool) -> None:
     from .files import open_fd
 
     fd = open_fd(path, os.O_WRONLY)
@@ -213,5 +214,5 @@ def _truncate(path: str, size: int, inode: int, say: bool) -> None:
         os.ftruncate(fd, size)
     finally:
         os.close(fd)
-    if say:
-        print(f"mpmon collector: cut {path} back to {size} bytes", file=sys.stderr)
+    if loud:
+        say("ledger", f"cut {path} back to {size} bytes", always=True)

@@ -34,7 +34,6 @@ def _ignore(path: str) -> None:
     pass
 
 
-
 class _SafeRotatingFile(RotatingFileHandler):
     """logging's rotation (`doRollover`), opening its file never through a symlink (files.open_fd)."""
 
