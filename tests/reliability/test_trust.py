@@ -448,3 +448,32 @@ if __name__ == "__main__":
         assert all(run_id in listed.stdout for run_id in run_ids)
         assert len(log_family(logs, schema.TIMING_LOG)) > 60_000
         assert isinstance(rows, pd.DataFrame)
+
+
+class TestLoudAtExit:
+    PROGRAM = (
+        COMMON
+        + """
+if __name__ == "__main__":
+    c = mpmon.start_collector(sys.argv[1], log_to_console=False)
+    for i in range(100):
+        step(i)
+    mpmon.flush()
+    time.sleep(0.3)
+    os.killpg(c.pid, signal.SIGKILL)
+    for i in range(100, 200):
+        step(i)
+    mpmon.stop_collector()
+"""
+    )
+
+    def test_a_run_whose_collector_died_says_so_on_stderr_at_stop_and_keeps_every_record(
+        self, tmp_path: Path
+    ) -> None:
+        """The collector killed whole mid-run: stop restarts it to ingest the spill, and says loudly that
+        the collector died."""
+        logs = tmp_path / "logs"
+        run = run_program(tmp_path, self.PROGRAM, logs, timeout=60)
+        run.assert_ok()
+        assert "WARNING: the collector of run" in run.stderr and "died 1 time(s)" in run.stderr
+        assert len(results(logs)) == 200
