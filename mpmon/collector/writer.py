@@ -12,82 +12,29 @@ stderr, while the run goes on.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import fcntl
-import glob
-import json
 import logging
 import logging.config
 import os
 import socket
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
-from typing import Any, NamedTuple
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import environment, rows, schema
-from ..spill import BATCH_KEY, DROPPED_EVENT
 from ..wire import DROPPED, Batch
-from . import files, tables
+from . import files, ingest, tables
+from .accounts import Meta, Quarantine, Stats
 from .ledger import Ledger, sizes_of
 from .report import say
 from .settings import Settings
 from .sinks import ConsoleSink, CsvSink, JsonLinesSink, ParquetSink
 
 __all__ = ["Stats", "Writer"]
-
-QUARANTINE_BYTES = 64 << 20
-"""A run keeps at most this much bad input aside; beyond it bad input is only counted."""
-QUARANTINE_ITEM = 1 << 20
-"""The first this many bytes (or characters) of one bad input are kept."""
-
-
-class Meta(NamedTuple):
-    """wire.META_FIELDS of a batch, by name."""
-
-    pid: int
-    process_name: str
-    host: str
-    id_prefix: str
-    run_id: str
-
-
-@dataclass
-class Stats:
-    """What the collector saw in this run; written as the run_summary line at stop."""
-
-    by_source: Counter[str] = field(default_factory=Counter)
-    errors: int = 0  # results rows with status "error"
-    error_entries: int = 0  # error.log objects (caught errors), also the error results rows
-    log_lines: int = 0  # captured logging records written to timing.log
-    processes: set[tuple[str, int]] = field(default_factory=set)
-    rejected: int = 0  # batches or messages refused (undecodable, malformed, oversized)
-    oversized: int = 0  # of those: messages larger than the largest a batch can be
-    quarantined: int = 0  # bad inputs (batches, spill lines, spill files) kept aside in the quarantine file
-    refused_peers: int = 0  # connections that failed the handshake
-    accept_errors: int = 0  # failures to accept a connection (out of file descriptors...), survived
-    ingested: int = 0  # call records read from spill files
-    write_failures: int = 0  # records lost because a file could not be written (a full disk)
-    dropped: int = 0  # records the senders dropped under the drop policy, as they reported
-    files_reopened: int = 0  # log or results files found removed or replaced, and started anew
-    unsafe_files: int = 0  # spill files or log paths refused: a symlink, not regular, or another user's
-
-    def counts(self) -> dict[str, Any]:
-        """Every count but the processes, for the ledger (a restarted writer carries on from them)."""
-        counts = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "processes"}
-        counts["by_source"] = dict(self.by_source)
-        return counts
-
-    def restore(self, counts: dict[str, Any], processes: set[tuple[str, int]]) -> None:
-        for name, value in counts.items():
-            setattr(self, name, Counter(value) if name == "by_source" else value)
-        self.processes |= processes
 
 
 class Writer:
@@ -115,7 +62,7 @@ class Writer:
         self._slow = float(os.environ.get(environment.TEST_SLOW_SINK) or 0)  # for tests only
         self._ingest_count = 0
         self._refused: set[str] = set()
-        self._quarantine_bytes = 0
+        self.quarantine = Quarantine(self.log_dir, self.run_id)
         self._round_sizes: dict[str, list[int]] = {}
         # First: dictConfig closes every logging handler that exists, the sinks' rotating files included.
         self._console = ConsoleSink(_console_logger(settings.logging_config))
@@ -157,27 +104,14 @@ class Writer:
         self._lock.close()
 
     def _summary(self, s: Stats) -> None:
+        settings = self.settings
+        summary = s.summary()
         self._event(
             schema.RUN_SUMMARY_EVENT,
-            f"run {self.run_id}: {sum(s.by_source.values())} calls from {len(s.processes)} processes, "
-            f"{s.errors} errors",
-            tag=self.settings.tag,
-            records_by_source=dict(s.by_source),
-            errors=s.errors,
-            error_entries=s.error_entries,
-            log_lines=s.log_lines,
-            processes=len(s.processes),
-            dropped=s.dropped,
-            drop_policy=self.settings.drop_policy,
-            ingested=s.ingested,
-            rejected_payloads=s.rejected,
-            oversized_messages=s.oversized,
-            quarantined=s.quarantined,
-            refused_peers=s.refused_peers,
-            accept_errors=s.accept_errors,
-            write_failures=s.write_failures,
-            files_reopened=s.files_reopened,
-            unsafe_files=s.unsafe_files,
+            s.message(self.run_id),
+            tag=settings.tag,
+            drop_policy=settings.drop_policy,
+            **summary,
         )
 
     def _event(self, event: str, message: str, **values: Any) -> None:
@@ -265,29 +199,8 @@ class Writer:
             self._quarantine(reason, payload)
 
     def _quarantine(self, reason: str, payload: bytes | str) -> None:
-        """Keep a bad input aside, as one JSON line of the run's quarantine file (bounded in size)."""
         self.stats.quarantined += 1
-        kept = payload[:QUARANTINE_ITEM]
-        entry: dict[str, Any] = {"timestamp": rows.iso_utc(time.time_ns()), "run_id": self.run_id}
-        entry["reason"] = reason
-        if isinstance(kept, bytes):
-            entry["base64"] = base64.b64encode(kept).decode()
-        else:
-            entry["text"] = kept
-        entry["truncated"] = len(kept) < len(payload)
-        data = (rows.summary_line(entry) + "\n").encode()
-        if self._quarantine_bytes + len(data) > QUARANTINE_BYTES:
-            return
-        path = os.path.join(self.log_dir, f"{schema.QUARANTINE_PREFIX}{self.run_id}.jsonl")
-        try:
-            fd = files.open_fd(path)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            self._quarantine_bytes += len(data)
-        except OSError as exc:
-            say("quarantine", f"cannot keep bad input in {path}: {exc}")
+        self.quarantine.keep(reason, payload)
 
     def _write_batch(self, meta: Meta, records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Write a batch's error and log records; its call records are returned, to be written with the
@@ -406,7 +319,7 @@ class Writer:
         A spill file that is a symlink, not a regular file or another user's is never read: it is
         counted (once) and left where it is."""
         self._last_ingest = time.monotonic()
-        for path in sorted(glob.glob(os.path.join(self.log_dir, schema.SPILL_GLOB))):
+        for path in ingest.spill_files(self.log_dir):
             if path in self._refused:
                 continue
             try:
@@ -429,7 +342,7 @@ class Writer:
 
     def _ingest_leftovers(self) -> None:
         """Spill files a collector was ingesting when it died: done if its ledger says so, else redone."""
-        for taken in sorted(glob.glob(os.path.join(self.log_dir, schema.SPILL_PREFIX + "*.ingesting"))):
+        for taken in ingest.leftovers(self.log_dir):
             if taken in self.ledger.ingested:
                 with contextlib.suppress(OSError):
                     os.remove(taken)
@@ -438,59 +351,36 @@ class Writer:
 
     def _ingest_file(self, taken: str) -> None:
         try:
-            with open(files.open_fd(taken, os.O_RDONLY), encoding="utf-8", errors="replace") as spill:
-                fcntl.flock(spill, fcntl.LOCK_EX)  # a process may be appending still (spill._append)
-                lines = spill.read().splitlines()
+            lines = ingest.read_lines(taken)
         except files.UnsafeFile as exc:
             self._refuse(taken, exc)
             return
         except OSError as exc:
             say("ingest", f"cannot ingest {taken} yet: {exc}")
             return
+        spill = ingest.parse(lines, self.ledger.seen)
         with self._round():
             try:
-                written = self._ingest_lines(lines)
+                self._write_spill(spill)
                 self.flush()
             except OSError as exc:
                 say("ingest", f"cannot ingest {taken} yet: {exc}")
                 self._reopen()
                 return
-            self.commit(sorted(written), (taken,))
+            self.commit(sorted(spill.batches), (taken,))
         with contextlib.suppress(OSError):
             os.remove(taken)
 
-    def _ingest_lines(self, lines: list[str]) -> set[tuple[str, int]]:
-        """Write the lines of a spill file, skipping batches already written and keeping aside (in the
-        quarantine file) every line that cannot be written; the batches written."""
-        calls: list[tuple[str, dict[str, Any]]] = []
-        errors: list[tuple[dict[str, Any], Any]] = []
-        written: set[tuple[str, int]] = set()
-        for line in lines:
-            try:
-                entry = json.loads(line)
-                mark = entry.pop(BATCH_KEY, None)
-                if mark is not None:
-                    prefix, _, seq = str(mark).rpartition(":")
-                    batch = (prefix, int(seq))
-                    if self.ledger.seen(*batch):
-                        continue
-                    written.add(batch)
-                event = entry.get("event")
-                if event == schema.EVENT_CALL:
-                    calls.append((line, entry))
-                elif event == "error":
-                    tables.error_table([entry])  # raises for an object that cannot be a row
-                    errors.append((entry, (None, None, None, None, None)))
-                elif event == DROPPED_EVENT:
-                    self.stats.dropped += int(entry.get("count") or 0)
-                else:
-                    self._timing.write([rows.summary_line(entry)])
-            except (ValueError, TypeError, AttributeError, KeyError, pa.ArrowException) as exc:
-                self._bad_line(line, exc)
-        if errors:
-            self._write_errors(errors)
-        self._ingest_calls(calls)
-        return written
+    def _write_spill(self, spill: ingest.Spill) -> None:
+        """Write a parsed spill file; its bad lines are counted and quarantined."""
+        for line, exc in spill.bad:
+            self._bad_line(line, exc)
+        self.stats.dropped += spill.dropped
+        if spill.others:
+            self._timing.write([rows.summary_line(entry) for entry in spill.others])
+        if spill.errors:
+            self._write_errors(spill.errors)
+        self._ingest_calls(spill.calls)
 
     def _bad_line(self, line: str, exc: Exception) -> None:
         self.stats.rejected += 1
