@@ -48,6 +48,8 @@ import resource, psutil
 
 if __name__ == "__main__":
     c = mpmon.start_collector(sys.argv[1], log_to_console=False)
+    while not psutil.Process(c.pid).children():  # the supervisor forks its writer after "ready"
+        time.sleep(0.01)
     collector = [c.pid] + [p.pid for p in psutil.Process(c.pid).children()]
     for pid in collector:  # the collector may hold 40 descriptors from now on
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (40, 40))
@@ -80,7 +82,9 @@ if __name__ == "__main__":
         logs = tmp_path / "logs"
         run = run_program(tmp_path, self.BURST, logs, timeout=90)
         run.assert_ok()
-        rows, summary = results(logs), summaries(logs)[-1]
+        rows = results(logs)
+        assert len(rows) == 2000 and rows["call_id"].is_unique
+        summary = summaries(logs)[-1]
         report(
             "300 stuck peers against a collector limited to 40 descriptors, then Pool(4) x 2000 calls",
             records=len(rows),
