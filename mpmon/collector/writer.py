@@ -150,7 +150,9 @@ class Writer:
                     meta = Meta(*batch.meta)
                     try:
                         calls.append((meta, self._write_batch(meta, batch.records)))
-                    except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+                    except OSError:
+                        raise
+                    except Exception as exc:  # whatever a hostile batch holds: never fatal
                         self.reject(f"malformed records: {exc!r}", repr(batch.records))
                 self._write_calls([part for part in calls if part[1]])
                 self.flush()
@@ -455,15 +457,18 @@ def _console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
     return logger
 
 
-_MALFORMED = (TypeError, ValueError, IndexError, KeyError, AttributeError, pa.ArrowException)
+_MALFORMED = Exception
+"""What turning records into a table may raise: anything (it does no I/O), never a reason to stop."""
 
 
 def _group(routes: list[Any]) -> dict[Any, list[int]]:
     """The row indices of each route (a decorator's console, file and format settings)."""
     first = routes[0]
-    if routes.count(first) == len(routes):
+    if routes.count(first) == len(routes) and type(first) is tuple and len(first) == 3:
         return {first: list(range(len(routes)))}
     groups: dict[Any, list[int]] = {}
     for index, route in enumerate(routes):
         groups.setdefault(route, []).append(index)
+    if not all(type(route) is tuple and len(route) == 3 for route in groups):
+        raise ValueError("malformed route")
     return groups

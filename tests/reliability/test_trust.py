@@ -481,3 +481,46 @@ if __name__ == "__main__":
         run.assert_ok()
         assert "WARNING: the collector of run" in run.stderr and "died 1 time(s)" in run.stderr
         assert len(results(logs)) == 200
+
+
+class TestHostileBatches:
+    PROGRAM = """
+import json, os, sys, time
+import mpmon
+from mpmon import wire
+
+@mpmon.Timer(log_to_console=False)
+def step(i):
+    return i
+
+c = mpmon.start_collector(sys.argv[1], log_to_console=False)
+conn = wire.connect(c.address, bytes.fromhex(os.environ["MPMON_AUTHKEY"]), 5.0)
+meta = (1, "p", "h", "01234567-0123-0123-0123-", c.run_id)
+good = (0, "timer", "good", "m", 1, 0, time.time_ns(), 1, 1000, 1 << 20, 2 << 20, "t", "", None, (None, None, None))
+bad = [
+    good[:14] + ((None, None),),  # a route of the wrong length
+    good[:6] + ("yesterday",) + good[7:],  # a start time that is not a number
+    good[:4] + (2**80,) + good[5:],  # a call number that does not fit
+    (1, "f", "m", 1, "when", "t", "E", "msg", "tb", None, [1]),  # an error record of the wrong types
+]
+for seq, record in enumerate(bad, 1):
+    conn.send_bytes(wire.encode_batch(meta, [record], seq))
+conn.send_bytes(wire.encode_batch(meta, [good], len(bad) + 1))
+for i in range(20):
+    step(i)
+time.sleep(0.5)
+conn.close()
+mpmon.stop_collector()
+"""
+
+    def test_malformed_records_on_the_wire_are_quarantined_and_the_rest_written(self, tmp_path: Path) -> None:
+        """Four batches of well-shaped but ill-typed records: each refused, counted and kept aside; the
+        collector goes on and writes the good batch and the program's 20 calls."""
+        logs = tmp_path / "logs"
+        run = run_program(tmp_path, self.PROGRAM, logs, timeout=60)
+        run.assert_ok()
+        summary = summaries(logs)[-1]
+        rows = results(logs)
+        assert len(rows) == 21 and (rows["function"] == "good").sum() == 1
+        assert summary["rejected_payloads"] == 4 and summary["quarantined"] == 4
+        assert len(json_lines(logs / f"{schema.QUARANTINE_PREFIX}{summary['run_id']}.jsonl")) == 4
