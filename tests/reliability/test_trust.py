@@ -496,7 +496,8 @@ def step(i):
 c = mpmon.start_collector(sys.argv[1], log_to_console=False)
 conn = wire.connect(c.address, bytes.fromhex(os.environ["MPMON_AUTHKEY"]), 5.0)
 meta = (1, "p", "h", "01234567-0123-0123-0123-", c.run_id)
-good = (0, "timer", "good", "m", 1, 0, time.time_ns(), 1, 1000, 1 << 20, 2 << 20, "t", "", None, (None, None, None))
+good = (0, "timer", "good", "m", 1, 0, time.time_ns(), 1, 1000, 1 << 20, 2 << 20, "t", "", None,
+        (None, None, None))
 bad = [
     good[:14] + ((None, None),),  # a route of the wrong length
     good[:6] + ("yesterday",) + good[7:],  # a start time that is not a number
