@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -525,3 +526,69 @@ mpmon.stop_collector()
         assert len(rows) == 21 and (rows["function"] == "good").sum() == 1
         assert summary["rejected_payloads"] == 4 and summary["quarantined"] == 4
         assert len(json_lines(logs / f"{schema.QUARANTINE_PREFIX}{summary['run_id']}.jsonl")) == 4
+
+
+class TestCutBack:
+    LIMITED = (
+        COMMON
+        + """
+import resource
+
+if __name__ == "__main__":
+    logs, flags = sys.argv[1], sys.argv[2]
+    resource.setrlimit(resource.RLIMIT_FSIZE, (200 << 10, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    mpmon.start_collector(logs, log_to_console=False, max_bytes=0)
+    for i in range(10):
+        step(i)
+    mpmon.flush()
+    time.sleep(1.0)
+    open(os.path.join(flags, "a_ready"), "w").close()
+    while not os.path.exists(os.path.join(flags, "b_done")):
+        time.sleep(0.05)
+    for i in range(10):  # its files are now beyond its size limit: this write fails and is cut back
+        step(i)
+    mpmon.stop_collector()
+"""
+    )
+    OTHER = (
+        COMMON
+        + """
+if __name__ == "__main__":
+    c = mpmon.start_collector(sys.argv[1], log_to_console=False, max_bytes=0)
+    for i in range(3000):
+        step(i)
+    mpmon.stop_collector()
+    print(json.dumps({"run_id": c.run_id}))
+"""
+    )
+
+    def test_a_failed_write_never_cuts_off_what_another_run_wrote(self, tmp_path: Path) -> None:
+        """Run A's writes fail (its file-size limit) after run B wrote 3,000 calls into the same files:
+        A cuts back only its own failed round, and every line and row of B is still there."""
+        logs, flags = tmp_path / "logs", tmp_path / "flags"
+        flags.mkdir()
+        (tmp_path / "limited.py").write_text(self.LIMITED)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MPMON_")}
+        command = [sys.executable, str(tmp_path / "limited.py"), str(logs), str(flags)]
+        limited = subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            for _ in range(600):
+                if (flags / "a_ready").exists() or limited.poll() is not None:
+                    break
+                time.sleep(0.05)
+            other = run_program(tmp_path, self.OTHER, logs, name="other.py")
+            other.assert_ok()
+            (flags / "b_done").touch()
+            _, err = limited.communicate(timeout=60)
+        finally:
+            limited.kill()
+        assert limited.returncode == 0 and "File too large" in err, err
+        run_id = other.result()["run_id"]
+        lines = [e for e in json_lines(logs / schema.TIMING_LOG) if e.get("run_id") == run_id]
+        assert sum(e.get("event") == schema.EVENT_CALL for e in lines) == 3000
+        assert [e for e in lines if e.get("event") == schema.RUN_SUMMARY_EVENT]
+        rows = results(logs)
+        assert (rows["run_id"] == run_id).sum() == 3000
+        assert_every_file_parses(logs)
