@@ -26,7 +26,6 @@ __all__ = [
     "ERROR_RESULTS_CSV",
     "ERROR_RESULTS_PARQUET",
     "EVENT_CALL",
-    "EVENT_CLOCK_OFFSET",
     "EVENT_LOG",
     "LOCK_FILE",
     "QUARANTINE_PREFIX",
@@ -129,8 +128,6 @@ EVENT_LOG: Final = "log"  # an ordinary logging record captured with capture_log
 RUN_START_EVENT: Final = "run_start"  # written when a collector starts a run (run_id, tag)
 # The one line per run that the collector writes at stop; analysis must never count it as a call.
 RUN_SUMMARY_EVENT: Final = "run_summary"
-# A host's clock offset (scheduler_clock = local_clock + offset_s), from a LOG record of logger mpmon.clock.
-EVENT_CLOCK_OFFSET: Final = "clock_offset"
 # A call line: every results column, plus these (uuid repeats call_id under the seed's name).
 TIMING_LOG_KEYS: Final[tuple[str, ...]] = ("timestamp", "level", "event", "uuid", *COLUMN_NAMES)
 ERROR_LOG_KEYS: Final[tuple[str, ...]] = (
