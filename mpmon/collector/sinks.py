@@ -23,8 +23,9 @@ import pyarrow.parquet as pq
 
 from .. import schema
 from . import files
+from .settings import Settings
 
-__all__ = ["ConsoleSink", "CsvSink", "JsonLinesSink", "Noticed", "ParquetSink"]
+__all__ = ["ConsoleSink", "CsvSink", "JsonLinesSink", "Noticed", "ParquetSink", "RunSinks"]
 
 Noticed = Callable[[str], None]
 """Called with a path a sink found removed or replaced under it (and opened anew)."""
@@ -275,3 +276,88 @@ class ConsoleSink:
         if self._logger.isEnabledFor(level):
             for line in lines:
                 self._logger.log(level, line)
+
+
+class RunSinks:
+    """The files of one run, each opened on first use: timing.log, the results table, error.log (and
+    any custom error log), the error results table."""
+
+    def __init__(self, settings: Settings, noticed: Noticed) -> None:
+        self._settings = settings
+        self._dir = settings.log_dir
+        self._noticed = noticed
+        self.timing = self._json(os.path.join(self._dir, schema.TIMING_LOG), None, None)
+        self._errors: dict[str, JsonLinesSink] = {}
+        self._csv: CsvSink | None = None
+        self._parquet: ParquetSink | None = None
+        self._error_csv: CsvSink | None = None
+        self._error_parquet: ParquetSink | None = None
+
+    def results(self, results_format: str) -> CsvSink | ParquetSink:
+        if results_format == "parquet":
+            if self._parquet is None:
+                path = os.path.join(self._dir, schema.RESULTS_PARQUET)
+                self._parquet = ParquetSink(path, self._settings.run_id)
+            return self._parquet
+        if self._csv is None:
+            self._csv = CsvSink(os.path.join(self._dir, schema.RESULTS_CSV), noticed=self._noticed)
+        return self._csv
+
+    def error_results(self, results_format: str) -> CsvSink | ParquetSink:
+        if results_format == "parquet":
+            if self._error_parquet is None:
+                path = os.path.join(self._dir, schema.ERROR_RESULTS_PARQUET)
+                self._error_parquet = ParquetSink(path, self._settings.run_id, schema.error_arrow_schema())
+            return self._error_parquet
+        if self._error_csv is None:
+            path = os.path.join(self._dir, schema.ERROR_RESULTS_CSV)
+            self._error_csv = CsvSink(path, schema.ERROR_CSV_HEADER, self._noticed)
+        return self._error_csv
+
+    def error_log(self, path: str | None, max_bytes: int | None, backup_count: int | None) -> JsonLinesSink:
+        """error.log, or a decorator's own error_log_file with its rotation settings."""
+        path = path or os.path.join(self._dir, schema.ERROR_LOG)
+        sink = self._errors.get(path)
+        if sink is None:
+            sink = self._errors[path] = self._json(path, max_bytes, backup_count)
+        return sink
+
+    def _json(self, path: str, max_bytes: int | None, backup_count: int | None) -> JsonLinesSink:
+        settings = self._settings
+        return JsonLinesSink(
+            path,
+            settings.max_bytes if max_bytes is None else max_bytes,
+            settings.backup_count if backup_count is None else backup_count,
+            self._noticed,
+        )
+
+    def paths(self) -> list[str]:
+        """The appended files whose sizes the ledger keeps."""
+        names = (schema.RESULTS_CSV, schema.ERROR_RESULTS_CSV, schema.ERROR_LOG)
+        return [self.timing.path, *(os.path.join(self._dir, n) for n in names), *self._errors]
+
+    def tick(self) -> None:
+        for sink in (self._parquet, self._error_parquet):
+            if sink is not None:
+                sink.tick()
+
+    def close_parts(self) -> None:
+        for sink in (self._parquet, self._error_parquet):
+            if sink is not None:
+                sink.close_part()
+
+    def flush(self) -> None:
+        for sink in (self.timing, self._csv, self._error_csv, *self._errors.values()):
+            if sink is not None:
+                sink.flush()
+
+    def close(self, quietly: bool = False) -> None:
+        sinks = (self.timing, self._csv, self._parquet, self._error_csv, self._error_parquet)
+        for sink in (*sinks, *self._errors.values()):
+            if sink is None:
+                continue
+            if quietly:
+                with contextlib.suppress(OSError, ValueError, pa.ArrowException):
+                    sink.close()
+            else:
+                sink.close()

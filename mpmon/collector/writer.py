@@ -32,13 +32,13 @@ from .accounts import Meta, Quarantine, Stats
 from .ledger import Ledger, sizes_of
 from .report import say
 from .settings import Settings
-from .sinks import ConsoleSink, CsvSink, JsonLinesSink, ParquetSink
+from .sinks import ConsoleSink, CsvSink, RunSinks
 
 __all__ = ["Stats", "Writer"]
 
 
 class Writer:
-    """The sinks of one run, opened on first use, and the routing of records to them.
+    """The routing of a run's records to its files (sinks.RunSinks), counted, committed to the ledger.
 
     Every write to the log directory happens in a round (`_round()`), under the directory's lock file,
     so two runs sharing a directory take turns (see files.DirectoryLock).
@@ -66,17 +66,9 @@ class Writer:
         self._round_sizes: dict[str, list[int]] = {}
         # First: dictConfig closes every logging handler that exists, the sinks' rotating files included.
         self._console = ConsoleSink(_console_logger(settings.logging_config))
-        self._open_sinks()
+        self._sinks = RunSinks(settings, self._noticed)
         self._last_ingest = 0.0
         self.commit([])
-
-    def _open_sinks(self) -> None:
-        self._timing = self._json_sink(os.path.join(self.log_dir, schema.TIMING_LOG), None, None)
-        self._errors: dict[str, JsonLinesSink] = {}
-        self._csv: CsvSink | None = None
-        self._parquet: ParquetSink | None = None
-        self._error_csv: CsvSink | None = None
-        self._error_parquet: ParquetSink | None = None
 
     def _noticed(self, path: str) -> None:
         self.stats.files_reopened += 1
@@ -126,7 +118,7 @@ class Writer:
             "log_dir": self.log_dir,
             **values,
         }
-        self._timing.write([rows.summary_line(entry)])
+        self._sinks.timing.write([rows.summary_line(entry)])
 
     # -- rounds -----------------------------------------------------------------------------------------
 
@@ -136,7 +128,7 @@ class Writer:
         write is cut back to them: bytes another run wrote are never removed)."""
         with self._lock:
             self._lock.mark()
-            self._round_sizes = sizes_of(self._paths())
+            self._round_sizes = sizes_of(self._sinks.paths())
             yield
 
     def write(self, batches: list[Batch]) -> None:
@@ -169,12 +161,7 @@ class Writer:
         if len(processes) > len(self._committed_processes):
             new = sorted(processes - self._committed_processes)
         self._committed_processes.update(new)
-        self.ledger.commit(sizes_of(self._paths()), batches, ingested, self.stats.counts(), new)
-
-    def _paths(self) -> list[str]:
-        paths = [self._timing.path, os.path.join(self.log_dir, schema.RESULTS_CSV)]
-        paths += [os.path.join(self.log_dir, schema.ERROR_RESULTS_CSV)]
-        return [*paths, os.path.join(self.log_dir, schema.ERROR_LOG), *self._errors]
+        self.ledger.commit(sizes_of(self._sinks.paths()), batches, ingested, self.stats.counts(), new)
 
     def _write_failed(self, exc: OSError, count: int) -> None:
         """A file could not be written: count the records as lost, say so, cut the files back, go on."""
@@ -190,7 +177,7 @@ class Writer:
         start of the round (so that it parses), and start again with fresh sinks."""
         self.close(quietly=True)
         self.ledger.cut_back(self._round_sizes)
-        self._open_sinks()
+        self._sinks = RunSinks(self.settings, self._noticed)
 
     def reject(self, reason: str, payload: bytes | str = b"", oversized: bool = False) -> None:
         """Count a batch or message that cannot be written, and keep it in the quarantine file."""
@@ -216,7 +203,7 @@ class Writer:
             self._write_errors(entries)
         if logs:
             self.stats.log_lines += len(logs)
-            self._timing.write([rows.summary_line(rows.log_entry(meta, r, self.run_id)) for r in logs])
+            self._sinks.timing.write([rows.summary_line(rows.log_entry(meta, r, self.run_id)) for r in logs])
         return calls
 
     def _write_calls(self, parts: list[tuple[Meta, list[tuple[Any, ...]]]]) -> None:
@@ -244,13 +231,13 @@ class Writer:
         self.stats.by_source.update(table.column("source").to_pylist())
         errors = pc.sum(pc.equal(table.column("status"), "error")).as_py() or 0
         self.stats.errors += errors
-        results = self._results(results_format or self.settings.results_format)
+        results = self._sinks.results(results_format or self.settings.results_format)
         to_file = self._setting(to_file, "log_to_file")
         if to_file or isinstance(results, CsvSink):
             as_csv = tables.csv_table(table)
             if to_file:
                 iso = {name: as_csv.column(name) for name in schema.TIMESTAMP_COLUMNS}
-                self._timing.write(tables.json_lines(table, iso, plain))
+                self._sinks.timing.write(tables.json_lines(table, iso, plain))
         results.write(as_csv if isinstance(results, CsvSink) else table)
         if self._setting(console, "log_to_console") and self._console.enabled(logging.ERROR):
             for row in table.to_pylist():
@@ -265,53 +252,18 @@ class Writer:
             results_format = route[5] if len(route) > 5 else None
             self.stats.error_entries += 1
             if self._setting(to_file, "log_to_file"):
-                self._error_sink(path, max_bytes, backup_count).write([rows.summary_line(entry)])
+                self._sinks.error_log(path, max_bytes, backup_count).write([rows.summary_line(entry)])
             if self._setting(console, "log_to_console"):
                 line = f"{entry['process_name']}[{entry['pid']}] {entry['message']}\n{entry['traceback']}"
                 self._console.write(logging.ERROR, [line.rstrip("\n")])
             by_format.setdefault(results_format or self.settings.results_format, []).append(entry)
         for results_format, group in by_format.items():
             table = tables.error_table(group)
-            results = self._error_results(results_format)
+            results = self._sinks.error_results(results_format)
             results.write(tables.csv_table(table) if isinstance(results, CsvSink) else table)
 
     def _setting(self, value: bool | None, name: str) -> bool:
         return bool(getattr(self.settings, name)) if value is None else bool(value)
-
-    def _results(self, results_format: str) -> CsvSink | ParquetSink:
-        if results_format == "parquet":
-            if self._parquet is None:
-                self._parquet = ParquetSink(os.path.join(self.log_dir, schema.RESULTS_PARQUET), self.run_id)
-            return self._parquet
-        if self._csv is None:
-            self._csv = CsvSink(os.path.join(self.log_dir, schema.RESULTS_CSV), noticed=self._noticed)
-        return self._csv
-
-    def _error_results(self, results_format: str) -> CsvSink | ParquetSink:
-        if results_format == "parquet":
-            if self._error_parquet is None:
-                directory = os.path.join(self.log_dir, schema.ERROR_RESULTS_PARQUET)
-                self._error_parquet = ParquetSink(directory, self.run_id, tables.ERROR_SCHEMA)
-            return self._error_parquet
-        if self._error_csv is None:
-            path = os.path.join(self.log_dir, schema.ERROR_RESULTS_CSV)
-            self._error_csv = CsvSink(path, schema.ERROR_CSV_HEADER, self._noticed)
-        return self._error_csv
-
-    def _json_sink(self, path: str, max_bytes: int | None, backup_count: int | None) -> JsonLinesSink:
-        return JsonLinesSink(
-            path,
-            self.settings.max_bytes if max_bytes is None else max_bytes,
-            self.settings.backup_count if backup_count is None else backup_count,
-            self._noticed,
-        )
-
-    def _error_sink(self, path: str | None, max_bytes: int | None, backup_count: int | None) -> JsonLinesSink:
-        path = path or os.path.join(self.log_dir, schema.ERROR_LOG)
-        sink = self._errors.get(path)
-        if sink is None:
-            sink = self._errors[path] = self._json_sink(path, max_bytes, backup_count)
-        return sink
 
     # -- spill files ------------------------------------------------------------------------------------
 
@@ -379,7 +331,7 @@ class Writer:
             self._bad_line(line, exc)
         self.stats.dropped += spill.dropped
         if spill.others:
-            self._timing.write([rows.summary_line(entry) for entry in spill.others])
+            self._sinks.timing.write([rows.summary_line(entry) for entry in spill.others])
         if spill.errors:
             self._write_errors(spill.errors)
         self._ingest_calls(spill.calls)
@@ -403,10 +355,10 @@ class Writer:
             for call in calls:
                 self._ingest_calls([call])
             return
-        self._timing.write([rows.summary_line(entry) for _, entry in calls])
+        self._sinks.timing.write([rows.summary_line(entry) for _, entry in calls])
         self.stats.by_source.update(columns["source"])
         self.stats.errors += columns["status"].count("error")
-        results = self._results(self.settings.results_format)
+        results = self._sinks.results(self.settings.results_format)
         results.write(tables.csv_table(table) if isinstance(results, CsvSink) else table)
         self.stats.ingested += len(calls)
 
@@ -414,33 +366,19 @@ class Writer:
 
     def tick(self) -> None:
         """Called between rounds: close old Parquet parts, look for spill files now and then."""
-        for sink in (self._parquet, self._error_parquet):
-            if sink is not None:
-                sink.tick()
+        self._sinks.tick()
         if time.monotonic() - self._last_ingest > 5.0:
             self.ingest_spills()
 
     def close_parts(self) -> None:
         """Make every row written so far visible to readers: close the current Parquet parts."""
-        for sink in (self._parquet, self._error_parquet):
-            if sink is not None:
-                sink.close_part()
+        self._sinks.close_parts()
 
     def flush(self) -> None:
-        for sink in (self._timing, self._csv, self._error_csv, *self._errors.values()):
-            if sink is not None:
-                sink.flush()
+        self._sinks.flush()
 
     def close(self, quietly: bool = False) -> None:
-        sinks = (self._timing, self._csv, self._parquet, self._error_csv, self._error_parquet)
-        for sink in (*sinks, *self._errors.values()):
-            if sink is None:
-                continue
-            if quietly:
-                with contextlib.suppress(OSError, ValueError, pa.ArrowException):
-                    sink.close()
-            else:
-                sink.close()
+        self._sinks.close(quietly)
 
 
 def _console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
