@@ -13,7 +13,7 @@ import pytest
 
 from mpmon import schema
 from mpmon.analysis import AnalysisError, list_runs, load_run, read_log_dir, select_run
-from mpmon.analysis.load import parse_time
+from mpmon.analysis.load import CATEGORY_COLUMNS, parse_time
 
 from . import logfactory as lf
 from .conftest import RUN_A, RUN_B, OneRun, TwoRuns
@@ -25,13 +25,15 @@ def _ids(df: pd.DataFrame) -> set[str]:
 
 class TestResultsCsv:
     def test_rows_are_typed_from_the_schema(self, one_run: OneRun) -> None:
-        """Every column of the schema, in order, with its schema type; times are UTC microseconds."""
+        """Every column of the schema, in order, with its schema type (few-valued text as categoricals),
+        then the ``lane`` process key; times are UTC microseconds."""
         log_dir, rows = one_run
         df = load_run(log_dir)
-        assert list(df.columns) == list(schema.COLUMN_NAMES)
+        assert list(df.columns) == [*schema.COLUMN_NAMES, "lane"]
         assert len(df) == len(rows)
         for name, dtype in schema.pandas_dtypes().items():
-            assert df[name].dtype == dtype, name
+            expected = "category" if name in CATEGORY_COLUMNS else dtype
+            assert df[name].dtype == expected, name
         for name in schema.TIMESTAMP_COLUMNS:
             assert str(df[name].dtype) == "datetime64[us, UTC]"
 
