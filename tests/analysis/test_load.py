@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -12,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from mpmon import schema
-from mpmon.analysis import AnalysisError, list_runs, load_run, read_log_dir, select_run
+from mpmon.analysis import AnalysisError, hosts, list_runs, load_run, read_log_dir, select_run
+from mpmon.analysis.cli import main
 from mpmon.analysis.load import CATEGORY_COLUMNS, parse_time
 
 from . import logfactory as lf
@@ -395,3 +397,56 @@ class TestErrorEvents:
         assert run.errors["origin"].value_counts().to_dict() == {"results": failed, schema.ERROR_LOG: 1}
         assert "catcher_only" in set(run.errors["function"])
         assert len(run.error_lines) == failed + 1
+
+
+class TestHosts:
+    """A root of ``host=<name>/`` partitions (two hosts with the same pids, host b's clock 30 s ahead)."""
+
+    SKEWS = {"a": 0.0, "b": 30.0}
+
+    @pytest.fixture
+    def root(self, tmp_path: Path) -> tuple[Path, dict[str, list[dict[str, object]]]]:
+        root = tmp_path / "cluster"
+        return root, lf.write_hosts(root, RUN_A, self.SKEWS)
+
+    def test_every_host_partition_is_read_as_one_run(self, root: tuple[Path, dict[str, Any]]) -> None:
+        """Rows of both hosts, one run id; look-alike rows of the two hosts (same function, arguments,
+        pid and schedule) are all kept."""
+        path, written = root
+        run = select_run(read_log_dir(path))
+        assert run.run_ids == (RUN_A,)
+        assert len(run.calls) == sum(len(rows) for rows in written.values())
+        assert _ids(run.calls) == {r["call_id"] for rows in written.values() for r in rows}
+        assert set(run.calls["host"]) == {"a", "b"}
+        assert list_runs(path)["processes"].tolist() == [6]
+
+    def test_processes_are_keyed_by_host_and_pid(self, root: tuple[Path, dict[str, Any]]) -> None:
+        """The lane column is "<host>:<pid>", host by host (by first call), then by each process's first call."""
+        calls = load_run(root[0])
+        lanes = ["a:1000", "a:1001", "a:1002", "b:1000", "b:1001", "b:1002"]
+        assert list(calls["lane"].cat.categories) == lanes
+        assert (calls["lane"] == calls["host"].astype(str) + ":" + calls["pid"].astype(str)).all()
+        assert calls.attrs["mpmon"]["hosts"] == ["a", "b"]
+
+    def test_clock_offsets_align_the_hosts_and_the_tables_keep_raw_times(
+        self, root: tuple[Path, dict[str, Any]]
+    ) -> None:
+        """Each host's median offset; shifted by it, the hosts' matching calls start within 50 ms, while
+        the start_time column keeps each host's own clock."""
+        run = select_run(read_log_dir(root[0]))
+        assert run.clock_offsets == {"a": pytest.approx(0.0), "b": pytest.approx(-30.0)}
+        calls = run.calls.assign(
+            aligned=hosts.aligned_micros(run.calls, "start_time"), key=run.calls["call_id"].str[2:]
+        )
+        a, b = (calls[calls["host"] == h].set_index("key").sort_index() for h in ("a", "b"))
+        assert (b["start_time"] - a["start_time"]).dt.total_seconds().tolist() == [30.0] * len(a)
+        assert (b["aligned"] - a["aligned"]).abs().max() <= 50_000
+
+    def test_mpmon_analyze_reads_a_root(self, root: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+        """The command line on the root: one report whose Processes table has a row per (host, pid)."""
+        assert main(["--logdir", str(root[0]), "--out", str(tmp_path / "out")]) == 0
+        (folder,) = (tmp_path / "out").iterdir()
+        processes = pd.read_csv(folder / "processes.csv")
+        assert sorted(zip(processes["host"], processes["pid"], strict=True)) == [
+            (h, p) for h in ("a", "b") for p in (1000, 1001, 1002)
+        ]
