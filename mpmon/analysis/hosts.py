@@ -74,17 +74,17 @@ def add_lanes(calls: pd.DataFrame) -> pd.DataFrame:
     hcodes, hosts = pd.factorize(calls["host"], sort=False)
     pid = calls["pid"].to_numpy(dtype=np.int64)
     key = hcodes.astype(np.int64) * (int(pid.max()) - int(pid.min()) + 1) + (pid - int(pid.min()))
-    keys, first, codes = np.unique(key, return_index=True, return_inverse=True)
-    start = to_micros(calls["start_time"])
-    lane_start = np.full(len(keys), np.iinfo(np.int64).max)
-    np.minimum.at(lane_start, codes.ravel(), start)
+    codes, keys = pd.factorize(key, sort=False)  # hashing: no sort of every row
+    first = np.empty(len(keys), dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)  # the last write wins: each lane's first row
+    lane_start = pd.Series(to_micros(calls["start_time"])).groupby(codes).min().to_numpy()
     lane_host = hcodes[first].astype(np.int64)
     host_start = pd.Series(lane_start).groupby(lane_host).min().reindex(lane_host).to_numpy()
     order = np.lexsort((lane_start, lane_host, host_start))
     names = [f"{hosts[hcodes[first[i]]]}:{pid[first[i]]}" for i in order]
     rank = np.empty(len(keys), dtype=np.int64)
     rank[order] = np.arange(len(keys))
-    calls[LANE_COLUMN] = pd.Categorical.from_codes(rank[codes.ravel()], categories=pd.Index(names, dtype=str))
+    calls[LANE_COLUMN] = pd.Categorical.from_codes(rank[codes], categories=pd.Index(names, dtype=str))
     calls.attrs.setdefault("mpmon", {})["hosts"] = list(dict.fromkeys(hosts[hcodes[first[i]]] for i in order))
     return calls
 
