@@ -421,7 +421,7 @@ class TestHosts:
         assert list_runs(path)["processes"].tolist() == [6]
 
     def test_processes_are_keyed_by_host_and_pid(self, root: tuple[Path, dict[str, Any]]) -> None:
-        """The lane column is "<host>:<pid>", host by host (by first call), then by each process's first call."""
+        """The lane column is "<host>:<pid>": hosts by first call, then processes by first call."""
         calls = load_run(root[0])
         lanes = ["a:1000", "a:1001", "a:1002", "b:1000", "b:1001", "b:1002"]
         assert list(calls["lane"].cat.categories) == lanes
