@@ -13,9 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from mpmon import schema
-from mpmon.analysis import AnalysisError, hosts, list_runs, load_run, read_log_dir, select_run
+from mpmon.analysis import AnalysisError, list_runs, load_run, read_log_dir, select_run
 from mpmon.analysis.cli import main
-from mpmon.analysis.load import CATEGORY_COLUMNS, parse_time
+from mpmon.analysis.load import parse_time
 
 from . import logfactory as lf
 from .conftest import RUN_A, RUN_B, OneRun, TwoRuns
@@ -29,6 +29,8 @@ class TestResultsCsv:
     def test_rows_are_typed_from_the_schema(self, one_run: OneRun) -> None:
         """Every column of the schema, in order, with its schema type (few-valued text as categoricals),
         then the ``lane`` process key; times are UTC microseconds."""
+        from mpmon.analysis.load import CATEGORY_COLUMNS
+
         log_dir, rows = one_run
         df = load_run(log_dir)
         assert list(df.columns) == [*schema.COLUMN_NAMES, "lane"]
@@ -433,6 +435,8 @@ class TestHosts:
     ) -> None:
         """Each host's median offset; shifted by it, the hosts' matching calls start within 50 ms, while
         the start_time column keeps each host's own clock."""
+        from mpmon.analysis import hosts
+
         run = select_run(read_log_dir(root[0]))
         assert run.clock_offsets == {"a": pytest.approx(0.0), "b": pytest.approx(-30.0)}
         calls = run.calls.assign(
