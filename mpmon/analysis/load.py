@@ -73,11 +73,7 @@ def load_run(
 
 def list_runs(log_dir: str | Path | LogDir) -> pd.DataFrame:
     """One row per run, oldest first: run_id, tag, start, end, duration_s, calls, processes, errors."""
-    data = (
-        log_dir
-        if isinstance(log_dir, LogDir)
-        else read_log_dir(log_dir, ("status", "function", "error_type"))
-    )
+    data = log_dir if isinstance(log_dir, LogDir) else read_log_dir(log_dir, ())
     calls = data.calls
     keys = run_keys(calls)
     groups = calls.groupby(keys, sort=False, observed=True)

@@ -51,7 +51,18 @@ CATEGORY_COLUMNS = (
 ANALYSIS_COLUMNS = tuple(n for n in schema.COLUMN_NAMES if n not in ("args", "message"))
 """What the figures, tables and trace read: every column but the two long free-text ones."""
 
-_KEY_COLUMNS = ("run_id", "call_id", "start_time", "end_time", "duration_s", "host", "pid")
+_KEY_COLUMNS = (  # what run selection and error events need
+    "run_id",
+    "call_id",
+    "function",
+    "start_time",
+    "end_time",
+    "duration_s",
+    "host",
+    "pid",
+    "status",
+    "error_type",
+)
 _BLOCK_BYTES = 16 << 20
 
 

@@ -454,3 +454,32 @@ class TestHosts:
         assert sorted(zip(processes["host"], processes["pid"], strict=True)) == [
             (h, p) for h in ("a", "b") for p in (1000, 1001, 1002)
         ]
+
+
+class TestColumns:
+    """Reading only what the analysis needs: ten million rows must fit in memory."""
+
+    def test_only_the_columns_asked_for_are_read(self, one_run: OneRun) -> None:
+        """``columns`` reads those plus the keys run selection needs; args and message stay on disk."""
+        df = load_run(one_run[0], columns=("parent_id",))
+        keys = ["run_id", "call_id", "parent_id", "function", "start_time", "end_time", "duration_s", "pid"]
+        assert list(df.columns) == [*keys, "host", "status", "error_type", "lane"]
+        assert len(df) == len(one_run[1])
+
+    def test_csv_and_parquet_read_the_same(self, tmp_path: Path) -> None:
+        """The same rows written as CSV and as Parquet load as equal frames (the same dtypes too)."""
+        rows = lf.make_run(RUN_A, workers=2, tasks=6)
+        lf.write_run(tmp_path / "csv", rows, table="csv")
+        lf.write_run(tmp_path / "parquet", rows, table="parquet")
+        wanted = ("parent_id", "cpu_time_s")
+        csv_df, parquet_df = (load_run(tmp_path / f, columns=wanted) for f in ("csv", "parquet"))
+        pd.testing.assert_frame_equal(
+            csv_df.sort_values("call_id", ignore_index=True),
+            parquet_df.sort_values("call_id", ignore_index=True),
+            check_categorical=False,
+        )
+
+    def test_an_unknown_column_is_an_error(self, one_run: OneRun) -> None:
+        """A name that is not a results column is refused, naming it."""
+        with pytest.raises(ValueError, match="not results columns: nope"):
+            load_run(one_run[0], columns=("nope",))
