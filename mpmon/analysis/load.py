@@ -147,7 +147,8 @@ def _read_one(path: Path, columns: Sequence[str], host: str) -> LogDir:
     error_objs, error_log = read_line_family(_rotated(path, schema.ERROR_LOG), skipped)
     extra = calls_from_lines([*timing_objs, *spill_objs], table, skipped)
     pieces = [t for t in (table, None if extra is None else readers.shape(extra, columns)) if t is not None]
-    calls = _to_pandas(pa.concat_tables(pieces) if pieces else readers.shape(_EMPTY, columns))
+    del table, extra  # the pieces alone hold the rows, so the conversion frees each column as it goes
+    calls = _to_pandas(pieces or [readers.shape(_EMPTY, columns)])
     events = [obj for obj in timing_objs if obj.get("event") in RUN_EVENTS]
     errors = errors_frame(error_objs)
     if host:
@@ -210,10 +211,26 @@ def _read_tables(path: Path, columns: Sequence[str], skipped: dict[str, int]) ->
     return pa.concat_tables(tables) if tables else None
 
 
-def _to_pandas(table: pa.Table) -> pd.DataFrame:
-    """An Arrow table as pandas: plain text Arrow-backed (no copy), dictionary text as categoricals."""
+def _to_pandas(pieces: list[pa.Table] | pa.Table) -> pd.DataFrame:
+    """Arrow tables, emptied, as one pandas frame: text Arrow-backed, dictionary text as categoricals.
+
+    Each column is made one contiguous chunk first (freeing its chunks at once), so that numbers and
+    large strings become pandas columns without a copy; categoricals get new codes. The list is
+    emptied so that nothing else holds the tables.
+    """
+    if isinstance(pieces, pa.Table):
+        pieces = [pieces]
+    table = pa.concat_tables(pieces) if len(pieces) != 1 else pieces[0]
+    pieces.clear()
+    names, columns = table.column_names, table.columns
+    del table
+    for i, column in enumerate(columns):  # one contiguous chunk each, freeing the chunks column by column
+        if not pa.types.is_dictionary(column.type):
+            columns[i] = pa.chunked_array([column.combine_chunks()], column.type)
     strings = {pa.string(): pd.StringDtype(), pa.large_string(): pd.StringDtype()}
-    return table.to_pandas(types_mapper=strings.get, self_destruct=True)
+    whole = pa.table(columns, names=names)
+    columns.clear()
+    return whole.to_pandas(types_mapper=strings.get, self_destruct=True, split_blocks=True)
 
 
 def _merge_events(runs: pd.DataFrame, events: list[dict[str, Any]]) -> pd.DataFrame:
