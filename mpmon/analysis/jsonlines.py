@@ -21,13 +21,13 @@ import pyarrow.compute as pc
 
 from mpmon import schema
 from mpmon.analysis import _legacy
-from mpmon.analysis._convert import convert, to_micros, typed_arrow
+from mpmon.analysis._convert import convert, typed_arrow
 
 __all__ = [
     "ERROR_COLUMNS",
     "EVENT_CLOCK_OFFSET",
+    "LineCalls",
     "LineLog",
-    "calls_from_lines",
     "errors_frame",
     "read_line_family",
     "unknown",
@@ -107,41 +107,49 @@ def unknown(ids: Any, known: Any) -> Any:
     return pc.invert(pc.is_in(ids, value_set=pa.chunked_array(known).combine_chunks()))
 
 
-def calls_from_lines(
-    objs: Sequence[dict[str, Any]], table: pa.Table | None, skipped: dict[str, int]
-) -> pa.Table | None:
-    """Call rows the results table lacks: from ``call`` lines, and from old lines that describe a call."""
-    rows: list[dict[str, Any]] = []
-    for obj in objs:
-        event = obj.get("event")
-        if event == schema.EVENT_CALL:
-            rows.append(obj)
-        elif event is None and "run_id" not in obj and (row := _legacy.legacy_call(obj)) is not None:
-            rows.append(row)
-    ids = pa.array([str(r.get("call_id") or r.get("uuid") or "") for r in rows], pa.string())
-    if table is not None and rows:
-        missing = unknown(ids, _ids_near(table, rows)).to_numpy(zero_copy_only=False)
-        rows, ids = [r for r, keep in zip(rows, missing, strict=True) if keep], ids.filter(missing)
-    if not rows:
-        return None
-    frame = pd.DataFrame.from_records(rows, columns=list(schema.COLUMN_NAMES))
-    frame["call_id"] = ids.to_pylist()
-    return typed_arrow(frame, schema.TIMING_LOG, skipped)
+@dataclass(frozen=True)
+class LineCalls:
+    """The call rows that JSON lines describe (``call`` lines, and old lines that describe a call), typed,
+    to add those the results tables lack."""
 
+    rows: pa.Table | None
+    legacy: bool  # some came from old lines, whose coarse times cannot pre-select the table's ids
 
-def _ids_near(table: pa.Table, rows: Sequence[dict[str, Any]]) -> pa.ChunkedArray:
-    """The table's call ids that could match the line rows: those ending at one of the rows' end times.
+    @staticmethod
+    def of(objs: Sequence[dict[str, Any]], skipped: dict[str, int]) -> LineCalls:
+        """The call rows of ``objs`` (rows without usable times are skipped and counted)."""
+        rows: list[dict[str, Any]] = []
+        legacy = False
+        for obj in objs:
+            event = obj.get("event")
+            if event == schema.EVENT_CALL:
+                rows.append(obj)
+            elif event is None and "run_id" not in obj and (row := _legacy.legacy_call(obj)) is not None:
+                rows.append(row)
+                legacy = True
+        if not rows:
+            return LineCalls(None, legacy)
+        frame = pd.DataFrame.from_records(rows, columns=list(schema.COLUMN_NAMES))
+        frame["call_id"] = [str(r.get("call_id") or r.get("uuid") or "") for r in rows]
+        return LineCalls(typed_arrow(frame, schema.TIMING_LOG, skipped), legacy)
 
-    Hashing a million end times (integers) is much cheaper than hashing a million call ids; old lines
-    (without an event) carry coarser times, so for them every id is returned.
-    """
-    if any(r.get("event") != schema.EVENT_CALL for r in rows):
-        return table["call_id"]
-    ends = convert(pd.Series([r.get("end_time") for r in rows], dtype=object), "timestamp")
-    if ends.isna().any():
-        return table["call_id"]
-    values = pa.array(to_micros(ends)).cast(table["end_time"].type)
-    return table["call_id"].filter(pc.is_in(table["end_time"], value_set=values))
+    def missing_from(self, table: pa.Table | None) -> pa.Table | None:
+        """The rows whose call id is not in ``table``."""
+        if self.rows is None or table is None or not self.rows.num_rows:
+            return self.rows if self.rows is not None and self.rows.num_rows else None
+        missing = self.rows.filter(unknown(self.rows["call_id"], self._ids_near(table)))
+        return missing if missing.num_rows else None
+
+    def _ids_near(self, table: pa.Table) -> pa.ChunkedArray:
+        """The table's call ids that could match: those ending at one of the rows' end times.
+
+        Hashing ten million end times (integers) is much cheaper than hashing ten million call ids; old
+        lines carry coarser times, so with them every id is returned.
+        """
+        if self.legacy or self.rows is None:
+            return table["call_id"]
+        values = self.rows["end_time"].combine_chunks().cast(table["end_time"].type)
+        return table["call_id"].filter(pc.is_in(table["end_time"], value_set=values))
 
 
 def errors_frame(objs: Sequence[dict[str, Any]]) -> pd.DataFrame:

@@ -10,8 +10,9 @@ this package imports.
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import pyarrow as pa
 from mpmon import schema
 from mpmon.analysis import _legacy, hosts, readers
 from mpmon.analysis._convert import to_micros, typed_arrow
-from mpmon.analysis.jsonlines import LineLog, calls_from_lines, errors_frame, read_line_family, unknown
+from mpmon.analysis.jsonlines import LineCalls, LineLog, errors_frame, read_line_family, unknown
 from mpmon.analysis.readers import ANALYSIS_COLUMNS, CATEGORY_COLUMNS
 from mpmon.analysis.selection import (
     CLUSTER_GAP_S,
@@ -113,8 +114,34 @@ def read_log_dir(log_dir: str | Path, columns: Sequence[str] | None = None) -> L
     without a host gets its partition's name). ``columns`` limits the results columns read (see
     :func:`load_run`); None reads them all.
     """
-    path = Path(log_dir)
-    wanted = readers.columns_for(columns)
+    with _returning_memory():
+        return _read_log_dir(Path(log_dir), readers.columns_for(columns))
+
+
+@contextlib.contextmanager
+def _returning_memory() -> Iterator[None]:
+    """Arrow allocates from jemalloc told to give freed pages back at once, while the logs are read.
+
+    Reading frees as much as it keeps (text parsed, then encoded; batches decoded, then shaped); the
+    default allocators keep those pages, which at ten million rows doubled the reader's peak RSS.
+    Buffers made meanwhile stay valid after the previous default pool is restored.
+    """
+    previous = pa.default_memory_pool()
+    try:
+        pool = pa.jemalloc_memory_pool()
+        pa.jemalloc_set_decay_ms(0)
+    except (NotImplementedError, pa.ArrowException):  # a pyarrow built without jemalloc
+        yield
+        return
+    pa.set_memory_pool(pool)
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
+def _read_log_dir(path: Path, wanted: Sequence[str]) -> LogDir:
+    """:func:`read_log_dir` once the columns are known."""
     parts = hosts.partitions(path)
     if not parts:
         _check_dir(path)
@@ -141,16 +168,19 @@ def read_log_dir(log_dir: str | Path, columns: Sequence[str] | None = None) -> L
 def _read_one(path: Path, columns: Sequence[str], host: str) -> LogDir:
     """One ordinary log directory; ``host`` (a partition's name) fills empty hosts and prefixes names."""
     skipped: dict[str, int] = {}
-    table = _read_tables(path, columns, skipped)
     timing_objs, timing_log = read_line_family(_rotated(path, schema.TIMING_LOG), skipped)
     spill_objs, _ = read_line_family(sorted(path.glob(schema.SPILL_GLOB)), skipped)
-    error_objs, error_log = read_line_family(_rotated(path, schema.ERROR_LOG), skipped)
-    extra = calls_from_lines([*timing_objs, *spill_objs], table, skipped)
-    pieces = [t for t in (table, None if extra is None else readers.shape(extra, columns)) if t is not None]
-    del table, extra  # the pieces alone hold the rows, so the conversion frees each column as it goes
-    calls = _to_pandas(pieces or [readers.shape(_EMPTY, columns)])
     events = [obj for obj in timing_objs if obj.get("event") in RUN_EVENTS]
+    lines = LineCalls.of([*timing_objs, *spill_objs], skipped)
+    del timing_objs, spill_objs  # the parsed lines weigh more than their calls: gone before the table
+    error_objs, error_log = read_line_family(_rotated(path, schema.ERROR_LOG), skipped)
     errors = errors_frame(error_objs)
+    del error_objs
+    table = _read_tables(path, columns, skipped)
+    extra = lines.missing_from(table)
+    pieces = [t for t in (table, None if extra is None else readers.shape(extra, columns)) if t is not None]
+    del table, extra, lines  # the pieces alone hold the rows, so the conversion frees each column
+    calls = _to_pandas(pieces or [readers.shape(_EMPTY, columns)])
     if host:
         calls = _fill_host(calls, host)
         errors.loc[errors["host"] == "", "host"] = host
@@ -215,7 +245,7 @@ def _to_pandas(pieces: list[pa.Table] | pa.Table) -> pd.DataFrame:
     """Arrow tables, emptied, as one pandas frame: text Arrow-backed, dictionary text as categoricals.
 
     Each column is made one contiguous chunk first (freeing its chunks at once), so that numbers and
-    large strings become pandas columns without a copy; categoricals get new codes. The list is
+    large strings become pandas columns with as little copying as pandas allows. The list is
     emptied so that nothing else holds the tables.
     """
     if isinstance(pieces, pa.Table):
