@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     """Select the run, write its trace (first: a bad path fails before the slow part) and its report
     folder, print a short account."""
-    data = load.read_log_dir(args.logdir)
+    data = load.read_log_dir(args.logdir, load.ANALYSIS_COLUMNS)  # not args/message: 10M rows fit
     run = load.select_run(data, args.run_id, args.start_time, args.end_time)
     summary = stats.summarize(run.calls)
     out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"
