@@ -18,10 +18,11 @@ import types
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from . import probe
 from .render import Sanitizer, render_args, render_exception
+from .schema import RESULTS_FORMATS
 from .sender import sender
 from .wire import CALL, ERROR
 
@@ -37,7 +38,6 @@ __all__ = [
     "TimerSettings",
 ]
 
-RESULTS_FORMATS: Final = ("csv", "parquet")
 P = ParamSpec("P")
 R = TypeVar("R")
 _current_thread = threading.current_thread

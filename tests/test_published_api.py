@@ -11,10 +11,12 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from helpers import json_lines, read_csv, run_program
 
 import mpmon
+from mpmon import schema
 from mpmon.decorators import ErrorCatcherDecorator, TimerDecorator
 
 ALIAS = "import sys\nimport mpmon\nsys.modules[__name__] = mpmon\n"
@@ -60,6 +62,8 @@ def test_published_program_runs_unchanged(tmp_path: Path) -> None:
     assert sorted(rows["function"]) == ["manual_test", "slow_csv", "slow_csv_mp", "slow_csv_mp"]
     (entry,) = json_lines(tmp_path / "logs", "error.log")
     assert entry["function"] == "faulty" and entry["error_type"] == "ZeroDivisionError"
+    errors = pd.read_csv(tmp_path / "logs" / schema.ERROR_RESULTS_CSV, keep_default_na=False)
+    assert list(errors["function"]) == ["faulty"] and list(errors["call_id"]) == [entry["uuid"]]
 
 
 class TestPublishedParameters:
