@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from multiprocessing import AuthenticationError
 from typing import Any
 
-from .. import environment, render
+from .. import compat, environment, render
 from ..sender import SETTLE_SECONDS, sender
 from ..wire import STOP, connect
 
@@ -160,7 +160,7 @@ def _stop_at_exit() -> None:
     Their workers flush on the way out, so their records reach the collector before it drains.
     """
     for name in ("multiprocess.util", "multiprocessing.util"):
-        exit_function = getattr(sys.modules.get(name), "_exit_function", None)
+        exit_function = compat.exit_function(sys.modules.get(name))
         if exit_function is not None:
             exit_function()
     stop_collector()

@@ -20,7 +20,7 @@ import time
 from multiprocessing import AuthenticationError, connection
 from typing import Any
 
-from ..wire import ACK, STOP, STOPPED, SYNC, RejectedPayload, admit, decode_batch
+from ..wire import ACK, FLUSH, STOP, STOPPED, SYNC, RejectedPayload, admit, decode_batch
 from .writer import Writer
 
 __all__ = ["Server"]
@@ -135,7 +135,7 @@ class Server:
             self.writer.reject(str(exc))
             messages, gone = [], True
         for message in messages:
-            if message == SYNC:
+            if message in (SYNC, FLUSH):  # FLUSH: the collector engineer's own handling replaces this
                 self._hurry = True
             elif message == STOP or message.startswith(STOP + b":"):
                 self._hurry = True
