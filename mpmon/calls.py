@@ -4,9 +4,10 @@ Every form of measurement goes through here: Timer's stacked and start/stop/`wit
 coroutine and generator wrappers (lazy.py) and the manual hooks (hooks.py). Only Timer's plain call
 keeps an inline copy of these steps for speed (decorators.py), tested to build the very same tuple.
 
-The probes are taken so that the CPU window and the timed window are the same window: RSS, CPU, clock at
-the start; clock, CPU, RSS at the end. CPU time is the whole process's, so values above the duration
-mean other threads of the process worked meanwhile.
+The probes are taken so that the CPU window and the timed window are the same window: RSS, CPU, perf
+counter at the start (the wall clock, which only labels the call, before them); perf counter, CPU, RSS
+at the end. CPU time is the whole process's, so values above the duration mean other threads of the
+process worked meanwhile.
 """
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ def begin(track: bool, call_no: int = 0, push: bool = True) -> Begun:
     parent = stack.current
     if push:
         stack.current = call_no
+    start = time_ns()  # the wall clock only labels the call: outside the CPU window too
     rss0: bytes | int = -1
     cpu0 = -1
     if track:
         rss0 = rss_raw()
         cpu0 = cpu_ns()
-    start = time_ns()
     return Begun(call_no, parent, push, start, perf_counter_ns(), cpu0, rss0)
 
 

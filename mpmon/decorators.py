@@ -122,10 +122,10 @@ class TimedFunction(TimedBase):
         cpu0 = cpu = -1
         rss0: bytes | int = -1
         rss1: bytes | int = -1
+        start = _time_ns()
         if self.track:
             rss0 = _rss_raw()
             cpu0 = _cpu_ns()
-        start = _time_ns()
         t0 = _perf_counter_ns()
         try:
             result = self.__wrapped__(*args, **kwargs)

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from time import monotonic
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from . import compat, environment
 from .transport import (
@@ -209,13 +209,6 @@ class Sender:
                 self.transport, self.ready, self.limit, self.dropping = saved
 
     @property
-    def stack(self) -> Any:
-        """This thread's stack of monitored calls (state.stack), for code that reached it from here."""
-        from .state import stack
-
-        return stack
-
-    @property
     def spilled(self) -> int:
         """Records this process wrote to spill files since it started (or last rediscovered)."""
         return self.spill.spilled
@@ -356,17 +349,3 @@ def _process_name() -> str:
     if name == "MainProcess" and other is not None:
         name = other.current_process().name
     return name
-
-
-if TYPE_CHECKING:
-    sender: Sender
-
-
-def __getattr__(name: str) -> Any:
-    """`mpmon.sender.sender`, the process's one Sender, for code that imported it from here (it lives in
-    state.py with the rest of the per-process state)."""
-    if name == "sender":
-        from .state import sender
-
-        return sender
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

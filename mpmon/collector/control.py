@@ -29,7 +29,8 @@ from multiprocessing import AuthenticationError
 from typing import Any
 
 from .. import compat, environment, render
-from ..sender import SETTLE_SECONDS, sender
+from ..sender import SETTLE_SECONDS
+from ..state import sender
 from ..wire import STOP, connect
 
 __all__ = ["Collector", "collector", "start_collector", "stop_collector"]
