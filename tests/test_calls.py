@@ -195,3 +195,37 @@ def test_a_connect_to_a_full_listen_queue_has_a_deadline(tmp_path: Path) -> None
     assert outcome and isinstance(outcome[0], OSError | EOFError)
     for s in [*waiting, listener]:
         s.close()
+
+
+CPU_WINDOW = """
+import multiprocessing
+import mpmon
+
+@mpmon.Timer(log_to_console=False)
+def noop(i):
+    pass
+
+def task(n):
+    for i in range(n):
+        noop(i)
+
+if __name__ == "__main__":
+    mpmon.start_collector("logs", log_to_console=False)
+    task(1000)
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.map(task, [250] * 8, chunksize=1)
+    mpmon.stop_collector()
+"""
+
+
+@pytest.mark.slow
+def test_the_cpu_window_is_the_timed_window_in_pool_workers_too(tmp_path: Path) -> None:
+    """No-op calls in the main process and in pool workers: cpu_time_s <= duration_s + 2 us in >= 99%."""
+    from helpers import read_csv, run_program
+
+    run_program(tmp_path, CPU_WINDOW)
+    rows = read_csv(tmp_path / "logs")
+    assert len(rows) == 3000
+    for in_main, group in rows.groupby(rows["process_name"] == "MainProcess"):
+        within = (group["cpu_time_s"] <= group["duration_s"] + 2e-6).mean()
+        assert within >= 0.99, (in_main, within)
