@@ -172,14 +172,17 @@ class Sender:
             self.lock.release()
 
     def hand_over(self) -> None:
-        """Before a pool worker sends a result: flush (block policy); under the drop policy only if a
-        connection is open and would take the batch at once, else leave it to the flusher."""
+        """Before a pool worker sends a result: flush. Under the drop policy the batch is sent only if the
+        socket takes it at once (else dropped and counted, or spilled with no collector), and this waits
+        at most for a connection's deadline, never for the collector to make room."""
         if not self.dropping:
             self.flush()
-        elif self.lock.acquire(blocking=False):
+            return
+        if self.transport is self.socket:
+            self.socket.connection()  # within its deadline, and outside the lock the calls may want
+        if self.lock.acquire(blocking=False):
             try:
-                if self.socket.writable():
-                    self._deliver_all()
+                self._deliver_all()  # sent if the socket takes it at once, else dropped (counted) or spilled
             finally:
                 self.lock.release()
 
@@ -288,8 +291,11 @@ class _Flusher(threading.Thread):
 
     def run(self) -> None:
         complained = False
+        first = True  # a first round at once: under the drop policy it opens the connection
         while True:
-            self.wake.wait(FLUSH_INTERVAL_NS / 1e9)
+            if not first:
+                self.wake.wait(FLUSH_INTERVAL_NS / 1e9)
+            first = False
             if self.stopping:
                 return
             self.wake.clear()

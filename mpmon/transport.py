@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import select
+import threading
 from collections import deque
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection
@@ -131,6 +132,7 @@ class SocketTransport:
         self._retry_ns = 0
         self._unacked: deque[tuple[int, Meta, list[Record]]] = deque()
         self._unacked_count = 0
+        self._connecting = threading.Lock()
 
     @property
     def connected(self) -> bool:
@@ -196,6 +198,10 @@ class SocketTransport:
         """The connection, opened if need be (within CONNECT_SECONDS); None if no collector answers."""
         if self._conn is not None:
             return self._conn
+        with self._connecting:  # the flusher and a pool worker's hand-over may both try
+            return self._conn if self._conn is not None else self._connect()
+
+    def _connect(self) -> Connection | None:
         if perf_counter_ns() < self._retry_ns:
             return None
         d = self.discovery
