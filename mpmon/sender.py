@@ -55,6 +55,8 @@ DROP_AT: Final = ACK_WINDOW
 """Under the drop policy, the buffer's bound: past it the oldest batch is dropped (and counted)."""
 SETTLE_SECONDS: Final = 5.0
 """At exit, how long a process waits for the collector to confirm what it sent."""
+REDISCOVER_WAIT_SECONDS: Final = 1.0
+"""How long start_collector()/stop_collector() wait for a flush under way before they switch collectors."""
 FORK_JOIN_SECONDS: Final = 1.0
 """Before a fork, how long the flusher is given to finish a send under way and stop."""
 
@@ -188,14 +190,19 @@ class Sender:
 
     def rediscover(self) -> None:
         """Read the environment again (start_collector or stop_collector changed it in this process):
-        what the old collector did not confirm is spilled, later records go to the new one."""
-        with self.lock:
+        what the old collector did not confirm is spilled, later records go to the new one. Waits at
+        most a moment for a flush under way (a send stuck on a wedged collector then fails on its own)."""
+        locked = self.lock.acquire(timeout=REDISCOVER_WAIT_SECONDS)
+        try:
             self.socket.close()
             capturing = self.transport is not self.socket
             transport = self.transport
             self._use(environment.discover())
             if capturing:
                 self.transport = transport
+        finally:
+            if locked:
+                self.lock.release()
 
     @contextmanager
     def diverted(self, transport: Transport) -> Iterator[None]:
