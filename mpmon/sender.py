@@ -110,8 +110,9 @@ class Sender:
         if not self.dropping:
             self.flush()
             return
-        if self._flusher is not None:
-            self._flusher.wake.set()
+        flusher = self._flusher
+        if flusher is not None and not flusher.wake.is_set():
+            flusher.wake.set()
         if len(self.buffer) >= DROP_AT and self.lock.acquire(blocking=False):
             try:
                 count = min(len(self.buffer), BATCH_SIZE)
