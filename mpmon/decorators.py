@@ -14,13 +14,14 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from . import probe
 from .calls import Begun, arm, begin, finish, record_error, rendered_args
 from .lazy import timed_lazy
 from .monitored import Monitored, TimedBase, caller_names, main_module_name
 from .render import Sanitizer, render_exception
+from .schema import RESULTS_FORMATS
 from .state import sender as _sender
 from .state import stack as _stack
 from .wire import CALL
@@ -39,7 +40,6 @@ __all__ = [
     "main_module_name",
 ]
 
-RESULTS_FORMATS: Final = ("csv", "parquet")
 P = ParamSpec("P")
 R = TypeVar("R")
 _current_thread = threading.current_thread
