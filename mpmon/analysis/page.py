@@ -58,7 +58,7 @@ table { border-collapse: collapse; font-size: 12px; margin: 8px 0 24px; max-widt
 th, td { border-bottom: 1px solid #e4e4e4; padding: 3px 6px; text-align: right; vertical-align: top; }
 td { white-space: nowrap; } th { background: #f6f6f6; }
 th:first-child, td:first-child, td.text { text-align: left; }
-td.name { white-space: normal; overflow-wrap: anywhere; max-width: 300px; }
+td.name { text-align: left; white-space: normal; overflow-wrap: anywhere; max-width: 300px; }
 td.text { white-space: normal; overflow-wrap: anywhere; max-width: 420px; }
 details pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 11px; background: #f8f8f8;
               padding: 8px; max-width: 1100px; }

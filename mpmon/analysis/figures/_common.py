@@ -170,10 +170,23 @@ def duration_axis(ax: Axes, values: Iterable[float], which: str = "x", log: bool
 
 
 def memory_axis(axis: Axis, values: Iterable[float]) -> str:
-    """Put a memory axis (values in MiB) in KiB, MiB or GiB as its largest value calls for."""
+    """Put a memory axis (values in MiB) in KiB, MiB or GiB as its largest value calls for, with ticks
+    at round numbers of that unit."""
     name, scale = units.memory_unit(values)
+    axis.set_major_locator(ScaledLocator(scale))
     axis.set_major_formatter(UnitFormatter(scale))
     return name
+
+
+class ScaledLocator(MaxNLocator):
+    """Ticks at round numbers of a unit (``scale`` data units per unit): 256 KiB, not 0.25 MiB."""
+
+    def __init__(self, scale: float, nbins: int = 8) -> None:
+        super().__init__(nbins)
+        self.scale = scale
+
+    def tick_values(self, vmin: float, vmax: float) -> Any:
+        return super().tick_values(vmin / self.scale, vmax / self.scale) * self.scale
 
 
 def count_axis(axis: Axis, bins: int = 5) -> None:
