@@ -17,7 +17,7 @@ from pathlib import Path
 
 import matplotlib
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon import units
 from mpmon.analysis import figures, load, report, stats, trace

@@ -186,7 +186,7 @@ class ScaledLocator(MaxNLocator):
         self.scale = scale
 
     def tick_values(self, vmin: float, vmax: float) -> Any:
-        return super().tick_values(vmin / self.scale, vmax / self.scale) * self.scale
+        return np.asarray(super().tick_values(vmin / self.scale, vmax / self.scale)) * self.scale
 
 
 def count_axis(axis: Axis, bins: int = 5) -> None:
