@@ -101,7 +101,7 @@ def write_report(
     step("tables")
     figures_ = {name: _write(folder / f"{name}.png", png) for name, png in pngs.items()}
     groups = error_groups(run.errors, run.error_lines)
-    slowest = slowest_calls(run.calls, SLOWEST_CALLS, summary.by_process)
+    slowest = slowest_calls(run.calls, SLOWEST_CALLS, summary.by_process, summary.by_function)
     files = list(figures_.values())
     files.append(_write_csv(summary.functions, folder / AGGREGATE_CSV))
     files.append(_write_csv(summary.processes, folder / PROCESSES_CSV))
