@@ -120,7 +120,8 @@ def _analyze(args: argparse.Namespace) -> int:
         )
     if not args.quiet:
         for name, count in run.skipped.items():
-            print(f"{PROG}: note: skipped {count} line(s) of {name} that did not parse", file=sys.stderr)
+            skipped = units.plural(count, "line")
+            print(f"{PROG}: note: skipped {skipped} of {name} that did not parse", file=sys.stderr)
         print(_summary_table(run, summary, written))
         print()
         print(_top_table(summary.functions.head(TOP_FUNCTIONS)))

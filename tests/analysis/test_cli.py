@@ -87,7 +87,7 @@ class TestAnalyze:
         with (one_run[0] / schema.TIMING_LOG).open("a") as fh:
             fh.write("{torn\n")
         assert main(["--logdir", str(one_run[0]), "--out", str(tmp_path / "out")]) == 0
-        assert "skipped 1 line(s) of timing.log" in capsys.readouterr().err
+        assert "skipped 1 line of timing.log that did not parse" in capsys.readouterr().err
         assert _summary(_folders(tmp_path / "out")[0])["skipped_lines"] == {"timing.log": 1}
 
     def test_summary_table_at_the_end(
