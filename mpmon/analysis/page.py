@@ -325,7 +325,7 @@ def _slowest(slowest: pd.DataFrame) -> str:
 def arguments(text: str) -> str:
     """A call's arguments JSON (``{"args": [...], "kwargs": {...}}``) as ``(1, 'a', key=2)``."""
     if not text:
-        return "()"
+        return ""
     try:
         data = json.loads(text)
         parts = [str(a) for a in data.get("args", [])]

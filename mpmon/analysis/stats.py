@@ -339,7 +339,8 @@ def slowest_calls(
 
     ``offset_s`` is the call's start in seconds from the run's first start (where it sits on the
     timeline); ``process`` and ``function`` are the labels of the timeline and the tables. A partial
-    sort: ten million rows cost a fraction of a second.
+    sort: ten million rows cost a fraction of a second. Columns the loader did not read (``args`` when
+    only the analysis columns were loaded) are left empty.
     """
     if df.empty:
         return pd.DataFrame(columns=list(SLOWEST_COLUMNS), index=pd.Index([], name="call_id"))
@@ -357,9 +358,12 @@ def slowest_calls(
             "start_time": rows["start_time"].to_numpy(),
             "offset_s": (rows["start_time"] - first).dt.total_seconds().to_numpy(),
             "process": np.asarray(processes.names, dtype=object)[processes.codes[take]],
-            "thread_name": rows["thread_name"].to_numpy(),
-            "status": rows["status"].to_numpy(),
-            "args": rows["args"].to_numpy(),
+            **{name: _column(rows, name) for name in ("thread_name", "status", "args")},
         },
         index=pd.Index(rows["call_id"].to_numpy(), name="call_id"),
     )
+
+
+def _column(rows: pd.DataFrame, name: str) -> Any:
+    """A column's values as an array of text, empty strings when the column was not loaded."""
+    return rows[name].astype(str).to_numpy() if name in rows.columns else np.full(len(rows), "", dtype=object)
