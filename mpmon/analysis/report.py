@@ -147,9 +147,11 @@ def _write_csv(table: pd.DataFrame, path: Path) -> Path:
 
 
 def export_rows(calls: pd.DataFrame, path: Path) -> Path:
-    """The run's call rows as one Parquet file with the collector's Arrow schema (``--export-rows``)."""
-    table = pa.Table.from_pandas(calls, schema=schema.arrow_schema(), preserve_index=False)
-    pq.write_table(table, path, compression="zstd")
+    """The run's call rows as one Parquet file with the collector's Arrow types (``--export-rows``): the
+    schema's columns that were loaded, in the schema's order (categorical text written as plain text)."""
+    fields = [f for f in schema.arrow_schema() if f.name in calls.columns]
+    table = pa.Table.from_pandas(calls[[f.name for f in fields]], preserve_index=False)
+    pq.write_table(table.cast(pa.schema(fields)), path, compression="zstd")
     return path
 
 
