@@ -316,8 +316,9 @@ def _slowest(slowest: pd.DataFrame) -> str:
         )
     note = (
         f"<p class='meta'>The {units.plural(len(slowest), 'longest call')} of the run. “On the timeline” is "
-        "the call's start after the run's first call, in its process's lane of the timeline; the call id "
-        "finds it in a Chrome trace written with --trace. Every column: slowest_calls.csv.</p>"
+        "the call's start after the run's first call, in its process's lane of the timeline, where the five "
+        "slowest carry their number; the call id finds it in a Chrome trace written with --trace. "
+        "Every column: slowest_calls.csv.</p>"
     )
     return note + f"<table>{head}{''.join(rows)}</table>"
 

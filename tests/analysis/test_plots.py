@@ -260,6 +260,16 @@ class TestUnitsAndCounts:
         assert set(CAPTIONS) == set(FIGURES)
         assert all(c.endswith(".") and c.count(". ") == 0 for c in CAPTIONS.values())
 
+    def test_the_five_slowest_calls_are_numbered(self, one_run: OneRun) -> None:
+        """Ranks 1-5 sit at the start of the five longest calls, in their lanes."""
+        df = load_run(one_run[0])
+        fig = plot_timeline(df)
+        marks = {t.get_text(): t.xy for t in fig.axes[0].texts if t.get_text().isdigit()}
+        assert sorted(marks) == ["1", "2", "3", "4", "5"]
+        longest = df.sort_values("duration_s", ascending=False, kind="stable").iloc[0]
+        offset_ms = (longest["start_time"] - df["start_time"].min()).total_seconds() * 1e3
+        assert marks["1"][0] == pytest.approx(offset_ms, abs=1e-3)
+
     def test_the_timeline_states_the_efficiency_rule(self, one_run: OneRun) -> None:
         """Under the timeline: the efficiency, which processes count and which do not."""
         df = load_run(one_run[0])

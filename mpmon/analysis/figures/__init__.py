@@ -56,8 +56,8 @@ CAPTIONS: dict[str, str] = {
     "its calls' durations, the whiskers reach from the fastest call to the 99th percentile and the dot "
     "marks the slowest call.",
     "timeline": "Each lane is one process and each bar one call, coloured by function (thin bars are "
-    "nested calls, a red x an error); the lower panel counts the processes busy at each moment against "
-    "the processes that ran the workload.",
+    "nested calls, a red x an error, numbers 1-5 the slowest calls); the lower panel counts the processes "
+    "busy at each moment against the processes that ran the workload.",
     "memory_delta": "Each row is one function, in the same order as the execution times: how much the "
     "process's resident memory grew (right of zero) or shrank during a call, with the same box and "
     "whisker rule, the mean as a diamond.",

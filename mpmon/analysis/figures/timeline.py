@@ -22,10 +22,18 @@ from mpmon.analysis import stats as stats_
 from mpmon.analysis.figures import _common as c
 from mpmon.analysis.load import to_micros
 
-__all__ = ["EXACT_TIMELINE_CALLS", "TIMELINE_BINS", "depths", "efficiency_rule", "plot_timeline"]
+__all__ = [
+    "EXACT_TIMELINE_CALLS",
+    "MARKED_SLOWEST",
+    "TIMELINE_BINS",
+    "depths",
+    "efficiency_rule",
+    "plot_timeline",
+]
 
 EXACT_TIMELINE_CALLS = 20_000  # up to this many calls the timeline draws every call; beyond, it bins
 TIMELINE_BINS = 1_000
+MARKED_SLOWEST = 5  # the slowest calls get their rank (as in the report's slowest-calls table) on the lanes
 
 
 def plot_timeline(df: pd.DataFrame, *, subtitle: str = "", summary: stats_.Summary | None = None) -> Figure:
@@ -50,6 +58,7 @@ def plot_timeline(df: pd.DataFrame, *, subtitle: str = "", summary: stats_.Summa
         grid.draw_calls(ax)
     else:
         grid.draw_bins(ax)
+    grid.mark_slowest(ax, MARKED_SLOWEST)
     grid.draw_busy(busy_ax, summary.run)
     _lane_axis(ax, lanes)
     fig.legend(handles=grid.legend(), loc="outside lower center", ncols=6, fontsize=8, frameon=False)
@@ -105,6 +114,26 @@ class _Timeline:
         failed = (self.df["status"] == "error").to_numpy()
         ax.plot(self.end[failed] / self.unit_us, self.lane[failed] - 0.3, "x", color="#d62728", ms=5, mew=1.5)
         ax.set_xlim(0, self.span / self.unit_us * 1.01)
+
+    def mark_slowest(self, ax: Axes, top: int) -> None:
+        """Write the rank of the ``top`` slowest calls (1 = slowest) at their start in their lane: above the
+        lane for a top-level call, below it for a nested one (a call and its slow child start together)."""
+        durations = np.nan_to_num(self.df["duration_s"].to_numpy(dtype=float, na_value=np.nan), nan=-np.inf)
+        if len(durations) > top:
+            chosen = np.argpartition(-durations, top - 1)[:top]
+        else:
+            chosen = np.arange(len(durations))
+        chosen = chosen[np.lexsort((chosen, -durations[chosen]))]
+        nested = (self.df["parent_id"].to_numpy()[chosen] != "").tolist()
+        for rank, (row, below) in enumerate(zip(chosen, nested, strict=True), start=1):
+            ax.annotate(
+                str(rank),
+                (self.start[row] / self.unit_us, self.lane[row] + (0.42 if below else -0.42)),
+                fontsize=7,
+                ha="center",
+                va="top" if below else "bottom",
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "0.3", "lw": 0.6},
+            )
 
     def occupancy(self, top_level_only: bool) -> np.ndarray[Any, np.dtype[np.float64]]:
         """Busy fraction of each (lane, colour, bin): the share of the bin each lane spent in each colour."""
