@@ -9,9 +9,7 @@ traceback folded in a ``<details>``), what the collector reported, and the files
 from __future__ import annotations
 
 import base64
-import html
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +18,12 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon import schema, units
 from mpmon.analysis.figures import CAPTIONS, efficiency_rule
+from mpmon.analysis.html_table import Column, cell, table
+from mpmon.analysis.html_table import escape as _e
 from mpmon.analysis.load import Run
 from mpmon.analysis.stats import Summary
 
-__all__ = ["FIGURE_TITLES", "SECTIONS", "Column", "Page", "cell", "render", "table"]
+__all__ = ["FIGURE_TITLES", "SECTIONS", "Page", "render"]
 
 FIGURE_TITLES = {
     "execution_time": "Execution time per function",
@@ -64,15 +64,6 @@ details pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 11px; b
               padding: 8px; max-width: 1100px; }
 code { font-size: 11px; }
 """
-
-
-@dataclass(frozen=True)
-class Column:
-    """A table column: the frame's column, its header, and how its values read (``kind``)."""
-
-    key: str
-    header: str
-    kind: str  # duration, percent, memory, count, time, offset, flag, name, text
 
 
 @dataclass(frozen=True)
@@ -140,11 +131,6 @@ def render(page: Page) -> str:
         "</body></html>",
     ]
     return "\n".join(p for p in parts if p)
-
-
-def _e(value: Any) -> str:
-    """HTML-escaped text."""
-    return html.escape(str(value), quote=True)
 
 
 def _section(anchor: str, body: str) -> str:
@@ -239,62 +225,21 @@ def _processes(summary: Summary) -> str:
         "<p class='meta'>busy = the union of the process's calls; busy / span = its share of the run's "
         "span; parallel efficiency is the mean busy / span of the processes marked “in efficiency”.</p>"
     )
-    return note + table(summary.processes, "process", columns, "processes.csv")
+    return note + table(summary.processes, "process", columns, "processes.csv") + _efficiency_line(summary)
 
 
-def table(frame: pd.DataFrame, key: str, columns: Sequence[Column], csv: str = "", limit: int = 200) -> str:
-    """A DataFrame as an HTML table of ``columns``, leaving out those that hold only zeros or blanks."""
-    shown = [c for c in columns if c.key in frame.columns and not _blank(frame[c.key], c.kind)]
-    left = [c.header for c in columns if c.key in frame.columns and c not in shown]
-    head = "".join(f"<th>{_e(h)}</th>" for h in [key, *(c.header for c in shown)])
-    body = []
-    for index, row in frame.head(limit).iterrows():
-        cells = "".join(_td(c, row[c.key]) for c in shown)
-        body.append(f"<tr><td class='name'>{_e(index)}</td>{cells}</tr>")
-    notes = []
-    if len(frame) > limit:
-        notes.append(f"{units.plural(len(frame) - limit, 'more row')} in {csv}")
-    if left:
-        notes.append(f"left out, only zeros or blanks: {', '.join(left)}")
-    if csv:
-        notes.append(f"every column: {csv}")
-    note = f"<p class='meta'>{_e('; '.join(notes))}</p>" if notes else ""
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>{note}"
-
-
-def _blank(values: pd.Series, kind: str) -> bool:
-    """Whether a column has nothing to say: all missing, or (numbers) all zero."""
-    if kind in ("text", "name", "time", "flag"):
-        return bool(values.isna().all()) if kind != "flag" else False
-    numbers = pd.to_numeric(values, errors="coerce").fillna(0)
-    return bool((numbers == 0).all())
-
-
-def _td(column: Column, value: Any) -> str:
-    """One cell."""
-    css = " class='text'" if column.kind == "text" else ""
-    return f"<td{css}>{_e(cell(column.kind, value))}</td>"
-
-
-def cell(kind: str, value: Any) -> str:
-    """A value as a table shows it: durations and memory in their units, counts as integers."""
-    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+def _efficiency_line(summary: Summary) -> str:
+    """The headline figure worked out from the table's rows."""
+    efficiency = summary.run.get("parallel_efficiency")
+    counted = summary.processes[summary.processes["workload"].to_numpy(dtype=bool)]
+    if efficiency is None or counted.empty:
         return ""
-    if kind == "duration":
-        return units.format_duration(float(value))
-    if kind == "offset":
-        return "+" + units.format_duration(float(value))
-    if kind == "memory":
-        return units.format_memory(float(value))
-    if kind == "percent":
-        return f"{float(value):.1%}"
-    if kind == "count":
-        return units.count(int(value))
-    if kind == "time":
-        return str(pd.Timestamp(value).strftime("%H:%M:%S.%f"))
-    if kind == "flag":
-        return "yes" if bool(value) else "no"
-    return str(value)
+    shares = " + ".join(f"{u:.1%}" for u in counted["utilisation"].head(8))
+    more = " + …" if len(counted) > 8 else ""
+    return (
+        f"<p>Parallel efficiency {efficiency:.1%} = ({shares}{more}) / {len(counted)}: the mean busy / span "
+        f"of the {_e(units.plural(len(counted), 'process'))} in efficiency.</p>"
+    )
 
 
 def _slowest(slowest: pd.DataFrame) -> str:

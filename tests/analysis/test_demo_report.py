@@ -30,6 +30,8 @@ def test_parallel_efficiency_is_the_workers_figure(demo_report: Path) -> None:
     )
     for share in counted["utilisation"]:
         assert f"<td>{share:.1%}</td>" in html
+    shares = " + ".join(f"{u:.1%}" for u in counted["utilisation"])
+    assert f"<p>Parallel efficiency {efficiency:.1%} = ({shares}) / 2: the mean busy / span" in html
 
 
 def test_errors_show_sanitized_messages_and_tracebacks(demo_report: Path) -> None:
