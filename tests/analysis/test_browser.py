@@ -17,8 +17,11 @@ from typing import Any
 
 import pytest
 
+from mpmon.analysis import read_log_dir, select_run, write_report
 from mpmon.analysis.figures import FIGURES
 from mpmon.analysis.page import SECTIONS
+
+from . import logfactory as lf
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +46,8 @@ PAGE_FACTS = """(() => ({
   headings: [...document.querySelectorAll('section > h2, figure > h2')].map(h => h.textContent),
   details: document.querySelectorAll('#errors details pre').length,
   pageWidth: document.documentElement.scrollWidth,
+  widest: Math.max(...[...document.querySelectorAll('table, pre, figure, img')].map(
+    e => e.getBoundingClientRect().right)),
   viewWidth: window.innerWidth,
 }))()"""
 
@@ -125,18 +130,17 @@ def _high(fds: tuple[int, int]) -> tuple[int, int]:
     return moved[0], moved[1]
 
 
-@pytest.fixture(scope="module")
-def page_in_browser(demo_report: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The demo's report.html opened in headless Chromium: the page's facts and the errors it logged."""
+def open_in_browser(page: Path, profile: Path) -> dict[str, Any]:
+    """Open ``page`` in headless Chromium: the page's facts and the errors it logged."""
     if not CHROMIUM:
         pytest.skip("chromium is not installed (Debian package 'chromium'; .ci/run installs it)")
-    browser = DevTools(tmp_path_factory.mktemp("chromium-profile"))
+    browser = DevTools(profile)
     try:
         target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Runtime", "Log", "Page"):
             browser.call(f"{domain}.enable", session=session)
-        browser.call("Page.navigate", {"url": (demo_report / "report.html").as_uri()}, session=session)
+        browser.call("Page.navigate", {"url": page.as_uri()}, session=session)
         browser.wait_for("Page.loadEventFired")
         facts = browser.call(
             "Runtime.evaluate", {"expression": PAGE_FACTS, "returnByValue": True}, session=session
@@ -144,6 +148,12 @@ def page_in_browser(demo_report: Path, tmp_path_factory: pytest.TempPathFactory)
     finally:
         browser.close()
     return {"facts": facts, "errors": [_error_text(e) for e in browser.events if _is_error(e)]}
+
+
+@pytest.fixture(scope="module")
+def page_in_browser(demo_report: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The demo's report.html opened in headless Chromium."""
+    return open_in_browser(demo_report / "report.html", tmp_path_factory.mktemp("chromium-profile"))
 
 
 def _is_error(event: dict[str, Any]) -> bool:
@@ -185,4 +195,22 @@ def test_sections_and_anchors(page_in_browser: dict[str, Any]) -> None:
 def test_the_page_fits_its_width(page_in_browser: dict[str, Any]) -> None:
     """At 1280 pixels nothing needs scrolling sideways: the tables fit the page."""
     facts = page_in_browser["facts"]
-    assert facts["pageWidth"] <= facts["viewWidth"]
+    assert facts["pageWidth"] <= facts["viewWidth"] and facts["widest"] <= facts["viewWidth"]
+
+
+def test_long_names_and_arguments_fit_the_width(tmp_path: Path) -> None:
+    """Function and process names of 80 characters and arguments of 700 wrap inside the page."""
+    frame = lf.bulk_rows(2_000, functions=12)
+    frame["function"] = "a_long_module_path.SomeClass.with_a_method_whose_name_goes_on_" + frame["function"]
+    frame["process_name"] = "SpawnPoolWorker-with-a-rather-long-name-" + frame["pid"].astype(str)
+    frame["args"] = json.dumps({"args": ["x" * 300, "[" + "1, " * 80 + "]"], "kwargs": {"key": "y" * 200}})
+    rows = [
+        {**r, "start_time": lf.iso(r["start_time"]), "end_time": lf.iso(r["end_time"])}
+        for r in frame.to_dict("records")
+    ]
+    lf.write_csv(tmp_path / "logs", rows)
+    written = write_report(select_run(read_log_dir(tmp_path / "logs")), tmp_path / "report")
+    seen = open_in_browser(written.folder / "report.html", tmp_path / "profile")
+    assert seen["errors"] == [] and all(i["loaded"] for i in seen["facts"]["images"])
+    assert seen["facts"]["pageWidth"] <= seen["facts"]["viewWidth"]
+    assert seen["facts"]["widest"] <= seen["facts"]["viewWidth"]
