@@ -23,7 +23,7 @@ from mpmon.analysis.html_table import escape as _e
 from mpmon.analysis.load import Run
 from mpmon.analysis.stats import Summary
 
-__all__ = ["FIGURE_TITLES", "SECTIONS", "Page", "render"]
+__all__ = ["ERROR_GROUPS_SHOWN", "FIGURE_TITLES", "SECTIONS", "Page", "render"]
 
 FIGURE_TITLES = {
     "execution_time": "Execution time per function",
@@ -34,6 +34,8 @@ FIGURE_TITLES = {
     "cpu_utilisation": "CPU utilisation per function",
     "errors_over_time": "Errors over time",
 }
+ERROR_GROUPS_SHOWN = 50
+"""The commonest error groups shown on the page (errors.csv has them all)."""
 SECTIONS = {
     "functions": "Functions",
     "processes": "Processes",
@@ -296,7 +298,7 @@ def _errors(groups: pd.DataFrame, data: dict[str, Any]) -> str:
         f"<p class='meta'>{_e(note)}Messages and tracebacks are as the decorators logged them (after "
         "their sanitize_func), shortened when long; one per group, the latest. Every group: errors.csv.</p>"
     ]
-    for number, g in enumerate(groups.itertuples(index=False), start=1):
+    for number, g in enumerate(groups.head(ERROR_GROUPS_SHOWN).itertuples(index=False), start=1):
         variants = f" ({units.plural(g.messages, 'distinct message')})" if g.messages > 1 else ""
         trace = (
             f"<details><summary>traceback</summary><pre>{_e(g.traceback)}</pre></details>"
@@ -309,6 +311,9 @@ def _errors(groups: pd.DataFrame, data: dict[str, Any]) -> str:
             f"{_e(cell('time', g.last))} (UTC){_e(variants)}</p>"
             f"<p><code>{_e(g.message)}</code></p>{trace}</div>"
         )
+    if len(groups) > ERROR_GROUPS_SHOWN:
+        more = units.plural(len(groups) - ERROR_GROUPS_SHOWN, "rarer group")
+        blocks.append(f"<p class='meta'>{_e(more)} in errors.csv</p>")
     return "\n".join(blocks)
 
 
