@@ -16,6 +16,7 @@ import pytest
 
 from mpmon import schema
 from mpmon.analysis import FIGURES, read_log_dir, select_run, write_report
+from mpmon.analysis.error_groups import MAX_MESSAGE, NO_DETAILS, error_groups
 from mpmon.analysis.figures import CAPTIONS
 from mpmon.analysis.report import Report, output_folder
 
@@ -181,3 +182,32 @@ class TestHtml:
         assert "<th>errors</th>" not in functions and "<th>error rate</th>" not in functions
         assert "left out, only zeros or blanks: errors, error rate" in functions
         assert "<th>calls</th>" in functions and "<th>p95</th>" in functions
+
+
+class TestErrorGroups:
+    def _events(self, *rows: tuple[str, str, str]) -> pd.DataFrame:
+        times = pd.date_range("2026-11-25 18:00", periods=len(rows), freq="s", tz="UTC")
+        frame = pd.DataFrame(rows, columns=["function", "error_type", "call_id"])
+        return frame.assign(time=times)
+
+    def test_groups_by_type_and_function_with_the_latest_message(self) -> None:
+        """One row per (type, function), commonest first; the latest entry's message; distinct counted."""
+        events = self._events(("f", "ValueError", "a"), ("f", "ValueError", "b"), ("g", "KeyError", "c"))
+        lines = [
+            json.dumps({"uuid": u, "error_message": m, "traceback": f"Traceback\n{m}\n"}).encode()
+            for u, m in (("a", "one"), ("b", "two\x07bell"), ("c", "x" * 900))
+        ]
+        groups = error_groups(events, lines)
+        assert list(zip(groups["error_type"], groups["function"], groups["count"], strict=True)) == [
+            ("ValueError", "f", 2),
+            ("KeyError", "g", 1),
+        ]
+        assert groups.loc[0, "message"] == "two\N{REPLACEMENT CHARACTER}bell"
+        assert groups.loc[0, "messages"] == 2
+        assert groups.loc[0, "first"] < groups.loc[0, "last"]
+        assert len(groups.loc[1, "message"]) == MAX_MESSAGE and groups.loc[1, "message"].endswith("…")
+
+    def test_a_failure_without_an_error_log_entry_says_so(self) -> None:
+        """A Timer-only failure has no message: the group says what is known instead of inventing one."""
+        groups = error_groups(self._events(("f", "OSError", "z")), [b"{not json", b"[1, 2]"])
+        assert groups.loc[0, "message"] == NO_DETAILS and groups.loc[0, "traceback"] == ""
