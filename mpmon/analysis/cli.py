@@ -107,9 +107,10 @@ def _analyze(args: argparse.Namespace) -> int:
         summary = stats.summarize(run.calls)
         out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"
         tag = args.tag or (run.tag.split(", ")[0] if run.tag else "run")
+        traced = None
         if args.trace is not None:
             step("trace")
-        traced = trace.to_chrome_trace(run.calls, args.trace) if args.trace is not None else None
+            traced = trace.to_chrome_trace(run.calls, args.trace)
         written = report.write_report(
             run,
             report.output_folder(out, tag),
