@@ -173,7 +173,7 @@ class TestParallelEfficiency:
 
     def test_workload_is_the_top_level_functions_with_most_time(self) -> None:
         """Top-level functions, largest first, until 95% of top-level time; nested calls never count."""
-        df = _gather_run()
+        df = _gather_run().copy()  # writable: the loader's frames may be read-only views of Arrow data
         assert workload_functions(df) == ["task"]
         df.loc[df["function"] == "gather", "duration_s"] = 1.0  # now 40% of top-level time
         assert workload_functions(df) == ["task", "gather"]
