@@ -21,12 +21,14 @@ from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon import units
 from mpmon.analysis import figures, load, report, stats, trace
+from mpmon.analysis.otlp import cli as otlp_cli
 from mpmon.units import format_duration
 
 __all__ = ["build_parser", "main"]
 
 PROG = "mpmon-analyze"
 TOP_FUNCTIONS = 5
+ALL_COLUMNS_BYTES = 256 * 2**20
 LIST_RUNS_NOTE = (
     "duration: from the collector's start to its stop where the logs have both (run_start, run_summary),\n"
     "else from the first call's start to the last call's end; the report's 'span' counts the calls only."
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar, and print only where the report went"
     )
+    otlp_cli.add_arguments(parser)  # --otlp-endpoint and its options (mpmon.analysis.otlp.cli)
     return parser
 
 
@@ -84,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
         return exc.code if isinstance(exc.code, int) else 2
     try:
+        if args.otlp_endpoint and not args.list_runs:
+            return otlp_cli.run(args, PROG)
         return _list_runs(args.logdir) if args.list_runs else _analyze(args)
     except load.AnalysisError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -99,7 +104,7 @@ def _analyze(args: argparse.Namespace) -> int:
     steps = 5 + len(figures.FIGURES) + (1 if args.trace is not None else 0) + (1 if args.export_rows else 0)
     with _progress(steps, quiet=args.quiet) as step:
         step("reading logs")
-        data = load.read_log_dir(args.logdir)
+        data = load.read_log_dir(args.logdir, _columns(args.logdir))
         step("selecting the run")
         run = load.select_run(data, args.run_id, args.start_time, args.end_time)
         del data
@@ -131,6 +136,13 @@ def _analyze(args: argparse.Namespace) -> int:
             print(f"trace: {traced}")
     print(f"report: {written.folder / report.REPORT_HTML}")
     return 0
+
+
+def _columns(log_dir: Path) -> tuple[str, ...] | None:
+    """Every column (the slowest calls' arguments included) for log directories under ALL_COLUMNS_BYTES;
+    beyond, only the analysis columns (not args and message), so ten million rows fit in memory."""
+    size = sum(f.stat().st_size for f in log_dir.rglob("*") if f.is_file()) if log_dir.is_dir() else 0
+    return None if size < ALL_COLUMNS_BYTES else tuple(load.ANALYSIS_COLUMNS)
 
 
 @contextmanager

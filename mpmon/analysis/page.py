@@ -265,7 +265,8 @@ def _slowest(slowest: pd.DataFrame) -> str:
         f"<p class='meta'>The {units.plural(len(slowest), 'longest call')} of the run. “On the timeline” is "
         "the call's start after the run's first call, in its process's lane of the timeline, where the five "
         "slowest carry their number; the call id finds it in a Chrome trace written with --trace. "
-        "Every column: slowest_calls.csv.</p>"
+        "Every column: slowest_calls.csv (mpmon-analyze leaves arguments out for log directories over "
+        "256 MB, to keep ten million rows in memory).</p>"
     )
     return note + f"<table>{head}{''.join(rows)}</table>"
 
