@@ -29,7 +29,7 @@ from typing import Any, Final
 from . import environment
 from .render import run_sanitizer, sanitized
 from .sanitizers import default
-from .sender import sender
+from .state import sender, stack
 from .wire import LOG
 
 __all__ = ["CONSOLE_FORMAT", "ForwardingHandler", "install", "install_from_environment", "uninstall"]
@@ -72,7 +72,7 @@ class ForwardingHandler(logging.Handler):
         )  # fmt: skip
         # A pool worker may be ended with no exit hook run: outside a monitored call (whose end
         # flushes), its log lines leave at once, like errors.
-        eager = sender.eager and not sender.stack.current
+        eager = sender.eager and not stack.current
         if len(buffer) >= sender.limit or record.levelno >= logging.ERROR or eager:
             sender.flush()
 

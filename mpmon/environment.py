@@ -7,14 +7,18 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import Any, Final, NamedTuple
+
+from . import compat
 
 __all__ = [
     "ADDRESS",
     "AUTHKEY",
     "CAPTURE_LOGGING",
     "DROP_POLICY",
+    "HOSTNAME",
     "LOG_DIR",
     "LOG_TO_CONSOLE",
     "OWNER_PID",
@@ -24,6 +28,7 @@ __all__ = [
     "Discovery",
     "discover",
     "format_address",
+    "host_name",
     "is_owner",
     "is_top_level",
     "parse_address",
@@ -48,6 +53,8 @@ DROP_POLICY: Final = "MPMON_DROP_POLICY"
 """"block" (default: a call waits for a slow collector) or "drop" (records are dropped and counted)."""
 SANITIZE: Final = "MPMON_SANITIZE"
 """"module:function" of the run's sanitizer, applied in every process to the texts it sends."""
+HOSTNAME: Final = "MPMON_HOSTNAME"
+"""When set, the host name every record carries (its batch meta) instead of `socket.gethostname()`."""
 TEST_SLOW_SINK: Final = "MPMON_TEST_SLOW_SINK_SECONDS"
 """For tests only: seconds the collector spends on each batch it writes (a collector that cannot keep up)."""
 
@@ -84,6 +91,11 @@ def discover() -> Discovery:
     )
 
 
+def host_name() -> str:
+    """The host name put on this process's records: $MPMON_HOSTNAME, else `socket.gethostname()`."""
+    return os.environ.get(HOSTNAME) or socket.gethostname()
+
+
 def format_address(address: str | tuple[str, int]) -> str:
     """The text form of a listener address: a socket path, or host:port."""
     return address if isinstance(address, str) else f"{address[0]}:{address[1]}"
@@ -104,15 +116,6 @@ def is_owner() -> bool:
     return os.environ.get(OWNER_PID) == str(os.getpid())
 
 
-_POOL_WORKER_LOOPS: Final = frozenset(
-    {
-        ("multiprocessing.pool", "worker"),
-        ("multiprocess.pool", "worker"),
-        ("concurrent.futures.process", "_process_worker"),
-    }
-)
-
-
 def pool_worker_args() -> tuple[Any, ...] | None:
     """The arguments of this process's worker loop if it is a worker of multiprocessing's, multiprocess's
     or concurrent.futures' pools (each's second argument is the queue its results go back on); None in
@@ -124,9 +127,9 @@ def pool_worker_args() -> tuple[Any, ...] | None:
     if other is not None:
         processes.append(other.current_process())
     for process in processes:
-        target = getattr(process, "_target", None)
-        if (getattr(target, "__module__", None), getattr(target, "__name__", None)) in _POOL_WORKER_LOOPS:
-            return tuple(getattr(process, "_args", ()))
+        found = compat.pool_worker_args(process)
+        if found is not None:
+            return found
     return None
 
 
