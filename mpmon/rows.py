@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 from . import schema
-from .probe import rss_of
+from .probe import call_cpu_ns, rss_of
 from .wire import CALL, ERROR, LOG
 
 __all__ = [
@@ -117,7 +117,7 @@ def call_entries(meta: tuple[Any, ...], calls: list[tuple[Any, ...]], run_id: st
                 "start_time": iso_utc(start_ns),
                 "end_time": end,
                 "duration_s": duration,
-                "cpu_time_s": None if cpu_ns < 0 else cpu_ns / 1e9,
+                "cpu_time_s": None if cpu_ns < 0 else call_cpu_ns(cpu_ns) / 1e9,
                 "mem_delta_mib": None if after is None or rss0 == -1 else (after - rss_of(rss0)) / MIB,
                 "mem_final_mib": None if after is None else after / MIB,
                 "pid": pid,

@@ -66,7 +66,11 @@ COLUMNS: Final[tuple[Column, ...]] = (
     Column("start_time", "timestamp", "wall clock at call start, UTC"),
     Column("end_time", "timestamp", "wall clock at call end, UTC"),
     Column("duration_s", "float", "perf_counter difference, seconds"),
-    Column("cpu_time_s", "float", "process user+system CPU difference, seconds (empty if not tracked)"),
+    Column(
+        "cpu_time_s",
+        "float",
+        "process user+system CPU difference less the CPU probe's own cost, seconds (empty if not tracked)",
+    ),
     Column("mem_delta_mib", "float", "RSS after minus before, MiB (empty if not tracked)"),
     Column("mem_final_mib", "float", "RSS after, MiB (empty if not tracked)"),
     Column("pid", "int", "process id"),
