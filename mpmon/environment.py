@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from typing import Any, Final, NamedTuple
 
@@ -15,6 +16,7 @@ __all__ = [
     "AUTHKEY",
     "CAPTURE_LOGGING",
     "DROP_POLICY",
+    "HOSTNAME",
     "LOG_DIR",
     "OWNER_PID",
     "RUN_ID",
@@ -23,6 +25,7 @@ __all__ = [
     "Discovery",
     "discover",
     "format_address",
+    "host_name",
     "is_owner",
     "is_top_level",
     "parse_address",
@@ -45,6 +48,8 @@ DROP_POLICY: Final = "MPMON_DROP_POLICY"
 """"block" (default: a call waits for a slow collector) or "drop" (records are dropped and counted)."""
 SANITIZE: Final = "MPMON_SANITIZE"
 """"module:function" of the run's sanitizer, applied in every process to the texts it sends."""
+HOSTNAME: Final = "MPMON_HOSTNAME"
+"""When set, the host name every record carries (its batch meta) instead of `socket.gethostname()`."""
 TEST_SLOW_SINK: Final = "MPMON_TEST_SLOW_SINK_SECONDS"
 """For tests only: seconds the collector spends on each batch it writes (a collector that cannot keep up)."""
 
@@ -79,6 +84,11 @@ def discover() -> Discovery:
         capture_logging=env.get(CAPTURE_LOGGING) == "1",
         drop_policy="drop" if env.get(DROP_POLICY) == "drop" else "block",
     )
+
+
+def host_name() -> str:
+    """The host name put on this process's records: $MPMON_HOSTNAME, else `socket.gethostname()`."""
+    return os.environ.get(HOSTNAME) or socket.gethostname()
 
 
 def format_address(address: str | tuple[str, int]) -> str:

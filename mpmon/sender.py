@@ -26,7 +26,6 @@ import contextlib
 import itertools
 import os
 import select
-import socket
 import sys
 import threading
 import uuid
@@ -92,7 +91,7 @@ class Sender:
 
     def __init__(self) -> None:
         self.stack = CallStack()
-        self._host = socket.gethostname()
+        self._host = environment.host_name()
         self._reset()
         os.register_at_fork(after_in_child=self._reset)
 
@@ -154,6 +153,7 @@ class Sender:
         old connection fails and is retried on the new one.
         """
         self._discovery = environment.discover()
+        self._host = environment.host_name()
         self._retry_ns = 0
         self._abandon()
 

@@ -15,6 +15,7 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import secrets
 import select
 import shutil
@@ -38,6 +39,7 @@ READY_TIMEOUT = 60.0
 DEFAULT_STOP_TIMEOUT = 60.0
 RESULTS_FORMATS = ("csv", "parquet")
 DROP_POLICIES = ("block", "drop")
+_RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass
@@ -82,6 +84,7 @@ def start_collector(
     logging_config: dict[str, Any] | None = None,
     sanitize_func: Callable[[str], str] | str | None = None,
     file_mode: int = 0o600,
+    run_id: str | None = None,
 ) -> Collector:
     """Start the run's collector (or return the one already running in this process).
 
@@ -96,8 +99,13 @@ def start_collector(
     messages, tracebacks, captured log lines) unless a decorator sets its own. See `mpmon.sanitizers`.
 
     `file_mode`: the permissions of the log files the collector creates (default: owner only).
+
+    `run_id`: the run's id (1-128 characters of letters, digits and `._:-`) instead of a fresh one, so
+    that several collectors (one per host of a cluster) write one run.
     """
     global _running
+    if run_id is not None and not (isinstance(run_id, str) and _RUN_ID.fullmatch(run_id)):
+        raise ValueError(f"run_id must be 1-128 characters of [A-Za-z0-9._:-], not {run_id!r}")
     if _running is not None and _running.owner_pid == os.getpid():
         if not _running.alive():
             _running.restart()
@@ -113,6 +121,8 @@ def start_collector(
         log_to_file,
         drop_policy,
     )
+    if run_id is not None:
+        config["run_id"] = run_id
     config["logging_config"] = logging_config
     config["sanitize"] = render.sanitizer_name(sanitize_func)
     config["umask"] = _umask(file_mode)
