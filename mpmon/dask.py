@@ -41,13 +41,14 @@ from tornado.ioloop import PeriodicCallback
 from . import environment, render, schema
 from .collector.control import start_collector, stop_collector
 from .sender import sender
-from .wire import CALL, LOG
+from .wire import LOG
 
 __all__ = ["ATTEMPT_LOGGER", "HandOver", "Monitor"]
 
 ATTEMPT_LOGGER: Final = "mpmon.dask"
 """Logger name of the timing.log line written for each task attempt that made records; its message is
-JSON: key, dask_run_id (Dask's id of this attempt), state, start, stop, worker, calls."""
+JSON: key, dask_run_id (Dask's id of this attempt), state, start, stop, worker, calls (monitored calls
+this process made while the task ran: with several threads per worker, other tasks' calls too)."""
 HAND_OVER_WAIT_S: Final = 0.05
 """Longest time the worker's event loop waits for a task's records to reach the collector; past it (a
 collector that falls behind) the hand-over goes on in the background and the loop goes on."""
@@ -268,6 +269,7 @@ class HandOver(WorkerPlugin):
         self._worker: Any = None
         self._hand_off: _HandOff | None = None
         self._clock: _Clock | None = None
+        self._started: dict[Any, int] = {}  # key of a running task: the call number taken as it started
 
     def setup(self, worker: Any) -> None:
         _adopt_environment()
@@ -283,18 +285,23 @@ class HandOver(WorkerPlugin):
             self._hand_off.request(HAND_OVER_WAIT_S)
 
     def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
-        if start in _RUNNING_STATES and finish not in _RUNNING_STATES and self._hand_off is not None:
+        if self._hand_off is None:
+            return
+        if finish in _RUNNING_STATES and start not in _RUNNING_STATES:
+            self._started[key] = next(sender.counter)
+        elif start in _RUNNING_STATES and finish not in _RUNNING_STATES:
             self._task_left(key, finish)
 
     def _task_left(self, key: Any, finish: str) -> None:
-        """The task's function has returned: its records leave with a line naming the attempt."""
-        buffer = sender.buffer
-        if not buffer:
-            return
-        calls = sum(1 for record in buffer if record[0] == CALL)
-        buffer.append(_log_record(ATTEMPT_LOGGER, _attempt_text(self._worker, key, finish, calls)))
-        assert self._hand_off is not None
-        self._hand_off.request(HAND_OVER_WAIT_S)
+        """The task's function has returned: its records leave, with a line naming the attempt if it made
+        any (counted by the call numbers it used: its records may have left already)."""
+        started = self._started.pop(key, None)
+        calls = 0 if started is None else next(sender.counter) - started - 1
+        if calls:
+            sender.buffer.append(_log_record(ATTEMPT_LOGGER, _attempt_text(self._worker, key, finish, calls)))
+        if sender.buffer:
+            assert self._hand_off is not None
+            self._hand_off.request(HAND_OVER_WAIT_S)
 
 
 def _adopt_environment() -> None:
