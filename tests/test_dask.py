@@ -41,7 +41,7 @@ PROGRAM_HEAD = """
         return count
 
     def cluster():
-        return LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None)
+        return LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0")
 """
 
 LOCAL_CLUSTER = (
