@@ -6,8 +6,9 @@ Two clusters run side by side: one plain, one with `mpmon.dask.Monitor` register
 alternate a plain map of undecorated 1 ms busy tasks and a map of the same tasks under `@mpmon.Timer`,
 each timed from `client.map` to the end of `gather()`; after each decorated map, the time until every
 row is in the host's CSV. The worker plugin's `transition` hook is timed in the workers as each task
-leaves the executing state (where the hand-over happens): the event loop's cost per task, and then again with a collector slowed down by
-MPMON_TEST_SLOW_SINK_SECONDS per batch (backpressure), where the hook must stay bounded.
+leaves the executing state (where the hand-over happens): the event loop's cost per task, and then
+again with a collector slowed down by MPMON_TEST_SLOW_SINK_SECONDS per batch (backpressure), where the
+hook must stay bounded.
 """
 
 from __future__ import annotations
