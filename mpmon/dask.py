@@ -94,7 +94,9 @@ class Monitor(NannyPlugin):
         host = environment.host_name()
         self._host_dir = os.path.abspath(self.host_dir(host))
         env = await asyncio.to_thread(_attach, self._host_dir, self.run_id, self.settings)
-        nanny.env.update({**env, environment.HOSTNAME: host})
+        # The client's run id even when the host's collector serves another run too (it writes each
+        # record with its sender's run id).
+        nanny.env.update({**env, environment.RUN_ID: self.run_id, environment.HOSTNAME: host})
         await _register_hand_over(nanny)
 
     def teardown(self, nanny: Any) -> None:
