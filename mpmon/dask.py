@@ -25,6 +25,7 @@ import inspect
 import json
 import os
 import pickle
+import re
 import secrets
 import stat
 import sys
@@ -82,6 +83,8 @@ class Monitor(NannyPlugin):
         unknown = sorted(set(settings) - allowed)
         if unknown:
             raise TypeError(f"Monitor() got settings that start_collector() does not take: {unknown}")
+        if run_id is not None and not re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", run_id):
+            raise ValueError(f"run_id must be 1-128 characters of [A-Za-z0-9._:-], not {run_id!r}")
         self.settings = settings
         self.run_id = run_id or _client_run_id()
         self._host_dir: str | None = None

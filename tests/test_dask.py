@@ -245,5 +245,7 @@ def test_monitor_settings_are_checked_in_the_client() -> None:
         Monitor("logs", results_fromat="csv")
     with pytest.raises(ValueError, match=r"shared filesystem"):
         Monitor("s3://bucket/logs")
+    with pytest.raises(ValueError, match="run_id"):
+        Monitor("logs", run_id="a run id with spaces")
     assert Monitor("logs", run_id="given").run_id == "given"
     assert Monitor("file:///tmp/x").root == "/tmp/x"
