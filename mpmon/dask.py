@@ -293,7 +293,7 @@ class HandOver(WorkerPlugin):
         if self._hand_off is None:
             return
         if finish in _RUNNING_STATES and start not in _RUNNING_STATES:
-            self._started[key] = next(sender.counter)
+            self._started[key] = _call_number()
         elif start in _RUNNING_STATES and finish not in _RUNNING_STATES:
             self._task_left(key, finish)
 
@@ -301,10 +301,10 @@ class HandOver(WorkerPlugin):
         """The task's function has returned: its records leave, with a line naming the attempt if it made
         any (counted by the call numbers it used: its records may have left already)."""
         started = self._started.pop(key, None)
-        calls = 0 if started is None else next(sender.counter) - started - 1
+        calls = 0 if started is None else _call_number() - started - 1
         if calls:
-            sender.buffer.append(_log_record(ATTEMPT_LOGGER, _attempt_text(self._worker, key, finish, calls)))
-        if sender.buffer:
+            _buffer().append(_log_record(ATTEMPT_LOGGER, _attempt_text(self._worker, key, finish, calls)))
+        if _buffer():
             assert self._hand_off is not None
             self._hand_off.request(HAND_OVER_WAIT_S)
 
@@ -318,6 +318,17 @@ def _adopt_environment() -> None:
         from .capture import install
 
         install()
+
+
+def _buffer() -> list[tuple[Any, ...]]:
+    """This process's buffer of records not yet handed over (as capture.py appends LOG records to it)."""
+    return sender.buffer
+
+
+def _call_number() -> int:
+    """Takes the next number of this process's call counter: the numbers a task's calls took lie
+    between those taken as it started and as it ended."""
+    return next(sender.counter)
 
 
 def _log_record(logger: str, message: str) -> tuple[Any, ...]:
@@ -417,5 +428,5 @@ class _Clock:
         if self._last is not None and abs(offset - self._last) <= CLOCK_CHANGE_S and now - self._last_at < 60:
             return
         self._last, self._last_at = offset, now
-        sender.buffer.append(_log_record(schema.CLOCK_LOGGER, repr(offset)))
+        _buffer().append(_log_record(schema.CLOCK_LOGGER, repr(offset)))
         self._hand_off.request(0)

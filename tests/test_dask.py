@@ -237,6 +237,12 @@ def test_clock_record_becomes_a_clock_offset_event() -> None:
     assert other["event"] == schema.EVENT_LOG and "offset_s" not in other
 
 
+def test_import_mpmon_never_imports_dask() -> None:
+    """Dask is imported by mpmon.dask alone."""
+    code = "import sys, mpmon, mpmon.analysis; sys.exit(bool({'dask', 'distributed'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(ROOT)}).returncode == 0
+
+
 def test_monitor_settings_are_checked_in_the_client() -> None:
     """A bad setting or an object-store root fails when the plugin is made, not on every worker."""
     from mpmon.dask import Monitor
