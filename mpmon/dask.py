@@ -25,6 +25,7 @@ import inspect
 import json
 import os
 import pickle
+import queue
 import re
 import secrets
 import stat
@@ -356,12 +357,14 @@ def _attempt_text(worker: Any, key: Any, finish: str, calls: int) -> str:
 class _HandOff:
     """A daemon thread that calls `mpmon.flush()` when asked. The asker (the worker's event loop) waits
     at most `wait` seconds, and not at all while an earlier hand-over is still under way (a collector
-    that falls behind): the loop's cost stays bounded, the records follow as soon as they can."""
+    that falls behind): the loop's cost stays bounded, the records follow as soon as they can. One
+    flush serves every request made before it started."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._asked = 0
-        self._done = 0
+        self._asked: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._requested = 0  # the last ticket asked for (the asker's thread only)
+        self._completed = 0  # the last ticket handed over (written by the hand-off thread)
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self.failures = 0
@@ -371,32 +374,37 @@ class _HandOff:
         if os.getpid() != self._pid:  # a forked copy of the worker: no thread here
             sender.flush()
             return True
-        with self._cond:
-            busy = self._done < self._asked
-            self._asked += 1
-            ticket = self._asked
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="mpmon-dask-hand-over", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-            if busy or wait <= 0:
+        busy = self._completed < self._requested
+        self._requested += 1
+        ticket = self._requested
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._run, name="mpmon-dask-hand-over", daemon=True)
+            self._thread.start()
+        self._asked.put(ticket)
+        if busy or wait <= 0:
+            return False
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                if self._done.get(timeout=max(deadline - time.monotonic(), 0.0)) >= ticket:
+                    return True
+            except queue.Empty:
                 return False
-            return self._cond.wait_for(lambda: self._done >= ticket, wait)
 
     def _run(self) -> None:
         while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._asked > self._done)
-                target = self._asked
+            ticket = self._asked.get()
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    ticket = self._asked.get_nowait()
             try:
                 sender.flush()
             except Exception as failure:  # the worker goes on; the sender spills what it could not send
                 self.failures += 1
                 if self.failures == 1:
                     print(f"mpmon: could not hand records over: {failure!r}", file=sys.stderr)
-            with self._cond:
-                self._done = target
-                self._cond.notify_all()
+            self._completed = ticket
+            self._done.put(ticket)
 
 
 class _Clock:
