@@ -278,6 +278,8 @@ class HandOver(WorkerPlugin):
         self._started: dict[Any, int] = {}  # key of a running task: the call number taken as it started
 
     def setup(self, worker: Any) -> None:
+        if not os.environ.get(environment.ADDRESS):
+            return  # a worker without a Monitor's nanny (--no-nanny): nothing to hand over to
         _adopt_environment()
         self._worker = worker
         self._hand_off = _HandOff()
