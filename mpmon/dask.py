@@ -242,7 +242,7 @@ def _await_published(path: str) -> dict[str, str]:
     """The environment another nanny of this host published for its collector, once it has."""
     deadline = time.monotonic() + RENDEZVOUS_WAIT_S
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
             with open(path, encoding="utf-8") as published:
                 content = json.load(published)
             if _alive(int(content["pid"])):
