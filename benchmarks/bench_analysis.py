@@ -1,21 +1,28 @@
-"""How long ``mpmon-analyze`` takes, and how much memory, on a million-row run (CSV and Parquet).
+"""How long ``mpmon-analyze`` takes, and how much memory, on 1,000,000 and 10,000,000 rows (CSV, Parquet).
 
 ``run()`` writes a synthetic log directory in the collector's formats (50 functions, 8 worker processes,
 nested calls, about 1% errors, untracked functions, a rotated ``timing.log`` holding the newest ~60 MB
 of call lines as the default rotation keeps, and ``error.log``), once with the CSV results table and once
 with the Parquet dataset, then runs ``python -m mpmon.analysis`` on each in a fresh wrapper process that
-reports the wall time and the peak RSS of its child (``RUSAGE_CHILDREN``). Targets: under 15 s and 2 GB.
+reports the wall time and the peak RSS of its child (``RUSAGE_CHILDREN``). Targets: 1M rows under 15 s
+and 2 GiB; 10M rows under 60 s and 3 GiB. Big runs are written in chunks of a million rows (one after
+the other in time, 8 processes each), so writing them never holds more than a chunk. With ``--data DIR``
+the log directories are kept in ``DIR/<rows>-<format>/logs`` and reused by later runs (10M rows take
+about 4 GB of CSV and some minutes to write).
 
-    python benchmarks/bench_analysis.py [rows] [repetitions]
+    python benchmarks/bench_analysis.py [rows] [repetitions] [--data DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +34,8 @@ import pyarrow.parquet as pq
 
 from mpmon import schema
 
-TARGET_WALL_S = 15.0
-TARGET_PEAK_MB = 2048.0
+TARGETS = {1_000_000: (15.0, 2048.0), 10_000_000: (60.0, 3072.0)}  # rows -> (wall s, peak RSS MiB)
+CHUNK_ROWS = 1_000_000
 FUNCTIONS = 50
 PROCESSES = 8
 TIMING_LOG_LINES = 80_000  # about six 10 MiB files: what the default rotation keeps
@@ -47,7 +54,7 @@ print(json.dumps({"wall_s": wall, "peak_rss_mb": peak_kib / 1024, "returncode": 
 """
 
 
-def synthetic_columns(rows: int, seed: int = 0) -> dict[str, Any]:
+def synthetic_columns(rows: int, seed: int = 0, t0_us: int = _T0_US) -> dict[str, Any]:
     """Columns of a synthetic run (numpy arrays; times in microseconds since the epoch)."""
     rng = np.random.default_rng(seed)
     outer = rows * 4 // 5  # top-level calls; the rest are nested one level inside some of them
@@ -63,7 +70,7 @@ def synthetic_columns(rows: int, seed: int = 0) -> dict[str, Any]:
     per_pid_start = np.r_[0.0, ends][np.searchsorted(pid, np.arange(PROCESSES))]
     start = ends - busy - per_pid_start[pid]
     nested = rng.choice(outer, rows - outer, replace=False)
-    start_us = np.r_[start * 1e6, start[nested] * 1e6 + duration[nested] * 1e5].astype(np.int64) + _T0_US
+    start_us = np.r_[start * 1e6, start[nested] * 1e6 + duration[nested] * 1e5].astype(np.int64) + t0_us
     duration = np.r_[duration, duration[nested] * 0.5]
     parent = np.r_[np.full(outer, -1), nested]
     return {
@@ -79,13 +86,12 @@ def synthetic_columns(rows: int, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def synthetic_table(rows: int, seed: int = 0) -> pa.Table:
-    """A synthetic run as an Arrow table with the schema's types."""
-    c = synthetic_columns(rows, seed)
+def synthetic_table(rows: int, seed: int = 0, first_id: int = 0, t0_us: int = _T0_US) -> pa.Table:
+    """A synthetic run as an Arrow table with the schema's types (call ids numbered from ``first_id``)."""
+    c = synthetic_columns(rows, seed, t0_us)
     n = len(c["duration"])
-    ids = pc.binary_join_element_wise(
-        "3aff1762-e850-44ae-9770-", pc.utf8_lpad(pa.array(np.arange(n)).cast(pa.string()), 12, "0"), ""
-    )
+    numbers = pa.array(np.arange(first_id, first_id + n)).cast(pa.string())
+    ids = pc.binary_join_element_wise("3aff1762-e850-44ae-9770-", pc.utf8_lpad(numbers, 12, "0"), "")
     parent = pc.if_else(pa.array(c["parent"] >= 0), pc.take(ids, np.maximum(c["parent"], 0)), "")
     names = np.array(
         [
@@ -132,27 +138,61 @@ def _with_text_times(table: pa.Table) -> pa.Table:
     return table
 
 
-def write_log_dir(log_dir: Path, table: pa.Table, results_format: str) -> None:
+def chunks(rows: int) -> Iterator[pa.Table]:
+    """The synthetic run in tables of up to CHUNK_ROWS rows, each starting where the previous one ended."""
+    t0_us, done = _T0_US, 0
+    while done < rows:
+        table = synthetic_table(
+            min(CHUNK_ROWS, rows - done), seed=done // CHUNK_ROWS, first_id=done, t0_us=t0_us
+        )
+        t0_us = int(pc.max(table["end_time"]).cast(pa.int64()).as_py()) + 1_000
+        done += table.num_rows
+        yield table
+
+
+def write_log_dir(log_dir: Path, tables: Iterable[pa.Table], results_format: str) -> None:
     """Write the run as the collector would: results table, rotated timing.log, error.log."""
     log_dir.mkdir(parents=True, exist_ok=True)
+    last, first = None, None
+    with (log_dir / schema.ERROR_LOG).open("w", encoding="utf-8") as errors:
+        for number, table in enumerate(tables):
+            _write_results(log_dir, table, results_format, number)
+            failed = table.filter(pc.equal(table["status"], "error"))
+            errors.writelines(
+                json.dumps(_error_line(r), separators=(",", ":")) + "\n" for r in _text_rows(failed)
+            )
+            first = table["start_time"][0].as_py() if first is None else first
+            last = table
+    if last is not None:
+        _write_timing_log(log_dir, last, first)
+
+
+def _write_results(log_dir: Path, table: pa.Table, results_format: str, number: int) -> None:
+    """Append one chunk to the CSV table, or write it as one part of the Parquet dataset."""
     if results_format == "csv":
-        with (log_dir / schema.RESULTS_CSV).open("wb") as fh:
-            fh.write((schema.CSV_HEADER + "\n").encode())
+        with (log_dir / schema.RESULTS_CSV).open("ab") as fh:
+            if number == 0:
+                fh.write((schema.CSV_HEADER + "\n").encode())
             pa_csv.write_csv(
                 _with_text_times(table), fh, write_options=pa_csv.WriteOptions(include_header=False)
             )
     else:
         (log_dir / schema.RESULTS_PARQUET).mkdir(exist_ok=True)
-        pq.write_table(
-            table, log_dir / schema.RESULTS_PARQUET / f"part-{RUN_ID}-0.parquet", row_group_size=65_536
-        )
-    _write_json_logs(log_dir, _with_text_times(table))
+        part = log_dir / schema.RESULTS_PARQUET / f"part-{RUN_ID}-{number}.parquet"
+        pq.write_table(table, part, row_group_size=65_536)
 
 
-def _write_json_logs(log_dir: Path, table: pa.Table) -> None:
-    """timing.log (newest calls, run events) in 6 rotated files, and error.log with every error."""
-    tail = table.slice(max(0, table.num_rows - TIMING_LOG_LINES)).to_pylist()
-    first, last = table["start_time"][0].as_py(), table["end_time"][table.num_rows - 1].as_py()
+def _text_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """Rows as dicts with ISO text times, as the JSON logs hold them."""
+    rows: list[dict[str, Any]] = _with_text_times(table).to_pylist()
+    return rows
+
+
+def _write_timing_log(log_dir: Path, table: pa.Table, first: Any) -> None:
+    """timing.log (the newest calls, run events) in 6 rotated files."""
+    tail = _text_rows(table.slice(max(0, table.num_rows - TIMING_LOG_LINES)))
+    first = pc.strftime(pa.array([first], table["start_time"].type), format="%Y-%m-%dT%H:%M:%S")[0].as_py()
+    first, last = first + "+00:00", tail[-1]["end_time"]
     lines = [
         json.dumps(
             {"timestamp": first, "level": "INFO", "event": "run_start", "run_id": RUN_ID, "tag": "bench"}
@@ -167,10 +207,6 @@ def _write_json_logs(log_dir: Path, table: pa.Table) -> None:
     size = -(-len(lines) // 6)
     for i, name in enumerate([f"{schema.TIMING_LOG}.{n}" for n in range(5, 0, -1)] + [schema.TIMING_LOG]):
         (log_dir / name).write_text("\n".join(lines[i * size : (i + 1) * size]) + "\n", encoding="utf-8")
-    failed = table.filter(pc.equal(table["status"], "error")).to_pylist()
-    with (log_dir / schema.ERROR_LOG).open("w", encoding="utf-8") as fh:
-        for r in failed:
-            fh.write(json.dumps(_error_line(r), separators=(",", ":")) + "\n")
 
 
 def _call_line(r: dict[str, Any]) -> dict[str, Any]:
@@ -200,33 +236,54 @@ def measure(log_dir: Path, out_dir: Path) -> dict[str, Any]:
     return result
 
 
-def run(rows: int = 1_000_000, repetitions: int = 1) -> dict[str, Any]:
-    """Time ``mpmon-analyze`` on ``rows`` synthetic calls, CSV and Parquet; the best of ``repetitions``."""
+def log_dir_for(data: Path, rows: int, fmt: str) -> Path:
+    """The log directory of ``rows`` rows in ``fmt`` under ``data``, written now unless complete."""
+    log_dir = data / f"{rows}-{fmt}" / "logs"
+    done = log_dir.parent / "complete"
+    if not done.exists():
+        if log_dir.exists():
+            shutil.rmtree(log_dir)
+        write_log_dir(log_dir, chunks(rows), fmt)
+        done.write_text(f"{rows} rows\n")
+    return log_dir
+
+
+def run(rows: int = 1_000_000, repetitions: int = 1, data: Path | None = None) -> dict[str, Any]:
+    """Time ``mpmon-analyze`` on ``rows`` synthetic calls, CSV and Parquet; the best of ``repetitions``.
+
+    ``data`` keeps (and reuses) the generated log directories; by default they go to a temporary folder.
+    """
+    wall_target, rss_target = TARGETS.get(
+        rows, TARGETS[1_000_000] if rows <= 1_000_000 else TARGETS[10_000_000]
+    )
     results: dict[str, Any] = {"rows": rows, "functions": FUNCTIONS, "processes": PROCESSES}
-    table = synthetic_table(rows)
     with tempfile.TemporaryDirectory(prefix="mpmon-bench-analysis-") as tmp:
         for fmt in ("csv", "parquet"):
-            log_dir = Path(tmp) / fmt / "logs"
             started = time.perf_counter()
-            write_log_dir(log_dir, table, fmt)
+            log_dir = log_dir_for(data or Path(tmp), rows, fmt)
+            write_s = time.perf_counter() - started
             runs = [measure(log_dir, Path(tmp) / fmt / f"report-{i}") for i in range(repetitions)]
             best = min(runs, key=lambda r: r["wall_s"])
             results[fmt] = {
                 "wall_s": round(best["wall_s"], 2),
                 "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
-                "write_s": round(time.perf_counter() - started - sum(r["wall_s"] for r in runs), 2),
+                "write_s": round(write_s, 2),
                 "log_dir_mb": round(
                     sum(p.stat().st_size for p in log_dir.rglob("*") if p.is_file()) / 2**20, 1
                 ),
             }
-    results["targets"] = {"wall_s": TARGET_WALL_S, "peak_rss_mb": TARGET_PEAK_MB}
+    results["targets"] = {"wall_s": wall_target, "peak_rss_mb": rss_target}
     results["ok"] = all(
-        results[f]["wall_s"] < TARGET_WALL_S and results[f]["peak_rss_mb"] < TARGET_PEAK_MB
+        results[f]["wall_s"] < wall_target and results[f]["peak_rss_mb"] < rss_target
         for f in ("csv", "parquet")
     )
     return results
 
 
 if __name__ == "__main__":
-    arguments = [int(a) for a in sys.argv[1:3]]
-    print(json.dumps(run(*arguments), indent=2))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", type=int, nargs="?", default=1_000_000)
+    parser.add_argument("repetitions", type=int, nargs="?", default=1)
+    parser.add_argument("--data", type=Path, help="keep and reuse the generated log directories here")
+    options = parser.parse_args()
+    print(json.dumps(run(options.rows, options.repetitions, options.data), indent=2))

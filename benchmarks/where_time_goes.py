@@ -135,20 +135,19 @@ def writer_cost(
     return statistics.median(samples) * 1e6
 
 
-def _config(directory: str, results_format: str) -> dict[str, Any]:
-    return {
-        "log_dir": directory,
-        "run_id": "profile",
-        "results_format": results_format,
-        "max_bytes": 10 << 20,
-        "backup_count": 5,
-        "log_to_console": False,
-        "log_to_file": True,
-        "capture_logging": False,
-        "tag": None,
-        "drop_policy": "block",
-        "ledger": os.path.join(directory, "ledger"),
-    }
+def _config(directory: str, results_format: str) -> Any:
+    from mpmon.collector.settings import Settings
+
+    return Settings(
+        log_dir=directory,
+        run_id="profile",
+        address="",
+        authkey="",
+        private_dir=directory,
+        ledger=os.path.join(directory, "ledger"),
+        results_format=results_format,
+        log_to_console=False,
+    )
 
 
 def main() -> None:

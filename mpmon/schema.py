@@ -13,16 +13,26 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "ARGS_FIELD_MAX",
     "CLOCK_LOGGER",
     "COLUMNS",
     "COLUMN_NAMES",
     "CSV_HEADER",
+    "DROP_POLICIES",
+    "ERROR_COLUMNS",
+    "ERROR_COLUMN_NAMES",
+    "ERROR_CSV_HEADER",
     "ERROR_LOG",
     "ERROR_LOG_KEYS",
+    "ERROR_RESULTS_CSV",
+    "ERROR_RESULTS_PARQUET",
     "EVENT_CALL",
     "EVENT_CLOCK_OFFSET",
     "EVENT_LOG",
+    "LOCK_FILE",
+    "QUARANTINE_PREFIX",
     "RESULTS_CSV",
+    "RESULTS_FORMATS",
     "RESULTS_PARQUET",
     "RUN_START_EVENT",
     "RUN_SUMMARY_EVENT",
@@ -33,6 +43,7 @@ __all__ = [
     "TIMING_LOG_KEYS",
     "Column",
     "arrow_schema",
+    "error_arrow_schema",
     "pandas_dtypes",
 ]
 
@@ -74,11 +85,42 @@ COLUMN_NAMES: Final[tuple[str, ...]] = tuple(c.name for c in COLUMNS)
 CSV_HEADER: Final[str] = ",".join(f'"{name}"' for name in COLUMN_NAMES)
 TIMESTAMP_COLUMNS: Final[tuple[str, ...]] = tuple(c.name for c in COLUMNS if c.kind == "timestamp")
 
+ERROR_COLUMNS: Final[tuple[Column, ...]] = (
+    Column("run_id", "string", "one per start_collector()"),
+    Column("call_id", "string", "the call's id: equals call_id of its Timer row when the two are stacked"),
+    Column("function", "string", "the function's __qualname__"),
+    Column("module", "string", "the function's module"),
+    Column("time", "timestamp", "wall clock when the exception was caught, UTC"),
+    Column("pid", "int", "process id"),
+    Column("process_name", "string", "multiprocessing process name"),
+    Column("thread_name", "string", "thread name"),
+    Column("host", "string", "host name"),
+    Column("error_type", "string", "exception class name"),
+    Column("error_message", "string", "str() of the exception, sanitized"),
+    Column("traceback", "string", "the formatted traceback, sanitized"),
+    Column("args", "string", "JSON of sanitized, truncated argument reprs"),
+)
+"""The error results table (error_results.csv / error_results.parquet/): one row per caught error."""
+
+ERROR_COLUMN_NAMES: Final[tuple[str, ...]] = tuple(c.name for c in ERROR_COLUMNS)
+ERROR_CSV_HEADER: Final[str] = ",".join(f'"{name}"' for name in ERROR_COLUMN_NAMES)
+
+ARGS_FIELD_MAX: Final = 16_384
+"""The longest `args` field the collector expects (characters, after JSON escaping); it sizes the
+largest message the collector accepts (well under the csv module's default field limit, 131,072)."""
+
+RESULTS_FORMATS: Final = ("csv", "parquet")
+DROP_POLICIES: Final = ("block", "drop")
+
 # File names inside a log directory.
 TIMING_LOG: Final = "timing.log"
 ERROR_LOG: Final = "error.log"
 RESULTS_CSV: Final = "timing_results.csv"
 RESULTS_PARQUET: Final = "timing_results.parquet"
+ERROR_RESULTS_CSV: Final = "error_results.csv"
+ERROR_RESULTS_PARQUET: Final = "error_results.parquet"
+LOCK_FILE: Final = ".mpmon.lock"  # taken by a collector around each write round and rotation
+QUARANTINE_PREFIX: Final = "mpmon-quarantine-"  # input the collector could not turn into rows
 SPILL_PREFIX: Final = "mpmon-spill-"
 SPILL_GLOB: Final = SPILL_PREFIX + "*.jsonl"
 
@@ -115,6 +157,10 @@ ERROR_LOG_KEYS: Final[tuple[str, ...]] = (
 
 def arrow_schema() -> pa.Schema:
     """The results table as an Arrow schema (timestamps are UTC, microseconds)."""
+    return _arrow_schema(COLUMNS)
+
+
+def _arrow_schema(columns: tuple[Column, ...]) -> pa.Schema:
     import pyarrow as pa
 
     types = {
@@ -123,7 +169,12 @@ def arrow_schema() -> pa.Schema:
         "float": pa.float64(),
         "int": pa.int64(),
     }
-    return pa.schema([pa.field(c.name, types[c.kind]) for c in COLUMNS])
+    return pa.schema([pa.field(c.name, types[c.kind]) for c in columns])
+
+
+def error_arrow_schema() -> pa.Schema:
+    """The error results table as an Arrow schema."""
+    return _arrow_schema(ERROR_COLUMNS)
 
 
 def pandas_dtypes() -> dict[str, str]:

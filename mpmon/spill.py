@@ -15,12 +15,15 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 from typing import Any
 
 from . import rows, schema
 from .wire import DROPPED
 
 __all__ = ["BATCH_KEY", "DROPPED_EVENT", "spill_path", "write"]
+
+_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 BATCH_KEY = "batch"
 DROPPED_EVENT = "dropped"
@@ -70,8 +73,12 @@ def _append(path: str, data: bytes) -> None:
     """Append to the spill file under its lock. A collector takes a file by renaming it, then locking
     it before it reads: a writer that finds its file renamed under it writes to a new one instead."""
     while True:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(path, _FLAGS, 0o600)  # never through a symlink (another user's trap)
         try:
+            found = os.fstat(fd)
+            if not stat.S_ISREG(found.st_mode) or found.st_uid != os.geteuid():
+                raise OSError(errno.EPERM, f"refusing {path}: not a regular file of this user")
+            os.set_blocking(fd, True)
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 current = os.stat(path).st_ino

@@ -5,6 +5,7 @@
     summary = summarize(df)               # per function, per process and run totals
     plot_timeline(df, summary=summary)    # a matplotlib Figure
     to_chrome_trace(df, "trace.json")     # for https://ui.perfetto.dev or chrome://tracing
+    export_otlp("logs", "http://localhost:4318")  # to Jaeger, Tempo or an OpenTelemetry Collector
 
 The command line is ``mpmon-analyze`` (or ``python -m mpmon.analysis``). Importing :mod:`mpmon` does not
 import this package; this package imports only :mod:`mpmon.schema` from the rest of mpmon.
@@ -13,6 +14,7 @@ import this package; this package imports only :mod:`mpmon.schema` from the rest
 from __future__ import annotations
 
 from mpmon.analysis.load import AnalysisError, Run, list_runs, load_run, read_log_dir, select_run
+from mpmon.analysis.otlp import export_otlp
 from mpmon.analysis.plots import (
     FIGURES,
     plot_cpu_utilisation,
@@ -33,6 +35,7 @@ __all__ = [
     "Report",
     "Run",
     "Summary",
+    "export_otlp",
     "list_runs",
     "load_run",
     "plot_cpu_utilisation",

@@ -17,6 +17,7 @@ import matplotlib
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon.analysis import load, report, stats, trace
+from mpmon.analysis.otlp import cli as otlp_cli
 from mpmon.analysis.plots import format_duration
 
 __all__ = ["build_parser", "main"]
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the run's calls to PATH as a Chrome trace (JSON) for https://ui.perfetto.dev or "
         "chrome://tracing; the report folder is written as usual",
     )
+    otlp_cli.add_arguments(parser)  # --otlp-endpoint and its options (mpmon.analysis.otlp.cli)
     return parser
 
 
@@ -68,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
         return exc.code if isinstance(exc.code, int) else 2
     try:
+        if args.otlp_endpoint and not args.list_runs:
+            return otlp_cli.run(args, PROG)
         return _list_runs(args.logdir) if args.list_runs else _analyze(args)
     except load.AnalysisError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -80,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     """Select the run, write its trace (first: a bad path fails before the slow part) and its report
     folder, print a short account."""
-    data = load.read_log_dir(args.logdir)
+    data = load.read_log_dir(args.logdir, load.ANALYSIS_COLUMNS)  # not args/message: 10M rows fit
     run = load.select_run(data, args.run_id, args.start_time, args.end_time)
     summary = stats.summarize(run.calls)
     out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"

@@ -132,7 +132,8 @@ def _write_csv(table: pd.DataFrame, path: Path) -> Path:
 
 def write_rows(calls: pd.DataFrame, path: Path) -> Path:
     """The call rows as the collector writes its CSV: quoted strings, ISO times with offset, ``nan``."""
-    table = pa.Table.from_pandas(calls, schema=schema.arrow_schema(), preserve_index=False)
+    missing = {n: "" for n in schema.COLUMN_NAMES if n not in calls.columns}  # columns not read
+    table = pa.Table.from_pandas(calls.assign(**missing), schema=schema.arrow_schema(), preserve_index=False)
     for name in schema.TIMESTAMP_COLUMNS:
         table = table.set_column(table.schema.get_field_index(name), name, iso_text(table[name]))
     for fld in table.schema:

@@ -3,10 +3,13 @@
 Each call is one complete (``"ph": "X"``) slice: name = function, cat = source, on a lane (``tid``) of its
 process (``pid``), with ``call_id``, ``parent_id``, ``status``, ``error_type``, ``duration_s``,
 ``cpu_time_s`` and ``mem_delta_mib`` in ``args``; an error call is coloured ``"cname": "terrible"``.
-``process_name`` and ``thread_name`` metadata events label the tracks.
+``process_name`` and ``thread_name`` metadata events label the tracks. A process is a (host, pid) pair:
+when the run spans several hosts the trace pid is ``host number x 10,000,000 + pid``, so two hosts'
+pid 7 are two processes, labelled with their real pid and host.
 
 Times are integer microseconds since the run's first call start (``otherData.start_time`` holds that
-instant): Perfetto turns a fractional ``ts`` into nanoseconds through a double and truncates, so only
+instant), each host's times shifted by its clock offset to the scheduler (:func:`.hosts.aligned_micros`).
+Perfetto turns a fractional ``ts`` into nanoseconds through a double and truncates, so only
 integers keep nesting exact. Slices on one lane must nest. A child that pokes out of its parent by at most
 :data:`NEST_TOLERANCE_US` (the two clocks' rounding) is clamped into it; calls that overlap without nesting
 (coroutines, generators, manual hooks, a child that outlives its parent) go to extra lanes of their
@@ -26,7 +29,8 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mpmon.analysis.load import to_micros
+from mpmon.analysis._convert import to_micros
+from mpmon.analysis.hosts import aligned_micros
 
 __all__ = ["NEST_TOLERANCE_US", "TRACE_FORMAT", "to_chrome_trace"]
 
@@ -36,6 +40,7 @@ laid out on its own (a generator consumed after its parent returned, a clock ste
 
 TRACE_FORMAT = "mpmon-chrome-trace/1"
 CHUNK_ROWS = 100_000  # events built and written per step: bounds memory on big runs
+HOST_PID_STRIDE = 10_000_000  # trace pid = host number x this + pid, when there are several hosts
 ERROR_COLOUR = "terrible"  # the trace viewer's reserved red
 
 _I64 = np.dtype(np.int64)
@@ -56,13 +61,16 @@ class _Layout:
     metadata: list[dict[str, Any]]
 
 
-def to_chrome_trace(df: pd.DataFrame, path: str | Path) -> Path:
+def to_chrome_trace(
+    df: pd.DataFrame, path: str | Path, clock_offsets: dict[str, float] | None = None
+) -> Path:
     """Write the call rows ``df`` (as :func:`~mpmon.analysis.load_run` returns them) as a Chrome trace.
 
     One ``X`` event per row with a start time, sorted by ``ts`` (a parent before its children); returns
-    the path written.
+    the path written. ``clock_offsets`` (host -> seconds to the scheduler's clock) defaults to the
+    offsets the loader put in ``df.attrs``.
     """
-    table = _arrow(df)
+    table = _arrow(df, clock_offsets)
     layout = _layout(table)
     path = Path(path)
     with path.open("wb") as fh:
@@ -76,9 +84,9 @@ def to_chrome_trace(df: pd.DataFrame, path: str | Path) -> Path:
 # --- the rows ------------------------------------------------------------------------------------------
 
 
-def _arrow(df: pd.DataFrame) -> pa.Table:
-    """The columns a trace needs as Arrow: strings without nulls, times as UTC, rows without a start
-    time left out."""
+def _arrow(df: pd.DataFrame, offsets: dict[str, float] | None) -> pa.Table:
+    """The columns a trace needs as Arrow: strings without nulls, times as UTC on the scheduler's clock,
+    a trace pid per (host, pid), rows without a start time left out."""
     start = _utc(df["start_time"])
     keep = start.notna().to_numpy()
     frame = df[keep] if not keep.all() else df
@@ -86,17 +94,33 @@ def _arrow(df: pd.DataFrame) -> pa.Table:
     def column(name: str, missing: Any) -> pd.Series:
         return frame[name] if name in frame.columns else pd.Series(missing, index=frame.index)
 
+    times = pd.DataFrame(
+        {"start_time": start[keep], "end_time": _utc(column("end_time", pd.NaT)), "host": column("host", "")}
+    )
+    offsets = offsets if offsets is not None else df.attrs.get("mpmon", {}).get("clock_offsets")
+    end = _end_micros(times["end_time"])
+    known = end != np.iinfo(np.int64).min
+    end[known] = aligned_micros(times, "end_time", offsets)[known] if known.any() else end[known]
     columns: dict[str, Any] = {
-        "start_us": to_micros(start[keep]),
-        "end_us": _end_micros(_utc(column("end_time", pd.NaT))),
+        "start_us": aligned_micros(times, "start_time", offsets),
+        "end_us": end,
         "pid": pd.to_numeric(column("pid", -1), errors="coerce").fillna(-1).to_numpy(_I64),
     }
     for name in _FLOATS:
         columns[name] = pd.to_numeric(column(name, np.nan), errors="coerce").to_numpy(np.float64)
     for name in (*_STRINGS, "process_name", "host", "run_id"):
-        text = pa.array(column(name, ""), pa.string(), from_pandas=True)
-        columns[name] = pc.fill_null(text, "")
+        text = pa.array(column(name, ""), from_pandas=True)
+        columns[name] = pc.fill_null(text.cast(pa.string()), "")
+    columns["trace_pid"] = _trace_pids(columns["pid"], columns["host"])
     return pa.table(columns)
+
+
+def _trace_pids(pids: IntArray, host: pa.Array) -> IntArray:
+    """A trace pid per (host, pid): the pid itself on one host, else host number x stride + pid."""
+    codes, names = pd.factorize(np.asarray(host.to_numpy(zero_copy_only=False), dtype=object))
+    if len(names) <= 1:
+        return pids
+    return np.asarray(codes, dtype=_I64) * HOST_PID_STRIDE + HOST_PID_STRIDE + pids
 
 
 def _utc(times: pd.Series) -> pd.Series:
@@ -138,7 +162,7 @@ def _layout(table: pa.Table) -> _Layout:
     start = _ints(table, "start_us")
     t0 = int(start.min()) if len(start) else 0
     ts, end = start - t0, start - t0 + _durations(table)
-    pids = _ints(table, "pid")
+    pids = _ints(table, "trace_pid")
     thread = _thread_codes(pids, table["thread_name"])
     parent = _parents(table, thread, ts)
     parent = _clamp(ts, end, parent)
@@ -298,13 +322,15 @@ def _metadata(table: pa.Table, lanes: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _process_labels(table: pa.Table, rows: pa.Array, pids: list[int]) -> dict[int, str]:
-    """Each pid's process name (the names, joined, if a pid was reused; with the host if there are many)."""
+    """Each trace pid's process name (the names, joined, if a pid was reused; with the real pid and the
+    host if there are several hosts)."""
     process = table["process_name"].take(rows).to_pylist()
     several_hosts = len(table["host"].unique()) > 1
     hosts = table["host"].take(rows).to_pylist() if several_hosts else [""] * len(rows)
+    real = table["pid"].take(rows).to_pylist()
     labels: dict[int, list[str]] = {}
-    for pid, name, host in zip(pids, process, hosts, strict=True):
-        label = (name or "process") + (f" @ {host}" if host else "")
+    for pid, name, host, own in zip(pids, process, hosts, real, strict=True):
+        label = (name or "process") + (f" (pid {own}) @ {host}" if host else "")
         if label not in labels.setdefault(pid, []):
             labels[pid].append(label)
     return {pid: " / ".join(names) for pid, names in labels.items()}
@@ -357,7 +383,7 @@ def _slice_text(chunk: pa.Table, ts: IntArray, dur: IntArray, tid: IntArray) -> 
         ',"dur":',
         _numbers(dur),
         ',"pid":',
-        _numbers(chunk["pid"]),
+        _numbers(chunk["trace_pid"]),
         ',"tid":',
         _numbers(tid),
         pc.if_else(error, f',"cname":"{ERROR_COLOUR}"', ""),

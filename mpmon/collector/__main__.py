@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import os
+import resource
 import select
 import socket
 import sys
@@ -21,6 +21,8 @@ import time
 import traceback
 from multiprocessing import connection
 from typing import Any
+
+from .settings import Settings
 
 RESTARTS_PER_MINUTE = 10
 """A writer that dies more often than this is not started again (the senders spill meanwhile)."""
@@ -39,8 +41,9 @@ class _WithoutPandas:
 
 def main() -> int:
     sys.meta_path.insert(0, _WithoutPandas())
-    config = json.loads(sys.stdin.read())
-    os.umask(int(config.get("umask", 0o077)))
+    config = Settings.from_json(sys.stdin.read())
+    os.umask(config.umask)
+    raise_file_limit()
     try:
         listener = listen(config)
     except OSError as exc:
@@ -53,12 +56,21 @@ def main() -> int:
     return supervise(listener, config)
 
 
-def listen(config: dict[str, Any]) -> connection.Listener:
+def raise_file_limit() -> None:
+    """Raise the soft limit of open files to the hard one: each peer holds a descriptor."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+def listen(config: Settings) -> connection.Listener:
     """The run's listening socket: a Unix socket (a stale one of a dead collector is replaced), or TCP
     on a loopback address unless the settings explicitly allow others ("allow_remote")."""
-    address = _address(config["address"])
+    address = _address(config.address)
     if isinstance(address, tuple):
-        if not (_is_loopback(address[0]) or config.get("allow_remote")):
+        if not (_is_loopback(address[0]) or config.allow_remote):
             raise OSError(f"refusing to listen on {address[0]}: not a loopback address (allow_remote is off)")
     else:
         _remove_stale_socket(address)
@@ -95,12 +107,12 @@ def _address(text: str) -> Any:
 
     address = parse_address(text)
     if address is None:
-        print(f"mpmon collector: bad address {text!r}", file=sys.stderr)
+        _say(f"bad address {text!r}")
         raise SystemExit(2)
     return address
 
 
-def supervise(listener: connection.Listener, config: dict[str, Any]) -> int:
+def supervise(listener: connection.Listener, config: Settings) -> int:
     """Run the writer in a child process; start another whenever one dies."""
     owner = os.getppid()
     deaths: list[float] = []
@@ -122,14 +134,16 @@ def supervise(listener: connection.Listener, config: dict[str, Any]) -> int:
             _say(f"the writer died too often ({how}); giving up")
             return 1
         _say(f"the writer process {pid} died ({how}); starting another")
-        config["resumed"] = True
+        config.resumed = True
 
 
 def _say(text: str) -> None:
-    print(f"mpmon collector: {text}", file=sys.stderr, flush=True)
+    from .report import say
+
+    say("supervisor", text, always=True)
 
 
-def _serve(listener: connection.Listener, config: dict[str, Any]) -> int:
+def _serve(listener: connection.Listener, config: Settings) -> int:
     """The writer process: serve the run; 0 once it was stopped and its files are closed."""
     try:
         from .server import Server

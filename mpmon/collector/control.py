@@ -13,33 +13,33 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
-import re
 import secrets
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing import AuthenticationError
-from typing import Any
+from multiprocessing import AuthenticationError, connection
+from typing import Any, Final
 
-from .. import environment, render
+from .. import environment, render, schema
 from ..sender import SETTLE_SECONDS, sender
-from ..wire import STOP, connect
+from ..wire import STOP, time_limit
+from . import files, private
+from .settings import Settings, check_run_id, new_run_id
 
 __all__ = ["Collector", "collector", "start_collector", "stop_collector"]
 
 READY_TIMEOUT = 60.0
 DEFAULT_STOP_TIMEOUT = 60.0
-RESULTS_FORMATS = ("csv", "parquet")
-DROP_POLICIES = ("block", "drop")
-_RUN_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+KILL_SLACK: Final = 1.0
+"""After the timeout of stop_collector(), the time a SIGKILLed collector gets to be reaped."""
 
 
 @dataclass
@@ -49,9 +49,10 @@ class Collector:
     run_id: str
     log_dir: str
     address: str
-    config: dict[str, Any] = field(repr=False)
+    config: Settings = field(repr=False)
     process: subprocess.Popen[bytes] = field(repr=False)
     owner_pid: int = field(default_factory=os.getpid)
+    deaths: list[str] = field(default_factory=list, repr=False)
 
     @property
     def pid(self) -> int:
@@ -63,7 +64,9 @@ class Collector:
 
     def restart(self) -> None:
         """Start a new collector process on the same address, key and run (after the old one died)."""
-        self.config["resumed"] = True
+        code = self.process.returncode
+        self.deaths.append("gave up restarting its writer" if code == 1 else f"exit status {code}")
+        self.config.resumed = True
         self.process = _launch(self.config)
 
 
@@ -100,17 +103,18 @@ def start_collector(
 
     `file_mode`: the permissions of the log files the collector creates (default: owner only).
 
-    `run_id`: the run's id (1-128 characters of letters, digits and `._:-`) instead of a fresh one, so
-    that several collectors (one per host of a cluster) write one run.
+    `run_id`: the run's id (1-128 characters of letters, digits and `._:-`) instead of a fresh one,
+    for example one id shared by the collectors of several hosts.
+
+    A log file that exists but is a symlink, not a regular file, or another user's is refused here
+    (UnsafeFile, an OSError): the collector never writes through a link.
     """
     global _running
-    if run_id is not None and not (isinstance(run_id, str) and _RUN_ID.fullmatch(run_id)):
-        raise ValueError(f"run_id must be 1-128 characters of [A-Za-z0-9._:-], not {run_id!r}")
     if _running is not None and _running.owner_pid == os.getpid():
         if not _running.alive():
             _running.restart()
         return _running
-    config = _config(
+    config = _settings(
         log_dir,
         results_format,
         max_bytes,
@@ -120,14 +124,17 @@ def start_collector(
         tag,
         log_to_file,
         drop_policy,
+        run_id,
     )
-    if run_id is not None:
-        config["run_id"] = run_id
-    config["logging_config"] = logging_config
-    config["sanitize"] = render.sanitizer_name(sanitize_func)
-    config["umask"] = _umask(file_mode)
-    process = _launch(config)
-    _running = Collector(config["run_id"], config["log_dir"], config["address"], config, process)
+    config.logging_config = logging_config
+    config.sanitize = render.sanitizer_name(sanitize_func)
+    config.umask = _umask(file_mode)
+    try:
+        process = _launch(config)
+    except BaseException:
+        shutil.rmtree(config.private_dir, ignore_errors=True)
+        raise
+    _running = Collector(config.run_id, config.log_dir, config.address, config, process)
     _publish(config)
     render.forget_run_sanitizer()
     sender.rediscover()
@@ -142,7 +149,10 @@ def start_collector(
 def stop_collector(timeout: float | None = None) -> None:
     """Flush this process, let the collector drain and close its files, and wait for it to end.
 
-    Harmless when no collector runs; in any process but the owner it only flushes.
+    Returns within `timeout` (default 60 s) plus about a second, whatever state the collector is in
+    (stopped by SIGSTOP, wedged, refusing connections): a collector that has not ended by then is
+    killed, and what could not be confirmed is said on stderr. Harmless when no collector runs; in any
+    process but the owner it only flushes.
     """
     global _running
     deadline = time.monotonic() + (DEFAULT_STOP_TIMEOUT if timeout is None else timeout)
@@ -151,17 +161,41 @@ def stop_collector(timeout: float | None = None) -> None:
     if current is None or current.owner_pid != os.getpid():
         return
     _running = None
+    confirmed = False
     try:
         if not current.alive():
             current.restart()  # ingests what was spilled while it was down, then stops
-        _request_stop(current, deadline)
+        confirmed = _request_stop(current, deadline)
     except (OSError, RuntimeError) as exc:
-        print(f"mpmon: could not stop the collector cleanly: {exc}", file=sys.stderr)
+        _say(f"could not stop the collector cleanly: {exc}")
     finally:
-        _end_process(current.process, deadline)
+        ended = _end_process(current.process, deadline)
         _unpublish()
         sender.rediscover()
-        shutil.rmtree(os.path.dirname(current.address), ignore_errors=True)
+        shutil.rmtree(current.config.private_dir, ignore_errors=True)
+    _report(current, confirmed, ended)
+
+
+def _report(current: Collector, confirmed: bool, ended: bool) -> None:
+    """Say loudly what stop_collector() could not confirm, and whether the collector had to be restarted."""
+    if current.deaths:
+        _say(
+            f"WARNING: the collector of run {current.run_id} died {len(current.deaths)} time(s) during "
+            f"the run ({'; '.join(current.deaths)}); it was restarted and ingested the spilled records, "
+            f"but check {current.log_dir} for spill files"
+        )
+    if not ended:
+        _say(
+            f"WARNING: the collector of run {current.run_id} did not end in time and was killed: records "
+            f"it had not written are lost; records not yet handed over are in spill files in "
+            f"{current.log_dir}, ingested by the next collector there"
+        )
+    elif not confirmed:
+        _say(f"the collector of run {current.run_id} ended without confirming that it drained every peer")
+
+
+def _say(text: str) -> None:
+    print(f"mpmon: {text}", file=sys.stderr, flush=True)
 
 
 def _stop_at_exit() -> None:
@@ -186,7 +220,7 @@ def collector(log_dir: str | os.PathLike[str] = "logs", **settings: Any) -> Iter
         stop_collector()
 
 
-def _config(
+def _settings(
     log_dir: str | os.PathLike[str],
     results_format: str,
     max_bytes: int,
@@ -196,31 +230,30 @@ def _config(
     tag: str | None,
     log_to_file: bool,
     drop_policy: str,
-) -> dict[str, Any]:
-    if results_format not in RESULTS_FORMATS:
-        raise ValueError(f"results_format must be 'csv' or 'parquet', not {results_format!r}")
-    if drop_policy not in DROP_POLICIES:
-        raise ValueError(f"drop_policy must be 'block' or 'drop', not {drop_policy!r}")
-    for name, value in (("max_bytes", max_bytes), ("backup_count", backup_count)):
-        if not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative int, not {value!r}")
+    run_id: str | None,
+) -> Settings:
+    """The run's settings, checked (ValueError) before anything is made; then its private directory."""
+    run_id = new_run_id() if run_id is None else check_run_id(run_id)
+    Settings("", run_id, "", "", "", None, results_format, max_bytes, backup_count, drop_policy=drop_policy)
     directory = _writable_dir(log_dir)
-    socket_dir = tempfile.mkdtemp(prefix="mpmon-")  # 0700: only this user can reach the socket
-    return {
-        "log_dir": directory,
-        "run_id": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3),
-        "address": os.path.join(socket_dir, "collector.sock"),
-        "authkey": secrets.token_bytes(32).hex(),
-        "results_format": results_format,
-        "max_bytes": max_bytes,
-        "backup_count": backup_count,
-        "log_to_console": bool(log_to_console),
-        "log_to_file": bool(log_to_file),
-        "capture_logging": bool(capture_logging),
-        "tag": tag,
-        "drop_policy": drop_policy,
-        "ledger": os.path.join(socket_dir, "ledger"),
-    }
+    private.sweep()
+    socket_dir = private.make()  # 0700: only this user can reach the socket
+    return Settings(
+        log_dir=directory,
+        run_id=run_id,
+        address=os.path.join(socket_dir, "collector.sock"),
+        authkey=secrets.token_bytes(32).hex(),
+        private_dir=socket_dir,
+        ledger=os.path.join(socket_dir, "ledger"),
+        results_format=results_format,
+        max_bytes=max_bytes,
+        backup_count=backup_count,
+        log_to_console=bool(log_to_console),
+        log_to_file=bool(log_to_file),
+        capture_logging=bool(capture_logging),
+        tag=tag,
+        drop_policy=drop_policy,
+    )
 
 
 def _umask(file_mode: int) -> int:
@@ -239,10 +272,19 @@ def _writable_dir(log_dir: str | os.PathLike[str]) -> str:
             pass
     except OSError as exc:
         raise PermissionError(f"mpmon cannot write its logs to {directory}: {exc.strerror or exc}") from exc
+    names = (
+        schema.TIMING_LOG,
+        schema.RESULTS_CSV,
+        schema.ERROR_LOG,
+        schema.ERROR_RESULTS_CSV,
+        schema.LOCK_FILE,
+    )
+    for name in names:
+        files.check_existing(os.path.join(directory, name))
     return directory
 
 
-def _launch(config: dict[str, Any]) -> subprocess.Popen[bytes]:
+def _launch(config: Settings) -> subprocess.Popen[bytes]:
     """Start the collector process and wait until it listens."""
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
@@ -255,7 +297,7 @@ def _launch(config: dict[str, Any]) -> subprocess.Popen[bytes]:
         start_new_session=True,  # a Ctrl-C for the program must not kill the writer before it drains
     )
     assert process.stdin is not None and process.stdout is not None
-    process.stdin.write(json.dumps(config).encode())
+    process.stdin.write(config.to_json().encode())
     process.stdin.close()
     answer = _read_line(process.stdout, READY_TIMEOUT)
     process.stdout.close()
@@ -263,6 +305,7 @@ def _launch(config: dict[str, Any]) -> subprocess.Popen[bytes]:
         process.kill()
         process.wait()
         raise RuntimeError(f"the mpmon collector did not start: {answer or 'no answer'}")
+    private.mark(config.private_dir, process.pid)
     return process
 
 
@@ -271,17 +314,17 @@ def _read_line(stream: Any, timeout: float) -> str:
     return stream.readline().decode(errors="replace").strip() if ready else ""
 
 
-def _publish(config: dict[str, Any]) -> None:
+def _publish(config: Settings) -> None:
     os.environ.update(
         {
-            environment.ADDRESS: config["address"],
-            environment.AUTHKEY: config["authkey"],
-            environment.RUN_ID: config["run_id"],
-            environment.LOG_DIR: config["log_dir"],
+            environment.ADDRESS: config.address,
+            environment.AUTHKEY: config.authkey,
+            environment.RUN_ID: config.run_id,
+            environment.LOG_DIR: config.log_dir,
             environment.OWNER_PID: str(os.getpid()),
-            environment.CAPTURE_LOGGING: "1" if config["capture_logging"] else "0",
-            environment.DROP_POLICY: config["drop_policy"],
-            environment.SANITIZE: config["sanitize"] or "",
+            environment.CAPTURE_LOGGING: "1" if config.capture_logging else "0",
+            environment.DROP_POLICY: config.drop_policy,
+            environment.SANITIZE: config.sanitize or "",
         }
     )
 
@@ -292,26 +335,58 @@ def _unpublish() -> None:
         os.environ.pop(name, None)
 
 
-def _request_stop(current: Collector, deadline: float) -> None:
-    """Ask the collector to drain (within half the time left) and close; wait for its answer."""
+def _request_stop(current: Collector, deadline: float) -> bool:
+    """Ask the collector to drain (within half the time left) and close; True once it answered."""
     config = current.config
     left = max(deadline - time.monotonic(), 0.1)
     try:
-        conn = connect(config["address"], bytes.fromhex(config["authkey"]), left / 2, left / 2)
-        conn.send_bytes(STOP + b":%.3f" % (left / 2))
+        conn = _connect(config.address, bytes.fromhex(config.authkey), left / 2)
+        with time_limit(conn, max(deadline - time.monotonic(), 0.01)):
+            conn.send_bytes(STOP + b":%.3f" % (left / 2))
     except (OSError, EOFError, AuthenticationError):
-        return
-    with conn:
+        return False
+    with conn, contextlib.suppress(EOFError, OSError):
         if conn.poll(max(deadline - time.monotonic(), 0)):
-            with contextlib.suppress(EOFError, OSError):
-                conn.recv_bytes()
+            conn.recv_bytes()
+            return True
+    return False
 
 
-def _end_process(process: subprocess.Popen[bytes], deadline: float) -> None:
+def _connect(address: str, authkey: bytes, timeout: float) -> connection.Connection:
+    """An authenticated connection to the collector, connect and handshake both within `timeout`
+    (a collector stopped or out of descriptors leaves a connect to a full backlog waiting for ever)."""
+    deadline = time.monotonic() + timeout
+    target = environment.parse_address(address)
+    if isinstance(target, tuple):
+        sock = socket.create_connection(target, timeout)
+    else:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(address)
+        except BaseException:
+            sock.close()
+            raise
+    sock.setblocking(True)
+    conn = connection.Connection(sock.detach())
     try:
-        process.wait(max(deadline - time.monotonic(), 0.1))
+        with time_limit(conn, max(deadline - time.monotonic(), 0.01)):
+            connection.answer_challenge(conn, authkey)
+            connection.deliver_challenge(conn, authkey)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _end_process(process: subprocess.Popen[bytes], deadline: float) -> bool:
+    """Wait for the collector until the deadline, then kill it (and its writer); True if it ended alone."""
+    try:
+        process.wait(max(deadline - time.monotonic(), 0.01))
+        return True
     except subprocess.TimeoutExpired:
-        print("mpmon: the collector did not stop in time; killing it", file=sys.stderr)
         with contextlib.suppress(OSError):
             os.killpg(process.pid, signal.SIGKILL)  # the supervisor and its writer (own session)
-        process.wait()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(KILL_SLACK)
+        return False

@@ -17,8 +17,9 @@ import bisect
 import contextlib
 import json
 import os
-import sys
 from typing import Any
+
+from .report import say
 
 __all__ = ["Ledger", "sizes_of"]
 
@@ -81,8 +82,11 @@ class Ledger:
             entry["processes"] = processes
         self._append(json.dumps(entry, separators=(",", ":")) + "\n")
 
-    def recover(self) -> None:
-        """Read the ledger a dead collector left and cut its half-written round off the files."""
+    def recover(self, cut: bool = True) -> None:
+        """Read the ledger a dead collector left and (if `cut`) cut its half-written round off the files.
+
+        The writer passes `cut=False` when another run has written to the directory since: the bytes
+        beyond the committed sizes may then be that run's, and are never removed."""
         if self.path is None or not os.path.exists(self.path):
             return
         with open(self.path, encoding="utf-8") as ledger:
@@ -101,20 +105,32 @@ class Ledger:
                 for prefix, ranges in entry.get("ranges", {}).items():
                     for first, last in ranges:
                         self._add(prefix, first, last)
-        self.cut_back(say=True)
+        if cut:
+            self.cut_back(self.sizes, loud=True)
 
-    def cut_back(self, say: bool = False) -> None:
-        """Truncate every file to its last committed size (what lies beyond was never confirmed).
-
-        A log rotated since (its inode is now `path.1`) is cut there, and the new `path` emptied."""
-        for path, (size, inode) in self.sizes.items():
-            with contextlib.suppress(OSError):
-                now = os.stat(path)
-                if now.st_ino != inode and inode and os.stat(f"{path}.1").st_ino == inode:
-                    _truncate(f"{path}.1", size, say)
-                    size = 0
-                if now.st_size > size:
-                    _truncate(path, size, say)
+    @staticmethod
+    def cut_back(sizes: dict[str, list[int]], loud: bool = False) -> None:
+        """Truncate every file to its size in `sizes` ([size, inode]; what lies beyond was never
+        confirmed). Only the very file that was measured is cut, through a descriptor opened without
+        following links: a log rotated since (its inode is now `path.1`, or `path.2`...) is cut there,
+        and the files that rotation made after it, which hold only unconfirmed lines, are emptied."""
+        for path, (size, inode) in sizes.items():
+            if not inode:
+                continue
+            newer: list[tuple[str, int]] = []
+            for candidate in [path, *(f"{path}.{i}" for i in range(1, 1000))]:
+                try:
+                    found = os.lstat(candidate).st_ino
+                except OSError:
+                    break
+                if found == inode:
+                    for emptied, its_inode in newer:
+                        with contextlib.suppress(OSError):
+                            _truncate(emptied, 0, its_inode, loud)
+                    with contextlib.suppress(OSError):
+                        _truncate(candidate, size, inode, loud)
+                    break
+                newer.append((candidate, found))
 
     def _add(self, prefix: str, first: int, last: int) -> None:
         ranges = self._written.setdefault(prefix, [])
@@ -169,7 +185,7 @@ class Ledger:
     def _disable(self, exc: OSError) -> None:
         # A ledger that misses a round would cut confirmed records off at a restart: drop it instead
         # (a restarted collector then cuts nothing and may repeat a few records, but loses none).
-        print(f"mpmon collector: ledger disabled ({exc})", file=sys.stderr)
+        say("ledger", f"ledger disabled ({exc})", always=True)
         with contextlib.suppress(OSError):
             os.unlink(self.path)  # type: ignore[arg-type]
         self.path = None
@@ -187,7 +203,16 @@ def sizes_of(paths: Any) -> dict[str, list[int]]:
     return sizes
 
 
-def _truncate(path: str, size: int, say: bool) -> None:
-    os.truncate(path, size)
-    if say:
-        print(f"mpmon collector: cut {path} back to {size} bytes", file=sys.stderr)
+def _truncate(path: str, size: int, inode: int, loud: bool) -> None:
+    from .files import open_fd
+
+    fd = open_fd(path, os.O_WRONLY)
+    try:
+        found = os.fstat(fd)
+        if found.st_ino != inode or found.st_size <= size:
+            return
+        os.ftruncate(fd, size)
+    finally:
+        os.close(fd)
+    if loud:
+        say("ledger", f"cut {path} back to {size} bytes", always=True)

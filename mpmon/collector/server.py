@@ -13,15 +13,22 @@ time it allows, before the files are closed; so does the end of the supervisor.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import struct
 import threading
 import time
 from multiprocessing import AuthenticationError, connection
-from typing import Any
+from typing import Any, Final
 
-from ..wire import ACK, STOP, STOPPED, SYNC, RejectedPayload, admit, decode_batch
+from .. import render, schema
+from ..sender import BATCH_SIZE
+from ..wire import ACK, STOP, STOPPED, SYNC, Batch, RejectedPayload, admit, decode_batch
+from .report import say
+from .settings import Settings
 from .writer import Writer
+
+FLUSH: Final = b"flush"  # wire.FLUSH (interface 1); defined here until wire.py has it
 
 __all__ = ["Server"]
 TICK_SECONDS = 0.25
@@ -38,24 +45,31 @@ GATHER_BYTES = 48 << 10
 memory, 100 KiB with), and is written at once, so that writing overlaps with the sender's next batch."""
 HANDSHAKE_SECONDS = 5.0
 READ_CHUNK = 1 << 20
-MAX_MESSAGE = 1 << 30
-"""A peer announcing a larger message is cut off (a batch is at most a few MiB)."""
+MAX_RECORD_BYTES: Final = 4 * schema.ARGS_FIELD_MAX + 4096
+"""The largest call record: its args field (at most ARGS_FIELD_MAX characters, 4 UTF-8 bytes each at
+worst) and the rest (names, numbers, pickling)."""
+MAX_MESSAGE: Final = BATCH_SIZE * MAX_RECORD_BYTES + 4 * 2 * render.MAX_TEXT
+"""A peer announcing a larger message is cut off, counted and reported: a batch holds at most
+BATCH_SIZE records and one error record (errors are sent at once) with its message and traceback."""
+ACCEPT_BACKOFF: Final = (0.01, 0.5)
+"""After a failed accept() (out of file descriptors), wait this long before the next, doubling."""
 
 
 class Server:
     """Serves one run in one writer process: the inherited listener, its peers and the writer."""
 
-    def __init__(self, config: dict[str, Any], listener: connection.Listener) -> None:
+    def __init__(self, settings: Settings, listener: connection.Listener) -> None:
         self._listener = listener
-        self._authkey = bytes.fromhex(config["authkey"])
+        self._authkey = bytes.fromhex(settings.authkey)
         self._wake_read, self._wake_write = os.pipe()
         self._new: list[connection.Connection] = []
         self._peers: list[_Peer] = []
         self._stop_requests: list[_Peer] = []
         self._drain_seconds: float | None = None
         self._hurry = False  # a sender waits for confirmations: no gathering this round
+        self._flush_requests: list[_Peer] = []
         self._parent = os.getppid()
-        self.writer = Writer(config)
+        self.writer = Writer(settings)
 
     def serve(self) -> None:
         threading.Thread(target=self._accept, name="mpmon-accept", daemon=True).start()
@@ -74,18 +88,32 @@ class Server:
     # -- connections ----------------------------------------------------------------------------------
 
     def _accept(self) -> None:
+        """Accept peers for ever; a failed accept (EMFILE, ENFILE...) is counted and waited out."""
+        pause = ACCEPT_BACKOFF[0]
         while True:
             try:
                 conn = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handshake, args=(conn,), daemon=True).start()
+            except OSError as exc:
+                if exc.errno in (errno.EBADF, errno.EINVAL):  # the listener was closed
+                    return
+                self.writer.stats.accept_errors += 1
+                say("accept", f"cannot accept a connection ({exc}); waiting {pause:.2f} s and going on")
+                time.sleep(pause)
+                pause = min(pause * 2, ACCEPT_BACKOFF[1])
+                continue
+            pause = ACCEPT_BACKOFF[0]
+            try:
+                threading.Thread(target=self._handshake, args=(conn,), daemon=True).start()
+            except RuntimeError as exc:  # no thread can be started now
+                self.writer.stats.accept_errors += 1
+                say("accept", f"cannot serve a connection ({exc}); it was closed")
+                conn.close()
 
     def _handshake(self, conn: connection.Connection) -> None:
         """Admit a peer that proves it has the run's key within HANDSHAKE_SECONDS; refuse any other."""
         try:
             admit(conn, self._authkey, HANDSHAKE_SECONDS)
-        except (AuthenticationError, OSError, EOFError):
+        except (AuthenticationError, OSError, EOFError, ValueError):
             self.writer.stats.refused_peers += 1
             conn.close()
             return
@@ -110,7 +138,7 @@ class Server:
                 self._receive(source, received)  # type: ignore[arg-type]
         if received and not self._stop_requests:
             self._gather(received)
-        if received:
+        if received or self._flush_requests:
             self._write(received)
         for peer in self._peers:
             peer.push()
@@ -131,12 +159,16 @@ class Server:
     def _receive(self, peer: _Peer, received: list[tuple[_Peer, bytes]]) -> None:
         try:
             messages, gone = peer.receive()
-        except RejectedPayload as exc:
-            self.writer.reject(str(exc))
+        except RejectedPayload as exc:  # refused unread: the peer is cut off
+            self.writer.reject(str(exc), oversized=isinstance(exc, _Oversized))
+            peer.inbox.clear()
             messages, gone = [], True
         for message in messages:
             if message == SYNC:
                 self._hurry = True
+            elif message == FLUSH:
+                self._hurry = True
+                self._flush_requests.append(peer)
             elif message == STOP or message.startswith(STOP + b":"):
                 self._hurry = True
                 self._stop_requests.append(peer)
@@ -151,18 +183,23 @@ class Server:
             peer.close()
 
     def _write(self, received: list[tuple[_Peer, bytes]]) -> None:
-        batches: list[Any] = []
+        batches: list[Batch] = []
         last: dict[_Peer, int] = {}
         for peer, payload in received:
             try:
                 batch = decode_batch(payload)
             except RejectedPayload as exc:
-                self.writer.reject(str(exc))
+                self.writer.reject(str(exc), payload)
                 continue
             batches.append(batch)
             if batch.seq:
-                last[peer] = batch.seq
+                last[peer] = peer.last_seq = batch.seq
         self.writer.write(batches)  # written, pushed to the operating system and committed
+        if self._flush_requests:  # FLUSH: the rows must be visible to readers before the ACK
+            self.writer.close_parts()
+            for peer in self._flush_requests:
+                last[peer] = peer.last_seq
+            self._flush_requests.clear()
         for peer, seq in last.items():
             peer.send(ACK + str(seq).encode())
 
@@ -182,6 +219,7 @@ class _Peer:
         self.inbox = bytearray()
         self.outbox = bytearray()
         self.closed = False
+        self.last_seq = 0  # the last batch number received from this peer
 
     def fileno(self) -> int:
         return self.fd
@@ -218,7 +256,7 @@ class _Peer:
                     (size,) = struct.unpack_from("!Q", box, start + 4)
                     header = 12
                 if size < 0 or size > MAX_MESSAGE:
-                    raise RejectedPayload(f"a peer announced a message of {size} bytes")
+                    raise _Oversized(f"a peer announced a message of {size} bytes (at most {MAX_MESSAGE})")
                 end = start + header + size
                 if end > len(box):
                     break
@@ -252,3 +290,7 @@ class _Peer:
         self.closed = True
         with contextlib.suppress(OSError):
             self.conn.close()
+
+
+class _Oversized(RejectedPayload):
+    """A message larger than MAX_MESSAGE: refused unread, and its peer cut off."""

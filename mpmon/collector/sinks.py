@@ -6,12 +6,15 @@ processes or records on the wire; the server hands them formatted lines and colu
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from logging.handlers import RotatingFileHandler
-from typing import TextIO
+from typing import BinaryIO, cast
 
 import numpy as np
 import pyarrow as pa
@@ -19,23 +22,42 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from .. import schema
+from . import files
+from .settings import Settings
 
-__all__ = ["ConsoleSink", "CsvSink", "JsonLinesSink", "ParquetSink"]
+__all__ = ["ConsoleSink", "CsvSink", "JsonLinesSink", "Noticed", "ParquetSink", "RunSinks"]
+
+Noticed = Callable[[str], None]
+"""Called with a path a sink found removed or replaced under it (and opened anew)."""
+
+
+def _ignore(path: str) -> None:
+    pass
+
+
+class _SafeRotatingFile(RotatingFileHandler):
+    """logging's rotation (`doRollover`), opening its file never through a symlink (files.open_fd)."""
+
+    def _open(self) -> io.TextIOWrapper:
+        return open(files.open_fd(self.baseFilename), "a", encoding="utf-8")
 
 
 class JsonLinesSink:
     """JSON lines in a file that rotates like logging's RotatingFileHandler, a whole batch per write.
 
     The rotation itself is the standard library's (`doRollover`); a batch is cut only between lines,
-    so no line is split or lost while the total fits in the backups.
+    so no line is split or lost while the total fits in the backups. The file's size is read from the
+    file itself before each write, and a path whose inode changed (rotated by another run writing into
+    the same directory, or deleted) is opened anew first: the writer holds the directory's lock.
     """
 
-    def __init__(self, path: str, max_bytes: int, backup_count: int) -> None:
+    def __init__(self, path: str, max_bytes: int, backup_count: int, noticed: Noticed = _ignore) -> None:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        self._rotation = RotatingFileHandler(
-            path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
+        self._rotation = _SafeRotatingFile(
+            path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8", delay=True
         )
         self._max_bytes = max_bytes if backup_count > 0 else 0
+        self._noticed = noticed
         self.path = path
 
     def write(self, lines: list[str] | pa.Array) -> None:
@@ -51,25 +73,34 @@ class JsonLinesSink:
 
     def _write_bytes(self, data: memoryview, ends: np.ndarray | None) -> None:
         stream = self._stream()
-        size, done = stream.buffer.tell(), 0
+        stream.buffer.flush()  # the size is the file's: another run may have written meanwhile
+        size, done = os.fstat(stream.fileno()).st_size, 0
         while self._max_bytes and ends is not None and size + len(data) - done > self._max_bytes:
             fits = int(np.searchsorted(ends, done + self._max_bytes - size, side="right"))
             cut = int(ends[fits - 1]) if fits and int(ends[fits - 1]) > done else done
             if cut == done and size == 0:  # one line longer than max_bytes: it gets a file of its own
                 cut = int(ends[np.searchsorted(ends, done, side="right")])
-            stream.buffer.write(data[done:cut])
+            cast(BinaryIO, stream.buffer).write(data[done:cut])
             done = cut
             self._rotation.doRollover()
             stream, size = self._stream(), 0
-        stream.buffer.write(data[done:])
+        cast(BinaryIO, stream.buffer).write(data[done:])
 
-    def _stream(self) -> TextIO:
+    def _stream(self) -> io.TextIOWrapper:
+        """The open file of the path, opened (again) if it is not open or the path names another file."""
         stream = self._rotation.stream
-        assert stream is not None, "RotatingFileHandler opens its stream unless delay=True"
+        if stream is not None and files.replaced(self.path, stream.fileno()):
+            self._noticed(self.path)
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
+            stream = self._rotation.stream = None
+        if stream is None:
+            stream = self._rotation.stream = self._rotation._open()
         return stream
 
     def flush(self) -> None:
-        self._stream().buffer.flush()
+        if self._rotation.stream is not None:
+            self._rotation.stream.buffer.flush()
 
     def close(self) -> None:
         self._rotation.close()
@@ -88,43 +119,62 @@ def _arrow_lines(lines: pa.Array) -> tuple[bytes | memoryview, np.ndarray]:
 
 
 class CsvSink:
-    """The results table as CSV: header once, rows appended, one write per batch.
+    """A results table as CSV: header once, rows appended, one write per batch.
 
-    A file left by an earlier run with another header is moved aside, never appended to.
+    A file left by an earlier run with another header is moved aside, never appended to. A file
+    removed or replaced under the collector is started again, header first (the writer holds the
+    directory's lock, so of two runs writing into one directory only the first writes the header).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, header: str = schema.CSV_HEADER, noticed: Noticed = _ignore) -> None:
         self.path = path
-        header = (schema.CSV_HEADER + "\n").encode()
-        self._file = open(path, "ab")  # noqa: SIM115 -- kept open for the collector's lifetime
-        if self._file.tell() == 0:
-            self._file.write(header)
-        elif not _starts_with(path, header):
-            self._file.close()
-            os.replace(path, f"{path}.{time.strftime('%Y%m%d-%H%M%S')}.old")
-            self._file = open(path, "ab")  # noqa: SIM115
-            self._file.write(header)
+        self._header = (header + "\n").encode()
+        self._noticed = noticed
+        self._file: BinaryIO | None = None
         self._writer: pa_csv.CSVWriter | None = None
 
+    def _open(self) -> BinaryIO:
+        if self._file is not None and not files.replaced(self.path, self._file.fileno()):
+            return self._file
+        if self._file is not None:
+            self._noticed(self.path)
+            self.close()
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT  # read too: the header is checked
+        opened = open(files.open_fd(self.path, flags), "ab")  # noqa: SIM115 -- kept open while the path holds
+        size = os.fstat(opened.fileno()).st_size
+        if size and not _starts_with(opened.fileno(), self._header):
+            opened.close()
+            os.replace(self.path, f"{self.path}.{time.strftime('%Y%m%d-%H%M%S')}.old")
+            opened, size = open(files.open_fd(self.path, flags), "ab"), 0  # noqa: SIM115
+        if size == 0:
+            opened.write(self._header)
+        self._file = opened
+        return opened
+
     def write(self, table: pa.Table) -> None:
-        """Append rows of the results table whose timestamps are already ISO text (tables.csv_table)."""
+        """Append rows of the table whose timestamps are already ISO text (tables.csv_table)."""
+        opened = self._open()
         if self._writer is None:
             options = pa_csv.WriteOptions(include_header=False)
-            self._writer = pa_csv.CSVWriter(self._file, table.schema, write_options=options)
+            self._writer = pa_csv.CSVWriter(opened, table.schema, write_options=options)
         self._writer.write_table(table)
 
     def flush(self) -> None:
-        self._file.flush()
+        if self._file is not None:
+            self._file.flush()
 
     def close(self) -> None:
         if self._writer is not None:
-            self._writer.close()
-        self._file.close()
+            with contextlib.suppress(OSError, ValueError, pa.ArrowException):
+                self._writer.close()
+            self._writer = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
-def _starts_with(path: str, prefix: bytes) -> bool:
-    with open(path, "rb") as existing:
-        return existing.read(len(prefix)) == prefix
+def _starts_with(fd: int, prefix: bytes) -> bool:
+    return os.pread(fd, len(prefix), 0) == prefix
 
 
 class ParquetSink:
@@ -141,11 +191,11 @@ class ParquetSink:
     PART_ROWS = 1_000_000
     PART_SECONDS = 30.0
 
-    def __init__(self, directory: str, run_id: str) -> None:
+    def __init__(self, directory: str, run_id: str, arrow_schema: pa.Schema | None = None) -> None:
         os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self._run_id = run_id
-        self._schema = schema.arrow_schema()
+        self._schema = schema.arrow_schema() if arrow_schema is None else arrow_schema
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
         self._pending_since = 0.0
@@ -153,6 +203,7 @@ class ParquetSink:
         self._part_rows = 0
         self._opened = 0.0
         self._paths = ("", "")
+        self._file: BinaryIO | None = None
 
     def write(self, table: pa.Table) -> None:
         if not self._pending:
@@ -183,8 +234,7 @@ class ParquetSink:
             self._close_part()
 
     def close(self) -> None:
-        self.flush()
-        self._close_part()
+        self.close_part()
 
     def _open_part(self) -> None:
         name = f"part-{self._run_id}-{int(time.time() * 1000):x}-{secrets.token_hex(2)}"
@@ -192,13 +242,24 @@ class ParquetSink:
             os.path.join(self.directory, f"_{name}.inprogress"),
             os.path.join(self.directory, f"{name}.parquet"),
         )
-        self._writer = pq.ParquetWriter(self._paths[0], self._schema)
+        os.makedirs(self.directory, exist_ok=True)  # again, if it was removed meanwhile
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        self._file = open(files.open_fd(self._paths[0], flags), "wb")  # noqa: SIM115
+        self._writer = pq.ParquetWriter(self._file, self._schema)
         self._part_rows, self._opened = 0, time.monotonic()
+
+    def close_part(self) -> None:
+        """Write what is pending and close the current part, so that readers see every row now."""
+        self.flush()
+        self._close_part()
 
     def _close_part(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            if self._file is not None:
+                self._file.close()
+                self._file = None
             os.replace(*self._paths)
 
 
@@ -215,3 +276,88 @@ class ConsoleSink:
         if self._logger.isEnabledFor(level):
             for line in lines:
                 self._logger.log(level, line)
+
+
+class RunSinks:
+    """The files of one run, each opened on first use: timing.log, the results table, error.log (and
+    any custom error log), the error results table."""
+
+    def __init__(self, settings: Settings, noticed: Noticed) -> None:
+        self._settings = settings
+        self._dir = settings.log_dir
+        self._noticed = noticed
+        self.timing = self._json(os.path.join(self._dir, schema.TIMING_LOG), None, None)
+        self._errors: dict[str, JsonLinesSink] = {}
+        self._csv: CsvSink | None = None
+        self._parquet: ParquetSink | None = None
+        self._error_csv: CsvSink | None = None
+        self._error_parquet: ParquetSink | None = None
+
+    def results(self, results_format: str) -> CsvSink | ParquetSink:
+        if results_format == "parquet":
+            if self._parquet is None:
+                path = os.path.join(self._dir, schema.RESULTS_PARQUET)
+                self._parquet = ParquetSink(path, self._settings.run_id)
+            return self._parquet
+        if self._csv is None:
+            self._csv = CsvSink(os.path.join(self._dir, schema.RESULTS_CSV), noticed=self._noticed)
+        return self._csv
+
+    def error_results(self, results_format: str) -> CsvSink | ParquetSink:
+        if results_format == "parquet":
+            if self._error_parquet is None:
+                path = os.path.join(self._dir, schema.ERROR_RESULTS_PARQUET)
+                self._error_parquet = ParquetSink(path, self._settings.run_id, schema.error_arrow_schema())
+            return self._error_parquet
+        if self._error_csv is None:
+            path = os.path.join(self._dir, schema.ERROR_RESULTS_CSV)
+            self._error_csv = CsvSink(path, schema.ERROR_CSV_HEADER, self._noticed)
+        return self._error_csv
+
+    def error_log(self, path: str | None, max_bytes: int | None, backup_count: int | None) -> JsonLinesSink:
+        """error.log, or a decorator's own error_log_file with its rotation settings."""
+        path = path or os.path.join(self._dir, schema.ERROR_LOG)
+        sink = self._errors.get(path)
+        if sink is None:
+            sink = self._errors[path] = self._json(path, max_bytes, backup_count)
+        return sink
+
+    def _json(self, path: str, max_bytes: int | None, backup_count: int | None) -> JsonLinesSink:
+        settings = self._settings
+        return JsonLinesSink(
+            path,
+            settings.max_bytes if max_bytes is None else max_bytes,
+            settings.backup_count if backup_count is None else backup_count,
+            self._noticed,
+        )
+
+    def paths(self) -> list[str]:
+        """The appended files whose sizes the ledger keeps."""
+        names = (schema.RESULTS_CSV, schema.ERROR_RESULTS_CSV, schema.ERROR_LOG)
+        return [self.timing.path, *(os.path.join(self._dir, n) for n in names), *self._errors]
+
+    def tick(self) -> None:
+        for sink in (self._parquet, self._error_parquet):
+            if sink is not None:
+                sink.tick()
+
+    def close_parts(self) -> None:
+        for sink in (self._parquet, self._error_parquet):
+            if sink is not None:
+                sink.close_part()
+
+    def flush(self) -> None:
+        for sink in (self.timing, self._csv, self._error_csv, *self._errors.values()):
+            if sink is not None:
+                sink.flush()
+
+    def close(self, quietly: bool = False) -> None:
+        sinks = (self.timing, self._csv, self._parquet, self._error_csv, self._error_parquet)
+        for sink in (*sinks, *self._errors.values()):
+            if sink is None:
+                continue
+            if quietly:
+                with contextlib.suppress(OSError, ValueError, pa.ArrowException):
+                    sink.close()
+            else:
+                sink.close()

@@ -8,6 +8,7 @@ column by column in Arrow, so the collector keeps up with many busy processes.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Final, NamedTuple
 
 import numpy as np
@@ -22,12 +23,14 @@ __all__ = [
     "CallTable",
     "call_table",
     "csv_table",
+    "error_table",
     "json_lines",
     "table_of_columns",
     "text_array",
 ]
 
 ARROW_SCHEMA: Final = schema.arrow_schema()
+ERROR_SCHEMA: Final = schema.error_arrow_schema()
 _MIB: Final = 1024.0 * 1024.0
 _TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
 _CONTROL: Final = r"[\x00-\x1f]"
@@ -213,8 +216,9 @@ def _iso(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 def csv_table(table: pa.Table) -> pa.Table:
     """The table with its timestamps as ISO 8601 text with offset, as the CSV holds them."""
-    for name in schema.TIMESTAMP_COLUMNS:
-        table = table.set_column(table.schema.get_field_index(name), name, _iso(table.column(name)))
+    for index, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type):
+            table = table.set_column(index, field.name, _iso(table.column(index)))
     return table
 
 
@@ -260,3 +264,24 @@ def json_lines(table: pa.Table, iso: dict[str, Any], plain: frozenset[str] = fro
     pieces.append(closing + "}\n")
     joined = pc.binary_join_element_wise(*pieces, "")
     return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
+def error_table(entries: list[dict[str, Any]]) -> pa.Table:
+    """The error results rows of error.log objects (rows.error_entry's, or read back from a spill file);
+    ValueError, TypeError or an ArrowException for an object that cannot be one."""
+    names = {"call_id": "uuid", "time": "timestamp"}
+    columns: dict[str, list[Any]] = {}
+    for column in schema.ERROR_COLUMNS:
+        values = [entry[names.get(column.name, column.name)] for entry in entries]
+        if column.kind == "timestamp":
+            values = [datetime.fromisoformat(v) for v in values]
+            if any(v.tzinfo is None for v in values):
+                raise ValueError("an error time without its UTC offset")
+        elif column.kind == "int":
+            values = [v if type(v) is int else int(v) for v in values]
+        columns[column.name] = values
+    arrays = [
+        text_array(columns[f.name]) if f.type == pa.string() else pa.array(columns[f.name], f.type)
+        for f in ERROR_SCHEMA
+    ]
+    return pa.Table.from_arrays(arrays, schema=ERROR_SCHEMA)

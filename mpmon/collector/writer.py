@@ -13,127 +13,100 @@ stderr, while the run goes on.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import glob
-import json
 import logging
 import logging.config
 import os
 import socket
 import sys
 import time
-from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import environment, rows, schema
-from ..spill import BATCH_KEY, DROPPED_EVENT
-from ..wire import DROPPED
-from . import tables
+from ..wire import DROPPED, Batch
+from . import files, ingest, tables
+from .accounts import Meta, Quarantine, Stats
 from .ledger import Ledger, sizes_of
-from .sinks import ConsoleSink, CsvSink, JsonLinesSink, ParquetSink
+from .report import say
+from .settings import Settings
+from .sinks import ConsoleSink, CsvSink, RunSinks
 
 __all__ = ["Stats", "Writer"]
 
-Batch = tuple[Any, ...]  # wire.Batch: (meta, records, ...)
-
-
-@dataclass
-class Stats:
-    """What the collector saw in this run; written as the run_summary line at stop."""
-
-    by_source: Counter[str] = field(default_factory=Counter)
-    errors: int = 0
-    error_entries: int = 0
-    log_lines: int = 0
-    processes: set[tuple[str, int]] = field(default_factory=set)
-    rejected: int = 0
-    refused_peers: int = 0
-    ingested: int = 0
-    write_failures: int = 0  # records lost because a file could not be written (a full disk)
-    dropped: int = 0  # records the senders dropped under the drop policy, as they reported
-
-    def counts(self) -> dict[str, Any]:
-        """Every count but the processes, for the ledger (a restarted writer carries on from them)."""
-        counts = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "processes"}
-        counts["by_source"] = dict(self.by_source)
-        return counts
-
-    def restore(self, counts: dict[str, Any], processes: set[tuple[str, int]]) -> None:
-        for name, value in counts.items():
-            setattr(self, name, Counter(value) if name == "by_source" else value)
-        self.processes |= processes
-
 
 class Writer:
-    """The sinks of one run, opened on first use, and the routing of records to them."""
+    """The routing of a run's records to its files (sinks.RunSinks), counted, committed to the ledger.
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-        self.log_dir: str = config["log_dir"]
-        self.run_id: str = config["run_id"]
+    Every write to the log directory happens in a round (`_round()`), under the directory's lock file,
+    so two runs sharing a directory take turns (see files.DirectoryLock).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.log_dir = settings.log_dir
+        self.run_id = settings.run_id
         self.stats = Stats()
-        self.ledger = Ledger(config.get("ledger"))
-        if config.get("resumed"):
-            self.ledger.recover()
+        self.ledger = Ledger(settings.ledger)
+        os.makedirs(self.log_dir, exist_ok=True)
+        self._lock = files.DirectoryLock(
+            os.path.join(self.log_dir, schema.LOCK_FILE), f"{self.run_id} {settings.private_dir}"
+        )
+        if settings.resumed:
+            with self._lock:  # cut a half-written round off only if no other run wrote since
+                self.ledger.recover(cut=self._lock.last_writer() == self._lock.owner)
             self.stats.restore(self.ledger.counts, self.ledger.processes)
         self._committed_processes = set(self.stats.processes)
         self._slow = float(os.environ.get(environment.TEST_SLOW_SINK) or 0)  # for tests only
         self._ingest_count = 0
+        self._refused: set[str] = set()
+        self.quarantine = Quarantine(self.log_dir, self.run_id)
+        self._round_sizes: dict[str, list[int]] = {}
         # First: dictConfig closes every logging handler that exists, the sinks' rotating files included.
-        self._console = ConsoleSink(_console_logger(config.get("logging_config")))
-        self._timing = JsonLinesSink(
-            os.path.join(self.log_dir, schema.TIMING_LOG), config["max_bytes"], config["backup_count"]
-        )
-        self._errors: dict[str, JsonLinesSink] = {}
-        self._csv: CsvSink | None = None
-        self._parquet: ParquetSink | None = None
+        self._console = ConsoleSink(_console_logger(settings.logging_config))
+        self._sinks = RunSinks(settings, self._noticed)
         self._last_ingest = 0.0
         self.commit([])
+
+    def _noticed(self, path: str) -> None:
+        self.stats.files_reopened += 1
+        say("reopened", f"{path} was removed or replaced while the run wrote to it; started it anew")
 
     # -- the run's first and last lines ---------------------------------------------------------------
 
     def start(self) -> None:
-        if not self.config.get("resumed"):
-            self._event(schema.RUN_START_EVENT, f"run {self.run_id} started", tag=self.config.get("tag"))
-        self.flush()
-        self.commit([])
+        with self._round():
+            if not self.settings.resumed:
+                self._event(schema.RUN_START_EVENT, f"run {self.run_id} started", tag=self.settings.tag)
+            self.flush()
+            self.commit([])
         self._ingest_leftovers()
         self.ingest_spills()
 
     def stop(self) -> None:
         self.ingest_spills()
-        s = self.stats
         try:
-            self._summary(s)
-            self.close()
+            with self._round():
+                self._summary(self.stats)
+                self.close()
         except OSError as exc:
-            print(f"mpmon collector: cannot finish the logs of run {self.run_id}: {exc}", file=sys.stderr)
+            say("finish", f"cannot finish the logs of run {self.run_id}: {exc}", always=True)
+        self._lock.close()
 
     def _summary(self, s: Stats) -> None:
+        settings = self.settings
+        summary = s.summary()
         self._event(
             schema.RUN_SUMMARY_EVENT,
-            f"run {self.run_id}: {sum(s.by_source.values())} calls from {len(s.processes)} processes, "
-            f"{s.errors} errors",
-            tag=self.config.get("tag"),
-            records_by_source=dict(s.by_source),
-            errors=s.errors,
-            error_entries=s.error_entries,
-            log_lines=s.log_lines,
-            processes=len(s.processes),
-            dropped=s.dropped,
-            drop_policy=self.config.get("drop_policy", "block"),
-            spilled=s.ingested,
-            ingested=s.ingested,
-            rejected_payloads=s.rejected,
-            refused_peers=s.refused_peers,
-            write_failures=s.write_failures,
+            s.message(self.run_id),
+            tag=settings.tag,
+            drop_policy=settings.drop_policy,
+            **summary,
         )
 
-    def _event(self, event: str, message: str, **fields: Any) -> None:
+    def _event(self, event: str, message: str, **values: Any) -> None:
         entry = {
             "timestamp": rows.iso_utc(time.time_ns()),
             "level": "INFO",
@@ -143,94 +116,106 @@ class Writer:
             "host": socket.gethostname(),
             "pid": os.getpid(),
             "log_dir": self.log_dir,
-            **fields,
+            **values,
         }
-        self._timing.write([rows.summary_line(entry)])
+        self._sinks.timing.write([rows.summary_line(entry)])
 
-    # -- records ----------------------------------------------------------------------------------------
+    # -- rounds -----------------------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _round(self) -> Iterator[None]:
+        """Hold the directory's lock, say this writer writes now, and note the files' sizes (a failed
+        write is cut back to them: bytes another run wrote are never removed)."""
+        with self._lock:
+            self._lock.mark()
+            self._round_sizes = sizes_of(self._sinks.paths())
+            yield
 
     def write(self, batches: list[Batch]) -> None:
         """Write every record of these batches (but those already written), push the files to the
         operating system and commit the round; after that the batches may be confirmed."""
-        fresh = [b for b in batches if not (len(b) > 2 and b[2] and self.ledger.seen(b[0][3], b[2]))]
-        try:
-            calls: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]] = []
-            for batch in fresh:
-                meta, records = batch[0], batch[1]
-                try:
-                    calls.append((meta, self._write_batch(meta, records)))
-                except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
-                    self.reject(f"malformed records: {exc!r}")
-            self._write_calls([part for part in calls if part[1]])
-            self.flush()
-        except OSError as exc:
-            self._write_failed(exc, sum(len(b[1]) for b in fresh))
-        if self._slow:
-            time.sleep(self._slow * len(fresh))
-        self.commit([(b[0][3], b[2]) for b in fresh if len(b) > 2 and b[2]])
+        fresh = [b for b in batches if not (b.seq and self.ledger.seen(Meta(*b.meta).id_prefix, b.seq))]
+        with self._round():
+            try:
+                calls: list[tuple[Meta, list[tuple[Any, ...]]]] = []
+                for batch in fresh:
+                    meta = Meta(*batch.meta)
+                    try:
+                        calls.append((meta, self._write_batch(meta, batch.records)))
+                    except OSError:
+                        raise
+                    except Exception as exc:  # whatever a hostile batch holds: never fatal
+                        self.reject(f"malformed records: {exc!r}", repr(batch.records))
+                self._write_calls([part for part in calls if part[1]])
+                self.flush()
+            except OSError as exc:
+                self._write_failed(exc, sum(len(b.records) for b in fresh))
+            if self._slow:
+                time.sleep(self._slow * len(fresh))
+            self.commit([(Meta(*b.meta).id_prefix, b.seq) for b in fresh if b.seq])
 
     def commit(self, batches: list[tuple[str, int]], ingested: tuple[str, ...] = ()) -> None:
         """Record in the ledger the files' sizes now and the batches written since the last commit."""
-        paths = [self._timing.path, os.path.join(self.log_dir, schema.RESULTS_CSV)]
-        paths += [os.path.join(self.log_dir, schema.ERROR_LOG), *self._errors]
         processes = self.stats.processes
         new = []
         if len(processes) > len(self._committed_processes):
             new = sorted(processes - self._committed_processes)
         self._committed_processes.update(new)
-        self.ledger.commit(sizes_of(paths), batches, ingested, self.stats.counts(), new)
+        self.ledger.commit(sizes_of(self._sinks.paths()), batches, ingested, self.stats.counts(), new)
 
     def _write_failed(self, exc: OSError, count: int) -> None:
         """A file could not be written: count the records as lost, say so, cut the files back, go on."""
-        before, total = self.stats.write_failures, self.stats.write_failures + count
-        self.stats.write_failures = total
-        if before == 0 or before // 10_000 < total // 10_000:  # the first failure, then every 10,000 records
-            print(
-                f"mpmon collector: cannot write {count} records ({total} in this run), going on: {exc}",
-                file=sys.stderr,
-            )
+        self.stats.write_failures += count
+        if isinstance(exc, files.UnsafeFile):
+            self.stats.unsafe_files += 1
+        total = self.stats.write_failures
+        say("write", f"cannot write {count} records ({total} in this run), going on: {exc}")
         self._reopen()
 
     def _reopen(self) -> None:
-        """Close every file whatever state a failed write left it in, cut it back to its last committed
-        size (so that it parses), and start again with fresh sinks."""
-        for sink in (self._timing, self._csv, self._parquet, *self._errors.values()):
-            if sink is not None:
-                with contextlib.suppress(OSError, ValueError, pa.ArrowException):
-                    sink.close()
-        self.ledger.cut_back()
-        self._timing = JsonLinesSink(self._timing.path, self.config["max_bytes"], self.config["backup_count"])
-        self._csv, self._parquet, self._errors = None, None, {}
+        """Close every file whatever state a failed write left it in, cut it back to its size at the
+        start of the round (so that it parses), and start again with fresh sinks."""
+        self.close(quietly=True)
+        self.ledger.cut_back(self._round_sizes)
+        self._sinks = RunSinks(self.settings, self._noticed)
 
-    def reject(self, reason: str) -> None:
+    def reject(self, reason: str, payload: bytes | str = b"", oversized: bool = False) -> None:
+        """Count a batch or message that cannot be written, and keep it in the quarantine file."""
         self.stats.rejected += 1
-        if self.stats.rejected <= 10:
-            print(f"mpmon collector: rejected a batch: {reason}", file=sys.stderr)
+        self.stats.oversized += oversized
+        say("reject", f"rejected a batch: {reason}")
+        if payload:
+            self._quarantine(reason, payload)
 
-    def _write_batch(self, meta: tuple[Any, ...], records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    def _quarantine(self, reason: str, payload: bytes | str) -> None:
+        self.stats.quarantined += 1
+        self.quarantine.keep(reason, payload)
+
+    def _write_batch(self, meta: Meta, records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Write a batch's error and log records; its call records are returned, to be written with the
         round's others in one table."""
-        self.stats.processes.add((meta[2], meta[0]))
+        self.stats.processes.add((meta.host, meta.pid))
         calls, errors, logs = rows.split_kinds(records)
         if len(calls) + len(errors) + len(logs) < len(records):
             self.stats.dropped += sum(r[1] for r in records if r[0] == DROPPED and type(r[1]) is int)
-        for record in errors:
-            self._write_error(meta, record)
+        if errors:
+            entries = [(rows.error_entry(meta, r, self.run_id), r[-1]) for r in errors]
+            self._write_errors(entries)
         if logs:
             self.stats.log_lines += len(logs)
-            self._timing.write([rows.summary_line(rows.log_entry(meta, r, self.run_id)) for r in logs])
+            self._sinks.timing.write([rows.summary_line(rows.log_entry(meta, r, self.run_id)) for r in logs])
         return calls
 
-    def _write_calls(self, parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]) -> None:
+    def _write_calls(self, parts: list[tuple[Meta, list[tuple[Any, ...]]]]) -> None:
         """The call records of a round, as one table (a malformed batch is found and rejected alone)."""
         if not parts:
             return
         try:
-            table, plain = tables.call_table(parts, self.run_id)
+            table, plain = tables.call_table(parts, self.run_id)  # type: ignore[arg-type]
             groups = _group([record[-1] for _, calls in parts for record in calls])
         except _MALFORMED:
             if len(parts) == 1:
-                self.reject("malformed call records")
+                self.reject("malformed call records", repr(parts[0][1]))
                 return
             for part in parts:
                 self._write_calls([part])
@@ -246,58 +231,56 @@ class Writer:
         self.stats.by_source.update(table.column("source").to_pylist())
         errors = pc.sum(pc.equal(table.column("status"), "error")).as_py() or 0
         self.stats.errors += errors
-        results = self._results(results_format or self.config["results_format"])
+        results = self._sinks.results(results_format or self.settings.results_format)
         to_file = self._setting(to_file, "log_to_file")
         if to_file or isinstance(results, CsvSink):
             as_csv = tables.csv_table(table)
             if to_file:
                 iso = {name: as_csv.column(name) for name in schema.TIMESTAMP_COLUMNS}
-                self._timing.write(tables.json_lines(table, iso, plain))
+                self._sinks.timing.write(tables.json_lines(table, iso, plain))
         results.write(as_csv if isinstance(results, CsvSink) else table)
         if self._setting(console, "log_to_console") and self._console.enabled(logging.ERROR):
             for row in table.to_pylist():
                 level = logging.ERROR if row["status"] == "error" else logging.INFO
                 self._console.write(level, [rows.console_line(row)])
 
-    def _write_error(self, meta: tuple[Any, ...], record: tuple[Any, ...]) -> None:
-        console, to_file, path, max_bytes, backup_count = record[-1]
-        entry = rows.error_entry(meta, record, self.run_id)
-        self.stats.error_entries += 1
-        if self._setting(to_file, "log_to_file"):
-            self._error_sink(path, max_bytes, backup_count).write([rows.summary_line(entry)])
-        if self._setting(console, "log_to_console"):
-            line = f"{entry['process_name']}[{entry['pid']}] {entry['message']}\n{entry['traceback']}"
-            self._console.write(logging.ERROR, [line.rstrip("\n")])
+    def _write_errors(self, entries: list[tuple[dict[str, Any], Any]]) -> None:
+        """error.log lines, console lines and error results rows of caught errors (entry, route)."""
+        by_format: dict[str, list[dict[str, Any]]] = {}
+        for entry, route in entries:
+            console, to_file, path, max_bytes, backup_count = route[:5]
+            results_format = route[5] if len(route) > 5 else None
+            self.stats.error_entries += 1
+            if self._setting(to_file, "log_to_file"):
+                self._sinks.error_log(path, max_bytes, backup_count).write([rows.summary_line(entry)])
+            if self._setting(console, "log_to_console"):
+                line = f"{entry['process_name']}[{entry['pid']}] {entry['message']}\n{entry['traceback']}"
+                self._console.write(logging.ERROR, [line.rstrip("\n")])
+            by_format.setdefault(results_format or self.settings.results_format, []).append(entry)
+        for results_format, group in by_format.items():
+            table = tables.error_table(group)
+            results = self._sinks.error_results(results_format)
+            results.write(tables.csv_table(table) if isinstance(results, CsvSink) else table)
 
     def _setting(self, value: bool | None, name: str) -> bool:
-        return bool(self.config[name]) if value is None else bool(value)
-
-    def _results(self, results_format: str) -> CsvSink | ParquetSink:
-        if results_format == "parquet":
-            if self._parquet is None:
-                self._parquet = ParquetSink(os.path.join(self.log_dir, schema.RESULTS_PARQUET), self.run_id)
-            return self._parquet
-        if self._csv is None:
-            self._csv = CsvSink(os.path.join(self.log_dir, schema.RESULTS_CSV))
-        return self._csv
-
-    def _error_sink(self, path: str | None, max_bytes: int | None, backup_count: int | None) -> JsonLinesSink:
-        path = path or os.path.join(self.log_dir, schema.ERROR_LOG)
-        sink = self._errors.get(path)
-        if sink is None:
-            sink = self._errors[path] = JsonLinesSink(
-                path,
-                self.config["max_bytes"] if max_bytes is None else max_bytes,
-                self.config["backup_count"] if backup_count is None else backup_count,
-            )
-        return sink
+        return bool(getattr(self.settings, name)) if value is None else bool(value)
 
     # -- spill files ------------------------------------------------------------------------------------
 
     def ingest_spills(self) -> None:
-        """Write the records of every spill file in the log directory, then remove the file."""
+        """Write the records of every spill file in the log directory, then remove the file.
+
+        A spill file that is a symlink, not a regular file or another user's is never read: it is
+        counted (once) and left where it is."""
         self._last_ingest = time.monotonic()
-        for path in sorted(glob.glob(os.path.join(self.log_dir, schema.SPILL_GLOB))):
+        for path in ingest.spill_files(self.log_dir):
+            if path in self._refused:
+                continue
+            try:
+                files.check_existing(path)
+            except files.UnsafeFile as exc:
+                self._refuse(path, exc)
+                continue
             self._ingest_count += 1
             taken = f"{path}.{os.getpid()}-{self._ingest_count}.ingesting"
             try:
@@ -306,87 +289,96 @@ class Writer:
                 continue  # another collector took it
             self._ingest_file(taken)
 
+    def _refuse(self, path: str, exc: OSError) -> None:
+        self._refused.add(path)
+        self.stats.unsafe_files += 1
+        say("unsafe", f"not ingesting {path}: {exc}")
+
     def _ingest_leftovers(self) -> None:
         """Spill files a collector was ingesting when it died: done if its ledger says so, else redone."""
-        for taken in sorted(glob.glob(os.path.join(self.log_dir, schema.SPILL_PREFIX + "*.ingesting"))):
+        for taken in ingest.leftovers(self.log_dir):
             if taken in self.ledger.ingested:
                 with contextlib.suppress(OSError):
                     os.remove(taken)
-            else:
+            elif taken not in self._refused:
                 self._ingest_file(taken)
 
     def _ingest_file(self, taken: str) -> None:
         try:
-            with open(taken, encoding="utf-8", errors="replace") as spill:
-                fcntl.flock(spill, fcntl.LOCK_EX)  # a process may be appending still (spill._append)
-                written = self._ingest_lines(spill.read().splitlines())
-            self.flush()
-        except OSError as exc:
-            print(f"mpmon collector: cannot ingest {taken} yet: {exc}", file=sys.stderr)
-            self._reopen()
+            lines = ingest.read_lines(taken)
+        except files.UnsafeFile as exc:
+            self._refuse(taken, exc)
             return
-        self.commit(sorted(written), (taken,))
+        except OSError as exc:
+            say("ingest", f"cannot ingest {taken} yet: {exc}")
+            return
+        spill = ingest.parse(lines, self.ledger.seen)
+        with self._round():
+            try:
+                self._write_spill(spill)
+                self.flush()
+            except OSError as exc:
+                say("ingest", f"cannot ingest {taken} yet: {exc}")
+                self._reopen()
+                return
+            self.commit(sorted(spill.batches), (taken,))
         with contextlib.suppress(OSError):
             os.remove(taken)
 
-    def _ingest_lines(self, lines: list[str]) -> set[tuple[str, int]]:
-        """Write the lines of a spill file, skipping batches already written; the batches written."""
-        calls: list[dict[str, Any]] = []
-        written: set[tuple[str, int]] = set()
-        for line in lines:
-            try:
-                entry = json.loads(line)
-                mark = entry.pop(BATCH_KEY, None)
-                if mark is not None:
-                    prefix, _, seq = str(mark).rpartition(":")
-                    batch = (prefix, int(seq))
-                    if self.ledger.seen(*batch):
-                        continue
-                    written.add(batch)
-            except (ValueError, AttributeError):
-                self.reject("unreadable spill line")
-                continue
-            event = entry.get("event")
-            if event == schema.EVENT_CALL:
-                calls.append(entry)
-            elif event == "error":
-                self._error_sink(None, None, None).write([rows.summary_line(entry)])
-                self.stats.error_entries += 1
-            elif event == DROPPED_EVENT:
-                self.stats.dropped += int(entry.get("count") or 0)
-            else:
-                self._timing.write([rows.summary_line(entry)])
-        if calls:
-            self._timing.write([rows.summary_line(c) for c in calls])
-            columns = rows.columns_of_entries(calls, self.run_id)
-            self.stats.by_source.update(columns["source"])
-            self.stats.errors += columns["status"].count("error")
+    def _write_spill(self, spill: ingest.Spill) -> None:
+        """Write a parsed spill file; its bad lines are counted and quarantined."""
+        for line, exc in spill.bad:
+            self._bad_line(line, exc)
+        self.stats.dropped += spill.dropped
+        if spill.others:
+            self._sinks.timing.write([rows.summary_line(entry) for entry in spill.others])
+        if spill.errors:
+            self._write_errors(spill.errors)
+        self._ingest_calls(spill.calls)
+
+    def _bad_line(self, line: str, exc: Exception) -> None:
+        self.stats.rejected += 1
+        say("spill", f"skipped a spill line that cannot be written ({exc!r}); kept in the quarantine file")
+        self._quarantine(f"spill line: {exc!r}", line)
+
+    def _ingest_calls(self, calls: list[tuple[str, dict[str, Any]]]) -> None:
+        """The call lines of a spill file to timing.log and the results table; one by one if need be."""
+        if not calls:
+            return
+        try:
+            columns = rows.columns_of_entries([entry for _, entry in calls], self.run_id)
             table = tables.table_of_columns(columns)
-            results = self._results(self.config["results_format"])
-            results.write(tables.csv_table(table) if isinstance(results, CsvSink) else table)
+        except _MALFORMED as exc:
+            if len(calls) == 1:
+                self._bad_line(calls[0][0], exc)
+                return
+            for call in calls:
+                self._ingest_calls([call])
+            return
+        self._sinks.timing.write([rows.summary_line(entry) for _, entry in calls])
+        self.stats.by_source.update(columns["source"])
+        self.stats.errors += columns["status"].count("error")
+        results = self._sinks.results(self.settings.results_format)
+        results.write(tables.csv_table(table) if isinstance(results, CsvSink) else table)
         self.stats.ingested += len(calls)
-        return written
 
     # -- housekeeping -------------------------------------------------------------------------------------
 
     def tick(self) -> None:
         """Called between rounds: close old Parquet parts, look for spill files now and then."""
-        if self._parquet is not None:
-            self._parquet.tick()
+        self._sinks.tick()
         if time.monotonic() - self._last_ingest > 5.0:
             self.ingest_spills()
 
-    def flush(self) -> None:
-        self._timing.flush()
-        if self._csv is not None:
-            self._csv.flush()
-        for sink in self._errors.values():
-            sink.flush()
+    def close_parts(self) -> None:
+        """Make every row written so far visible to readers: close the current Parquet parts."""
+        self._sinks.close_parts()
 
-    def close(self) -> None:
-        for sink in (self._timing, self._csv, self._parquet, *self._errors.values()):
-            if sink is not None:
-                sink.close()
+    def flush(self) -> None:
+        self._sinks.flush()
+
+    def close(self, quietly: bool = False) -> None:
+        self._sinks.close(quietly)
 
 
 def _console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
@@ -403,15 +395,18 @@ def _console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
     return logger
 
 
-_MALFORMED = (TypeError, ValueError, IndexError, KeyError, AttributeError, pa.ArrowException)
+_MALFORMED = Exception
+"""What turning records into a table may raise: anything (it does no I/O), never a reason to stop."""
 
 
 def _group(routes: list[Any]) -> dict[Any, list[int]]:
     """The row indices of each route (a decorator's console, file and format settings)."""
     first = routes[0]
-    if routes.count(first) == len(routes):
+    if routes.count(first) == len(routes) and type(first) is tuple and len(first) == 3:
         return {first: list(range(len(routes)))}
     groups: dict[Any, list[int]] = {}
     for index, route in enumerate(routes):
         groups.setdefault(route, []).append(index)
+    if not all(type(route) is tuple and len(route) == 3 for route in groups):
+        raise ValueError("malformed route")
     return groups

@@ -329,3 +329,48 @@ def bulk_rows(count: int, *, functions: int = 50, processes: int = 8, seed: int 
     for name in schema.TIMESTAMP_COLUMNS:
         out[name] = out[name].astype("datetime64[us, UTC]")
     return out
+
+
+# --- several hosts -------------------------------------------------------------------------------------
+
+
+def host_rows(
+    run_id: str, host: str, *, skew_s: float = 0.0, workers: int = 2, tasks: int = 6
+) -> list[dict[str, Any]]:
+    """The rows of :func:`make_run` as one host of a cluster ran them: the same pids as every other host,
+    call ids prefixed with the host, times read on a clock ``skew_s`` seconds ahead of the scheduler's."""
+    rows = make_run(run_id, start=T0 + pd.Timedelta(seconds=skew_s), workers=workers, tasks=tasks)
+    for r in rows:
+        r["host"] = host
+        r["call_id"] = f"{host}-{r['call_id']}"
+        r["parent_id"] = f"{host}-{r['parent_id']}" if r["parent_id"] else ""
+    return rows
+
+
+def clock_offset_line(run_id: str, host: str, offset_s: float, at: pd.Timestamp) -> dict[str, Any]:
+    """A host's offset to the scheduler's clock as timing.log holds it (scheduler = host + offset_s)."""
+    return {
+        "timestamp": iso(at),
+        "level": "INFO",
+        "event": "clock_offset",
+        "offset_s": offset_s,
+        "host": host,
+        "pid": 4242,
+        "run_id": run_id,
+        "message": repr(offset_s),
+    }
+
+
+def write_hosts(root: Path, run_id: str, skews: dict[str, float]) -> dict[str, list[dict[str, Any]]]:
+    """A multi-host root: ``root/host=<name>/`` per host, one run, each host's clock ``skews[name]`` ahead
+    of the scheduler's, with three clock_offset samples per host around ``-skew`` (the median is exact)."""
+    written = {}
+    for host, skew in skews.items():
+        rows = host_rows(run_id, host, skew_s=skew)
+        log_dir = root / f"host={host}"
+        write_run(log_dir, rows, tag="cluster")
+        at = pd.Timestamp(rows[0]["start_time"])
+        samples = (-skew - 0.004, -skew, -skew + 0.003)
+        write_jsonl(log_dir / schema.TIMING_LOG, [clock_offset_line(run_id, host, s, at) for s in samples])
+        written[host] = rows
+    return written

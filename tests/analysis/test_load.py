@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -13,6 +14,7 @@ import pytest
 
 from mpmon import schema
 from mpmon.analysis import AnalysisError, list_runs, load_run, read_log_dir, select_run
+from mpmon.analysis.cli import main
 from mpmon.analysis.load import parse_time
 
 from . import logfactory as lf
@@ -25,13 +27,17 @@ def _ids(df: pd.DataFrame) -> set[str]:
 
 class TestResultsCsv:
     def test_rows_are_typed_from_the_schema(self, one_run: OneRun) -> None:
-        """Every column of the schema, in order, with its schema type; times are UTC microseconds."""
+        """Every column of the schema, in order, with its schema type (few-valued text as categoricals),
+        then the ``lane`` process key; times are UTC microseconds."""
+        from mpmon.analysis.load import CATEGORY_COLUMNS
+
         log_dir, rows = one_run
         df = load_run(log_dir)
-        assert list(df.columns) == list(schema.COLUMN_NAMES)
+        assert list(df.columns) == [*schema.COLUMN_NAMES, "lane"]
         assert len(df) == len(rows)
         for name, dtype in schema.pandas_dtypes().items():
-            assert df[name].dtype == dtype, name
+            expected = "category" if name in CATEGORY_COLUMNS else dtype
+            assert df[name].dtype == expected, name
         for name in schema.TIMESTAMP_COLUMNS:
             assert str(df[name].dtype) == "datetime64[us, UTC]"
 
@@ -393,3 +399,87 @@ class TestErrorEvents:
         assert run.errors["origin"].value_counts().to_dict() == {"results": failed, schema.ERROR_LOG: 1}
         assert "catcher_only" in set(run.errors["function"])
         assert len(run.error_lines) == failed + 1
+
+
+class TestHosts:
+    """A root of ``host=<name>/`` partitions (two hosts with the same pids, host b's clock 30 s ahead)."""
+
+    SKEWS = {"a": 0.0, "b": 30.0}
+
+    @pytest.fixture
+    def root(self, tmp_path: Path) -> tuple[Path, dict[str, list[dict[str, object]]]]:
+        root = tmp_path / "cluster"
+        return root, lf.write_hosts(root, RUN_A, self.SKEWS)
+
+    def test_every_host_partition_is_read_as_one_run(self, root: tuple[Path, dict[str, Any]]) -> None:
+        """Rows of both hosts, one run id; look-alike rows of the two hosts (same function, arguments,
+        pid and schedule) are all kept."""
+        path, written = root
+        run = select_run(read_log_dir(path))
+        assert run.run_ids == (RUN_A,)
+        assert len(run.calls) == sum(len(rows) for rows in written.values())
+        assert _ids(run.calls) == {r["call_id"] for rows in written.values() for r in rows}
+        assert set(run.calls["host"]) == {"a", "b"}
+        assert list_runs(path)["processes"].tolist() == [6]
+
+    def test_processes_are_keyed_by_host_and_pid(self, root: tuple[Path, dict[str, Any]]) -> None:
+        """The lane column is "<host>:<pid>": hosts by first call, then processes by first call."""
+        calls = load_run(root[0])
+        lanes = ["a:1000", "a:1001", "a:1002", "b:1000", "b:1001", "b:1002"]
+        assert list(calls["lane"].cat.categories) == lanes
+        assert (calls["lane"] == calls["host"].astype(str) + ":" + calls["pid"].astype(str)).all()
+        assert calls.attrs["mpmon"]["hosts"] == ["a", "b"]
+
+    def test_clock_offsets_align_the_hosts_and_the_tables_keep_raw_times(
+        self, root: tuple[Path, dict[str, Any]]
+    ) -> None:
+        """Each host's median offset; shifted by it, the hosts' matching calls start within 50 ms, while
+        the start_time column keeps each host's own clock."""
+        from mpmon.analysis import hosts
+
+        run = select_run(read_log_dir(root[0]))
+        assert run.clock_offsets == {"a": pytest.approx(0.0), "b": pytest.approx(-30.0)}
+        calls = run.calls.assign(
+            aligned=hosts.aligned_micros(run.calls, "start_time"), key=run.calls["call_id"].str[2:]
+        )
+        a, b = (calls[calls["host"] == h].set_index("key").sort_index() for h in ("a", "b"))
+        assert (b["start_time"] - a["start_time"]).dt.total_seconds().tolist() == [30.0] * len(a)
+        assert (b["aligned"] - a["aligned"]).abs().max() <= 50_000
+
+    def test_mpmon_analyze_reads_a_root(self, root: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+        """The command line on the root: one report whose Processes table has a row per (host, pid)."""
+        assert main(["--logdir", str(root[0]), "--out", str(tmp_path / "out")]) == 0
+        (folder,) = (tmp_path / "out").iterdir()
+        processes = pd.read_csv(folder / "processes.csv")
+        assert sorted(zip(processes["host"], processes["pid"], strict=True)) == [
+            (h, p) for h in ("a", "b") for p in (1000, 1001, 1002)
+        ]
+
+
+class TestColumns:
+    """Reading only what the analysis needs: ten million rows must fit in memory."""
+
+    def test_only_the_columns_asked_for_are_read(self, one_run: OneRun) -> None:
+        """``columns`` reads those plus the keys run selection needs; args and message stay on disk."""
+        df = load_run(one_run[0], columns=("parent_id",))
+        keys = ["run_id", "call_id", "parent_id", "function", "start_time", "end_time", "duration_s", "pid"]
+        assert list(df.columns) == [*keys, "host", "status", "error_type", "lane"]
+        assert len(df) == len(one_run[1])
+
+    def test_csv_and_parquet_read_the_same(self, tmp_path: Path) -> None:
+        """The same rows written as CSV and as Parquet load as equal frames (the same dtypes too)."""
+        rows = lf.make_run(RUN_A, workers=2, tasks=6)
+        lf.write_run(tmp_path / "csv", rows, table="csv")
+        lf.write_run(tmp_path / "parquet", rows, table="parquet")
+        wanted = ("parent_id", "cpu_time_s")
+        csv_df, parquet_df = (load_run(tmp_path / f, columns=wanted) for f in ("csv", "parquet"))
+        pd.testing.assert_frame_equal(
+            csv_df.sort_values("call_id", ignore_index=True),
+            parquet_df.sort_values("call_id", ignore_index=True),
+            check_categorical=False,
+        )
+
+    def test_an_unknown_column_is_an_error(self, one_run: OneRun) -> None:
+        """A name that is not a results column is refused, naming it."""
+        with pytest.raises(ValueError, match="not results columns: nope"):
+            load_run(one_run[0], columns=("nope",))

@@ -367,3 +367,31 @@ class TestCommandLine:
         assert set(names(trace, "process_name").values()) >= {"MainProcess", "ForkPoolWorker-1"}
         fetch_lanes = {e["tid"] for e in slices(trace) if e["name"] == "fetch"}
         assert len(fetch_lanes) >= 2
+
+
+class TestHosts:
+    """A run of two hosts with the same pids, host b's clock 30 s ahead of the scheduler's."""
+
+    @pytest.fixture
+    def trace(self, tmp_path: Path) -> Trace:
+        lf.write_hosts(tmp_path / "cluster", "run-h", {"a": 0.0, "b": 30.0})
+        return write_and_read(load_run(tmp_path / "cluster"), tmp_path)
+
+    def test_the_same_pid_on_two_hosts_is_two_processes(self, trace: Trace) -> None:
+        """Six processes (three pids on each host), each named with its real pid and host; slices nest."""
+        processes = {pid: name for (pid, _tid), name in names(trace, "process_name").items()}
+        assert len(processes) == len({e["pid"] for e in slices(trace)}) == 6
+        assert sorted(processes.values()) == sorted(
+            f"{n} (pid {p}) @ {h}"
+            for h in ("a", "b")
+            for n, p in (("MainProcess", 1000), ("ForkPoolWorker-1", 1001), ("ForkPoolWorker-2", 1002))
+        )
+        assert_nested(trace)
+
+    def test_host_clocks_are_aligned_by_their_offsets(self, trace: Trace) -> None:
+        """Each call of host b starts within 50 ms of the same call of host a (30 s apart in the rows)."""
+        calls = by_call(trace)
+        pairs = [(e, calls["b-" + key[2:]]) for key, e in calls.items() if key.startswith("a-")]
+        assert len(pairs) == len(calls) // 2
+        assert max(abs(a["ts"] - b["ts"]) for a, b in pairs) <= 50_000
+        assert trace["otherData"]["start_time"] == lf.T0.isoformat()

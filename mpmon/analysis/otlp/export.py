@@ -1,0 +1,232 @@
+"""Export one run of a log directory to an OTLP/HTTP endpoint: select, translate, send, account.
+
+The run is picked exactly as ``mpmon-analyze`` picks it (:func:`mpmon.analysis.load.read_log_dir` and
+:func:`~mpmon.analysis.load.select_run`); its rows become requests (:mod:`.translate`) that one
+:class:`~.exporter.OtlpHttpExporter` sends in order from its own thread, while the next batches are
+encoded (compression, sockets and Arrow all release the GIL). A batch that still fails after its retries stops
+the export (the backend is down: the next batches would wait just as long); the summary says how many
+spans were sent, rejected and left unsent.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+from mpmon.analysis import load
+from mpmon.analysis.otlp import translate
+from mpmon.analysis.otlp.exporter import ExportResult, OtlpHttpExporter, OtlpRejected, Outcome
+
+__all__ = ["ExportSummary", "OtlpError", "export_otlp", "export_run"]
+
+INSTALL_HINT = "pip install 'mpmon[otlp]'"
+IN_FLIGHT = 3  # batches encoded ahead of the sender: bounds memory, keeps both threads busy
+
+
+class OtlpError(load.AnalysisError):
+    """The export cannot be done as asked: the extra is missing, a bad URL, or the server refused it."""
+
+
+@dataclass
+class ExportSummary:
+    """What an export did: spans made from the rows, sent (delivered), rejected by the server, unsent."""
+
+    endpoint: str
+    run_ids: tuple[str, ...]
+    rows: int = 0
+    spans: int = 0
+    sent: int = 0
+    rejected: int = 0
+    requests: int = 0
+    retries: int = 0
+    failure: str = ""  # why the export stopped early, when it did
+    messages: list[str] = field(default_factory=list)  # partial_success messages from the server
+
+    @property
+    def unsent(self) -> int:
+        return self.spans - self.sent
+
+    @property
+    def ok(self) -> bool:
+        """Every span delivered and accepted."""
+        return not self.failure and self.rejected == 0 and self.sent == self.spans
+
+    def line(self) -> str:
+        """The account in one line."""
+        text = (
+            f"sent {self.sent - self.rejected:,} of {self.spans:,} spans to {self.endpoint} "
+            f"in {self.requests:,} requests ({self.retries} retries)"
+        )
+        if self.rejected:
+            text += f"; the server rejected {self.rejected:,}"
+            text += f": {self.messages[0]}" if self.messages else ""
+        if self.failure:
+            text += f"; stopped, {self.unsent:,} not sent: {self.failure}"
+        return text
+
+
+def export_otlp(
+    log_dir: str | Path,
+    endpoint: str,
+    *,
+    run_id: str | None = None,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+    **options: Any,
+) -> ExportSummary:
+    """Export a run of ``log_dir`` (the most recent, or ``run_id``, or the calls in [start, end]) as OTLP.
+
+    ``options`` are those of :func:`export_run`. Raises :class:`OtlpError` (an :class:`AnalysisError`)
+    when the export cannot start or the server refuses it (a 4xx).
+    """
+    run = load.select_run(load.read_log_dir(log_dir), run_id, start, end)
+    return export_run(run, endpoint, **options)
+
+
+def export_run(
+    run: load.Run,
+    endpoint: str,
+    *,
+    service_name: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    trace_per_call: bool = False,
+    batch_size: int = 1000,
+    timeout: float = 10.0,
+    compression: str | None = "gzip",
+    max_retries: int = 6,
+    progress: bool = False,
+) -> ExportSummary:
+    """Send the calls of a selected :class:`~mpmon.analysis.load.Run` to ``endpoint``.
+
+    ``service_name`` defaults to ``$OTEL_SERVICE_NAME``, else the run's tag, else ``"mpmon"``.
+    ``trace_per_call`` makes one trace per top-level call instead of one per run.
+    """
+    if not timeout > 0:
+        raise OtlpError(f"the request timeout must be a positive number of seconds, not {timeout!r}")
+    exporter = _exporter(endpoint, headers, timeout, compression, max_retries)
+    options = translate.Options(
+        service_name=service_name or os.environ.get("OTEL_SERVICE_NAME") or _tag(run) or "mpmon",
+        trace_per_call=trace_per_call,
+        batch_size=_positive(batch_size, "batch_size"),
+        default_run_id=run.run_ids[0] if run.run_ids else "",
+    )
+    spans = translate.span_count(run.calls)
+    summary = ExportSummary(exporter.url.geturl(), run.run_ids, rows=len(run.calls), spans=spans)
+    bar = _progress_bar(summary.spans) if progress else None
+    errors = translate.error_details(run.error_lines)
+    try:
+        with exporter, ThreadPoolExecutor(1, thread_name_prefix="mpmon-otlp") as sending:
+            _pipeline(translate.requests(run.calls, errors, options), exporter, sending, summary, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return summary
+
+
+def _pipeline(
+    batches: Iterator[translate.Batch],
+    exporter: OtlpHttpExporter,
+    sending: ThreadPoolExecutor,
+    summary: ExportSummary,
+    bar: Any,
+) -> None:
+    """Encode the next batches while one thread compresses and sends the earlier ones, in order.
+
+    At most :data:`IN_FLIGHT` batches wait; the first failure or refusal stops the rest.
+    """
+    pending: deque[tuple[translate.Batch, Future[Outcome]]] = deque()
+    send = _one_failure_stops(exporter)
+    try:
+        for batch in batches:
+            pending.append((batch, sending.submit(send, batch.body)))
+            if len(pending) >= IN_FLIGHT and not _settle(*pending.popleft(), summary, bar):
+                return
+        while pending:
+            if not _settle(*pending.popleft(), summary, bar):
+                return
+    finally:
+        exporter.abort()  # a batch still retrying gives up now
+        for _, future in pending:
+            future.cancel()
+
+
+def _one_failure_stops(exporter: OtlpHttpExporter) -> Callable[[bytes], Outcome]:
+    """``exporter.export`` that, after a failed or refused batch, sends nothing more: the batches queued
+    behind it are not sent, so the summary's count of what was delivered stays exact."""
+    stopped = threading.Event()
+
+    def send(body: bytes) -> Outcome:
+        if stopped.is_set():
+            return Outcome(ExportResult.FAILURE, message="not sent: an earlier batch failed")
+        try:
+            outcome = exporter.export(body)
+        except OtlpRejected:
+            stopped.set()
+            raise
+        if outcome.result is ExportResult.FAILURE:
+            stopped.set()
+        return outcome
+
+    return send
+
+
+def _settle(batch: translate.Batch, future: Future[Outcome], summary: ExportSummary, bar: Any) -> bool:
+    """One batch's outcome into the summary; whether to go on. A refusal raises :class:`OtlpError`."""
+    try:
+        outcome = future.result()
+    except OtlpRejected as exc:
+        raise OtlpError(
+            f"{summary.endpoint} refused the export: {exc} ({summary.sent:,} spans were sent before)"
+        ) from exc
+    summary.requests += 1
+    summary.retries += outcome.retries
+    if outcome.result is ExportResult.FAILURE:
+        summary.failure = outcome.message
+        return False
+    summary.sent += batch.spans
+    summary.rejected += outcome.rejected
+    if outcome.message and outcome.message not in summary.messages:
+        summary.messages.append(outcome.message)
+    if bar is not None:
+        bar.update(batch.spans)
+    return True
+
+
+def _exporter(
+    endpoint: str, headers: Mapping[str, str] | None, timeout: float, compression: str | None, retries: int
+) -> OtlpHttpExporter:
+    """The exporter, or :class:`OtlpError` when opentelemetry-proto is missing or the URL is wrong."""
+    try:
+        return OtlpHttpExporter(
+            endpoint, headers=headers, timeout=timeout, compression=compression, max_retries=retries
+        )
+    except ImportError as exc:
+        raise OtlpError(f"OTLP export needs the opentelemetry-proto package: {INSTALL_HINT}") from exc
+    except ValueError as exc:
+        raise OtlpError(str(exc)) from exc
+
+
+def _tag(run: load.Run) -> str:
+    """The run's first tag, the default service name."""
+    return run.tag.split(", ")[0] if run.tag else ""
+
+
+def _positive(value: int, name: str) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise OtlpError(f"{name} must be a positive integer, not {value!r}")
+    return value
+
+
+def _progress_bar(total: int) -> Any:
+    """A progress bar on stderr, in spans."""
+    from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
+
+    return tqdm(total=total, unit="span", unit_scale=True, desc="OTLP export", leave=False)

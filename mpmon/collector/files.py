@@ -1,0 +1,117 @@
+"""The collector's file safety, as small named mechanisms the sinks use.
+
+- `open_fd()` opens without following a symlink (`O_NOFOLLOW`) and accepts only a regular file owned by
+  the collector's user (`UnsafeFile` otherwise); a new file is 0600 (the collector's umask, made from
+  `start_collector(file_mode=...)`).
+- `check_existing()` refuses, before a run starts, a log path that is a link, not a regular file, or
+  another user's.
+- `DirectoryLock` is the lock file of a log directory: a collector holds it around each write round and
+  each rotation, so that two runs writing into one directory never interleave a line or a header, and
+  each sink re-opens a path whose inode changed (rotated by the other run, or deleted by a user) before
+  writing, as `logging.handlers.WatchedFileHandler` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import stat
+from typing import Final
+
+__all__ = ["DirectoryLock", "UnsafeFile", "check_existing", "open_fd", "replaced"]
+
+_NOFOLLOW: Final = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # O_NONBLOCK: a FIFO cannot hang us
+
+
+class UnsafeFile(OSError):
+    """A path the collector refuses to open: a symlink, not a regular file, or another user's."""
+
+
+def open_fd(path: str, flags: int = os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode: int = 0o666) -> int:
+    """A descriptor of `path`, never through a symlink, only of a regular file owned by this user.
+
+    A new file gets `mode` less the umask (the collector's umask comes from `file_mode`: 0600 by default)."""
+    try:
+        fd = os.open(path, flags | _NOFOLLOW, mode)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EMLINK):
+            raise UnsafeFile(exc.errno, f"refusing {path}: it is a symlink or not a regular file") from None
+        raise
+    try:
+        _check(path, os.fstat(fd))
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _check(path: str, found: os.stat_result) -> None:
+    if not stat.S_ISREG(found.st_mode):
+        raise UnsafeFile(errno.EPERM, f"refusing {path}: not a regular file")
+    if found.st_uid != os.geteuid():
+        raise UnsafeFile(errno.EPERM, f"refusing {path}: owned by uid {found.st_uid}, not by this user")
+
+
+def check_existing(path: str) -> None:
+    """UnsafeFile if `path` exists and is a symlink, not a regular file, or another user's."""
+    try:
+        found = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(found.st_mode):
+        raise UnsafeFile(errno.ELOOP, f"refusing {path}: it is a symlink")
+    _check(path, found)
+
+
+def replaced(path: str, fd: int) -> bool:
+    """True when `path` no longer names the file open as `fd` (deleted, rotated or replaced)."""
+    try:
+        now = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    held = os.fstat(fd)
+    return (now.st_ino, now.st_dev) != (held.st_ino, held.st_dev)
+
+
+class DirectoryLock:
+    """The lock file of a log directory, taken around each write round and rotation (`with lock:`).
+
+    Re-entrant within the process (a rotation inside a round does not lock twice). The file also
+    records who wrote last (`mark`), so a restarted writer cuts a half-written round off a file only
+    if no other run has written to the directory since.
+    """
+
+    def __init__(self, path: str, owner: str) -> None:
+        self.path = path
+        self._owner = owner.encode()
+        self._fd = open_fd(path, os.O_RDWR | os.O_CREAT)
+        self._depth = 0
+
+    def __enter__(self) -> DirectoryLock:
+        if self._depth == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        self._depth += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    @property
+    def owner(self) -> str:
+        return self._owner.decode()
+
+    def mark(self) -> None:
+        """Say (under the lock) that this writer is the last to write to the directory."""
+        os.pwrite(self._fd, self._owner.ljust(160), 0)
+
+    def last_writer(self) -> str:
+        return os.pread(self._fd, 160, 0).decode(errors="replace").strip()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
