@@ -165,13 +165,10 @@ def test_each_host_records_its_clock_offset(two_hosts: tuple[Path, dict[str, Any
 def test_analysis_reads_one_run_across_hosts(two_hosts: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
     """The analysis reads both partitions as one run, a lane per (host, pid) grouped by host, beta's
     times aligned within 50 ms by its clock offset while the raw times stay; `mpmon-analyze` writes a
-    trace with a process per host. PENDING the "scale" engineer's multi-host analysis
-    (mpmon.analysis.hosts): skipped until it is there."""
+    trace with a process per host."""
+    from mpmon.analysis import hosts, load_run
+
     root, client = two_hosts
-    try:
-        from mpmon.analysis import hosts, load_run
-    except ImportError:
-        pytest.skip("PENDING: mpmon.analysis.hosts (multi-host analysis, scale engineer) is not there yet")
     calls = load_run(root)
     assert len(calls) == TASKS
     assert set(calls.run_id) == {client["run_id"]}
