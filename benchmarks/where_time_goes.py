@@ -37,7 +37,7 @@ def per_call_us(function: Callable[[], object], number: int = 200_000) -> float:
 def caller() -> None:
     import mpmon
     from mpmon import probe
-    from mpmon.sender import sender
+    from mpmon.state import sender
 
     @mpmon.Timer(log_to_console=False)
     def timed() -> None:
@@ -51,7 +51,7 @@ def caller() -> None:
         mpmon.get_metrics_end(mpmon.get_metrics_start())
 
     # Set as if armed, so that no collector is started and nothing is ever flushed: the caller alone.
-    sender.limit, sender.deadline_ns = 1 << 60, 1 << 62
+    sender.ready, sender.limit = True, 1 << 60
     current_thread = threading.current_thread
     print("caller, us per call (median of 5 x 200,000, an empty lambda's loop subtracted)")
     empty = per_call_us(lambda: None)
@@ -66,24 +66,24 @@ def caller() -> None:
     ):
         print(f"  {label:40s} {per_call_us(function) - empty:7.3f}")
         sender.buffer.clear()
-    sender.limit = 0
+    sender.ready, sender.limit = False, 0
 
 
 def batches(records: int, with_args: bool) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
     """(meta, records) of real @Timer calls, taken from this process's buffer."""
     import mpmon
-    from mpmon.sender import sender
+    from mpmon.state import sender
 
     @mpmon.Timer(log_to_console=False)
     def task(*args: int) -> None:
         pass
 
-    sender.limit, sender.deadline_ns = 1 << 60, 1 << 62  # as in caller(): no collector, no flush
+    sender.ready, sender.limit = True, 1 << 60  # as in caller(): no collector, no flush
     for i in range(records):
         task(*((i,) if with_args else ()))
     taken = sender.buffer[:]
     sender.buffer.clear()
-    sender.limit = 0
+    sender.ready, sender.limit = False, 0
     return sender._meta(), taken
 
 

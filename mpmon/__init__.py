@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os as _os
 
+from . import environment as _environment
 from .collector.control import Collector, collector, start_collector, stop_collector
 from .decorators import ErrorCatcher, Timer
 from .hooks import MetricsStart, get_metrics_end, get_metrics_start
 from .sanitizers import sanitizer
-from .sender import sender as _sender
+from .state import sender as _sender
 
 __all__ = [
     "Collector",
@@ -31,13 +32,18 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def flush() -> None:
-    """Hand this process's buffered records to the collector now."""
-    _sender.flush()
+def flush(wait: bool = False, timeout: float | None = None) -> bool:
+    """Hand this process's buffered records to the collector now.
+
+    With `wait=True`, return once every record this process made before the call is on disk and
+    confirmed by the collector (True), or False if that could not be confirmed within `timeout`
+    seconds (no collector, or a collector too slow): the way for tests and notebooks to read their own
+    files, and to keep a process's last records before `os._exit()`.
+    """
+    return _sender.flush(wait, timeout)
 
 
-_sender.autostart = start_collector
-if _os.environ.get("MPMON_CAPTURE_LOGGING") == "1":
+if _os.environ.get(_environment.CAPTURE_LOGGING) == "1":
     from .capture import install as _install_capture
 
     _install_capture()

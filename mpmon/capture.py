@@ -13,7 +13,7 @@ import threading
 
 from .render import run_sanitizer, sanitized
 from .sanitizers import default
-from .sender import sender
+from .state import sender, stack
 from .wire import LOG
 
 __all__ = ["ForwardingHandler", "install"]
@@ -37,7 +37,7 @@ class ForwardingHandler(logging.Handler):
             )  # fmt: skip
             # A pool worker may be ended with no exit hook run: outside a monitored call (whose end
             # flushes), its log lines leave at once, like errors.
-            eager = sender.eager and not sender.stack.current
+            eager = sender.eager and not stack.current
             if len(buffer) >= sender.limit or record.levelno >= logging.ERROR or eager:
                 sender.flush()
         except Exception:

@@ -42,7 +42,7 @@ from tornado.ioloop import PeriodicCallback
 
 from . import environment, render, schema
 from .collector.control import start_collector, stop_collector
-from .sender import sender
+from .state import sender
 from .wire import LOG
 
 __all__ = ["ATTEMPT_LOGGER", "HandOver", "Monitor"]

@@ -1,28 +1,30 @@
 """`Timer` and `ErrorCatcher`: measure a call, pack the numbers into a raw record, hand it to the sender.
 
-A decorated function is an object holding the function and its decorator's settings, nothing else, so
-it pickles by reference like the function it replaces (and, under the `multiprocess` package, by value
-without dragging any of mpmon's per-process state along). Everything a call measures lives in local
-variables of that call, so recursion and threads are safe. Probes of CPU time and memory sit outside
-the timed window, so the recorded duration is the function's own.
+A decorated function is an object holding the function and its decorator's settings, nothing else (see
+monitored.py). Everything a call measures lives in local variables of that call, so recursion and
+threads are safe. Every form goes through calls.py (begin -> finish -> record_call); a plain Timer call
+keeps those steps inline for speed, and a test checks that both build the same record.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 import os
 import sys
 import threading
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, ParamSpec, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from . import probe
-from .render import Sanitizer, render_args, render_exception
-from .sender import sender
-from .wire import CALL, ERROR
+from .calls import Begun, arm, begin, finish, record_error, rendered_args
+from .lazy import timed_lazy
+from .monitored import Monitored, TimedBase, caller_names, main_module_name
+from .render import Sanitizer, render_exception
+from .schema import RESULTS_FORMATS
+from .state import sender as _sender
+from .state import stack as _stack
+from .wire import CALL
 
 __all__ = [
     "CaughtFunction",
@@ -34,9 +36,10 @@ __all__ = [
     "Timer",
     "TimerDecorator",
     "TimerSettings",
+    "caller_names",
+    "main_module_name",
 ]
 
-RESULTS_FORMATS: Final = ("csv", "parquet")
 P = ParamSpec("P")
 R = TypeVar("R")
 _current_thread = threading.current_thread
@@ -99,161 +102,69 @@ def _check_common(max_arg_length: int | None, sanitize_func: Sanitizer | None) -
         raise TypeError(f"sanitize_func must be callable, not {type(sanitize_func).__name__}")
 
 
-def main_module_name(module: str) -> str:
-    """The module's name as the results table shows it: a spawned child's "__mp_main__" is "__main__"."""
-    return "__main__" if module == "__mp_main__" else module
-
-
-def _located(obj: Any) -> bool:
-    """True when `obj` can be found again by its module and qualified name (pickle by reference)."""
-    target: Any = sys.modules.get(getattr(obj, "__module__", None) or "")
-    for part in getattr(obj, "__qualname__", "<locals>").split("."):
-        target = getattr(target, part, None)
-    return target is obj
-
-
-class Monitored:
-    """A function under a decorator: the function and the settings, and nothing else."""
-
-    __wrapped__: Callable[..., Any]
-
-    def __init__(self, func: Callable[..., Any], settings: Any) -> None:
-        if not callable(func):
-            raise TypeError(f"{type(self).__name__} decorates callables, not {type(func).__name__}")
-        functools.update_wrapper(cast(Callable[..., Any], self), func)
-        self.settings = settings
-        self.inner: Monitored | None = func if isinstance(func, Monitored) else None
-        self.name = str(getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func)))
-        self.module_name = main_module_name(getattr(func, "__module__", None) or "")
-        self.route = settings.route
-
-    def __get__(self, instance: object, owner: type | None = None) -> Any:
-        return self if instance is None else types.MethodType(cast(Callable[..., Any], self), instance)
-
-    def __reduce__(self) -> Any:
-        if _located(self):
-            return self.__dict__["__qualname__"]
-        return (type(self), (self.__wrapped__, self.settings))
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.module_name}.{self.name}>"
-
-    def run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Call the function as one monitored call numbered `call_no` (shared by stacked decorators)."""
-        raise NotImplementedError
-
-
-class TimedFunction(Monitored):
+class TimedFunction(TimedBase):
     """A function under @Timer: each call makes one results row."""
 
     settings: TimerSettings
 
-    def __init__(self, func: Callable[..., Any], settings: TimerSettings) -> None:
-        super().__init__(func, settings)
-        if settings.name:
-            self.name = settings.name
-        self.track = settings.track_resources
-
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.inner is not None:
-            return self.run(next(sender.counter), args, kwargs)
-        # The hot path: run(), begin() and record() in one frame, which saves a tenth of the cost.
-        s = sender
+            return self.run(next(_sender.counter), args, kwargs)
+        # The hot path: calls.begin(), finish() and record_call() in one frame, which saves a tenth of
+        # the cost; tests/test_calls.py checks that it builds the same record as they do.
+        s = _sender
         call_no = next(s.counter)
-        stack = s.stack
+        stack = _stack
         parent = stack.current
         stack.current = call_no
-        if not s.limit:
-            s.prepare()
+        if not s.ready:
+            arm()
         cpu0 = cpu = -1
         rss0: bytes | int = -1
         rss1: bytes | int = -1
-        if self.track:
-            cpu0 = _cpu_ns()
-            rss0 = _rss_raw()
         start = _time_ns()
+        if self.track:
+            rss0 = _rss_raw()
+            cpu0 = _cpu_ns()
         t0 = _perf_counter_ns()
         try:
             result = self.__wrapped__(*args, **kwargs)
         except BaseException as exc:
-            self.record(call_no, parent, (start, t0, cpu0, rss0), _perf_counter_ns(), type(exc).__name__,
-                        args, kwargs)  # fmt: skip
+            t1 = _perf_counter_ns()
+            begun = Begun(call_no, parent, True, start, t0, cpu0, rss0)
+            finish(begun, "timer", self.name, self.module_name, type(exc).__name__,
+                   self.rendered(args, kwargs), self.route, t1)  # fmt: skip
             raise
         t1 = _perf_counter_ns()
         if cpu0 >= 0:
-            rss1 = _rss_raw()
             cpu = _cpu_ns() - cpu0
+            rss1 = _rss_raw()
         stack.current = parent
         rendered = None
         if args or kwargs:
             settings = self.settings
-            rendered = render_args(args, kwargs, settings.max_arg_length, settings.sanitize_func)
-        buffer = s.buffer
-        buffer.append(
+            rendered = rendered_args(args, kwargs, settings.max_arg_length, settings.sanitize_func)
+        s.add(
             (CALL, "timer", self.name, self.module_name, call_no, parent, start, t1 - t0, cpu, rss0, rss1,
-             _current_thread().name, "", rendered, self.route)
+             _current_thread().name, "", rendered, self.route),
+            parent,
         )  # fmt: skip
-        if len(buffer) >= s.limit or (s.eager and not parent) or t1 >= s.deadline_ns:
-            s.flush()
         return result
 
     def run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        stack = sender.stack
-        parent = stack.current
-        stack.current = call_no
-        begun = self.begin()
+        begun = begin(self.track, call_no)
         try:
             if self.inner is None:
                 result = self.__wrapped__(*args, **kwargs)
             else:
                 result = self.inner.run(call_no, args, kwargs)
         except BaseException as exc:
-            self.record(call_no, parent, begun, _perf_counter_ns(), type(exc).__name__, args, kwargs)
+            t1 = _perf_counter_ns()
+            finish(begun, "timer", self.name, self.module_name, type(exc).__name__,
+                   self.rendered(args, kwargs), self.route, t1)  # fmt: skip
             raise
-        self.record(call_no, parent, begun, _perf_counter_ns(), "", args, kwargs)
+        finish(begun, "timer", self.name, self.module_name, "", self.rendered(args, kwargs), self.route)
         return result
-
-    def begin(self) -> tuple[int, int, int, bytes | int]:
-        """The probes at a call's start: wall clock, perf counter, CPU time, raw RSS (-1 when not tracked)."""
-        if not sender.limit:
-            sender.prepare()
-        cpu0: int = -1
-        rss0: bytes | int = -1
-        if self.track:
-            cpu0 = _cpu_ns()
-            rss0 = _rss_raw()
-        return _time_ns(), _perf_counter_ns(), cpu0, rss0
-
-    def record(
-        self,
-        call_no: int,
-        parent: int,
-        begun: tuple[int, int, int, bytes | int],
-        t1: int,
-        error_type: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
-        """Finish the probes of a call that ended at perf counter `t1` and buffer its record."""
-        start, t0, cpu0, rss0 = begun
-        cpu: int = -1
-        rss1: bytes | int = -1
-        if cpu0 >= 0:
-            rss1 = _rss_raw()
-            cpu = _cpu_ns() - cpu0
-        s = sender
-        s.stack.current = parent
-        rendered = None
-        if args or kwargs:
-            settings = self.settings
-            rendered = render_args(args, kwargs, settings.max_arg_length, settings.sanitize_func)
-        buffer = s.buffer
-        buffer.append(
-            (CALL, "timer", self.name, self.module_name, call_no, parent, start, t1 - t0, cpu, rss0, rss1,
-             _current_thread().name, error_type, rendered, self.route)
-        )  # fmt: skip
-        if len(buffer) >= s.limit or (s.eager and not parent) or t1 >= s.deadline_ns:
-            s.flush()
 
 
 class CaughtFunction(Monitored):
@@ -263,11 +174,11 @@ class CaughtFunction(Monitored):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.inner is not None:
-            return self.run(next(sender.counter), args, kwargs)
+            return self.run(next(_sender.counter), args, kwargs)
         try:
             return self.__wrapped__(*args, **kwargs)
         except Exception as exc:
-            self.report(exc, next(sender.counter), args, kwargs)
+            self.report(exc, next(_sender.counter), args, kwargs)
             raise
 
     def run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -285,13 +196,9 @@ class CaughtFunction(Monitored):
             settings = self.settings
             sanitize = settings.sanitize_func
             message, trace = render_exception(exc, sanitize, hide_file=__file__)
-            rendered = (
-                render_args(args, kwargs, settings.max_arg_length, sanitize) if args or kwargs else None
-            )
-            record = (ERROR, self.name, self.module_name, call_no, _time_ns(), _current_thread().name,
-                      type(exc).__name__, message, trace, rendered, self.route)  # fmt: skip
-            sender.buffer.append(record)
-            sender.flush()
+            rendered = rendered_args(args, kwargs, settings.max_arg_length, sanitize)
+            record_error(self.name, self.module_name, call_no, type(exc).__name__, message, trace, rendered,
+                         self.route)  # fmt: skip
         except Exception as failure:  # monitoring must never replace the user's exception
             print(f"mpmon: could not record {type(exc).__name__}: {failure!r}", file=sys.stderr)
 
@@ -302,13 +209,6 @@ def _is_function(value: object) -> bool:
 
 def _block() -> None:
     """Stands for the body of a `with` block or a start()/stop() span."""
-
-
-def caller_names(depth: int) -> tuple[str, str]:
-    """The qualified name and module of the function `depth` frames above the caller."""
-    frame = sys._getframe(depth + 1)
-    code = frame.f_code
-    return getattr(code, "co_qualname", code.co_name), main_module_name(frame.f_globals.get("__name__", ""))
 
 
 class _BareOrConfigured:
@@ -360,8 +260,6 @@ class TimerDecorator(_BareOrConfigured):
             or inspect.iscoroutinefunction(func)
             or inspect.isgeneratorfunction(func)
         ):
-            from .lazy import timed_lazy
-
             return cast(Callable[P, R], timed_lazy(func, self.settings))
         return cast(Callable[P, R], TimedFunction(func, self.settings))
 
@@ -382,22 +280,17 @@ class TimerDecorator(_BareOrConfigured):
         self._stop("" if kind is None else kind.__name__)
 
     def _start(self, depth: int) -> None:
-        timed = TimedFunction(_block, self.settings)
-        timed.name, timed.module_name = caller_names(depth)
-        if self.settings.name:
-            timed.name = self.settings.name
-        stack = sender.stack
-        call_no, parent = next(sender.counter), stack.current
-        stack.current = call_no
-        stack.open_block(id(self), (timed, call_no, parent, timed.begin()))
+        name, module = caller_names(depth)
+        settings = self.settings
+        _stack.open_block(id(self), (settings.name or name, module, begin(settings.track_resources)))
 
     def _stop(self, error_type: str) -> None:
         t1 = _perf_counter_ns()
-        block = sender.stack.close_block(id(self))
+        block = _stack.close_block(id(self))
         if block is None:
             raise RuntimeError("Timer.stop() without a matching start() in this thread")
-        timed, call_no, parent, begun = block
-        timed.record(call_no, parent, begun, t1, error_type, (), {})
+        name, module, begun = block
+        finish(begun, "timer", name, module, error_type, None, self.settings.route, t1)
 
 
 class ErrorCatcherDecorator(_BareOrConfigured):
@@ -433,7 +326,7 @@ class ErrorCatcherDecorator(_BareOrConfigured):
         if isinstance(error, Exception):
             caught = CaughtFunction(_block, self.settings)
             caught.name, caught.module_name = caller_names(1)
-            caught.report(error, next(sender.counter), (), {})
+            caught.report(error, next(_sender.counter), (), {})
 
 
 if TYPE_CHECKING:

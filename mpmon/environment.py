@@ -11,6 +11,8 @@ import socket
 import sys
 from typing import Any, Final, NamedTuple
 
+from . import compat
+
 __all__ = [
     "ADDRESS",
     "AUTHKEY",
@@ -111,15 +113,6 @@ def is_owner() -> bool:
     return os.environ.get(OWNER_PID) == str(os.getpid())
 
 
-_POOL_WORKER_LOOPS: Final = frozenset(
-    {
-        ("multiprocessing.pool", "worker"),
-        ("multiprocess.pool", "worker"),
-        ("concurrent.futures.process", "_process_worker"),
-    }
-)
-
-
 def pool_worker_args() -> tuple[Any, ...] | None:
     """The arguments of this process's worker loop if it is a worker of multiprocessing's, multiprocess's
     or concurrent.futures' pools (each's second argument is the queue its results go back on); None in
@@ -131,9 +124,9 @@ def pool_worker_args() -> tuple[Any, ...] | None:
     if other is not None:
         processes.append(other.current_process())
     for process in processes:
-        target = getattr(process, "_target", None)
-        if (getattr(target, "__module__", None), getattr(target, "__name__", None)) in _POOL_WORKER_LOOPS:
-            return tuple(getattr(process, "_args", ()))
+        found = compat.pool_worker_args(process)
+        if found is not None:
+            return found
     return None
 
 

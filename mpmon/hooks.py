@@ -6,13 +6,11 @@ measured like a Timer call, with source "hook"; the function name defaults to th
 
 from __future__ import annotations
 
-import threading
 from typing import Any, NamedTuple
 
-from .decorators import caller_names
-from .probe import cpu_ns, perf_counter_ns, rss_of, rss_raw, time_ns
-from .sender import sender
-from .wire import CALL
+from .calls import Begun, begin, finish
+from .monitored import caller_names
+from .probe import perf_counter_ns, rss_of
 
 __all__ = ["MetricsStart", "get_metrics_end", "get_metrics_start"]
 
@@ -34,15 +32,12 @@ class MetricsStart(NamedTuple):
 
 
 def get_metrics_start(func_name: str | None = None) -> MetricsStart:
-    """Start measuring: CPU time and memory now, then the clocks."""
-    if not sender.limit:
-        sender.prepare()
+    """Start measuring: memory and CPU time now, then the clocks."""
     name, module = caller_names(1)
-    cpu0 = cpu_ns()
-    rss0 = rss_raw()
-    values = (func_name or name, module, next(sender.counter), sender.stack.current, time_ns(),
-              perf_counter_ns(), cpu0, rss0)  # fmt: skip
-    return tuple.__new__(MetricsStart, values)  # as MetricsStart(*values), without its Python-level __new__
+    b = begin(True, push=False)
+    return MetricsStart(
+        func_name or name, module, b.call_no, b.parent, b.start_ns, b.perf_ns, b.cpu_ns, b.rss
+    )
 
 
 def get_metrics_end(metrics_start: MetricsStart, func_name: str | None = None) -> dict[str, Any]:
@@ -50,24 +45,16 @@ def get_metrics_end(metrics_start: MetricsStart, func_name: str | None = None) -
     t1 = perf_counter_ns()
     if not isinstance(metrics_start, MetricsStart):
         raise TypeError("get_metrics_end() takes the value that get_metrics_start() returned")
-    rss1 = rss_raw()
-    cpu = cpu_ns() - metrics_start.cpu_ns
     name = func_name or metrics_start.func_name
-    duration = t1 - metrics_start.perf_ns
-    s = sender
-    buffer = s.buffer
-    buffer.append(
-        (CALL, "hook", name, metrics_start.module, metrics_start.call_no, metrics_start.parent_no,
-         metrics_start.start_ns, duration, cpu, metrics_start.rss_raw, rss1,
-         threading.current_thread().name, "", None, _ROUTE)
-    )  # fmt: skip
-    if len(buffer) >= s.limit or (s.eager and not metrics_start.parent_no) or t1 >= s.deadline_ns:
-        s.flush()
+    _name, module, call_no, parent, start_ns, perf_ns, cpu0, rss0 = metrics_start
+    begun = Begun(call_no, parent, False, start_ns, perf_ns, cpu0, rss0)
+    record = finish(begun, "hook", name, module, route=_ROUTE, t1=t1)
+    duration, cpu, rss0, rss1 = record[7], record[8], record[9], record[10]
     final = rss_of(rss1)
     return {
         "function": name,
         "duration_s": duration / 1e9,
         "cpu_time_s": cpu / 1e9,
-        "mem_delta_mib": (final - rss_of(metrics_start.rss_raw)) / _MIB,
+        "mem_delta_mib": (final - rss_of(rss0)) / _MIB,
         "mem_final_mib": final / _MIB,
     }

@@ -13,8 +13,10 @@ import inspect
 from collections.abc import AsyncGenerator, Coroutine, Generator
 from typing import Any
 
-from .decorators import TimedFunction, TimerSettings, _perf_counter_ns
-from .sender import sender
+from . import compat
+from .calls import Begun, begin, finish
+from .monitored import TimedBase
+from .state import sender
 
 __all__ = ["timed_lazy"]
 
@@ -23,69 +25,78 @@ def _error_name(exc: BaseException) -> str:
     return "" if isinstance(exc, GeneratorExit) else type(exc).__name__
 
 
-class TimedCoroutineFunction(TimedFunction):
-    """An `async def` function under @Timer."""
+class _Lazy(TimedBase):
+    """A Timer wrapper whose call is timed from its first step to its end."""
 
-    def __init__(self, func: Any, settings: TimerSettings) -> None:
-        super().__init__(func, settings)
-        if hasattr(inspect, "markcoroutinefunction"):
-            inspect.markcoroutinefunction(self)
-        else:  # Python < 3.12: what asyncio.iscoroutinefunction looks for
-            import asyncio.coroutines
-
-            self._is_coroutine = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._timed(next(sender.counter), args, kwargs)
 
-    async def _timed(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        parent, begun = sender.stack.current, self.begin()
+    def run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self._timed(call_no, args, kwargs)
+
+    def _timed(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def _begin(self, call_no: int) -> Begun:
+        return begin(self.track, call_no, push=False)
+
+    def _finish(self, begun: Begun, error_type: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        rendered = self.rendered(args, kwargs)
+        finish(begun, "timer", self.name, self.module_name, error_type, rendered, self.route)
+
+
+class TimedCoroutineFunction(_Lazy):
+    """An `async def` function under @Timer."""
+
+    def __init__(self, func: Any, settings: Any) -> None:
+        super().__init__(func, settings)
+        compat.mark_coroutine_function(self)
+
+    def _timed(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Coroutine[Any, Any, Any]:
+        return self._run(call_no, args, kwargs)
+
+    async def _run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        begun = self._begin(call_no)
         try:
             result = await self.__wrapped__(*args, **kwargs)
         except BaseException as exc:
-            self.record(call_no, parent, begun, _perf_counter_ns(), _error_name(exc), args, kwargs)
+            self._finish(begun, _error_name(exc), args, kwargs)
             raise
-        self.record(call_no, parent, begun, _perf_counter_ns(), "", args, kwargs)
+        self._finish(begun, "", args, kwargs)
         return result
 
 
-class TimedGeneratorFunction(TimedFunction):
+class TimedGeneratorFunction(_Lazy):
     """A generator function under @Timer."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
-        return self._timed(next(sender.counter), args, kwargs)
-
     def _timed(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Generator[Any, Any, Any]:
-        parent, begun = sender.stack.current, self.begin()
+        begun = self._begin(call_no)
         try:
             result = yield from self.__wrapped__(*args, **kwargs)
         except BaseException as exc:
-            self.record(call_no, parent, begun, _perf_counter_ns(), _error_name(exc), args, kwargs)
+            self._finish(begun, _error_name(exc), args, kwargs)
             raise
-        self.record(call_no, parent, begun, _perf_counter_ns(), "", args, kwargs)
+        self._finish(begun, "", args, kwargs)
         return result
 
 
-class TimedAsyncGeneratorFunction(TimedFunction):
+class TimedAsyncGeneratorFunction(_Lazy):
     """An async generator function under @Timer (values sent in with asend() are not passed on)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
-        return self._timed(next(sender.counter), args, kwargs)
 
     async def _timed(
         self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> AsyncGenerator[Any, Any]:
-        parent, begun = sender.stack.current, self.begin()
+        begun = self._begin(call_no)
         try:
             async for item in self.__wrapped__(*args, **kwargs):
                 yield item
         except BaseException as exc:
-            self.record(call_no, parent, begun, _perf_counter_ns(), _error_name(exc), args, kwargs)
+            self._finish(begun, _error_name(exc), args, kwargs)
             raise
-        self.record(call_no, parent, begun, _perf_counter_ns(), "", args, kwargs)
+        self._finish(begun, "", args, kwargs)
 
 
-def timed_lazy(func: Any, settings: TimerSettings) -> TimedFunction:
+def timed_lazy(func: Any, settings: Any) -> TimedBase:
     """The Timer wrapper that fits `func`'s kind."""
     if inspect.iscoroutinefunction(func):
         return TimedCoroutineFunction(func, settings)

@@ -1,180 +1,228 @@
-"""The per-process sender: a bounded buffer of raw records, the flush points, and the way out.
+"""The per-process sender: a bounded buffer of raw records, the one rule of when it leaves, and a flusher.
 
-Records are appended to a list by the decorators and hooks (no I/O, no formatting) and handed to the
-collector in batches over an authenticated socket. A batch leaves when it is full, when the flush
-interval has passed, at `flush()`, at exit (atexit, and multiprocessing's Finalize, since pool workers
-skip atexit) and, for errors, at once. A pool worker also flushes before it sends each result to its
-pool, since the pool may end it with no exit hook at all once it has every result (`Pool.__exit__`
-terminates its workers): the flush is hooked into the write lock of the worker's result queue. A
-SIGTERM handler would be unsafe: a signal landing just before a worker blocks on the pool's queue lock
-leaves the Python handler unrun and the worker hung forever. A forked child starts with an empty
-buffer, fresh locks and no connection. When no collector answers, records are spilled to a
-per-process file in the log directory, which the next collector ingests.
+Decorators and hooks append records to the buffer (no I/O, no formatting) through `Sender.add`, whose
+one flush rule is: the buffer is full, or an outermost call ended in a pool worker whose results
+cannot carry its records (see below). Everything else leaves with the flusher, one lazily started
+daemon thread per process that has recorded something, which hands the buffer to the transport every
+`FLUSH_INTERVAL_NS`, so a record reaches the collector within about a second even if its process makes
+no further call. Batches also leave at `flush()`, at exit (atexit, and multiprocessing's Finalize,
+since pool workers skip atexit) and, for errors, at once.
 
-Every batch is numbered, and the collector confirms (ACK) each one once it is on disk. A sender keeps
-the batches it sent until they are confirmed (at most ACK_WINDOW records; past it a flush waits, or,
-under the opt-in drop policy, drops the new batch and counts it). Confirmations are read only inside
-a flush. When a connection breaks, the unconfirmed batches are spilled, marked with their number, so
-a collector that did write them before it died skips them. At exit a process waits a moment for the
-last confirmations.
+A pool worker flushes before it sends each result to its pool, since the pool may end it with no exit
+hook at all once it has every result (`Pool.__exit__` terminates its workers): the flush is hooked into
+the write lock of the worker's result queue (see compat.py). A forked child starts with an empty
+buffer, fresh locks, no connection and no flusher: before a fork the flusher is stopped (so it holds no
+lock across it) and after it the parent starts a new one.
+
+Under the opt-in drop policy a call never waits on the collector: when the buffer is full the flusher is
+woken, and past `DROP_AT` buffered records the oldest batch is dropped and counted; only the flusher
+connects. Transports (socket, spill file, memory) are in transport.py; the one Sender of the process
+lives in state.py.
 """
 
 from __future__ import annotations
 
 import atexit
-import contextlib
 import itertools
 import os
-import select
 import sys
 import threading
 import uuid
-from collections import deque
-from collections.abc import Callable
-from multiprocessing import AuthenticationError, connection
-from time import perf_counter_ns
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from time import monotonic
 from typing import Any, Final
 
-from . import environment
-from .wire import ACK, DROPPED, SYNC, connect, encode_batch
+from . import compat, environment
+from .transport import (
+    ACK_WINDOW,
+    Delivery,
+    Record,
+    SocketTransport,
+    SpillTransport,
+    Transport,
+    count_records,
+)
+from .wire import DROPPED
 
-__all__ = ["BATCH_SIZE", "FLUSH_INTERVAL_NS", "Sender", "sender"]
+__all__ = ["BATCH_SIZE", "DROP_AT", "FLUSH_INTERVAL_NS", "SETTLE_SECONDS", "Sender"]
 
 BATCH_SIZE: Final = 1024
 """Records per batch; also the bound of the buffer, since a full buffer is flushed before it grows."""
 FLUSH_INTERVAL_NS: Final = 1_000_000_000
-"""A record waits at most this long in the buffer while its process keeps making calls."""
-RECONNECT_DELAY_NS: Final = 500_000_000
-"""After a failed connection attempt, records are spilled without retrying for this long."""
-ACK_WINDOW: Final = 4 * BATCH_SIZE
-"""Records sent but not yet confirmed by the collector; past this a flush waits (or drops, if asked)."""
-HUNG_RETRY_NS: Final = 30_000_000_000
-"""After a handshake that timed out (a collector that hangs), records are spilled for this long."""
-ACK_WAIT_NS: Final = 30_000_000_000
-"""A flush waits this long at most for a confirmation; then the unconfirmed batches are spilled."""
-CONNECT_SECONDS: Final = 10.0
-"""Longest wait for the collector's handshake (a restarted collector takes a moment to answer)."""
+"""A record waits at most about this long in the buffer: the flusher's period."""
+DROP_AT: Final = ACK_WINDOW
+"""Under the drop policy, the buffer's bound: past it the oldest batch is dropped (and counted)."""
 SETTLE_SECONDS: Final = 5.0
 """At exit, how long a process waits for the collector to confirm what it sent."""
-
-Record = tuple[Any, ...]
-
-
-class CallStack(threading.local):
-    """Per thread: the innermost monitored call (the parent of the next one) and open timed blocks."""
-
-    current: int = 0
-    blocks: dict[int, list[Any]] | None = None
-
-    def open_block(self, owner: int, block: Any) -> None:
-        """Remember a start()/with block of the Timer object whose id is `owner`."""
-        if self.blocks is None:
-            self.blocks = {}
-        self.blocks.setdefault(owner, []).append(block)
-
-    def close_block(self, owner: int) -> Any:
-        """The innermost open block of `owner` in this thread, forgotten; None if there is none."""
-        blocks = (self.blocks or {}).get(owner)
-        if not blocks:
-            return None
-        block = blocks.pop()
-        if not blocks:
-            del self.blocks[owner]  # type: ignore[union-attr]
-        return block
+REDISCOVER_WAIT_SECONDS: Final = 1.0
+"""How long start_collector()/stop_collector() wait for a flush under way before they switch collectors."""
+FORK_JOIN_SECONDS: Final = 1.0
+"""Before a fork, how long the flusher is given to finish a send under way and stop."""
 
 
 class Sender:
-    """This process's buffer, its connection to the collector and its flush points."""
-
-    autostart: Callable[[], object] | None = None
-    """Set by the package: starts a collector for a top-level process that has none."""
+    """This process's buffer, its flush rule, its flusher thread and its transport."""
 
     def __init__(self) -> None:
-        self.stack = CallStack()
-        self._host = environment.host_name()
+        self._flusher: _Flusher | None = None
         self._reset()
-        os.register_at_fork(after_in_child=self._reset)
+        os.register_at_fork(
+            before=self._before_fork, after_in_parent=self._after_fork_in_parent, after_in_child=self._reset
+        )
 
     def _reset(self) -> None:
-        """Start afresh: in a new process, nothing of the parent's buffer, lock or connection is kept."""
-        self.buffer: list[tuple[Any, ...]] = []
-        self.limit = 0  # 0 until armed in this process, so that the first record takes the slow path
-        self.deadline_ns = 0
-        self.eager = False
+        """Start afresh: in a new process nothing of the parent's buffer, lock, connection or thread."""
+        self.buffer: list[Record] = []
+        self.limit = 0  # BATCH_SIZE once armed: records appended directly (capture.py) flush until then
+        self.ready = False  # armed in this process: exit hooks, pool hand-over, flusher
+        self.eager = False  # flush when an outermost call ends (a pool worker without the hand-over)
         self.counter = itertools.count(1)
-        self.stack.current = 0
-        self._lock = threading.Lock()
+        self.lock = threading.RLock()
+        self._flusher = None
+        self._restart_flusher = False
         self._pid = os.getpid()
         self._id_prefix = str(uuid.uuid4())[:24]
-        self._conn: connection.Connection | None = None
-        self._retry_ns = 0
-        self._discovery = environment.discover()
-        self.spilled = 0
+        self._host = environment.host_name()
         self._seqs = itertools.count(1)
-        self._unacked: deque[tuple[int, tuple[Any, ...], list[Record]]] = deque()
-        self._unacked_count = 0
         self._dropped = 0  # dropped under the drop policy and not yet reported to a collector
+        self._use(environment.discover())
 
-    # -- flushing ------------------------------------------------------------------------------
+    def _use(self, discovery: environment.Discovery) -> None:
+        self._discovery = discovery
+        self.dropping = discovery.drop_policy == "drop"
+        self.spill = SpillTransport(discovery.log_dir)
+        self.socket = SocketTransport(discovery, self.spill)
+        self.transport: Transport = self.socket
 
-    def prepare(self) -> None:
-        """Arm this process and connect, before its first monitored call starts its clocks, so that
-        neither the connection nor a collector started on demand is timed as part of a call."""
-        with self._lock:
-            if not self.limit:
-                self._arm()
-                self.deadline_ns = perf_counter_ns() + FLUSH_INTERVAL_NS
-                self._connection()
+    # -- the hot path's one rule -----------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Hand every buffered record to the collector (or, failing that, to a spill file) now."""
-        with self._lock:
-            if not self.limit:
-                self._arm()
-            count = len(self.buffer)
-            if count:
-                batch = self.buffer[:count]
+    def add(self, record: Record, parent: int) -> None:
+        """Buffer a record; flush when the buffer is full, or when an outermost call (`parent` 0) ended
+        in a process that must hand each call over at once (`eager`)."""
+        buffer = self.buffer
+        buffer.append(record)
+        if len(buffer) >= self.limit or (self.eager and not parent):
+            self.overflow()
+
+    def overflow(self) -> None:
+        """The flush rule fired: flush now (block policy), or let the flusher do it (drop policy)."""
+        if not self.dropping:
+            self.flush()
+            return
+        flusher = self._flusher
+        if flusher is not None and not flusher.wake.is_set():
+            flusher.wake.set()
+        if len(self.buffer) >= DROP_AT and self.lock.acquire(blocking=False):
+            try:
+                count = min(len(self.buffer), BATCH_SIZE)
+                self._dropped += count_records(self.buffer[:count])
                 del self.buffer[:count]
-                self._deliver(batch)
-            self.deadline_ns = perf_counter_ns() + FLUSH_INTERVAL_NS
+            finally:
+                self.lock.release()
+
+    # -- flushing --------------------------------------------------------------------------------
+
+    def prepare(self, autostart: Callable[[], object] | None = None) -> None:
+        """Arm this process before its first monitored call starts its clocks: start a collector with
+        `autostart` if this is a top-level process without one, register the exit flushes, start the
+        flusher and (block policy) connect, so that none of it is timed as part of a call."""
+        with self.lock:
+            if not self.ready:
+                self._arm(autostart)
+                if not self.dropping and self.transport is self.socket:
+                    self.socket.connection()
+
+    def _arm(self, autostart: Callable[[], object] | None) -> None:
+        self.ready, self.limit = True, BATCH_SIZE
+        if self._discovery.address is None and autostart is not None and environment.is_top_level():
+            autostart()
+        self._register_exit()
+        self._hook_pool_results()
+        self._start_flusher()
+
+    def flush(self, wait: bool = False, timeout: float | None = None) -> bool:
+        """Hand every buffered record to the collector (or, failing that, to a spill file) now. With
+        `wait`, return once every record this process made before the call is on disk and confirmed by
+        the collector: True then, False if that could not be confirmed within `timeout` seconds."""
+        deadline = None if timeout is None else monotonic() + timeout
+        if not self.lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            return False
+        try:
+            if not self.ready:
+                self._arm(None)
+            self._deliver_all(final=wait)
+            if not wait:
+                return True
+            if not self.transport.mark(self._meta(), next(self._seqs)):
+                return False
+            left = SETTLE_SECONDS * 6 if deadline is None else max(deadline - monotonic(), 0.0)
+            return self.transport.confirm(left)
+        finally:
+            self.lock.release()
 
     def finish(self, timeout: float = SETTLE_SECONDS) -> None:
         """Flush, then wait up to `timeout` until the collector confirms every batch sent (at exit and at
         stop_collector); what it has not confirmed by then is spilled, so it is kept either way."""
-        with self._lock:
-            if self.limit:
+        if not self.lock.acquire(timeout=max(timeout, 0.0)):
+            print("mpmon: could not flush in time: the sender is busy", file=sys.stderr)
+            return
+        try:
+            if self.ready:
                 self._deliver_all(final=True)
-                self._settle(timeout)
+                self.transport.confirm(timeout)
+        finally:
+            self.lock.release()
+
+    def hand_over(self) -> None:
+        """Before a pool worker sends a result: flush. Under the drop policy the batch is sent only if the
+        socket takes it at once (else dropped and counted, or spilled with no collector), and this waits
+        at most for a connection's deadline, never for the collector to make room."""
+        if not self.dropping:
+            self.flush()
+            return
+        if self.transport is self.socket:
+            self.socket.connection()  # within its deadline, and outside the lock the calls may want
+        if self.lock.acquire(blocking=False):
+            try:
+                self._deliver_all()  # sent if the socket takes it at once, else dropped (counted) or spilled
+            finally:
+                self.lock.release()
 
     def rediscover(self) -> None:
-        """Read the environment again (start_collector changed it in this process).
+        """Read the environment again (start_collector or stop_collector changed it in this process):
+        what the old collector did not confirm is spilled, later records go to the new one. Waits at
+        most a moment for a flush under way (a send stuck on a wedged collector then fails on its own)."""
+        locked = self.lock.acquire(timeout=REDISCOVER_WAIT_SECONDS)
+        try:
+            self.socket.close()
+            capturing = self.transport is not self.socket
+            transport = self.transport
+            self._use(environment.discover())
+            if capturing:
+                self.transport = transport
+        finally:
+            if locked:
+                self.lock.release()
 
-        Lock-free, since start_collector may run inside a flush (autostart): a send under way on the
-        old connection fails and is retried on the new one.
-        """
-        self._discovery = environment.discover()
-        self._host = environment.host_name()
-        self._retry_ns = 0
-        self._abandon()
+    @contextmanager
+    def diverted(self, transport: Transport) -> Iterator[None]:
+        """Send every record to `transport`, one by one and at once, inside the block (for tests)."""
+        with self.lock:
+            self._deliver_all()
+            saved = (self.transport, self.ready, self.limit, self.dropping)
+            self.transport, self.ready, self.limit, self.dropping = transport, True, 1, False
+        try:
+            yield
+        finally:
+            with self.lock:
+                self._deliver_all()
+                self.transport, self.ready, self.limit, self.dropping = saved
 
-    def _arm(self) -> None:
-        """At this process's first record: start a collector if it is a top-level process without one,
-        then register the exit flushes."""
-        self.limit = BATCH_SIZE
-        if self._discovery.address is None and self.autostart is not None and environment.is_top_level():
-            self.autostart()
-        atexit.register(self.finish)
-        for name in ("multiprocessing.util", "multiprocess.util"):
-            util = sys.modules.get(name)
-            if util is not None:
-                util.Finalize(None, self.finish, exitpriority=100)
-        # A pool may end its workers with no exit hook run (Pool.__exit__ terminates them): a worker
-        # hands its records over before it reports a result, or, where that cannot be hooked, when its
-        # outermost monitored call returns.
-        worker_args = environment.pool_worker_args()
-        if worker_args is not None:
-            hooked = len(worker_args) > 1 and _flush_before_results(worker_args[1], self.flush)
-            self.eager = not hooked
+    @property
+    def spilled(self) -> int:
+        """Records this process wrote to spill files since it started (or last rediscovered)."""
+        return self.spill.spilled
 
     def _deliver_all(self, final: bool = False) -> None:
         count = len(self.buffer)
@@ -183,122 +231,94 @@ class Sender:
             del self.buffer[:count]
             self._deliver(batch, final)
 
-    # -- delivery ------------------------------------------------------------------------------
-
     def _meta(self) -> tuple[Any, ...]:
         return (self._pid, _process_name(), self._host, self._id_prefix, self._discovery.run_id)
 
     def _deliver(self, batch: list[Record], final: bool = False) -> None:
-        """Send a batch and keep it until confirmed; spill it if no collector takes it. `final`: at
-        exit or stop, when even the drop policy waits (so that the count of drops gets out)."""
+        """Send a batch (with the count of drops not yet reported); spill it if no collector takes it."""
         if self._dropped:
             batch.append((DROPPED, self._dropped))
             self._dropped = 0
-        meta = self._meta()
-        seq = next(self._seqs)
-        payload = encode_batch(meta, batch, seq)
-        for _attempt in range(2):
-            conn = self._connection()
-            if conn is None:
-                break
+        meta, seq = self._meta(), next(self._seqs)
+        done = self.transport.deliver(meta, batch, seq, final)
+        if done == Delivery.DROPPED:
+            self._dropped += count_records(batch)
+        elif done == Delivery.FAILED:
+            self.spill.deliver(meta, batch, seq)
+
+    # -- exit, pools, fork -----------------------------------------------------------------------
+
+    def _register_exit(self) -> None:
+        atexit.register(self.finish)
+        for name in ("multiprocessing.util", "multiprocess.util"):
+            util = sys.modules.get(name)
+            if util is not None:
+                util.Finalize(None, self.finish, exitpriority=100)
+
+    def _hook_pool_results(self) -> None:
+        """A pool may end its workers with no exit hook run (Pool.__exit__ terminates them): a worker
+        hands its records over before it reports a result, or, where that cannot be hooked, when its
+        outermost monitored call returns."""
+        worker_args = environment.pool_worker_args()
+        if worker_args is not None:
+            hooked = len(worker_args) > 1 and _flush_before_results(worker_args[1], self.hand_over)
+            self.eager = not hooked
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None or not self._flusher.is_alive():
+            self._flusher = _Flusher(self)
+            self._flusher.start()
+
+    def flush_due(self) -> None:
+        """The flusher's round: connect if need be (drop policy: only here), then hand the buffer over."""
+        if self.dropping and self.transport is self.socket and not self.socket.connected:
+            self.socket.connection()
+        if self.buffer or self._dropped:
+            with self.lock:
+                self._deliver_all()
+
+    def _before_fork(self) -> None:
+        flusher, self._flusher = self._flusher, None
+        self._restart_flusher = flusher is not None
+        if flusher is not None:
+            flusher.stop(FORK_JOIN_SECONDS)
+
+    def _after_fork_in_parent(self) -> None:
+        if self._restart_flusher:
+            self._start_flusher()
+
+
+class _Flusher(threading.Thread):
+    """Hands the buffer over every FLUSH_INTERVAL_NS (or when woken), until stopped."""
+
+    def __init__(self, sender: Sender) -> None:
+        super().__init__(name="mpmon-flusher", daemon=True)
+        self.sender = sender
+        self.wake = threading.Event()
+        self.stopping = False
+
+    def run(self) -> None:
+        complained = False
+        first = True  # a first round at once: under the drop policy it opens the connection
+        while True:
+            if not first:
+                self.wake.wait(FLUSH_INTERVAL_NS / 1e9)
+            first = False
+            if self.stopping:
+                return
+            self.wake.clear()
             try:
-                if not self._make_room(conn, len(batch), final):
-                    self._dropped += sum(r[1] if r[0] == DROPPED else 1 for r in batch)
-                    return
-                conn.send_bytes(payload)
-            except (OSError, EOFError, ValueError):
-                self._abandon()
-                continue
-            except BaseException:  # KeyboardInterrupt while waiting: keep the batch, leave no half message
-                self._abandon()
-                self._spill(meta, batch, seq)
-                raise
-            self._unacked.append((seq, meta, batch))
-            self._unacked_count += len(batch)
-            return
-        self._spill(meta, batch, seq)
+                self.sender.flush_due()
+            except Exception as failure:  # the flusher must outlive any one failure
+                if not complained:
+                    print(f"mpmon: the flusher could not hand records over: {failure!r}", file=sys.stderr)
+                    complained = True
 
-    def _make_room(self, conn: connection.Connection, count: int, final: bool) -> bool:
-        """Read the confirmations that arrived; wait for enough of them to stay inside ACK_WINDOW.
-        False when the drop policy says this batch is to be dropped instead."""
-        self._read_acks(conn, 0.0)
-        dropping = self._discovery.drop_policy == "drop" and not final
-        deadline = perf_counter_ns() + (int(SETTLE_SECONDS * 1e9) if final else ACK_WAIT_NS)
-        synced = False
-        while self._unacked_count and self._unacked_count + count > ACK_WINDOW:
-            if dropping:
-                return False
-            if not synced:
-                conn.send_bytes(SYNC)
-                synced = True
-            remaining = deadline - perf_counter_ns()
-            if remaining <= 0:
-                raise OSError("the collector confirmed nothing for too long")
-            self._read_acks(conn, remaining / 1e9)
-        return not dropping or bool(select.select([], [conn], [], 0)[1])
-
-    def _read_acks(self, conn: connection.Connection, timeout: float) -> None:
-        """Forget the batches the collector confirmed; wait up to `timeout` for the first message."""
-        while conn.poll(timeout):
-            message = conn.recv_bytes()
-            timeout = 0.0
-            if message.startswith(ACK):
-                confirmed = int(message[len(ACK) :])
-                unacked = self._unacked
-                while unacked and unacked[0][0] <= confirmed:
-                    self._unacked_count -= len(unacked.popleft()[2])
-
-    def _settle(self, timeout: float) -> None:
-        """Wait up to `timeout` for the confirmation of every batch sent; spill the rest."""
-        deadline = perf_counter_ns() + int(timeout * 1e9)
-        synced = False
-        while self._unacked and self._conn is not None:
-            remaining = deadline - perf_counter_ns()
-            try:
-                if remaining <= 0:
-                    raise OSError("no confirmation in time")
-                if not synced:
-                    self._conn.send_bytes(SYNC)
-                    synced = True
-                self._read_acks(self._conn, remaining / 1e9)
-            except (OSError, EOFError, ValueError):
-                self._abandon()
-
-    def _connection(self) -> connection.Connection | None:
-        if self._conn is not None:
-            return self._conn
-        if perf_counter_ns() < self._retry_ns:
-            return None
-        d = self._discovery
-        if d.address is None or d.authkey is None:
-            self._retry_ns = perf_counter_ns() + RECONNECT_DELAY_NS
-            return None
-        started = perf_counter_ns()
-        try:
-            self._conn = connect(d.address, d.authkey, CONNECT_SECONDS, ACK_WAIT_NS / 1e9)
-        except (OSError, EOFError, AuthenticationError):
-            now = perf_counter_ns()
-            hung = now - started > RECONNECT_DELAY_NS  # the handshake timed out: retried less often
-            self._retry_ns = now + (HUNG_RETRY_NS if hung else RECONNECT_DELAY_NS)
-            return None
-        return self._conn
-
-    def _abandon(self) -> None:
-        """Leave the connection: keep what the collector confirmed, spill (marked) what it did not."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(OSError, EOFError, ValueError):
-                self._read_acks(conn, 0.0)
-            with contextlib.suppress(OSError):
-                conn.close()
-        unacked, self._unacked, self._unacked_count = self._unacked, deque(), 0
-        for seq, meta, batch in unacked:
-            self._spill(meta, batch, seq)
-
-    def _spill(self, meta: tuple[Any, ...], batch: list[Record], seq: int = 0) -> None:
-        from . import spill
-
-        self.spilled += spill.write(self._discovery.log_dir, meta, batch, seq)
+    def stop(self, timeout: float) -> None:
+        self.stopping = True
+        self.wake.set()
+        if self is not threading.current_thread():
+            self.join(timeout)
 
 
 class _FlushFirst:
@@ -325,13 +345,12 @@ class _FlushFirst:
 
 
 def _flush_before_results(queue: Any, flush: Callable[[], None]) -> bool:
-    """Make `queue` (a SimpleQueue, whose put() takes its `_wlock`) flush before it sends; False if it
-    has no such lock."""
-    lock = getattr(queue, "_wlock", None)
+    """Make `queue` flush before it sends; False if this Python's queue offers no lock to hook."""
+    lock = compat.result_queue_lock(queue)
     if lock is None:
         return False
     if not isinstance(lock, _FlushFirst):
-        queue._wlock = _FlushFirst(lock, flush)
+        compat.set_result_queue_lock(queue, _FlushFirst(lock, flush))
     return True
 
 
@@ -344,7 +363,3 @@ def _process_name() -> str:
     if name == "MainProcess" and other is not None:
         name = other.current_process().name
     return name
-
-
-sender: Final = Sender()
-"""The one sender of this process (reset in place in a forked child)."""

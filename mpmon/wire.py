@@ -15,6 +15,7 @@ import pickle
 import re
 import socket
 import struct
+import time
 from collections.abc import Iterator
 from multiprocessing import connection
 from operator import itemgetter
@@ -27,6 +28,7 @@ __all__ = [
     "DROPPED",
     "ERROR",
     "ERROR_FIELDS",
+    "FLUSH",
     "LOG",
     "LOG_FIELDS",
     "META_FIELDS",
@@ -36,6 +38,7 @@ __all__ = [
     "Batch",
     "RejectedPayload",
     "admit",
+    "call_record",
     "connect",
     "decode_batch",
     "encode_batch",
@@ -49,6 +52,9 @@ STOPPED: Final = b"stopped"
 SYNC: Final = b"sync"
 """Sender to collector: this sender now waits for confirmations, so write what has come without
 gathering more."""
+FLUSH: Final = b"flush"
+"""Sender to collector: write everything received from this connection so far to disk, including
+closing the current Parquet part so that readers see the rows, then ACK as usual (`flush(wait=True)`)."""
 ACK: Final = b"ack:"
 """Collector to sender, `ACK + decimal seq`: every batch of this connection up to seq is on disk (or
 was counted as lost by the collector), so the sender may forget it."""
@@ -77,6 +83,30 @@ CALL_FIELDS: Final = (
     "args",  # (positional reprs, ((name, repr), ...)) or None
     "route",  # (log_to_console, log_to_file, results_format), each None when unset
 )
+
+
+def call_record(
+    source: str,
+    function: str,
+    module: str,
+    call_no: int,
+    parent_no: int,
+    start_ns: int,
+    duration_ns: int,
+    cpu_ns: int,
+    rss_before: bytes | int,
+    rss_after: bytes | int,
+    thread_name: str,
+    error_type: str,
+    args: Any,
+    route: tuple[Any, ...],
+) -> tuple[Any, ...]:
+    """The CALL record: CALL followed by the values of CALL_FIELDS, in that order. The one builder of it
+    (Timer's inline fast path is tested to build the same tuple)."""
+    return (CALL, source, function, module, call_no, parent_no, start_ns, duration_ns, cpu_ns, rss_before,
+            rss_after, thread_name, error_type, args, route)  # fmt: skip
+
+
 ERROR_FIELDS: Final = (
     "function",
     "module",
@@ -162,12 +192,13 @@ def decode_batch(payload: bytes) -> Batch:
 
 
 def connect(address: Any, authkey: bytes, timeout: float, send_timeout: float = 0.0) -> connection.Connection:
-    """A connection to the collector, authenticated within `timeout` seconds; with `send_timeout`, a
-    send that cannot go on for that long fails instead of blocking. OSError, EOFError or
-    AuthenticationError if it fails."""
-    conn = connection.Client(address)  # the handshake follows, with a time limit
+    """A connection to the collector, opened and authenticated within `timeout` seconds; with
+    `send_timeout`, a send that cannot go on for that long fails instead of blocking. OSError, EOFError
+    or AuthenticationError if it fails."""
+    started = time.monotonic()
+    conn = _open(address, timeout)
     try:
-        with time_limit(conn, timeout):
+        with time_limit(conn, max(timeout - (time.monotonic() - started), 0.001)):
             connection.answer_challenge(conn, authkey)
             connection.deliver_challenge(conn, authkey)
         if send_timeout:
@@ -176,6 +207,21 @@ def connect(address: Any, authkey: bytes, timeout: float, send_timeout: float = 
         conn.close()
         raise
     return conn
+
+
+def _open(address: str | tuple[str, int], timeout: float) -> connection.Connection:
+    """A socket connected to `address` within `timeout` (a full listen backlog makes a plain connect()
+    block without end), wrapped as a multiprocessing Connection."""
+    family = socket.AF_UNIX if isinstance(address, str) else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(address)
+        sock.setblocking(True)
+        return connection.Connection(sock.detach())
+    except BaseException:
+        sock.close()
+        raise
 
 
 def admit(conn: connection.Connection, authkey: bytes, timeout: float) -> None:

@@ -14,6 +14,7 @@ import pytest
 from helpers import call_lines, read_csv, read_parquet, run_program
 
 import mpmon
+from mpmon.testing import CapturedRecords, capture_records
 
 
 @pytest.fixture
@@ -27,6 +28,28 @@ def log_dir(tmp_path: Path) -> Iterator[Path]:
 def stopped_rows(log_dir: Path) -> pd.DataFrame:
     mpmon.stop_collector()
     return read_csv(log_dir)
+
+
+@pytest.fixture
+def captured() -> Iterator[CapturedRecords]:
+    """The records this test makes, in memory (mpmon.testing.capture_records): no collector needed."""
+    with capture_records() as records:
+        yield records
+
+
+def captured_rows(records: CapturedRecords) -> pd.DataFrame:
+    """The captured CALL records as the results table's columns that these tests read."""
+    return pd.DataFrame(
+        {
+            "call_id": [str(r.call_no) for r in records.calls],
+            "parent_id": [str(r.parent_no) if r.parent_no else "" for r in records.calls],
+            "function": [r.function for r in records.calls],
+            "source": [r.source for r in records.calls],
+            "thread_name": [r.thread_name for r in records.calls],
+            "start_time": [r.start_ns for r in records.calls],
+            "duration_s": [r.duration_ns / 1e9 for r in records.calls],
+        }
+    )
 
 
 @mpmon.Timer
@@ -71,10 +94,10 @@ class TestCalls:
         assert list(rows["function"]) == ["Account.deposit", "Account.deposit"]
         assert rows["args"][1].endswith('"kwargs":{"amount":"7"}}')
 
-    def test_recursion_links_parents(self, log_dir: Path) -> None:
+    def test_recursion_links_parents(self, captured: CapturedRecords) -> None:
         """Each recursive call's parent_id is the call that made it; the outermost has none."""
         fib(5)
-        rows = stopped_rows(log_dir).set_index("call_id")
+        rows = captured_rows(captured).set_index("call_id")
         roots = rows[rows["parent_id"] == ""]
         assert len(roots) == 1
         assert set(rows["parent_id"]) - {""} <= set(rows.index)
@@ -84,14 +107,14 @@ class TestCalls:
                 assert rows.loc[parent, "duration_s"] >= rows.loc[cid, "duration_s"]
         assert (rows["parent_id"] != "").sum() == 14  # fib(5) makes 15 calls
 
-    def test_nested_calls_fill_parent_id(self, log_dir: Path) -> None:
+    def test_nested_calls_fill_parent_id(self, captured: CapturedRecords) -> None:
         """inner() called from outer() names outer's call_id as its parent; name= renames the row."""
         outer()
-        rows = stopped_rows(log_dir)
+        rows = captured_rows(captured)
         parent = rows[rows["function"] == "outer_step"]["call_id"].item()
         assert list(rows[rows["function"] == "inner"]["parent_id"]) == [parent, parent]
 
-    def test_threads(self, log_dir: Path) -> None:
+    def test_threads(self, captured: CapturedRecords) -> None:
         """Four threads calling at once: every call recorded once, each parent in its own thread."""
 
         def work() -> None:
@@ -103,7 +126,7 @@ class TestCalls:
             t.start()
         for t in threads:
             t.join()
-        rows = stopped_rows(log_dir)
+        rows = captured_rows(captured)
         assert len(rows) == 3000 and rows["call_id"].is_unique
         by_id = rows.set_index("call_id")
         children = rows[rows["parent_id"] != ""]
@@ -238,15 +261,15 @@ class TestSettings:
 class TestThreeWaysIn:
     """One Timer object: decorator, context manager, start()/stop()."""
 
-    def test_with_block_makes_one_row_and_is_a_parent(self, log_dir: Path) -> None:
+    def test_with_block_makes_one_row_and_is_a_parent(self, captured: CapturedRecords) -> None:
         """A `with Timer(name=...)` block is one row; monitored calls inside name it as parent."""
         with mpmon.Timer(name="load"):
             inner()
-        rows = stopped_rows(log_dir).set_index("function")
+        rows = captured_rows(captured).set_index("function")
         assert rows.loc["inner", "parent_id"] == rows.loc["load", "call_id"]
         assert rows.loc["load", "source"] == "timer"
 
-    def test_start_stop_nested_and_recursive_on_one_object(self, log_dir: Path) -> None:
+    def test_start_stop_nested_and_recursive_on_one_object(self, captured: CapturedRecords) -> None:
         """The same object started twice (nested) makes two rows, the inner one a child of the outer."""
         timer = mpmon.Timer(name="span")
         timer.start()
@@ -255,17 +278,17 @@ class TestThreeWaysIn:
         timer.stop()
         with pytest.raises(RuntimeError, match="without a matching start"):
             timer.stop()
-        rows = stopped_rows(log_dir)
+        rows = captured_rows(captured)
         assert len(rows) == 2
         outer_row = rows[rows["parent_id"] == ""]
         assert list(rows[rows["parent_id"] != ""]["parent_id"]) == list(outer_row["call_id"])
 
-    def test_block_name_defaults_to_the_enclosing_function(self, log_dir: Path) -> None:
+    def test_block_name_defaults_to_the_enclosing_function(self, captured: CapturedRecords) -> None:
         """Without name=, a block's row is named after the function it is in."""
         with mpmon.Timer():
             pass
         assert (
-            stopped_rows(log_dir)["function"]
+            captured_rows(captured)["function"]
             .item()
             .endswith("test_block_name_defaults_to_the_enclosing_function")
         )

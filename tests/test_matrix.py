@@ -132,7 +132,7 @@ HAND_OVER = """
 import concurrent.futures, json, multiprocessing, sys
 import multiprocess
 import mpmon
-from mpmon.sender import sender
+from mpmon.state import sender
 
 @mpmon.Timer(log_to_console=False)
 def tick():

@@ -181,10 +181,10 @@ def _wait(pid: int, owner: int) -> int | None:
 
 if __name__ == "__main__":
     code = main()
-    from multiprocessing import util
+    from ..compat import run_finalizers
 
     # What multiprocessing does at exit (the listener's socket file goes), then an exit without the
     # interpreter's teardown, which takes tens of ms with pyarrow loaded, at every stop.
-    util._run_finalizers()  # type: ignore[attr-defined]
+    run_finalizers()
     sys.stderr.flush()
     os._exit(code)

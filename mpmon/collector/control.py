@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from multiprocessing import AuthenticationError, connection
 from typing import Any, Final
 
-from .. import environment, render, schema
-from ..sender import SETTLE_SECONDS, sender
+from .. import compat, environment, render, schema
+from ..sender import SETTLE_SECONDS
+from ..state import sender
 from ..wire import STOP, time_limit
 from . import files, private
 from .settings import Settings, check_run_id, new_run_id
@@ -204,7 +205,7 @@ def _stop_at_exit() -> None:
     Their workers flush on the way out, so their records reach the collector before it drains.
     """
     for name in ("multiprocess.util", "multiprocessing.util"):
-        exit_function = getattr(sys.modules.get(name), "_exit_function", None)
+        exit_function = compat.exit_function(sys.modules.get(name))
         if exit_function is not None:
             exit_function()
     stop_collector()

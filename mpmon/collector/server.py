@@ -23,12 +23,10 @@ from typing import Any, Final
 
 from .. import render, schema
 from ..sender import BATCH_SIZE
-from ..wire import ACK, STOP, STOPPED, SYNC, Batch, RejectedPayload, admit, decode_batch
+from ..wire import ACK, FLUSH, STOP, STOPPED, SYNC, Batch, RejectedPayload, admit, decode_batch
 from .report import say
 from .settings import Settings
 from .writer import Writer
-
-FLUSH: Final = b"flush"  # wire.FLUSH (interface 1); defined here until wire.py has it
 
 __all__ = ["Server"]
 TICK_SECONDS = 0.25

@@ -1,0 +1,100 @@
+"""Every use of a CPython private attribute in mpmon, in one place.
+
+Each function below names the Python versions it was checked against and what happens where the private
+attribute is missing (the fallback). A new Python that drops one of them makes mpmon slower or noisier,
+never wrong; `tests/test_compat.py` fails loudly when a hook that should be active is not, so that a CI on
+a new Python says so instead of quietly getting slower.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, Final
+
+__all__ = [
+    "POOL_WORKER_LOOPS",
+    "exit_function",
+    "mark_coroutine_function",
+    "pool_worker_args",
+    "result_queue_lock",
+    "run_finalizers",
+    "set_result_queue_lock",
+]
+
+POOL_WORKER_LOOPS: Final = frozenset(
+    {
+        ("multiprocessing.pool", "worker"),
+        ("multiprocess.pool", "worker"),
+        ("concurrent.futures.process", "_process_worker"),
+    }
+)
+"""(module, name) of the worker loops of multiprocessing's, multiprocess's and concurrent.futures' pools."""
+
+
+def pool_worker_args(process: Any) -> tuple[Any, ...] | None:
+    """The arguments of `process`'s target if it runs a pool worker loop, else None.
+
+    Private: `BaseProcess._target` and `_args` (CPython 3.8-3.14, multiprocess 0.70). Fallback: None, so
+    the worker is not recognised and flushes at the end of each outermost call (correct, slower).
+    """
+    target = getattr(process, "_target", None)
+    if (getattr(target, "__module__", None), getattr(target, "__name__", None)) in POOL_WORKER_LOOPS:
+        return tuple(getattr(process, "_args", ()))
+    return None
+
+
+def result_queue_lock(queue: Any) -> Any:
+    """The lock that `queue.put()` takes before it writes (None if it has none).
+
+    Private: `SimpleQueue._wlock` (multiprocessing and multiprocess, CPython 3.8-3.14; concurrent.futures'
+    result queue is a SimpleQueue too). Fallback: None, and the worker flushes at the end of each
+    outermost call instead of before each result.
+    """
+    return getattr(queue, "_wlock", None)
+
+
+def set_result_queue_lock(queue: Any, lock: Any) -> None:
+    """Put `lock` in place of the queue's write lock (see `result_queue_lock`)."""
+    queue._wlock = lock
+
+
+def mark_coroutine_function(func: Any) -> None:
+    """Make `inspect.iscoroutinefunction` and `asyncio.iscoroutinefunction` true for `func`.
+
+    Public `inspect.markcoroutinefunction` from 3.12; before, the private marker
+    `asyncio.coroutines._is_coroutine` (3.8-3.11). Fallback: none needed (the wrapper still awaits).
+    """
+    import inspect
+
+    if hasattr(inspect, "markcoroutinefunction"):
+        inspect.markcoroutinefunction(func)
+        return
+    import asyncio.coroutines
+
+    marker = getattr(asyncio.coroutines, "_is_coroutine", None)
+    if marker is not None:
+        func._is_coroutine = marker
+
+
+def exit_function(util: ModuleType | None) -> Callable[[], None] | None:
+    """multiprocessing's (or multiprocess's) own exit handler: ends open pools and joins children.
+
+    Private: `multiprocessing.util._exit_function` (CPython 3.8-3.14). Fallback: None; the caller then
+    stops the collector without ending the pools first (their last records may be spilled).
+    """
+    function = getattr(util, "_exit_function", None)
+    return function if callable(function) else None
+
+
+def run_finalizers() -> None:
+    """Run multiprocessing's registered finalizers now (what it does at a normal exit).
+
+    Private: `multiprocessing.util._run_finalizers` (CPython 3.8-3.14). Fallback: nothing is run; the
+    caller's `os._exit` then leaves a listener's socket file for the next start to remove.
+    """
+    from multiprocessing import util
+
+    function = getattr(util, "_run_finalizers", None)
+    if callable(function):
+        function()
