@@ -76,12 +76,19 @@ def message(function: str, duration_ns: int, error: str) -> str:
 
 
 def console_line(row: dict[str, Any]) -> str:
-    """The console line of a results row: where it ran, the message, CPU time and memory when tracked."""
-    text = f"{row['process_name']}[{row['pid']}] {row['message']}"
+    """The console line of a results row: where it ran, what ran for how long, CPU time and memory when
+    tracked; each duration and amount of memory in its own unit (``ForkPoolWorker-1[123] work finished
+    in 812 ns (CPU 1.2 µs, memory +4 KiB, now 40.1 MiB)``)."""
+    from .units import format_duration, format_memory  # a leaf module; here to keep this edit local
+
+    text = f"{row['process_name']}[{row['pid']}] {row['function']} finished in "
+    text += format_duration(row["duration_s"])
+    text += f", raised {row['error_type']}" if row.get("error_type") else ""
     if row.get("cpu_time_s") is not None:
-        text += f" (CPU {row['cpu_time_s']:.6f} s"
+        text += f" (CPU {format_duration(row['cpu_time_s'])}"
         if row.get("mem_final_mib") is not None:
-            text += f", memory {row['mem_delta_mib']:+.3f} MiB, now {row['mem_final_mib']:.1f} MiB"
+            delta = format_memory(row["mem_delta_mib"], sign=True)
+            text += f", memory {delta}, now {format_memory(row['mem_final_mib'])}"
         text += ")"
     return text
 

@@ -2,28 +2,37 @@
 
 Wiring only: parse the arguments, load and select the run (:mod:`.load`), summarise it (:mod:`.stats`),
 write the outputs (:mod:`.report`) and, with ``--trace``, a Chrome trace too (:mod:`.trace`), then print
-where they went with the top functions. A mistake in what was asked for (no logs, unknown run, empty
-window, unreadable time) prints one line on stderr and exits 2.
+a short summary table and where the outputs went. On a terminal a progress bar (tqdm, on stderr) follows
+the steps; it stays silent when stderr is not a terminal or with ``--quiet``. A mistake in what was asked
+for (no logs, unknown run, empty window, unreadable time) prints one line on stderr and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
-from mpmon.analysis import load, report, stats, trace
+from mpmon import units
+from mpmon.analysis import figures, load, report, stats, trace
 from mpmon.analysis.otlp import cli as otlp_cli
-from mpmon.analysis.plots import format_duration
+from mpmon.units import format_duration
 
 __all__ = ["build_parser", "main"]
 
 PROG = "mpmon-analyze"
-TOP_FUNCTIONS = 10
+TOP_FUNCTIONS = 5
+ALL_COLUMNS_BYTES = 256 * 2**20
+LIST_RUNS_NOTE = (
+    "duration: from the collector's start to its stop where the logs have both (run_start, run_summary),\n"
+    "else from the first call's start to the last call's end; the report's 'span' counts the calls only."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the run's calls to PATH as a Chrome trace (JSON) for https://ui.perfetto.dev or "
         "chrome://tracing; the report folder is written as usual",
     )
+    parser.add_argument(
+        "--export-rows",
+        action="store_true",
+        help="also write the selected rows as rows.parquet in the report folder (not written by default)",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar, and print only where the report went"
+    )
     otlp_cli.add_arguments(parser)  # --otlp-endpoint and its options (mpmon.analysis.otlp.cli)
     return parser
 
@@ -84,37 +101,102 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     """Select the run, write its trace (first: a bad path fails before the slow part) and its report
     folder, print a short account."""
-    data = load.read_log_dir(args.logdir, load.ANALYSIS_COLUMNS)  # not args/message: 10M rows fit
-    run = load.select_run(data, args.run_id, args.start_time, args.end_time)
-    summary = stats.summarize(run.calls)
-    out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"
-    tag = args.tag or (run.tag.split(", ")[0] if run.tag else "run")
-    traced = trace.to_chrome_trace(run.calls, args.trace) if args.trace is not None else None
-    written = report.write_report(
-        run, report.output_folder(out, tag), subtitle=args.subtitle, summary=summary
-    )
-    for name, count in run.skipped.items():
-        print(f"{PROG}: note: skipped {count} line(s) of {name} that did not parse", file=sys.stderr)
-    print(_headline(run, summary))
-    print(_top_table(summary.functions.head(TOP_FUNCTIONS)))
-    print(f"wrote {len(written.files)} files to {written.folder}")
+    steps = 5 + len(figures.FIGURES) + (1 if args.trace is not None else 0) + (1 if args.export_rows else 0)
+    with _progress(steps, quiet=args.quiet) as step:
+        step("reading logs")
+        data = load.read_log_dir(args.logdir, _columns(args.logdir))
+        step("selecting the run")
+        run = load.select_run(data, args.run_id, args.start_time, args.end_time)
+        del data
+        step("aggregating")
+        summary = stats.summarize(run.calls)
+        out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"
+        tag = args.tag or (run.tag.split(", ")[0] if run.tag else "run")
+        traced = None
+        if args.trace is not None:
+            step("trace")
+            traced = trace.to_chrome_trace(run.calls, args.trace)
+        written = report.write_report(
+            run,
+            report.output_folder(out, tag),
+            subtitle=args.subtitle,
+            summary=summary,
+            export=args.export_rows,
+            progress=step,
+        )
+    if not args.quiet:
+        for name, count in run.skipped.items():
+            skipped = units.plural(count, "line")
+            print(f"{PROG}: note: skipped {skipped} of {name} that did not parse", file=sys.stderr)
+        print(_summary_table(run, summary, written))
+        print()
+        print(_top_table(summary.functions.head(TOP_FUNCTIONS)))
+        print()
+        if traced is not None:
+            print(f"trace: {traced}")
     print(f"report: {written.folder / report.REPORT_HTML}")
-    if traced is not None:
-        print(f"trace: {traced}")
     return 0
 
 
-def _headline(run: load.Run, summary: stats.Summary) -> str:
-    """One line about the run: which, why, and its totals."""
-    totals = summary.run
-    tag = f", tag {run.tag}" if run.tag else ""
-    efficiency = totals["parallel_efficiency"]
-    spread = f", parallel efficiency {efficiency:.0%}" if efficiency is not None else ""
-    return (
-        f"run {', '.join(run.run_ids)} ({run.selection}{tag}): {totals['calls']:,} calls, "
-        f"{totals['functions']} functions, {totals['processes']} processes, "
-        f"span {format_duration(totals['wall_span_s'])}{spread}, {len(run.errors):,} errors"
+def _columns(log_dir: Path) -> tuple[str, ...] | None:
+    """Every column (the slowest calls' arguments included) for log directories under ALL_COLUMNS_BYTES;
+    beyond, only the analysis columns (not args and message), so ten million rows fit in memory."""
+    size = sum(f.stat().st_size for f in log_dir.rglob("*") if f.is_file()) if log_dir.is_dir() else 0
+    return None if size < ALL_COLUMNS_BYTES else tuple(load.ANALYSIS_COLUMNS)
+
+
+@contextmanager
+def _progress(total: int, quiet: bool) -> Iterator[report.Progress]:
+    """A progress bar on stderr advanced by each step's name; silent when quiet or not on a terminal."""
+    bar = tqdm(
+        total=total,
+        desc=PROG,
+        unit="step",
+        file=sys.stderr,
+        leave=False,
+        disable=quiet or not sys.stderr.isatty(),
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {postfix}",
     )
+    started = False
+
+    def step(name: str) -> None:
+        nonlocal started
+        if started:
+            bar.update(1)
+        started = True
+        bar.set_postfix_str(name)
+
+    try:
+        yield step
+        bar.update(1)
+    finally:
+        bar.close()
+
+
+def _summary_table(run: load.Run, summary: stats.Summary, written: report.Report) -> str:
+    """The run in a few lines: which run, its totals, and the report folder's size."""
+    totals = summary.run
+    efficiency = totals["parallel_efficiency"]
+    working = totals.get("workload_processes") or 0
+    size = sum(p.stat().st_size for p in written.files)
+    rows = [
+        ["run", f"{', '.join(run.run_ids)} ({run.selection}{f', tag {run.tag}' if run.tag else ''})"],
+        [
+            "calls",
+            f"{units.plural(totals['calls'], 'call')} of {units.plural(totals['functions'], 'function')}",
+        ],
+        ["processes", units.plural(totals["processes"], "process")],
+        ["span", format_duration(totals["wall_span_s"])],
+        [
+            "parallel efficiency",
+            f"{efficiency:.0%} over the {units.plural(working, 'process')} that ran the workload"
+            if efficiency is not None
+            else "n/a",
+        ],
+        ["errors", units.plural(len(run.errors), "error")],
+        ["report folder", f"{units.plural(len(written.files), 'file')}, {units.format_memory(size / 2**20)}"],
+    ]
+    return _text_table(rows, left=1, header=False)
 
 
 def _top_table(functions: pd.DataFrame) -> str:
@@ -122,24 +204,27 @@ def _top_table(functions: pd.DataFrame) -> str:
     rows = [["function", "calls", "total", "mean", "p95", "max", "errors"]]
     for name, r in functions.iterrows():
         durations = [format_duration(v) for v in (r.total_s, r.mean_s, r.p95_s, r.max_s)]
-        rows.append([str(name), f"{r.calls:,}", *durations, f"{r.errors:,}"])
+        rows.append([str(name), units.count(r.calls), *durations, units.count(r.errors)])
     return _text_table(rows, left=1)
 
 
 def _list_runs(log_dir: Path) -> int:
     """Print the runs of a log directory, oldest first."""
     runs = load.list_runs(log_dir)
-    rows = [["run_id", "tag", "start (UTC)", "duration", "calls", "processes", "errors"]]
+    rows = [["run_id", "tag", "start (UTC)", "duration*", "calls", "processes", "errors"]]
     for r in runs.itertuples():
         start = f"{r.start:%Y-%m-%d %H:%M:%S}" if r.start is not pd.NaT else ""
         duration = format_duration(r.duration_s) if r.duration_s == r.duration_s else ""
         rows.append([r.run_id, r.tag, start, duration, f"{r.calls:,}", str(r.processes), f"{r.errors:,}"])
     print(_text_table(rows, left=2))
+    print("\n* " + LIST_RUNS_NOTE.replace("\n", "\n  "))
     return 0
 
 
-def _text_table(rows: list[list[str]], left: int) -> str:
-    """Columns padded to width: the first ``left`` columns left-aligned, the rest right-aligned."""
+def _text_table(rows: list[list[str]], left: int, header: bool = True) -> str:
+    """Columns padded to width: the first ``left`` columns left-aligned, the rest right-aligned (all
+    left-aligned when the table has no header row)."""
+    left = left if header else len(rows[0])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:

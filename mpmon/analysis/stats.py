@@ -3,8 +3,9 @@
 Per function: calls, duration total / mean / quantiles / max, CPU time and CPU utilisation (cpu / wall),
 memory delta mean and max, final memory max, errors and error rate, processes that ran it. Per process:
 busy time (the union of its calls' intervals, so nested calls are not counted twice), idle gaps, calls.
-For the run: wall span and parallel efficiency (sum of busy time / (processes x span)). Everything is
-vectorised: a million rows take well under a second.
+For the run: wall span and parallel efficiency over the processes that ran the run's workload (see
+:func:`workload_functions`): their busy time / (their number x span), the mean of their utilisation.
+Everything is vectorised: a million rows take well under a second.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ __all__ = [
     "FUNCTION_COLUMNS",
     "IDLE_GAP_S",
     "PROCESS_COLUMNS",
+    "SLOWEST_COLUMNS",
+    "WORKLOAD_SHARE",
     "Groups",
     "Summary",
     "busy_intervals",
@@ -30,11 +33,16 @@ __all__ = [
     "process_groups",
     "process_labels",
     "process_table",
+    "slowest_calls",
     "summarize",
+    "workload_functions",
 ]
 
 IDLE_GAP_S = 0.001
 """A pause between a process's calls counts as an idle gap when it is at least this long (seconds)."""
+
+WORKLOAD_SHARE = 0.95
+"""The run's workload: the top-level functions that, largest first, make up this share of top-level time."""
 
 _QUANTILES = {"p25_s": 0.25, "p50_s": 0.5, "p75_s": 0.75, "p95_s": 0.95, "p99_s": 0.99}
 FUNCTION_COLUMNS = (
@@ -66,6 +74,17 @@ PROCESS_COLUMNS = (
     "idle_gaps",
     "longest_gap_s",
     "utilisation",
+    "workload",
+)
+SLOWEST_COLUMNS = (
+    "function",
+    "duration_s",
+    "start_time",
+    "offset_s",
+    "process",
+    "thread_name",
+    "status",
+    "args",
 )
 
 
@@ -106,9 +125,38 @@ class Summary:
 def summarize(df: pd.DataFrame) -> Summary:
     """Compute every aggregate of a run's call rows once."""
     functions, processes = function_groups(df), process_groups(df)
-    process_rows = process_table(df, processes)
+    workload = workload_functions(df, functions)
+    process_rows = process_table(df, processes, _workload_processes(df, functions, processes, workload))
     table = function_table(df, functions, processes)
-    return Summary(table, process_rows, _run_totals(df, process_rows), functions, processes)
+    return Summary(table, process_rows, _run_totals(df, process_rows, workload), functions, processes)
+
+
+def workload_functions(df: pd.DataFrame, functions: Groups | None = None) -> list[str]:
+    """The run's workload: the top-level functions (no monitored caller in their thread) that, taken
+    largest first, make up WORKLOAD_SHARE of the time spent in top-level calls.
+
+    A process counts towards parallel efficiency when it ran at least one of them, so a main process
+    that only gathered results in a 24 µs call is not a lane that "did not work", while a run whose only
+    caller is the main process is measured on that process.
+    """
+    functions = functions if functions is not None else function_groups(df)
+    top = (df["parent_id"] == "").to_numpy()
+    if not top.any():
+        return []
+    totals = pd.Series(df["duration_s"].to_numpy()[top]).groupby(functions.codes[top]).sum()
+    totals = totals.sort_values(ascending=False, kind="stable")
+    share = totals.cumsum() / totals.sum() if totals.sum() > 0 else pd.Series(1.0, index=totals.index)
+    keep = int(np.searchsorted(share.to_numpy(), WORKLOAD_SHARE - 1e-12)) + 1
+    return [functions.names[int(code)] for code in totals.index[:keep]]
+
+
+def _workload_processes(
+    df: pd.DataFrame, functions: Groups, processes: Groups, workload: list[str]
+) -> set[str]:
+    """The processes that ran at least one top-level call of a workload function."""
+    wanted = np.isin(np.asarray(functions.names, dtype=object), np.asarray(workload, dtype=object))
+    ran = wanted[functions.codes] & (df["parent_id"] == "").to_numpy() if len(wanted) else wanted
+    return {processes.names[int(code)] for code in np.unique(processes.codes[ran])}
 
 
 def function_groups(df: pd.DataFrame) -> Groups:
@@ -211,8 +259,11 @@ def busy_intervals(df: pd.DataFrame, processes: Groups | None = None) -> pd.Data
     return pd.DataFrame({"process": process, "start_us": begin[starts], "end_us": ends})  # codes: cheap
 
 
-def process_table(df: pd.DataFrame, processes: Groups | None = None) -> pd.DataFrame:
-    """One row per process (PROCESS_COLUMNS), in order of its first call."""
+def process_table(
+    df: pd.DataFrame, processes: Groups | None = None, workload: set[str] | None = None
+) -> pd.DataFrame:
+    """One row per process (PROCESS_COLUMNS), in order of its first call; ``workload`` is whether the
+    process ran the run's workload (counts towards parallel efficiency; all when not given)."""
     processes = processes if processes is not None else process_groups(df)
     groups = df.groupby(processes.codes)
     table = groups[["host", "pid", "process_name"]].first()
@@ -222,6 +273,7 @@ def process_table(df: pd.DataFrame, processes: Groups | None = None) -> pd.DataF
     table = table.join(_busy_columns(busy_intervals(df, processes)))
     span = _span_s(df)
     table["utilisation"] = table["busy_s"] / span if span > 0 else np.nan
+    table["workload"] = [workload is None or name in workload for name in table.index]
     return table.sort_values("first_start", kind="stable")[list(PROCESS_COLUMNS)]
 
 
@@ -251,10 +303,12 @@ def _span_s(df: pd.DataFrame) -> float:
     return float((df["end_time"].max() - df["start_time"].min()).total_seconds())
 
 
-def _run_totals(df: pd.DataFrame, processes: pd.DataFrame) -> dict[str, Any]:
+def _run_totals(df: pd.DataFrame, processes: pd.DataFrame, workload: list[str]) -> dict[str, Any]:
     """Run-level totals, as plain JSON-ready values."""
     span = _span_s(df)
     busy = float(processes["busy_s"].sum())
+    working = processes[processes["workload"].to_numpy(dtype=bool)]
+    working_busy = float(working["busy_s"].sum())
     errors = int((df["status"] == "error").sum())
     top_level = df["parent_id"] == ""
     return {
@@ -270,6 +324,46 @@ def _run_totals(df: pd.DataFrame, processes: pd.DataFrame) -> dict[str, Any]:
         "errors": errors,
         "error_rate": errors / len(df) if len(df) else 0.0,
         "busy_s": busy,
-        "parallel_efficiency": busy / (len(processes) * span) if span > 0 and len(processes) else None,
+        "parallel_efficiency": working_busy / (len(working) * span) if span > 0 and len(working) else None,
+        "workload_functions": workload,
+        "workload_processes": len(working),
+        "other_processes": [str(p) for p in processes.index[~processes["workload"].to_numpy(dtype=bool)]],
         "cpu_time_s": float(df.loc[top_level.to_numpy(), "cpu_time_s"].sum()),
     }
+
+
+def slowest_calls(
+    df: pd.DataFrame, top: int = 20, processes: Groups | None = None, functions: Groups | None = None
+) -> pd.DataFrame:
+    """The ``top`` longest calls, longest first: SLOWEST_COLUMNS, indexed by call_id.
+
+    ``offset_s`` is the call's start in seconds from the run's first start (where it sits on the
+    timeline); ``process`` and ``function`` are the labels of the timeline and the tables. A partial
+    sort: ten million rows cost a fraction of a second. Columns the loader did not read (``args`` when
+    only the analysis columns were loaded) are left empty.
+    """
+    if df.empty:
+        return pd.DataFrame(columns=list(SLOWEST_COLUMNS), index=pd.Index([], name="call_id"))
+    processes = processes if processes is not None else process_groups(df)
+    functions = functions if functions is not None else function_groups(df)
+    durations = np.nan_to_num(df["duration_s"].to_numpy(dtype=float, na_value=np.nan), nan=-np.inf)
+    take = np.argpartition(-durations, min(top, len(df)) - 1)[:top] if len(df) > top else np.arange(len(df))
+    take = take[np.lexsort((take, -durations[take]))]
+    rows = df.iloc[take]
+    first = df["start_time"].min()
+    return pd.DataFrame(
+        {
+            "function": np.asarray(functions.names, dtype=object)[functions.codes[take]],
+            "duration_s": durations[take],
+            "start_time": rows["start_time"].to_numpy(),
+            "offset_s": (rows["start_time"] - first).dt.total_seconds().to_numpy(),
+            "process": np.asarray(processes.names, dtype=object)[processes.codes[take]],
+            **{name: _column(rows, name) for name in ("thread_name", "status", "args")},
+        },
+        index=pd.Index(rows["call_id"].to_numpy(), name="call_id"),
+    )
+
+
+def _column(rows: pd.DataFrame, name: str) -> Any:
+    """A column's values as an array of text, empty strings when the column was not loaded."""
+    return rows[name].astype(str).to_numpy() if name in rows.columns else np.full(len(rows), "", dtype=object)

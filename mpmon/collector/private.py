@@ -1,8 +1,10 @@
 """The collector's private directory (`mpmon-XXXXXXXX/` in the temp dir: its socket and its ledger).
 
-Each holds a marker file naming the collector process that uses it (pid and start time), so that the
-next `start_collector()` can remove the directories of collectors that are gone (a SIGKILLed program
-never ran its stop): only directories of this user, only mpmon's (the marker), only dead collectors'.
+Each holds a marker file naming the collector process that uses it and the program that owns it (pid
+and start time of each), so that the next `start_collector()` can remove the directories of runs that
+are gone (a SIGKILLed program never ran its stop): only directories of this user, only mpmon's (the
+marker), only those whose collector and owner are both dead. A live owner whose collector was killed
+restarts a collector in the same directory, so its directory is kept.
 """
 
 from __future__ import annotations
@@ -31,15 +33,20 @@ def make() -> str:
 
 
 def mark(directory: str, pid: int) -> None:
-    """Say in `directory` that the process `pid` uses it."""
-    try:
-        started = psutil.Process(pid).create_time()
-    except psutil.Error:
-        started = 0.0
+    """Say in `directory` that the collector process `pid` uses it, for this process (its owner)."""
+    owner = os.getpid()
     path = os.path.join(directory, MARKER)
+    facts = {"pid": pid, "started": _started(pid), "owner": owner, "owner_started": _started(owner)}
     with open(path + ".new", "w", encoding="utf-8") as marker:
-        json.dump({"pid": pid, "started": started}, marker)
+        json.dump(facts, marker)
     os.replace(path + ".new", path)
+
+
+def _started(pid: int) -> float:
+    try:
+        return float(psutil.Process(pid).create_time())
+    except psutil.Error:
+        return 0.0
 
 
 def sweep(parent: str | None = None) -> list[str]:
@@ -55,7 +62,7 @@ def sweep(parent: str | None = None) -> list[str]:
 
 
 def _abandoned(directory: str) -> bool:
-    """True for a directory of this user, not a link, with a marker whose process is gone."""
+    """True for a directory of this user, not a link, with a marker whose collector and owner are gone."""
     try:
         found = os.lstat(directory)
         if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid():
@@ -64,10 +71,17 @@ def _abandoned(directory: str) -> bool:
         if not stat.S_ISREG(os.lstat(marker).st_mode):
             return False
         with open(marker, encoding="utf-8") as text:
-            owner = json.load(text)
-        pid, started = int(owner["pid"]), float(owner["started"])
+            facts = json.load(text)
+        processes = [(int(facts["pid"]), float(facts["started"]))]
+        if "owner" in facts:
+            processes.append((int(facts["owner"]), float(facts["owner_started"])))
     except (OSError, ValueError, KeyError, TypeError):
         return False
+    return all(_gone(pid, started) for pid, started in processes)
+
+
+def _gone(pid: int, started: float) -> bool:
+    """True if the process `pid` that started at `started` has ended (a zombie, or its pid reused)."""
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:  # killed, not yet reaped

@@ -111,3 +111,28 @@ def real_parquet_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("real")
     run_program(base, REAL_PROGRAM, "logs", timeout=120)
     return base / "logs"
+
+
+@pytest.fixture(scope="session")
+def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report folder of one run of examples/demo.py (Pool(2), 400 tasks, errors), made with
+    ``mpmon-analyze`` in a fresh interpreter, once per session."""
+    import os
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    base = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MPMON_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    for command in (
+        [str(ROOT / "examples" / "demo.py"), "logs"],
+        ["-m", "mpmon.analysis", "--logdir", "logs", "--out", "report", "--tag", "demo", "--quiet"],
+    ):
+        done = subprocess.run(
+            [sys.executable, *command], cwd=base, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+    (folder,) = (base / "report").iterdir()
+    return folder

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import re
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
+from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from mpmon import schema
@@ -39,9 +47,10 @@ class TestAnalyze:
             "tag": "second",
             "how": "the most recent run",
         }
-        printed = capsys.readouterr().out
-        assert f"report: {folder / 'report.html'}" in printed
-        assert "function" in printed and "task" in printed and "calls" in printed
+        printed = capsys.readouterr()
+        assert f"report: {folder / 'report.html'}" in printed.out
+        assert "function" in printed.out and "task" in printed.out and "calls" in printed.out
+        assert printed.err == ""  # no progress bar when stderr is not a terminal
 
     def test_run_tag_subtitle_and_out(self, shared_two_runs: TwoRuns, tmp_path: Path) -> None:
         """--run picks the run, --tag names the folder under --out, --subtitle reaches the figures."""
@@ -78,8 +87,72 @@ class TestAnalyze:
         with (one_run[0] / schema.TIMING_LOG).open("a") as fh:
             fh.write("{torn\n")
         assert main(["--logdir", str(one_run[0]), "--out", str(tmp_path / "out")]) == 0
-        assert "skipped 1 line(s) of timing.log" in capsys.readouterr().err
+        assert "skipped 1 line of timing.log that did not parse" in capsys.readouterr().err
         assert _summary(_folders(tmp_path / "out")[0])["skipped_lines"] == {"timing.log": 1}
+
+    def test_summary_table_at_the_end(
+        self, shared_two_runs: TwoRuns, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A short table of the run (counts with plurals, efficiency, errors, folder size) before the path."""
+        assert main(["--logdir", str(shared_two_runs[0]), "--out", str(tmp_path)]) == 0
+        out = capsys.readouterr().out
+        data = _summary(_folders(tmp_path)[0])
+        calls = data["run"]["calls"]  # type: ignore[index]
+        functions = len(data["functions"])  # type: ignore[arg-type]
+        assert f"calls                {calls} calls of {functions} functions" in out
+        assert "processes            5 processes" in out
+        assert re.search(r"parallel efficiency  \d+% over the \d+ processes that ran the workload", out)
+        assert re.search(r"report folder        13 files, \d+(\.\d+)? KiB", out)
+        assert out.rstrip().splitlines()[-1].startswith("report: ")
+
+    def test_quiet(self, one_run: OneRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--quiet prints only where the report went."""
+        assert main(["--logdir", str(one_run[0]), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+        printed = capsys.readouterr()
+        (folder,) = _folders(tmp_path / "out")
+        assert printed.out == f"report: {folder / 'report.html'}\n" and printed.err == ""
+
+    def test_export_rows(self, one_run: OneRun, tmp_path: Path) -> None:
+        """Rows are written (as Parquet) only with --export-rows; the folder stays small without it."""
+        assert main(["--logdir", str(one_run[0]), "--out", str(tmp_path / "plain"), "-q"]) == 0
+        assert (
+            main(["--logdir", str(one_run[0]), "--out", str(tmp_path / "rows"), "-q", "--export-rows"]) == 0
+        )
+        (plain,), (rows,) = _folders(tmp_path / "plain"), _folders(tmp_path / "rows")
+        assert not (plain / "rows.parquet").exists()
+        assert pq.read_table(rows / "rows.parquet").num_rows == len(one_run[1])
+        assert sum(p.stat().st_size for p in plain.iterdir()) < 10 * 2**20
+
+    def test_progress_on_a_terminal(self, one_run: OneRun, tmp_path: Path) -> None:
+        """With stderr on a terminal a progress bar names the steps (--quiet and a pipe: see above)."""
+        controller, terminal = pty.openpty()
+        fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+        with os.fdopen(controller, "rb", buffering=0) as screen:
+            done = subprocess.run(
+                [sys.executable, "-m", "mpmon.analysis", "--logdir", str(one_run[0]), "--out", str(tmp_path)],
+                stderr=terminal,
+                stdout=subprocess.PIPE,
+                timeout=180,
+            )
+            os.close(terminal)
+            drawn = _read_all(screen)
+        assert done.returncode == 0
+        assert b"mpmon-analyze:" in drawn and b"figure timeline" in drawn and b"%|" in drawn
+        assert b"report: " in done.stdout
+
+
+def _read_all(screen: Any) -> bytes:
+    """Everything written to a pseudo-terminal whose other end is closed."""
+    chunks = []
+    while True:
+        try:
+            chunk = screen.read(65536)
+        except OSError:  # EIO: the terminal side is closed and drained
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class TestListRuns:
@@ -92,13 +165,16 @@ class TestListRuns:
             "tag",
             "start",
             "(UTC)",
-            "duration",
+            "duration*",
             "calls",
             "processes",
             "errors",
         ]
         assert lines[1].split()[:2] == [RUN_A, "first"] and lines[2].split()[:2] == [RUN_B, "second"]
         assert lines[1].split()[-3:] == [str(len(shared_two_runs[1])), "4", "6"]
+        assert lines[0].split()[4] == "duration*"
+        assert "* duration: from the collector's start to its stop" in "\n".join(lines)
+        assert "the report's 'span' counts the calls only" in "\n".join(lines)
 
 
 class TestUserErrors:
@@ -169,4 +245,4 @@ def test_legacy_logs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (folder,) = _folders(tmp_path / "out")
     assert folder.name.startswith("run_")
     assert _summary(folder)["run"]["calls"] == 6  # type: ignore[index]
-    assert "run cluster-20261125T180000 (the most recent run)" in capsys.readouterr().out
+    assert re.search(r"^run +cluster-20261125T180000 \(the most recent run\)$", capsys.readouterr().out, re.M)

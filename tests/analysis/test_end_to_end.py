@@ -15,6 +15,7 @@ from typing import Any
 import matplotlib.image
 import pandas as pd
 import pyarrow.dataset as pa_ds
+import pyarrow.parquet as pq
 import pytest
 
 import mpmon
@@ -123,7 +124,7 @@ def report(request: pytest.FixtureRequest, real_logs: tuple[Path, dict[str, str]
     """mpmon-analyze on one of the runs: its folder, the run id and the raw rows to compare with."""
     log_dir, ids = real_logs
     out = log_dir.parent / f"out-{request.param}"
-    args = ["--logdir", str(log_dir), "--out", str(out), "--subtitle", "end to end"]
+    args = ["--logdir", str(log_dir), "--out", str(out), "--subtitle", "end to end", "--export-rows"]
     done = _analyze(*args, *([] if request.param == "second" else ["--run", ids["first"]]))
     assert done.returncode == 0, done.stderr
     (folder,) = list(out.iterdir())
@@ -149,15 +150,15 @@ class TestRealRuns:
         assert set(rows.loc[rows["function"] == "inner", "parent_id"]) <= work_ids
 
     def test_every_output_exists(self, report: dict[str, Any]) -> None:
-        """Figures, tables, raw lines, summary.json and report.html are all written."""
+        """Figures, tables, the exported rows, summary.json and report.html are all written."""
         names = {p.name for p in report["folder"].iterdir()}
         expected = {f"{n}.png" for n in FIGURES} | {
-            "run_results.csv",
+            "rows.parquet",
             "aggregate.csv",
             "summary.json",
             "report.html",
         }
-        assert expected | {"timing.log.jsonl", "error.log.jsonl", "processes.csv"} == names
+        assert expected | {"errors.csv", "slowest_calls.csv", "processes.csv"} == names
         assert report["folder"].name.startswith(("first_", "second_"))
         assert f"report: {report['folder'] / 'report.html'}" in report["stdout"]
 
@@ -169,8 +170,8 @@ class TestRealRuns:
             assert image.std() > 0.01, name
 
     def test_run_results_are_the_runs_rows(self, report: dict[str, Any]) -> None:
-        """run_results.csv holds exactly the run's call ids, with their durations."""
-        results = pd.read_csv(report["folder"] / "run_results.csv", keep_default_na=False, na_values=["nan"])
+        """rows.parquet (--export-rows) holds exactly the run's call ids, with their durations."""
+        results = pq.read_table(report["folder"] / "rows.parquet").to_pandas()
         raw = report["rows"]
         assert sorted(results["call_id"]) == sorted(raw["call_id"])
         merged = results.merge(raw, on="call_id", suffixes=("", "_raw"))
@@ -208,14 +209,15 @@ class TestRealRuns:
         (summary_line,) = data["collector"]["run_summary"]
         assert summary_line["run_id"] == report["run_id"] and summary_line["dropped"] == 0
 
-    def test_raw_lines_are_the_runs(self, report: dict[str, Any]) -> None:
-        """timing.log.jsonl and error.log.jsonl hold this run's lines: every call and every error entry."""
-        folder = report["folder"]
-        timing = [json.loads(x) for x in (folder / "timing.log.jsonl").read_text().splitlines()]
-        errors = [json.loads(x) for x in (folder / "error.log.jsonl").read_text().splitlines()]
-        assert {x["run_id"] for x in timing + errors} == {report["run_id"]}
-        assert sorted(x["uuid"] for x in timing if x["event"] == "call") == sorted(report["rows"]["call_id"])
-        assert len(errors) == len(report["errors"])
+    def test_errors_section(self, report: dict[str, Any]) -> None:
+        """report.html shows each error group with its message and its traceback."""
+        html = (report["folder"] / "report.html").read_text()
+        errors = html[html.index("<section id='errors'>") : html.index("<section id='collector'>")]
+        assert "<h3>ValueError in work</h3>" in errors and "<h3>KeyError in catcher_only</h3>" in errors
+        assert "<code>bad " in errors and "<code>7</code>" in errors
+        assert (
+            errors.count("<details><summary>traceback</summary><pre>Traceback (most recent call last)") == 2
+        )
 
     def test_report_html_embeds_every_figure(self, report: dict[str, Any]) -> None:
         """report.html holds every figure inline and needs no network."""
@@ -231,7 +233,7 @@ def test_list_runs_shows_both(real_logs: tuple[Path, dict[str, str]]) -> None:
     done = _analyze("--logdir", str(log_dir), "--list-runs")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert [line.split()[:2] for line in lines[1:]] == [[ids["first"], "first"], [ids["second"], "second"]]
+    assert [line.split()[:2] for line in lines[1:3]] == [[ids["first"], "first"], [ids["second"], "second"]]
 
 
 def test_unknown_run_exits_2(real_logs: tuple[Path, dict[str, str]]) -> None:

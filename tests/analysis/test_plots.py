@@ -24,6 +24,7 @@ from mpmon.analysis import (
     plots,
     summarize,
 )
+from mpmon.analysis.figures import CAPTIONS, timeline
 
 from . import logfactory as lf
 from .conftest import OneRun
@@ -104,7 +105,7 @@ class TestTimeline:
     def test_nested_calls_are_drawn_inside_their_parent(self, one_run: OneRun) -> None:
         """A step (nested in a task) is thinner than its task and lies within it."""
         df = load_run(one_run[0])
-        depth = plots._depths(df)
+        depth = timeline.depths(df)
         assert depth[(df["function"] == "step").to_numpy()].tolist() == [1] * (df["function"] == "step").sum()
         assert depth[(df["function"] == "task").to_numpy()].max() == 0
 
@@ -117,9 +118,9 @@ class TestTimeline:
     def test_busy_processes_add_up_to_the_busy_time(self, bulk: pd.DataFrame) -> None:
         """The busy-processes curve integrates to the summed busy time (calls do not overlap here)."""
         summary = summarize(bulk)
-        timeline = plots._Timeline(bulk, summary)
-        busy = np.clip(timeline.occupancy(top_level_only=False).sum(axis=1), 0, 1).sum(axis=0)
-        slice_s = timeline.span / plots.TIMELINE_BINS / 1e6
+        grid = timeline._Timeline(bulk, summary)
+        busy = np.clip(grid.occupancy(top_level_only=False).sum(axis=1), 0, 1).sum(axis=0)
+        slice_s = grid.span / plots.TIMELINE_BINS / 1e6
         assert busy.sum() * slice_s == pytest.approx(summary.run["busy_s"], rel=1e-6)
 
     def test_colours_follow_total_time(self, bulk: pd.DataFrame) -> None:
@@ -167,3 +168,111 @@ class TestEdgeCases:
         df["end_time"] = df["start_time"]
         for plot in FIGURES.values():
             _png(plot(df))
+
+
+def _tick_labels(ax: Any, which: str) -> list[str]:
+    """The visible major tick labels of one axis of a drawn figure."""
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    lo, hi = sorted(ax.get_xlim() if which == "x" else ax.get_ylim())
+    ticks = [t for t in axis.get_major_ticks() if lo <= t.get_loc() <= hi]
+    return [t.label1.get_text() for t in ticks if t.label1.get_visible() and t.label1.get_text()]
+
+
+def _one_call_run() -> pd.DataFrame:
+    """Three functions, one of them called once, memory deltas of a few KiB."""
+    df = lf.bulk_rows(300, functions=3)
+    first = df.index[df["function"] == df["function"].iloc[0]]
+    df = df.drop(first[1:]).reset_index(drop=True)
+    df["mem_delta_mib"] = (np.arange(len(df)) % 5) * 4 / 1024
+    return df
+
+
+class TestUnitsAndCounts:
+    def test_count_axes_have_integer_ticks(self, one_run: OneRun) -> None:
+        """Calls per histogram bin, errors per slice and busy processes: no fractional tick label."""
+        df = load_run(one_run[0])
+        figures = [plot_histograms(df), plot_errors_over_time(df), plot_timeline(df)]
+        labels = []
+        for fig in figures:
+            fig.canvas.draw()
+        labels += [t for ax in figures[0].axes if ax.get_visible() for t in _tick_labels(ax, "y")]
+        labels += [t for ax in figures[1].axes for t in _tick_labels(ax, "y")]
+        labels += _tick_labels(figures[2].axes[1], "y")
+        assert labels and all(t.lstrip("-").isdigit() for t in labels), labels
+
+    def test_a_panel_of_one_call_has_one_tick(self) -> None:
+        """A function called once gets one bar and one tick label, not three identical ones."""
+        df = _one_call_run()
+        fig = plot_histograms(df)
+        fig.canvas.draw()
+        single = next(ax for ax in fig.axes if "(1 call)" in ax.get_title())
+        assert len(_tick_labels(single, "x")) == 1
+        for ax in fig.axes:
+            if ax.get_visible() and ax.get_xticks().size:
+                labels = _tick_labels(ax, "x")
+                assert len(labels) == len(set(labels)), labels
+
+    def test_memory_in_the_unit_its_values_call_for(self) -> None:
+        """Deltas of a few KiB are drawn in KiB with distinct round ticks, not as 0.00 MiB."""
+        fig = FIGURES["memory_delta"](_one_call_run())
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        assert "(KiB)" in ax.get_xlabel()
+        labels = _tick_labels(ax, "x")
+        steps = np.diff([float(t) for t in labels])
+        assert len(set(labels)) == len(labels) >= 3 and max(float(t) for t in labels) >= 5
+        assert np.allclose(steps, steps[0]) and steps[0] / 10 ** np.floor(np.log10(steps[0])) in (
+            1,
+            2,
+            2.5,
+            5,
+        )
+
+    def test_time_and_memory_boxes_share_rule_and_order(self, bulk: pd.DataFrame) -> None:
+        """Both box figures state min-p99 whiskers and list the functions in the same order."""
+        summary = summarize(bulk)
+        time_fig = FIGURES["execution_time"](bulk, summary=summary)
+        memory_fig = FIGURES["memory_delta"](bulk, summary=summary)
+        order = [t.get_text() for t in time_fig.axes[0].get_yticklabels()]
+        assert order == [t.get_text() for t in memory_fig.axes[0].get_yticklabels()]
+        assert order == list(summary.functions.index)
+        assert "whiskers: min-p99" in time_fig.axes[0].get_xlabel()
+        assert "whiskers: min-p99" in _texts(memory_fig)
+
+    def test_duration_unit_per_figure(self) -> None:
+        """Microsecond calls get a microsecond axis; the heading counts with plurals."""
+        df = lf.bulk_rows(200, functions=1)
+        df["duration_s"] = df["duration_s"] / df["duration_s"].max() * 40e-6
+        fig = FIGURES["execution_time"](df)
+        assert fig.axes[0].get_xlabel().startswith("duration (µs)")
+        assert "200 calls · 8 processes" in fig.get_suptitle()
+        one = FIGURES["execution_time"](df.head(1))
+        assert "1 call · 1 process" in one.get_suptitle()
+
+    def test_cpu_figure_explains_values_over_100(self, one_run: OneRun) -> None:
+        """The CPU figure and its caption say that above 100% other threads of the process worked."""
+        text = _texts(FIGURES["cpu_utilisation"](load_run(one_run[0])))
+        assert "above 100% means other threads of the process" in text
+        assert "above 100% means other threads of the process" in CAPTIONS["cpu_utilisation"]
+
+    def test_every_figure_has_a_caption(self) -> None:
+        """One sentence per figure on how to read it."""
+        assert set(CAPTIONS) == set(FIGURES)
+        assert all(c.endswith(".") and c.count(". ") == 0 for c in CAPTIONS.values())
+
+    def test_the_five_slowest_calls_are_numbered(self, one_run: OneRun) -> None:
+        """Ranks 1-5 sit at the start of the five longest calls, in their lanes."""
+        df = load_run(one_run[0])
+        fig = plot_timeline(df)
+        marks = {t.get_text(): t.xy for t in fig.axes[0].texts if t.get_text().isdigit()}
+        assert sorted(marks) == ["1", "2", "3", "4", "5"]
+        longest = df.sort_values("duration_s", ascending=False, kind="stable").iloc[0]
+        offset_ms = (longest["start_time"] - df["start_time"].min()).total_seconds() * 1e3
+        assert marks["1"][0] == pytest.approx(offset_ms, abs=1e-3)
+
+    def test_the_timeline_states_the_efficiency_rule(self, one_run: OneRun) -> None:
+        """Under the timeline: the efficiency, which processes count and which do not."""
+        df = load_run(one_run[0])
+        summary = summarize(df)
+        text = _texts(plot_timeline(df, summary=summary))
+        assert f"parallel efficiency {summary.run['parallel_efficiency']:.0%} = busy time of the" in text

@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 import base64
+import html as html_lib
 import json
 import re
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 import matplotlib.image
 import pandas as pd
-import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from mpmon import schema
-from mpmon.analysis import FIGURES, load_run, read_log_dir, select_run, write_report
-from mpmon.analysis.report import Report, iso_text, output_folder
+from mpmon.analysis import FIGURES, read_log_dir, select_run, write_report
+from mpmon.analysis.error_groups import MAX_MESSAGE, NO_DETAILS, error_groups
+from mpmon.analysis.figures import CAPTIONS
+from mpmon.analysis.report import Report, output_folder
 
 from . import logfactory as lf
 from .conftest import RUN_A, OneRun, TwoRuns
 
 EXPECTED_FILES = {
     *(f"{name}.png" for name in FIGURES),
-    "run_results.csv",
     "aggregate.csv",
     "processes.csv",
-    "timing.log.jsonl",
-    "error.log.jsonl",
+    "errors.csv",
+    "slowest_calls.csv",
     "summary.json",
     "report.html",
 }
@@ -42,9 +43,18 @@ def report(shared_two_runs: TwoRuns) -> Report:
 
 class TestFolder:
     def test_every_output_is_written(self, report: Report) -> None:
-        """Each figure as PNG, the tables, the run's raw lines, summary.json and report.html."""
+        """Each figure as PNG, the small tables, summary.json and report.html: no copy of the raw logs."""
         assert {p.name for p in report.folder.iterdir()} == EXPECTED_FILES
         assert {p.name for p in report.files} == EXPECTED_FILES
+
+    def test_rows_are_exported_only_on_request(self, two_runs: TwoRuns, tmp_path: Path) -> None:
+        """``export=True`` adds rows.parquet: exactly the run's rows, readable by pyarrow alone."""
+        run = select_run(read_log_dir(two_runs[0]), RUN_A)
+        written = write_report(run, tmp_path / "exported", export=True)
+        assert {p.name for p in written.folder.iterdir()} == EXPECTED_FILES | {"rows.parquet"}
+        rows = pq.read_table(written.folder / "rows.parquet")
+        assert rows.schema.names == list(schema.COLUMN_NAMES)
+        assert sorted(rows.column("call_id").to_pylist()) == sorted(r["call_id"] for r in two_runs[1])
 
     def test_pngs_decode_with_sane_sizes(self, report: Report) -> None:
         """Every PNG decodes, is 1100 pixels wide and between 300 and 4000 high."""
@@ -63,26 +73,6 @@ class TestFolder:
 
 
 class TestTables:
-    def test_run_results_are_the_runs_rows_in_the_collector_format(
-        self, report: Report, shared_two_runs: TwoRuns
-    ) -> None:
-        """run_results.csv has the schema header and reads back as exactly the run's rows."""
-        path = report.folder / "run_results.csv"
-        assert path.read_text().splitlines()[0] == schema.CSV_HEADER
-        copy = path.parent.parent / "reread"
-        copy.mkdir()
-        shutil.copy(path, copy / schema.RESULTS_CSV)
-        again = load_run(copy).set_index("call_id").sort_index()
-        original = load_run(shared_two_runs[0], run_id=RUN_A).set_index("call_id").sort_index()
-        pd.testing.assert_frame_equal(again, original)
-
-    def test_untracked_values_are_written_as_nan(self, report: Report) -> None:
-        """Untracked CPU and memory are ``nan`` in run_results.csv, as the collector writes them."""
-        line = next(
-            x for x in (report.folder / "run_results.csv").read_text().splitlines() if '"io_wait"' in x
-        )
-        assert line.count(",nan,") >= 1
-
     def test_aggregate_agrees_with_the_raw_rows(self, report: Report, shared_two_runs: TwoRuns) -> None:
         """Calls and total time per function in aggregate.csv equal those of the run's rows."""
         aggregate = pd.read_csv(report.folder / "aggregate.csv", index_col="function")
@@ -96,22 +86,12 @@ class TestTables:
         assert len(processes) == 4 and (processes["busy_s"] > 0).all()
 
 
-class TestRawLines:
-    def test_only_the_runs_lines_are_copied(self, report: Report, shared_two_runs: TwoRuns) -> None:
-        """timing.log.jsonl and error.log.jsonl hold the run's lines (and every line parses)."""
-        timing = [json.loads(x) for x in (report.folder / "timing.log.jsonl").read_text().splitlines()]
-        errors = [json.loads(x) for x in (report.folder / "error.log.jsonl").read_text().splitlines()]
-        assert {x["run_id"] for x in timing + errors} == {RUN_A}
-        assert sum(x["event"] == "call" for x in timing) == len(shared_two_runs[1])
-        assert len(errors) == sum(r["status"] == "error" for r in shared_two_runs[1])
-
-
 class TestSummaryJson:
     def test_it_parses_and_agrees_with_the_rows(self, report: Report, shared_two_runs: TwoRuns) -> None:
         """summary.json: run totals, one entry per function and process, errors, collector lines."""
         data = json.loads((report.folder / "summary.json").read_text())
         rows = shared_two_runs[1]
-        assert data["format"] == "mpmon-analysis-summary/1"
+        assert data["format"] == "mpmon-analysis-summary/2"
         assert data["selection"]["run_ids"] == [RUN_A] and data["selection"]["tag"] == "first"
         assert data["run"]["calls"] == len(rows)
         assert data["errors"]["total"] == sum(r["status"] == "error" for r in rows)
@@ -157,11 +137,77 @@ class TestHtml:
         html = (write_report(run, tmp_path / "escaped").folder / "report.html").read_text()
         assert "<script>" not in html and "&lt;script&gt;" in html
 
+    def test_sections_captions_and_anchors(self, report: Report) -> None:
+        """Every navigation link points at a section of the page; every figure carries its caption."""
+        html = (report.folder / "report.html").read_text()
+        targets = set(re.findall(r"href='#([\w-]+)'", html))
+        ids = set(re.findall(r"id='([\w-]+)'", html))
+        assert targets <= ids
+        assert {*FIGURES, "functions", "processes", "slowest", "errors", "collector", "files"} <= targets
+        for caption in CAPTIONS.values():
+            assert html_lib.escape(caption, quote=True) in html
 
-def test_iso_text_is_the_collectors_format() -> None:
-    """Timestamps are written as ``YYYY-mm-ddTHH:MM:SS.ffffff+00:00``."""
-    times = pa.chunked_array([pa.array([0, 1_795_632_193_963_583], pa.timestamp("us", tz="UTC"))])
-    assert iso_text(times).to_pylist() == [
-        "1970-01-01T00:00:00.000000+00:00",
-        "2026-11-25T18:43:13.963583+00:00",
-    ]
+    def test_errors_section_has_messages_and_tracebacks(
+        self, report: Report, shared_two_runs: TwoRuns
+    ) -> None:
+        """Per type and function: the count, first and last time, the message, a folded traceback."""
+        html = (report.folder / "report.html").read_text()
+        failed = sum(r["status"] == "error" and r["function"] == "flaky" for r in shared_two_runs[1])
+        errors = html[html.index("<section id='errors'>") : html.index("<section id='collector'>")]
+        assert "<h3>ValueError in flaky</h3>" in errors
+        assert f"{failed} times, first at" in errors and "last at" in errors
+        assert "<code>boom</code>" in errors
+        assert "<details><summary>traceback</summary><pre>Traceback (most recent call last):" in errors
+
+    def test_slowest_calls(self, report: Report, shared_two_runs: TwoRuns) -> None:
+        """The 20 longest calls, longest first, with arguments, process and a link to the timeline."""
+        html = (report.folder / "report.html").read_text()
+        slowest = pd.read_csv(report.folder / "slowest_calls.csv", index_col="call_id")
+        rows = lf.frame(shared_two_runs[1])
+        assert len(slowest) == min(20, len(rows))
+        assert slowest["duration_s"].tolist() == sorted(rows["duration_s"], reverse=True)[: len(slowest)]
+        first = html[html.index("<tr id='slow-1'>") : html.index("</tr>", html.index("<tr id='slow-1'>"))]
+        assert slowest.index[0] in first and "<a href='#timeline'>+" in first
+        assert slowest["process"].iloc[0] in first
+
+    def test_tables_leave_out_all_zero_columns(self, one_run: OneRun, tmp_path: Path) -> None:
+        """A run without errors shows no errors or error-rate column, and says it left them out."""
+        log_dir, rows = one_run
+        rows = [dict(r, status="ok", error_type="", run_id="ok-run") for r in rows]
+        lf.write_csv(log_dir, rows)
+        html = (
+            write_report(select_run(read_log_dir(log_dir), "ok-run"), tmp_path / "ok").folder / "report.html"
+        )
+        functions = html.read_text().split("<section id='functions'>")[1].split("</section>")[0]
+        assert "<th>errors</th>" not in functions and "<th>error rate</th>" not in functions
+        assert "left out, only zeros or blanks: errors, error rate" in functions
+        assert "<th>calls</th>" in functions and "<th>p95</th>" in functions
+
+
+class TestErrorGroups:
+    def _events(self, *rows: tuple[str, str, str]) -> pd.DataFrame:
+        times = pd.date_range("2026-11-25 18:00", periods=len(rows), freq="s", tz="UTC")
+        frame = pd.DataFrame(rows, columns=["function", "error_type", "call_id"])
+        return frame.assign(time=times)
+
+    def test_groups_by_type_and_function_with_the_latest_message(self) -> None:
+        """One row per (type, function), commonest first; the latest entry's message; distinct counted."""
+        events = self._events(("f", "ValueError", "a"), ("f", "ValueError", "b"), ("g", "KeyError", "c"))
+        lines = [
+            json.dumps({"uuid": u, "error_message": m, "traceback": f"Traceback\n{m}\n"}).encode()
+            for u, m in (("a", "one"), ("b", "two\x07bell"), ("c", "x" * 900))
+        ]
+        groups = error_groups(events, lines)
+        assert list(zip(groups["error_type"], groups["function"], groups["count"], strict=True)) == [
+            ("ValueError", "f", 2),
+            ("KeyError", "g", 1),
+        ]
+        assert groups.loc[0, "message"] == "two\N{REPLACEMENT CHARACTER}bell"
+        assert groups.loc[0, "messages"] == 2
+        assert groups.loc[0, "first"] < groups.loc[0, "last"]
+        assert len(groups.loc[1, "message"]) == MAX_MESSAGE and groups.loc[1, "message"].endswith("…")
+
+    def test_a_failure_without_an_error_log_entry_says_so(self) -> None:
+        """A Timer-only failure has no message: the group says what is known instead of inventing one."""
+        groups = error_groups(self._events(("f", "OSError", "z")), [b"{not json", b"[1, 2]"])
+        assert groups.loc[0, "message"] == NO_DETAILS and groups.loc[0, "traceback"] == ""

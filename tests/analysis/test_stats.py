@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mpmon.analysis import load_run, summarize
-from mpmon.analysis.stats import FUNCTION_COLUMNS, PROCESS_COLUMNS, busy_intervals, function_groups
+from mpmon.analysis.stats import (
+    FUNCTION_COLUMNS,
+    PROCESS_COLUMNS,
+    busy_intervals,
+    function_groups,
+    slowest_calls,
+    workload_functions,
+)
 
 from . import logfactory as lf
 from .conftest import RUN_A
@@ -124,6 +131,54 @@ class TestRunTotals:
         assert run["run_ids"] == [RUN_A]
 
 
+def _gather_run(main_only: bool = False) -> pd.DataFrame:
+    """Two workers run ``task`` back to back with gaps; the main process gathers in one 24 µs call."""
+    at = lf.T0
+    rows = [lf.row("r", "gather", "gather", at + pd.Timedelta(seconds=0.999976), 24e-6, 1000)]
+    for worker in () if main_only else (1001, 1002):
+        for i in range(10):
+            start = at + pd.Timedelta(seconds=i * 0.1 + (worker - 1001) * 0.01)
+            rows.append(lf.row("r", f"t{worker}-{i}", "task", start, 0.08 - (worker - 1001) * 0.01, worker))
+    if main_only:
+        rows += [
+            lf.row("r", f"m{i}", "task", at + pd.Timedelta(seconds=i * 0.1), 0.05, 1000) for i in range(10)
+        ]
+    return _typed(rows)
+
+
+class TestParallelEfficiency:
+    def test_only_processes_that_ran_the_workload_count(self) -> None:
+        """A main process whose one short call gathers results is not a lane that did not work: the
+        headline figure is the mean busy / span of the workers, as the processes table shows them."""
+        summary = summarize(_gather_run())
+        processes = summary.processes
+        assert summary.run["workload_functions"] == ["task"]
+        assert processes["workload"].to_dict() == {
+            "ForkPoolWorker-1 (1001)": True,
+            "ForkPoolWorker-2 (1002)": True,
+            "MainProcess (1000)": False,
+        }
+        workers = processes[processes["workload"]]
+        assert summary.run["parallel_efficiency"] == pytest.approx(workers["utilisation"].mean())
+        assert summary.run["parallel_efficiency"] == pytest.approx((0.8 + 0.7) / 2, rel=1e-3)
+        assert summary.run["other_processes"] == ["MainProcess (1000)"]
+
+    def test_a_run_of_the_main_process_alone(self) -> None:
+        """When the main process is the only caller it is measured, not shown as 0%."""
+        summary = summarize(_gather_run(main_only=True))
+        assert summary.run["workload_processes"] == 1
+        assert summary.run["parallel_efficiency"] == pytest.approx(
+            (10 * 0.05 + 24e-6) / summary.run["wall_span_s"], rel=1e-6
+        )
+
+    def test_workload_is_the_top_level_functions_with_most_time(self) -> None:
+        """Top-level functions, largest first, until 95% of top-level time; nested calls never count."""
+        df = _gather_run().copy()  # writable: the loader's frames may be read-only views of Arrow data
+        assert workload_functions(df) == ["task"]
+        df.loc[df["function"] == "gather", "duration_s"] = 1.0  # now 40% of top-level time
+        assert workload_functions(df) == ["task", "gather"]
+
+
 _CALLS = st.tuples(st.integers(0, 1), st.integers(0, 1000), st.integers(0, 300))
 
 
@@ -155,3 +210,11 @@ def _typed(rows: list[dict[str, Any]]) -> pd.DataFrame:
     from mpmon.analysis.load import _to_pandas, _typed_arrow
 
     return _to_pandas(_typed_arrow(lf.frame(rows), "test", {}))
+
+
+def test_slowest_calls() -> None:
+    """The longest calls first, with their process label and where they start on the timeline."""
+    slowest = slowest_calls(_gather_run(), top=3)
+    assert list(slowest["duration_s"]) == pytest.approx([0.08] * 3)
+    assert set(slowest["process"]) == {"ForkPoolWorker-1 (1001)"}
+    assert slowest["offset_s"].min() >= 0 and slowest.index.name == "call_id"
