@@ -8,11 +8,12 @@ columnar path (`collector/tables.py`): the message, the arguments' JSON, ISO tim
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timezone
 from typing import Any, Final
 
 from . import schema
-from .probe import rss_of
+from .probe import call_cpu_ns, rss_of
 from .wire import CALL, ERROR, LOG
 
 __all__ = [
@@ -117,7 +118,7 @@ def call_entries(meta: tuple[Any, ...], calls: list[tuple[Any, ...]], run_id: st
                 "start_time": iso_utc(start_ns),
                 "end_time": end,
                 "duration_s": duration,
-                "cpu_time_s": None if cpu_ns < 0 else cpu_ns / 1e9,
+                "cpu_time_s": None if cpu_ns < 0 else call_cpu_ns(cpu_ns) / 1e9,
                 "mem_delta_mib": None if after is None or rss0 == -1 else (after - rss_of(rss0)) / MIB,
                 "mem_final_mib": None if after is None else after / MIB,
                 "pid": pid,
@@ -159,13 +160,19 @@ def error_entry(meta: tuple[Any, ...], record: tuple[Any, ...], run_id: str) -> 
 
 
 def log_entry(meta: tuple[Any, ...], record: tuple[Any, ...], run_id: str) -> dict[str, Any]:
-    """The timing.log object of one captured logging record (LOG)."""
+    """The timing.log object of one captured logging record (LOG); a record of the logger
+    `schema.CLOCK_LOGGER` whose message is a float becomes a `clock_offset` event with `offset_s`."""
     pid, process_name, host, _prefix, sender_run = meta
     (_, time_ns, level, logger, message, thread, module, function) = record
+    extra: dict[str, Any] = {"event": schema.EVENT_LOG}
+    if logger == schema.CLOCK_LOGGER:
+        offset = _float_or_none(message)
+        if offset is not None:
+            extra = {"event": schema.EVENT_CLOCK_OFFSET, "offset_s": offset}
     return {
         "timestamp": iso_utc(time_ns),
         "level": level,
-        "event": schema.EVENT_LOG,
+        **extra,
         "message": message,
         "logger": logger,
         "run_id": sender_run or run_id,
@@ -176,6 +183,15 @@ def log_entry(meta: tuple[Any, ...], record: tuple[Any, ...], run_id: str) -> di
         "module": module,
         "function": function,
     }
+
+
+def _float_or_none(text: Any) -> float | None:
+    """The finite float a clock record's text holds; None for anything else (kept as a plain log line)."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def summary_line(entry: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ARGS_FIELD_MAX",
+    "CLOCK_LOGGER",
     "COLUMNS",
     "COLUMN_NAMES",
     "CSV_HEADER",
@@ -26,6 +27,7 @@ __all__ = [
     "ERROR_RESULTS_CSV",
     "ERROR_RESULTS_PARQUET",
     "EVENT_CALL",
+    "EVENT_CLOCK_OFFSET",
     "EVENT_LOG",
     "LOCK_FILE",
     "QUARANTINE_PREFIX",
@@ -66,7 +68,11 @@ COLUMNS: Final[tuple[Column, ...]] = (
     Column("start_time", "timestamp", "wall clock at call start, UTC"),
     Column("end_time", "timestamp", "wall clock at call end, UTC"),
     Column("duration_s", "float", "perf_counter difference, seconds"),
-    Column("cpu_time_s", "float", "process user+system CPU difference, seconds (empty if not tracked)"),
+    Column(
+        "cpu_time_s",
+        "float",
+        "process user+system CPU difference less the CPU probe's own cost, seconds (empty if not tracked)",
+    ),
     Column("mem_delta_mib", "float", "RSS after minus before, MiB (empty if not tracked)"),
     Column("mem_final_mib", "float", "RSS after, MiB (empty if not tracked)"),
     Column("pid", "int", "process id"),
@@ -125,6 +131,10 @@ SPILL_GLOB: Final = SPILL_PREFIX + "*.jsonl"
 # timing.log holds JSON lines of several events, told apart by the "event" key.
 EVENT_CALL: Final = "call"  # one monitored call: every results column, plus the keys below
 EVENT_LOG: Final = "log"  # an ordinary logging record captured with capture_logging=True
+# A host's clock offset: scheduler_clock = local_clock + offset_s for records of that host (Dask workers
+# send it as a LOG record of the logger CLOCK_LOGGER whose message is repr(float)).
+EVENT_CLOCK_OFFSET: Final = "clock_offset"
+CLOCK_LOGGER: Final = "mpmon.clock"
 RUN_START_EVENT: Final = "run_start"  # written when a collector starts a run (run_id, tag)
 # The one line per run that the collector writes at stop; analysis must never count it as a call.
 RUN_SUMMARY_EVENT: Final = "run_summary"

@@ -83,13 +83,13 @@ class Sender:
         self._restart_flusher = False
         self._pid = os.getpid()
         self._id_prefix = str(uuid.uuid4())[:24]
-        self._host = environment.host_name()
         self._seqs = itertools.count(1)
         self._dropped = 0  # dropped under the drop policy and not yet reported to a collector
         self._use(environment.discover())
 
     def _use(self, discovery: environment.Discovery) -> None:
         self._discovery = discovery
+        self._host = environment.host_name()
         self.dropping = discovery.drop_policy == "drop"
         self.spill = SpillTransport(discovery.log_dir)
         self.socket = SocketTransport(discovery, self.spill)

@@ -139,16 +139,6 @@ class TestEveryWayIn:
                 assert by_no[r.parent_no].thread_name == r.thread_name
 
 
-def test_the_cpu_window_is_the_timed_window_in_this_process() -> None:
-    """No-op calls: process CPU time within the call's duration (+2 us) in at least 99% of them."""
-    with capture_records() as records:
-        for _ in range(2000):
-            square(0)
-    rows = records.calls
-    within = sum(r.cpu_ns <= r.duration_ns + 2000 for r in rows)
-    assert within >= 0.99 * len(rows), f"{within} of {len(rows)}"
-
-
 def test_the_host_name_can_be_set_through_the_environment(tmp_path: Path) -> None:
     """MPMON_HOSTNAME replaces socket.gethostname() on every record of the process."""
     from helpers import read_csv, run_program

@@ -58,6 +58,15 @@ def _rss_bytes(raw: tuple[Any, ...]) -> pa.Array:
     return pa.array([None if r == -1 else rss_of(r) for r in raw], pa.int64())
 
 
+def _cpu_seconds(raw: pa.Array) -> pa.Array:
+    """Seconds of CPU time from raw CPU-clock differences, less the probe's own cost (probe.call_cpu_ns);
+    null where resources were not tracked (-1)."""
+    from ..probe import cpu_probe_ns
+
+    corrected = pc.max_element_wise(pc.subtract(raw, cpu_probe_ns()), 0)
+    return pc.if_else(pc.less(raw, 0), None, pc.divide(pc.cast(corrected, pa.float64()), 1e9))
+
+
 def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_id: str) -> CallTable:
     """The results rows of the call records of several batches (each with its meta), in one table."""
     run_ids: list[str] = []
@@ -93,7 +102,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
         "start_time": pc.divide(start, 1000).cast(_TIMESTAMP),
         "end_time": pc.divide(pc.add(start, duration), 1000).cast(_TIMESTAMP),
         "duration_s": pc.divide(pc.cast(duration, pa.float64()), 1e9),
-        "cpu_time_s": pc.if_else(pc.less(cpu, 0), None, pc.divide(pc.cast(cpu, pa.float64()), 1e9)),
+        "cpu_time_s": _cpu_seconds(cpu),
         "mem_delta_mib": pc.divide(pc.cast(pc.subtract(after, before), pa.float64()), _MIB),
         "mem_final_mib": pc.divide(pc.cast(after, pa.float64()), _MIB),
         "pid": pids,
