@@ -38,7 +38,7 @@ class Settings:
     backup_count: int = 5
     log_to_console: bool = True
     log_to_file: bool = True
-    capture_logging: bool = False
+    capture_logging: bool = True
     tag: str | None = None
     drop_policy: str = "block"
     logging_config: dict[str, Any] | None = None
