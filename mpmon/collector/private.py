@@ -17,8 +17,6 @@ import stat
 import tempfile
 from typing import Final
 
-import psutil
-
 __all__ = ["MARKER", "PREFIX", "make", "mark", "sweep"]
 
 PREFIX: Final = "mpmon-"
@@ -43,6 +41,8 @@ def mark(directory: str, pid: int) -> None:
 
 
 def _started(pid: int) -> float:
+    import psutil  # here, not at import: `import mpmon` stays light
+
     try:
         return float(psutil.Process(pid).create_time())
     except psutil.Error:
@@ -82,6 +82,8 @@ def _abandoned(directory: str) -> bool:
 
 def _gone(pid: int, started: float) -> bool:
     """True if the process `pid` that started at `started` has ended (a zombie, or its pid reused)."""
+    import psutil
+
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:  # killed, not yet reaped
