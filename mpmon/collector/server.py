@@ -111,7 +111,15 @@ class Server:
         """Admit a peer that proves it has the run's key within HANDSHAKE_SECONDS; refuse any other."""
         try:
             admit(conn, self._authkey, HANDSHAKE_SECONDS)
-        except (AuthenticationError, OSError, EOFError, ValueError):
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):  # out of descriptors here, not a bad peer
+                self.writer.stats.accept_errors += 1
+                say("accept", f"cannot accept a connection ({exc}); it was closed")
+            else:
+                self.writer.stats.refused_peers += 1
+            conn.close()
+            return
+        except (AuthenticationError, EOFError, ValueError):
             self.writer.stats.refused_peers += 1
             conn.close()
             return
