@@ -4,10 +4,11 @@ Every form of measurement goes through here: Timer's stacked and start/stop/`wit
 coroutine and generator wrappers (lazy.py) and the manual hooks (hooks.py). Only Timer's plain call
 keeps an inline copy of these steps for speed (decorators.py), tested to build the very same tuple.
 
-The probes are taken so that the CPU window and the timed window are the same window: RSS, CPU, perf
-counter at the start (the wall clock, which only labels the call, before them); perf counter, CPU, RSS
-at the end. CPU time is the whole process's, so values above the duration mean other threads of the
-process worked meanwhile.
+The probes nest the CPU window inside the timed window: RSS, perf counter, CPU at the start (the wall
+clock, which only labels the call, before them); CPU, perf counter, RSS at the end. Whatever the kernel
+charges to the process in the CPU window (an interrupt, a stolen slice of a VM) is then inside the
+timed window too, so a single-threaded call's CPU time never exceeds its duration. CPU time is the whole
+process's, so values above the duration mean other threads of the process worked meanwhile.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def arm() -> None:
 
 def begin(track: bool, call_no: int = 0, push: bool = True) -> Begun:
     """Start a call: number it (unless `call_no` is given), make it the thread's current call if `push`,
-    then probe RSS, CPU and the clocks, in that order."""
+    then probe RSS, the perf counter and CPU, in that order."""
     if not sender.ready:
         arm()
     call_no = call_no or next(sender.counter)
@@ -54,12 +55,20 @@ def begin(track: bool, call_no: int = 0, push: bool = True) -> Begun:
     if push:
         stack.current = call_no
     start = time_ns()  # the wall clock only labels the call: outside the CPU window too
-    rss0: bytes | int = -1
-    cpu0 = -1
-    if track:
-        rss0 = rss_raw()
-        cpu0 = cpu_ns()
-    return Begun(call_no, parent, push, start, perf_counter_ns(), cpu0, rss0)
+    if not track:
+        return Begun(call_no, parent, push, start, perf_counter_ns(), -1, -1)
+    rss0 = rss_raw()
+    t0 = perf_counter_ns()
+    return Begun(call_no, parent, push, start, t0, cpu_ns(), rss0)
+
+
+def stop_clocks(begun: Begun) -> tuple[int, int]:
+    """The perf counter at a call's end and its raw CPU-clock difference (-1 when not tracked), CPU first:
+    what `finish()` takes as `ended` from callers that must stop the clocks before other work."""
+    if begun.cpu_ns < 0:
+        return perf_counter_ns(), -1
+    cpu = cpu_ns() - begun.cpu_ns
+    return perf_counter_ns(), cpu
 
 
 def finish(
@@ -70,16 +79,12 @@ def finish(
     error_type: str = "",
     rendered: Any = None,
     route: tuple[Any, ...] = (None, None, None),
-    t1: int = 0,
+    ended: tuple[int, int] | None = None,
 ) -> tuple[Any, ...]:
-    """End a call that `begin()` started: the clock (unless `t1`, the perf counter at its end, is
-    given), CPU, RSS, in that order; then record it. Returns the record."""
-    t1 = t1 or perf_counter_ns()
-    cpu: int = -1
-    rss1: bytes | int = -1
-    if begun.cpu_ns >= 0:
-        cpu = cpu_ns() - begun.cpu_ns
-        rss1 = rss_raw()
+    """End a call that `begin()` started: CPU, the clock (unless `ended`, what `stop_clocks()` returned,
+    is given), then RSS; then record it. Returns the record."""
+    t1, cpu = ended or stop_clocks(begun)
+    rss1 = rss_raw() if cpu >= 0 else -1
     if begun.pushed:
         stack.current = begun.parent
     return record_call(begun, t1, cpu, rss1, source, name, module, error_type, rendered, route)

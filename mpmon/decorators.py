@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from . import probe
-from .calls import Begun, arm, begin, finish, record_error, rendered_args
+from .calls import Begun, arm, begin, finish, record_error, rendered_args, stop_clocks
 from .lazy import timed_lazy
 from .monitored import Monitored, TimedBase, caller_names, main_module_name
 from .render import Sanitizer, render_exception
@@ -150,20 +150,23 @@ class TimedFunction(TimedBase):
         start = _time_ns()
         if self.track:
             rss0 = _rss_raw()
+            t0 = _perf_counter_ns()
             cpu0 = _cpu_ns()
-        t0 = _perf_counter_ns()
+        else:
+            t0 = _perf_counter_ns()
         try:
             result = self.__wrapped__(*args, **kwargs)
         except BaseException as exc:
-            t1 = _perf_counter_ns()
             begun = Begun(call_no, parent, True, start, t0, cpu0, rss0)
             finish(begun, "timer", self.name, self.module_name, type(exc).__name__,
-                   self.rendered(args, kwargs), self.route, t1)  # fmt: skip
+                   self.rendered(args, kwargs), self.route, stop_clocks(begun))  # fmt: skip
             raise
-        t1 = _perf_counter_ns()
         if cpu0 >= 0:
             cpu = _cpu_ns() - cpu0
+            t1 = _perf_counter_ns()
             rss1 = _rss_raw()
+        else:
+            t1 = _perf_counter_ns()
         stack.current = parent
         rendered = None
         if args or kwargs:
@@ -184,9 +187,9 @@ class TimedFunction(TimedBase):
             else:
                 result = self.inner.run(call_no, args, kwargs)
         except BaseException as exc:
-            t1 = _perf_counter_ns()
+            ended = stop_clocks(begun)
             finish(begun, "timer", self.name, self.module_name, type(exc).__name__,
-                   self.rendered(args, kwargs), self.route, t1)  # fmt: skip
+                   self.rendered(args, kwargs), self.route, ended)  # fmt: skip
             raise
         finish(begun, "timer", self.name, self.module_name, "", self.rendered(args, kwargs), self.route)
         return result
@@ -314,12 +317,13 @@ class TimerDecorator(_BareOrConfigured):
         _stack.open_block(id(self), (settings.name or name, module, begin(settings.track_resources)))
 
     def _stop(self, error_type: str) -> None:
-        t1 = _perf_counter_ns()
+        cpu1, t1 = _cpu_ns(), _perf_counter_ns()
         block = _stack.close_block(id(self))
         if block is None:
             raise RuntimeError("Timer.stop() without a matching start() in this thread")
         name, module, begun = block
-        finish(begun, "timer", name, module, error_type, None, self.settings.route, t1)
+        ended = (t1, cpu1 - begun.cpu_ns if begun.cpu_ns >= 0 else -1)
+        finish(begun, "timer", name, module, error_type, None, self.settings.route, ended)
 
 
 class ErrorCatcherDecorator(_BareOrConfigured):

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 from .calls import Begun, begin, finish
 from .monitored import caller_names
-from .probe import call_cpu_ns, perf_counter_ns, rss_of
+from .probe import call_cpu_ns, cpu_ns, perf_counter_ns, rss_of
 
 __all__ = ["MetricsStart", "get_metrics_end", "get_metrics_start"]
 
@@ -32,7 +32,7 @@ class MetricsStart(NamedTuple):
 
 
 def get_metrics_start(func_name: str | None = None) -> MetricsStart:
-    """Start measuring: memory and CPU time now, then the clocks."""
+    """Start measuring: memory, then the clock, then CPU time."""
     name, module = caller_names(1)
     b = begin(True, push=False)
     return MetricsStart(
@@ -45,13 +45,13 @@ def get_metrics_end(metrics_start: MetricsStart, func_name: str | None = None) -
     `duration_s`, `cpu_time_s`, `mem_delta_mib`, `mem_final_mib`) and, for code written against the
     published "monitoring" package, its `func`, `duration` (s), `wall_end`, `perf_end` (s) and
     `rss_end` (bytes)."""
-    t1 = perf_counter_ns()
+    cpu1, t1 = cpu_ns(), perf_counter_ns()
     if not isinstance(metrics_start, MetricsStart):
         raise TypeError("get_metrics_end() takes the value that get_metrics_start() returned")
     name = func_name or metrics_start.func_name
     _name, module, call_no, parent, start_ns, perf_ns, cpu0, rss0 = metrics_start
     begun = Begun(call_no, parent, False, start_ns, perf_ns, cpu0, rss0)
-    record = finish(begun, "hook", name, module, route=_ROUTE, t1=t1)
+    record = finish(begun, "hook", name, module, route=_ROUTE, ended=(t1, cpu1 - cpu0 if cpu0 >= 0 else -1))
     duration, cpu, rss0, rss1 = record[7], record[8], record[9], record[10]
     final = rss_of(rss1)
     return {

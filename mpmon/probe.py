@@ -29,8 +29,8 @@ def cpu_probe_ns() -> int:
     """The CPU time that one read of the CPU clock itself costs, measured once per process: the median gap
     between back-to-back reads (a system call: about 0.3-1 us on a VM).
 
-    A call's CPU window holds about one such read beyond its timed window (the end of the first read and
-    the start of the last), so a no-op would otherwise show several times more CPU time than wall time.
+    A call's CPU window holds about one such read that is not the call's work (the end of the first read
+    and the start of the last), which would otherwise be most of a short call's CPU time.
     """
     reads = [process_time_ns() for _ in range(1001)]
     return sorted(b - a for a, b in itertools.pairwise(reads))[len(reads) // 2]

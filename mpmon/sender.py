@@ -78,7 +78,8 @@ class Sender:
         self.ready = False  # armed in this process: exit hooks, pool hand-over, flusher
         self.eager = False  # flush when an outermost call ends (a pool worker without the hand-over)
         self.counter = itertools.count(1)
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # one delivery at a time; held while a batch is sent
+        self._taking = threading.Lock()  # taking records out of the buffer, and the drop count: brief
         self._flusher = None
         self._restart_flusher = False
         self._pid = os.getpid()
@@ -113,13 +114,10 @@ class Sender:
         flusher = self._flusher
         if flusher is not None and not flusher.wake.is_set():
             flusher.wake.set()
-        if len(self.buffer) >= DROP_AT and self.lock.acquire(blocking=False):
-            try:
-                count = min(len(self.buffer), BATCH_SIZE)
-                self._dropped += count_records(self.buffer[:count])
-                del self.buffer[:count]
-            finally:
-                self.lock.release()
+        if len(self.buffer) >= DROP_AT:  # even while the flusher is blocked in a send: the bound holds
+            with self._taking:
+                dropped = self._take(BATCH_SIZE)
+                self._dropped += count_records(dropped)
 
     # -- flushing --------------------------------------------------------------------------------
 
@@ -224,11 +222,17 @@ class Sender:
         """Records this process wrote to spill files since it started (or last rediscovered)."""
         return self.spill.spilled
 
+    def _take(self, count: int) -> list[Record]:
+        """Take the oldest `count` records out of the buffer (the caller holds `_taking`)."""
+        buffer = self.buffer
+        batch = buffer[:count]
+        del buffer[: len(batch)]
+        return batch
+
     def _deliver_all(self, final: bool = False) -> None:
-        count = len(self.buffer)
-        if count or (final and self._dropped):
-            batch = self.buffer[:count]
-            del self.buffer[:count]
+        with self._taking:
+            batch = self._take(len(self.buffer))
+        if batch or (final and self._dropped):
             self._deliver(batch, final)
 
     def _meta(self) -> tuple[Any, ...]:
@@ -236,13 +240,15 @@ class Sender:
 
     def _deliver(self, batch: list[Record], final: bool = False) -> None:
         """Send a batch (with the count of drops not yet reported); spill it if no collector takes it."""
-        if self._dropped:
-            batch.append((DROPPED, self._dropped))
-            self._dropped = 0
+        with self._taking:
+            dropped, self._dropped = self._dropped, 0
+        if dropped:
+            batch.append((DROPPED, dropped))
         meta, seq = self._meta(), next(self._seqs)
         done = self.transport.deliver(meta, batch, seq, final)
         if done == Delivery.DROPPED:
-            self._dropped += count_records(batch)
+            with self._taking:
+                self._dropped += count_records(batch)
         elif done == Delivery.FAILED:
             self.spill.deliver(meta, batch, seq)
 

@@ -347,9 +347,9 @@ if __name__ == "__main__":
 """
     )
 
-    def run_slow(self, tmp_path: Path, policy: str, calls: int):
+    def run_slow(self, tmp_path: Path, policy: str, calls: int, sink_seconds_per_batch: float):
         logs = tmp_path / "logs"
-        env = {"MPMON_TEST_SLOW_SINK_SECONDS": "0.05"}
+        env = {"MPMON_TEST_SLOW_SINK_SECONDS": str(sink_seconds_per_batch)}
         run = run_program(tmp_path, self.PROGRAM, logs, policy, calls, env=env, timeout=120)
         run.assert_ok()
         out = run.result()
@@ -357,9 +357,9 @@ if __name__ == "__main__":
         return logs, run, out
 
     @staticmethod
-    def sink_seconds(calls: int) -> float:
+    def sink_seconds(calls: int, per_batch: float) -> float:
         """How long the slow sink takes to write every record of both workers, in full batches."""
-        return 2 * calls / 1024 * 0.05
+        return 2 * calls / 1024 * per_batch
 
     @staticmethod
     def peak_growth_mib(rows, pid: int) -> float:
@@ -371,8 +371,8 @@ if __name__ == "__main__":
         self, tmp_path: Path, report
     ) -> None:
         """Backpressure: the workers are slowed down, their memory stays flat, every call is a row."""
-        calls = 60_000
-        logs, run, out = self.run_slow(tmp_path, "block", calls)
+        calls, per_batch = 60_000, 0.05
+        logs, run, out = self.run_slow(tmp_path, "block", calls, per_batch)
         rows = results(logs)
         summary = summaries(logs)[-1]
         growth = max(self.peak_growth_mib(rows, pid) for pid in out["pids"])
@@ -385,7 +385,9 @@ if __name__ == "__main__":
         )
         assert len(rows) == 2 * calls and rows["call_id"].is_unique
         assert summary["dropped"] == 0 and summary["drop_policy"] == "block"
-        assert out["elapsed"] > 0.5 * self.sink_seconds(calls), "the calls did not wait for the slow sink"
+        assert out["elapsed"] > 0.5 * self.sink_seconds(calls, per_batch), (
+            "the calls did not wait for the slow sink"
+        )
         assert growth < 30, f"a worker grew by {growth:.1f} MiB while the collector was slow"
 
     @pytest.mark.slow
@@ -393,13 +395,15 @@ if __name__ == "__main__":
         self, tmp_path: Path, report
     ) -> None:
         """Opt-in drop: calls never wait long; rows + dropped == calls, and run_summary says so."""
-        calls = 60_000
-        logs, run, out = self.run_slow(tmp_path, "drop", calls)
+        # A sink four times slower than the block test's: waiting for it would take 23 s, so the bound
+        # below separates "did not wait" from "waited" by far more than a loaded machine's noise.
+        calls, per_batch = 60_000, 0.2
+        logs, run, out = self.run_slow(tmp_path, "drop", calls, per_batch)
         rows = results(logs)
         summary = summaries(logs)[-1]
         growth = max(self.peak_growth_mib(rows, pid) for pid in out["pids"])
         report(
-            "2 Processes x 60,000 calls, sink sleeping 50 ms per batch, policy drop",
+            "2 Processes x 60,000 calls, sink sleeping 200 ms per batch, policy drop",
             records=len(rows),
             lost=summary["dropped"],
             seconds=run.seconds,
@@ -410,7 +414,9 @@ if __name__ == "__main__":
         assert summary["drop_policy"] == "drop"
         assert summary["dropped"] > 0, "the slow sink should have forced drops"
         assert len(rows) + summary["dropped"] == 2 * calls
-        assert out["elapsed"] < 0.5 * self.sink_seconds(calls), "the calls waited for the slow sink"
+        assert out["elapsed"] < 0.5 * self.sink_seconds(calls, per_batch), (
+            "the calls waited for the slow sink"
+        )
         assert growth < 30
 
 
