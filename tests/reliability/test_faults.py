@@ -417,7 +417,9 @@ if __name__ == "__main__":
         assert out["elapsed"] < 0.5 * self.sink_seconds(calls, per_batch), (
             "the calls waited for the slow sink"
         )
-        assert growth < 30
+        # DROP_AT records (a few MiB) bound the buffer even while the flusher is blocked in a send; before
+        # that bound held there, a worker grew by 25-29 MiB here
+        assert growth < 16, f"a worker grew by {growth:.1f} MiB while the collector was slow"
 
 
 class TestUnwritableLogDirectory:
