@@ -2,9 +2,9 @@
 
 The logging cookbook's queue recipe, done for the user, as the original module configured the root
 logger for them: one handler on the root logger of each process hands each record at INFO and above,
-formatted to text in its own process, to the sender like any other record. The text is sanitized
-there: with the run's `sanitize_func`, or else with `mpmon.sanitizers.default`, since log lines are
-where secrets leak most.
+formatted to text in its own process, to the sender like any other record. The text is bounded
+(render.MAX_TEXT characters, its two ends kept) and sanitized there: with the run's `sanitize_func`,
+or else with `mpmon.sanitizers.default`, since log lines are where secrets leak most.
 
 How it meets the user's own logging configuration (the rule the README states):
 - Root logger untouched (no handler, level WARNING): as the original did, the level becomes INFO, and
@@ -27,7 +27,7 @@ import threading
 from typing import Any, Final
 
 from . import environment
-from .render import run_sanitizer, sanitized
+from .render import bounded_text, run_sanitizer, sanitized
 from .sanitizers import default
 from .state import sender, stack
 from .wire import LOG
@@ -64,7 +64,7 @@ class ForwardingHandler(logging.Handler):
         message = record.getMessage()
         if record.exc_info:
             message += "\n" + logging.Formatter().formatException(record.exc_info)
-        message = sanitized(message, run_sanitizer() or default)
+        message = sanitized(bounded_text(message), run_sanitizer() or default)
         buffer = sender.buffer
         buffer.append(
             (LOG, int(record.created * 1e9), record.levelname, record.name, message,

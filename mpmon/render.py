@@ -32,9 +32,11 @@ __all__ = [
     "DEFAULT_MAX_ARG_LENGTH",
     "MAX_ARGS_FIELD",
     "MAX_ITEMS",
+    "MAX_TEXT",
     "Rendered",
     "Sanitizer",
     "bounded_repr",
+    "bounded_text",
     "forget_run_sanitizer",
     "render_args",
     "render_exception",
@@ -284,9 +286,16 @@ def render_exception(
     except Exception as failure:
         trace = f"<traceback unavailable: {type(failure).__name__}>"
     message = _safe_str(exc)[:MAX_TEXT]
-    if len(trace) > MAX_TEXT:
-        trace = trace[: MAX_TEXT // 2] + "\n...\n" + trace[-MAX_TEXT // 2 :]
-    return sanitized(message, sanitize), sanitized(trace, sanitize)
+    return sanitized(message, sanitize), sanitized(bounded_text(trace), sanitize)
+
+
+def bounded_text(text: str) -> str:
+    """`text` if it is at most MAX_TEXT characters, else its first and last halves of that around a
+    line saying how much was left out: the ends are where a traceback or a log line says most."""
+    if len(text) <= MAX_TEXT:
+        return text
+    half = MAX_TEXT // 2
+    return f"{text[:half]}\n... [{len(text) - 2 * half:,} characters left out by mpmon] ...\n{text[-half:]}"
 
 
 # -- the run's sanitizer ----------------------------------------------------------------------------

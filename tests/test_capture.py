@@ -115,3 +115,39 @@ def test_a_process_of_a_stopped_run_does_not_start_a_collector_by_logging(tmp_pa
     starts = [e for e in json_lines(tmp_path / "logs", schema.TIMING_LOG) if e.get("event") == "run_start"]
     assert len(starts) == 1
     assert done.stderr.count("after the run") == 1
+
+
+HUGE_LINES = """
+import logging, multiprocessing
+import mpmon
+
+@mpmon.Timer(log_to_console=False)
+def work(i):
+    logging.info("head %d " + "\u00e9" * 20_000_000 + " tail %d", i, i)
+    return i
+
+if __name__ == "__main__":
+    mpmon.start_collector("logs", log_to_console=False)
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(work, range(4))
+    mpmon.stop_collector()
+"""
+
+
+def test_a_huge_log_line_is_kept_by_its_two_ends_and_nothing_is_rejected(tmp_path: Path) -> None:
+    """Four 20-million-character log lines: each reaches timing.log bounded to MAX_TEXT with both ends
+    kept (unbounded, they were refused as oversized batches and took the spill path); every call is a row."""
+    from helpers import read_csv
+
+    from mpmon.render import MAX_TEXT
+
+    done = run_program(tmp_path, HUGE_LINES)
+    assert "rejected" not in done.stderr, done.stderr
+    entries = json_lines(tmp_path / "logs", schema.TIMING_LOG)
+    lines = [e["message"] for e in entries if e.get("event") == schema.EVENT_LOG]
+    assert sorted(line[: len("head 0")] for line in lines) == [f"head {i}" for i in range(4)]
+    for line in lines:
+        assert line.endswith(f"tail {line[5]}") and "characters left out by mpmon" in line
+        assert len(line) <= MAX_TEXT + 100
+    expected = [f'{{"args":["{i}"],"kwargs":{{}}}}' for i in range(4)]
+    assert sorted(read_csv(tmp_path / "logs")["args"]) == expected
