@@ -24,6 +24,7 @@ import logging
 import os
 import sys
 import threading
+from types import FrameType
 from typing import Any, Final
 
 from . import environment
@@ -124,6 +125,40 @@ def uninstall() -> None:
     _raised_level = False
 
 
+_SHORTCUTS: Final = frozenset(
+    f.__code__
+    for f in (logging.debug, logging.info, logging.warning, logging.error, logging.critical, logging.log)
+)
+"""Module-level logging functions: each calls `basicConfig()` first when the root logger has no handler."""
+
+
+def _implicit_handler(root: logging.Logger) -> logging.Handler | None:
+    """The root's one handler if it is what `basicConfig()` makes by default and the record being made
+    comes through a module-level logging function (`logging.info(...)`): that call made the handler,
+    since the root had none when the process began. Left in place, it would print every INFO line of a
+    spawned worker in Python's default format, whatever `log_to_console` says, since mpmon raised the
+    level. A user's own `basicConfig()` with no arguments looks the same and is removed too; mpmon's
+    handler then shows the lines (with `log_to_console`) in its format."""
+    if len(root.handlers) != 1:
+        return None
+    handler = root.handlers[0]
+    formatter = handler.formatter
+    if not (
+        type(handler) is logging.StreamHandler
+        and handler.stream is sys.stderr
+        and handler.level == logging.NOTSET
+        and formatter is not None
+        and formatter.format(logging.LogRecord("root", logging.INFO, "", 0, "x", None, None)) == "INFO:root:x"
+    ):
+        return None
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code in _SHORTCUTS:
+            return handler
+        frame = frame.f_back
+    return None
+
+
 def install_from_environment() -> None:
     """In a process of a run that captures logging (at `import mpmon`): the root logger's level as
     install() sets it now, and the handler itself at the first logging record this process makes.
@@ -146,6 +181,9 @@ def install_from_environment() -> None:
     def first_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
         if logging.getLogRecordFactory() is first_record:
             logging.setLogRecordFactory(previous)
+        implicit = _implicit_handler(root)
+        if implicit is not None:
+            root.removeHandler(implicit)
         install(echo=os.environ.get(environment.LOG_TO_CONSOLE, "1") == "1")
         return previous(*args, **kwargs)
 

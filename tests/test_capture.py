@@ -36,7 +36,10 @@ def work(i):
 
 
 if __name__ == "__main__":
-    mpmon.start_collector("logs", **({"capture_logging": False} if os.environ.get("OFF") else {}))
+    settings = {"capture_logging": False} if os.environ.get("OFF") else {}
+    if os.environ.get("QUIET"):
+        settings["log_to_console"] = False
+    mpmon.start_collector("logs", **settings)
     logging.info("main says hello")
     logging.warning("main warns")
     with multiprocessing.get_context("spawn").Pool(2) as pool:
@@ -62,9 +65,18 @@ def test_every_line_once_in_timing_log_and_on_the_console(tmp_path: Path, config
     shown = [row for row in done.stderr.splitlines() if any(line in row for line in LINES)]
     if configured:
         assert all(row.startswith("USER ") for row in shown), shown
-    else:  # mpmon's line in the main process (a worker's `logging.info` configures it as Python does)
+    else:  # mpmon's line in every process: a worker's `logging.info` adds no handler of Python's
+        assert all(" - INFO - " in row or " - WARNING - " in row for row in shown), shown
         assert shown[0].endswith(" - INFO - MainProcess - main says hello"), shown
     assert "debug item" not in done.stderr
+
+
+def test_log_to_console_false_prints_no_captured_line_in_any_process(tmp_path: Path) -> None:
+    """Unconfigured logging, log_to_console=False: every line in timing.log and none on the console, in
+    spawned workers too (their first `logging.info` made Python's default handler print INFO lines)."""
+    done = run_program(tmp_path, PROGRAM, env={"QUIET": "1"})
+    assert captured(tmp_path / "logs") == sorted(LINES)
+    assert not [line for line in LINES if line in done.stderr], done.stderr
 
 
 def test_capture_logging_false_leaves_logging_alone(tmp_path: Path) -> None:
