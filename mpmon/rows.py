@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from . import schema
 from .probe import call_cpu_ns, rss_of
+from .units import format_duration, format_duration_ns, format_memory
 from .wire import CALL, ERROR, LOG
 
 __all__ = [
@@ -68,10 +69,10 @@ def args_json(args: Any) -> str:
 
 
 def message(function: str, duration_ns: int, error: str) -> str:
-    """The human line of a call; the duration in seconds to the microsecond, rounded half up (as the
-    collector's tables.call_table writes it, by columns)."""
-    micros = (max(duration_ns, 0) + 500) // 1000
-    text = f"{function} finished in {micros // 1_000_000}.{micros % 1_000_000:06d} s"
+    """The human line of a call; the duration in its own unit, three significant digits (``f finished
+    in 812 ns``, ``... in 1.5 µs``, ``... in 12.3 s``), as the collector's tables.call_table writes it by
+    columns."""
+    text = f"{function} finished in {format_duration_ns(duration_ns)}"
     return f"{text}, raised {error}" if error else text
 
 
@@ -79,10 +80,8 @@ def console_line(row: dict[str, Any]) -> str:
     """The console line of a results row: where it ran, what ran for how long, CPU time and memory when
     tracked; each duration and amount of memory in its own unit (``ForkPoolWorker-1[123] work finished
     in 812 ns (CPU 1.2 µs, memory +4 KiB, now 40.1 MiB)``)."""
-    from .units import format_duration, format_memory  # a leaf module; here to keep this edit local
-
     text = f"{row['process_name']}[{row['pid']}] {row['function']} finished in "
-    text += format_duration(row["duration_s"])
+    text += format_duration_ns(round(row["duration_s"] * 1e9))  # whole ns: the very text of `message`
     text += f", raised {row['error_type']}" if row.get("error_type") else ""
     if row.get("cpu_time_s") is not None:
         text += f" (CPU {format_duration(row['cpu_time_s'])}"

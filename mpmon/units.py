@@ -13,9 +13,11 @@ from collections.abc import Iterable
 __all__ = [
     "DURATION_UNITS",
     "MEMORY_UNITS",
+    "NS_UNITS",
     "count",
     "duration_unit",
     "format_duration",
+    "format_duration_ns",
     "format_memory",
     "memory_unit",
     "number",
@@ -69,7 +71,8 @@ def _scaled(value: float, units: tuple[tuple[str, float], ...], sign: bool, digi
     shown = float(number(value / scale, digits).replace(",", ""))
     bigger = [u for u in units if u[1] > scale]
     if abs(shown) >= 1000 and bigger and bigger[-1][1] / scale <= 1024:
-        name, scale = bigger[-1]
+        # the rounded value moves up, so 999.5 µs reads 1 ms (as format_duration_ns), not 0.999 ms
+        value, (name, scale) = shown * scale, bigger[-1]
     text = number(value / scale, digits)
     prefix = "+" if sign and value > 0 else ""
     return f"{prefix}{text} {name}"
@@ -81,6 +84,38 @@ def format_duration(seconds: float, *, digits: int = 3) -> str:
     if seconds == 0:
         return "0 s"
     return _scaled(seconds, DURATION_UNITS, False, digits)
+
+
+def format_duration_ns(ns: int) -> str:
+    """A whole number of nanoseconds as :func:`format_duration` writes the same duration, computed in
+    integers (three significant digits, rounded half up) so that the collector's column-wise texts
+    (``collector/tables.py``) and its record-by-record ones (``rows.message``) agree to the character."""
+    ns = max(int(ns), 0)
+    if ns == 0:
+        return "0 s"
+    exp = 3 * sum(ns >= 10**e for e in (3, 6, 9))
+    rounded, decimals = _rounded_ns(ns, exp)
+    if exp < 9 and rounded >= 1000 * 10**decimals:  # 999.5 µs reads 1 ms, not 1,000 µs
+        exp += 3
+        rounded, decimals = _rounded_ns(ns, exp)
+    whole, fraction = divmod(rounded, 10**decimals)
+    text = f"{whole:,}"
+    if fraction:
+        text += "." + f"{fraction:0{decimals}d}".rstrip("0")
+    return f"{text} {NS_UNITS[exp // 3]}"
+
+
+NS_UNITS = ("ns", "µs", "ms", "s")
+"""Duration units by power of a thousand nanoseconds: NS_UNITS[exp // 3] is 10**exp ns."""
+
+
+def _rounded_ns(ns: int, exp: int) -> tuple[int, int]:
+    """``ns`` in the unit of 10**exp ns to three significant digits (no fraction of a nanosecond), as
+    (a whole number of 10**-decimals units, decimals)."""
+    whole = ns // 10**exp
+    decimals = min(exp, 2 - (whole >= 10) - (whole >= 100))
+    step = 10 ** (exp - decimals)
+    return (ns + step // 2) // step, decimals
 
 
 def format_memory(mib: float, *, sign: bool = False, digits: int = 3) -> str:

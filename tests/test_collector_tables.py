@@ -14,14 +14,14 @@ DURATIONS_NS = [0, 1, 499, 500, 1_499, 1_500, 2_500, 999_999, 999_999_499, 999_9
 
 @pytest.mark.parametrize("error", ["", "ValueError"])
 def test_messages_by_columns_equal_rows_message(error: str) -> None:
-    """The duration in the message is rounded the same way (half up, to the microsecond) in both paths."""
+    """The message's duration is rounded the same way (half up, three significant digits) in both paths."""
     count = len(DURATIONS_NS)
     function = pa.array(['f "quoted"'] * count)
     errors = pa.array([error] * count)
     made = tables._messages(function, pa.array(DURATIONS_NS, pa.int64()), errors, pc.not_equal(errors, ""))
     assert made.to_pylist() == [rows.message('f "quoted"', ns, error) for ns in DURATIONS_NS]
-    assert rows.message("f", 1_500, "") == "f finished in 0.000002 s"
-    assert rows.message("f", 12_345_678_901, "E") == "f finished in 12.345679 s, raised E"
+    assert rows.message("f", 1_500, "") == "f finished in 1.5 µs"
+    assert rows.message("f", 12_345_678_901, "E") == "f finished in 12.3 s, raised E"
 
 
 def test_call_ids_by_columns_equal_the_spill_files_ids() -> None:

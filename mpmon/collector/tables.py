@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from .. import schema
 from ..rows import args_json
+from ..units import NS_UNITS
 
 __all__ = [
     "ARROW_SCHEMA",
@@ -145,22 +146,48 @@ def _parent_ids(prefixes: pa.Array, parent_no: tuple[int, ...]) -> pa.Array | li
 
 
 def _messages(function: pa.Array, duration_ns: pa.Array, error_type: pa.Array, failed: pa.Array) -> pa.Array:
-    """rows.message() of every row, by columns: the duration as whole microseconds, rounded half up."""
-    micros = pc.divide(pc.add(pc.max_element_wise(duration_ns, 0), 500), 1000)
-    seconds = pc.divide(micros, 1_000_000)
-    fraction = pc.subtract(micros, pc.multiply(seconds, 1_000_000))
-    text = pc.binary_join_element_wise(
-        function,
-        " finished in ",
-        pc.cast(seconds, pa.string()),
-        ".",
-        pc.utf8_lpad(pc.cast(fraction, pa.string()), 6, "0"),
-        " s",
-        "",
-    )
+    """rows.message() of every row, by columns: the duration in its own unit (units.format_duration_ns)."""
+    text = pc.binary_join_element_wise(function, " finished in ", _durations(duration_ns), "")
     if not pc.any(failed).as_py():
         return text
     return pc.if_else(failed, pc.binary_join_element_wise(text, error_type, ", raised "), text)
+
+
+_POW10: Final = np.array([10**e for e in range(19)], np.int64)
+_UNIT_NAMES: Final = pa.array(NS_UNITS, pa.string())
+
+
+def _durations(ns: pa.Array) -> pa.Array:
+    """units.format_duration_ns() of every value, by columns (numpy integers, then Arrow text): each row's
+    value rounded to three significant digits (no finer than 1 ns, no coarser than 1 s), then written in
+    the unit its rounded value calls for, so 999.5 µs reads 1 ms."""
+    values = np.maximum(ns.to_numpy(zero_copy_only=False), 0)
+    step = _POW10[np.clip(np.searchsorted(_POW10, values, side="right") - 3, 0, 9)]
+    rounded = (values + step // 2) // step * step
+    digits = np.searchsorted(_POW10, rounded, side="right")
+    unit = np.where(rounded == 0, 3, np.minimum(np.maximum(digits - 1, 0) // 3, 3))
+    scaled = rounded / _POW10[3 * unit]
+    big = scaled >= 1000  # whole seconds, written with thousands separators
+    text = pc.cast(pa.array(scaled), pa.string())
+    if big.any():
+        grouped = _grouped(pa.array(rounded // _POW10[9], pa.int64()))
+        text = pc.if_else(pa.array(big), grouped, text)
+    return pc.binary_join_element_wise(text, pc.take(_UNIT_NAMES, pa.array(unit)), " ")
+
+
+def _digits(values: pa.Array, scale: pa.Scalar) -> pa.Array:
+    """Each value (below scale, a power of ten) as exactly log10(scale) digits, zero-padded."""
+    return pc.utf8_slice_codeunits(pc.cast(pc.add(values, scale), pa.string()), 1)
+
+
+def _grouped(whole: pa.Array) -> pa.Array:
+    """Whole numbers as text with thousands separators (1,234)."""
+    if not pc.any(pc.greater_equal(whole, 1000)).as_py():
+        return pc.cast(whole, pa.string())
+    high = pc.divide(whole, 1000)
+    low = pc.subtract(whole, pc.multiply(high, 1000))
+    grouped = pc.binary_join_element_wise(_grouped(high), _digits(low, pa.scalar(1000, pa.int64())), ",")
+    return pc.if_else(pc.greater(high, 0), grouped, pc.cast(low, pa.string()))
 
 
 _CHECKED: Final = (
