@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from .. import render, schema
 from ..sender import BATCH_SIZE
+from ..units import format_duration
 from ..wire import ACK, FLUSH, STOP, STOPPED, SYNC, Batch, RejectedPayload, admit, decode_batch
 from .report import say
 from .settings import Settings
@@ -95,7 +96,8 @@ class Server:
                 if exc.errno in (errno.EBADF, errno.EINVAL):  # the listener was closed
                     return
                 self.writer.stats.accept_errors += 1
-                say("accept", f"cannot accept a connection ({exc}); waiting {pause:.2f} s and going on")
+                wait = format_duration(pause)
+                say("accept", f"cannot accept a connection ({exc}); waiting {wait} and going on")
                 time.sleep(pause)
                 pause = min(pause * 2, ACCEPT_BACKOFF[1])
                 continue
