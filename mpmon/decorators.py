@@ -3,7 +3,8 @@
 A decorated function is an object holding the function and its decorator's settings, nothing else (see
 monitored.py). Everything a call measures lives in local variables of that call, so recursion and
 threads are safe. Every form goes through calls.py (begin -> finish -> record_call); a plain Timer call
-keeps those steps inline for speed, and a test checks that both build the same record.
+keeps those steps inline for speed, and a test checks that both build the same record. What each
+decorator was told is checked in options.py.
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from . import probe
 from .calls import Begun, arm, begin, finish, record_error, rendered_args, stop_clocks
 from .lazy import timed_lazy
 from .monitored import Monitored, TimedBase, caller_names, main_module_name
+from .options import ErrorSettings, TimerSettings
 from .render import Sanitizer, render_exception
-from .schema import RESULTS_FORMATS
 from .state import sender as _sender
 from .state import stack as _stack
 from .wire import CALL
@@ -50,60 +50,6 @@ _time_ns = probe.time_ns
 _perf_counter_ns = probe.perf_counter_ns
 
 
-@dataclass(frozen=True)
-class TimerSettings:
-    """What a Timer was told; None means "the collector's setting" (or the original default)."""
-
-    log_to_console: bool | None = None
-    log_to_file: bool | None = None
-    track_resources: bool = True
-    max_arg_length: int | None = None
-    sanitize_func: Sanitizer | None = None
-    results_format: str | None = None
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_format(self.results_format)
-        _check_common(self.max_arg_length, self.sanitize_func)
-
-    @property
-    def route(self) -> tuple[bool | None, bool | None, str | None]:
-        return (self.log_to_console, self.log_to_file, self.results_format)
-
-
-@dataclass(frozen=True)
-class ErrorSettings:
-    """What an ErrorCatcher was told; None means "the collector's setting" (or the original default)."""
-
-    log_to_console: bool | None = None
-    log_to_file: bool | None = None
-    error_log_file: str | None = None
-    max_bytes: int | None = None
-    backup_count: int | None = None
-    sanitize_func: Sanitizer | None = None
-    max_arg_length: int | None = None
-    results_format: str | None = None
-
-    def __post_init__(self) -> None:
-        for label in ("max_bytes", "backup_count"):
-            value = getattr(self, label)
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise ValueError(f"{label} must be a non-negative int, not {value!r}")
-        _check_format(self.results_format)
-        _check_common(self.max_arg_length, self.sanitize_func)
-
-    @property
-    def route(self) -> tuple[bool | None, bool | None, str | None, int | None, int | None, str | None]:
-        """(log_to_console, log_to_file, error_log_file, max_bytes, backup_count, results_format)."""
-        return (self.log_to_console, self.log_to_file, self.error_log_file, self.max_bytes,
-                self.backup_count, self.results_format)  # fmt: skip
-
-
-def _check_format(results_format: str | None) -> None:
-    if results_format is not None and results_format not in RESULTS_FORMATS:
-        raise ValueError(f"results_format must be 'csv' or 'parquet', not {results_format!r}")
-
-
 def _deprecated_multiprocessing(value: object, stacklevel: int) -> None:
     """The published versions' `use_multiprocessing`: accepted, ignored, said once per process."""
     global _warned_multiprocessing
@@ -118,13 +64,6 @@ def _deprecated_multiprocessing(value: object, stacklevel: int) -> None:
 
 
 _warned_multiprocessing = False
-
-
-def _check_common(max_arg_length: int | None, sanitize_func: Sanitizer | None) -> None:
-    if max_arg_length is not None and (not isinstance(max_arg_length, int) or max_arg_length < 0):
-        raise ValueError(f"max_arg_length must be None or a non-negative int, not {max_arg_length!r}")
-    if sanitize_func is not None and not callable(sanitize_func):
-        raise TypeError(f"sanitize_func must be callable, not {type(sanitize_func).__name__}")
 
 
 class TimedFunction(TimedBase):
