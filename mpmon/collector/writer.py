@@ -1,8 +1,8 @@
 """From decoded batches to files: routes each record to the sinks its decorator asked for.
 
 A decorator's explicit setting wins for its own records; the collector's settings fill in what a
-decorator left unset. The writer also ingests spill files, counts everything, and writes the run's
-first and last lines (`run_start`, `run_summary`) to timing.log.
+decorator left unset. The writer also counts everything, writes the run's first and last lines
+(`run_start`, `run_summary`) to timing.log, and ingests spill files (intake.py).
 
 Each round ends with `commit()` in the ledger (see ledger.py): a batch is confirmed to its sender
 only once it is on disk, a batch already written is skipped when it comes again (from a spill file
@@ -27,8 +27,10 @@ import pyarrow.compute as pc
 
 from .. import environment, rows, schema
 from ..wire import DROPPED, Batch
-from . import files, ingest, tables
+from . import files, tables
 from .accounts import Meta, Quarantine, Stats
+from .intake import MALFORMED as _MALFORMED
+from .intake import SpillIntake
 from .ledger import Ledger, sizes_of
 from .report import say
 from .settings import Settings
@@ -37,8 +39,9 @@ from .sinks import ConsoleSink, CsvSink, RunSinks
 __all__ = ["Stats", "Writer"]
 
 
-class Writer:
-    """The routing of a run's records to its files (sinks.RunSinks), counted, committed to the ledger.
+class Writer(SpillIntake):
+    """The routing of a run's records to its files (sinks.RunSinks), counted, committed to the ledger;
+    spill files are taken in through intake.SpillIntake.
 
     Every write to the log directory happens in a round (`_round()`), under the directory's lock file,
     so two runs sharing a directory take turns (see files.DirectoryLock).
@@ -265,103 +268,6 @@ class Writer:
     def _setting(self, value: bool | None, name: str) -> bool:
         return bool(getattr(self.settings, name)) if value is None else bool(value)
 
-    # -- spill files ------------------------------------------------------------------------------------
-
-    def ingest_spills(self) -> None:
-        """Write the records of every spill file in the log directory, then remove the file.
-
-        A spill file that is a symlink, not a regular file or another user's is never read: it is
-        counted (once) and left where it is."""
-        self._last_ingest = time.monotonic()
-        for path in ingest.spill_files(self.log_dir):
-            if path in self._refused:
-                continue
-            try:
-                files.check_existing(path)
-            except files.UnsafeFile as exc:
-                self._refuse(path, exc)
-                continue
-            self._ingest_count += 1
-            taken = f"{path}.{os.getpid()}-{self._ingest_count}.ingesting"
-            try:
-                os.replace(path, taken)
-            except OSError:
-                continue  # another collector took it
-            self._ingest_file(taken)
-
-    def _refuse(self, path: str, exc: OSError) -> None:
-        self._refused.add(path)
-        self.stats.unsafe_files += 1
-        say("unsafe", f"not ingesting {path}: {exc}")
-
-    def _ingest_leftovers(self) -> None:
-        """Spill files a collector was ingesting when it died: done if its ledger says so, else redone."""
-        for taken in ingest.leftovers(self.log_dir):
-            if taken in self.ledger.ingested:
-                with contextlib.suppress(OSError):
-                    os.remove(taken)
-            elif taken not in self._refused:
-                self._ingest_file(taken)
-
-    def _ingest_file(self, taken: str) -> None:
-        try:
-            lines = ingest.read_lines(taken)
-        except files.UnsafeFile as exc:
-            self._refuse(taken, exc)
-            return
-        except OSError as exc:
-            say("ingest", f"cannot ingest {taken} yet: {exc}")
-            return
-        spill = ingest.parse(lines, self.ledger.seen)
-        with self._round():
-            try:
-                self._write_spill(spill)
-                self.flush()
-            except OSError as exc:
-                say("ingest", f"cannot ingest {taken} yet: {exc}")
-                self._reopen()
-                return
-            self.commit(sorted(spill.batches), (taken,))
-        with contextlib.suppress(OSError):
-            os.remove(taken)
-
-    def _write_spill(self, spill: ingest.Spill) -> None:
-        """Write a parsed spill file; its bad lines are counted and quarantined."""
-        for line, exc in spill.bad:
-            self._bad_line(line, exc)
-        self.stats.dropped += spill.dropped
-        if spill.others:
-            self._sinks.timing.write([rows.summary_line(entry) for entry in spill.others])
-        if spill.errors:
-            self._write_errors(spill.errors)
-        self._ingest_calls(spill.calls)
-
-    def _bad_line(self, line: str, exc: Exception) -> None:
-        self.stats.rejected += 1
-        say("spill", f"skipped a spill line that cannot be written ({exc!r}); kept in the quarantine file")
-        self._quarantine(f"spill line: {exc!r}", line)
-
-    def _ingest_calls(self, calls: list[tuple[str, dict[str, Any]]]) -> None:
-        """The call lines of a spill file to timing.log and the results table; one by one if need be."""
-        if not calls:
-            return
-        try:
-            columns = rows.columns_of_entries([entry for _, entry in calls], self.run_id)
-            table = tables.table_of_columns(columns)
-        except _MALFORMED as exc:
-            if len(calls) == 1:
-                self._bad_line(calls[0][0], exc)
-                return
-            for call in calls:
-                self._ingest_calls([call])
-            return
-        self._sinks.timing.write([rows.summary_line(entry) for _, entry in calls])
-        self.stats.by_source.update(columns["source"])
-        self.stats.errors += columns["status"].count("error")
-        results = self._sinks.results(self.settings.results_format)
-        results.write(tables.csv_table(table) if isinstance(results, CsvSink) else table)
-        self.stats.ingested += len(calls)
-
     # -- housekeeping -------------------------------------------------------------------------------------
 
     def tick(self) -> None:
@@ -393,10 +299,6 @@ def _console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
         logger.setLevel(logging.INFO)
         logger.propagate = False
     return logger
-
-
-_MALFORMED = Exception
-"""What turning records into a table may raise: anything (it does no I/O), never a reason to stop."""
 
 
 def _group(routes: list[Any]) -> dict[Any, list[int]]:
