@@ -1,0 +1,144 @@
+"""The host's collector, in a nanny's process: started by the host's first nanny, found by the others.
+
+The first nanny of a host directory to take the lock file in this user's private directory of the host
+(0700) starts the collector and publishes its `MPMON_*` environment in a 0600 file beside it; the
+host's other nannies wait for that file and hand the same environment to their workers, so one
+writer owns a host directory and the key never leaves the host. The last user of the collector in
+its owner's process stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import stat
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from hashlib import sha256
+from typing import Any, Final
+
+from .. import environment
+from ..collector.control import start_collector, stop_collector
+
+__all__ = ["RENDEZVOUS_WAIT_S", "attach", "detach"]
+
+RENDEZVOUS_WAIT_S: Final = 60.0
+"""How long a nanny waits for another nanny of its host to publish the host's collector."""
+
+
+@dataclass
+class _Host:
+    """This process's hold on the collector of one host directory."""
+
+    env: dict[str, str]
+    lock_fd: int | None  # held while this process owns the collector
+    rendezvous: str | None
+    users: int = 0
+
+
+_hosts: dict[str, _Host] = {}
+_hosts_lock = threading.Lock()
+
+
+def attach(host_dir: str, run_id: str, settings: dict[str, Any]) -> dict[str, str]:
+    """The MPMON_* environment of the collector of `host_dir`, started here if no nanny of this host
+    runs it yet."""
+    with _hosts_lock:
+        host = _hosts.get(host_dir)
+        if host is None:
+            host = _hosts[host_dir] = _open_host(host_dir, run_id, settings)
+        host.users += 1
+        return dict(host.env)
+
+
+def detach(host_dir: str) -> None:
+    """One nanny less on this host directory; the last one of this process stops the collector it owns."""
+    with _hosts_lock:
+        host = _hosts.get(host_dir)
+        if host is None:
+            return
+        host.users -= 1
+        if host.users > 0:
+            return
+        del _hosts[host_dir]
+    if host.lock_fd is None:
+        return
+    stop_collector()
+    if host.rendezvous is not None:
+        with contextlib.suppress(OSError):
+            os.remove(host.rendezvous)
+    os.close(host.lock_fd)
+
+
+def _open_host(host_dir: str, run_id: str, settings: dict[str, Any]) -> _Host:
+    if environment.is_owner() and os.environ.get(environment.ADDRESS):
+        return _Host(_published_env(), None, None)  # this process runs a collector already: the host's
+    rendezvous = os.path.join(_private_dir(), "dask-" + sha256(host_dir.encode()).hexdigest()[:24])
+    lock_fd = os.open(rendezvous + ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock_fd)
+        return _Host(_await_published(rendezvous + ".json"), None, None)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(rendezvous + ".json")  # a dead owner's
+        start_collector(host_dir, run_id=run_id, **settings)
+        env = _published_env()
+        _write_private(rendezvous + ".json", {"pid": os.getpid(), "env": env})
+    except BaseException:
+        os.close(lock_fd)
+        raise
+    return _Host(env, lock_fd, rendezvous + ".json")
+
+
+def _published_env() -> dict[str, str]:
+    """What start_collector() published in this process, for the workers (not the owner's pid)."""
+    return {k: v for k, v in os.environ.items() if k.startswith("MPMON_") and k != environment.OWNER_PID}
+
+
+def _private_dir() -> str:
+    """This user's private directory of the host: created 0700, refused if anyone else could write it."""
+    path = os.path.join(tempfile.gettempdir(), f"mpmon-{os.getuid()}")
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(path, 0o700)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise PermissionError(f"mpmon: {path} must be a directory of this user that only it can open")
+    return path
+
+
+def _write_private(path: str, content: dict[str, Any]) -> None:
+    """Write a 0600 JSON file atomically (readers never see half of it)."""
+    partial = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(content, out)
+    os.replace(partial, path)
+
+
+def _await_published(path: str) -> dict[str, str]:
+    """The environment another nanny of this host published for its collector, once it has."""
+    deadline = time.monotonic() + RENDEZVOUS_WAIT_S
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
+            with open(path, encoding="utf-8") as published:
+                content = json.load(published)
+            if _alive(int(content["pid"])):
+                return {str(k): str(v) for k, v in content["env"].items()}
+        time.sleep(0.05)
+    raise TimeoutError(f"mpmon: no nanny of this host published its collector in {path}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
