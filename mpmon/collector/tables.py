@@ -154,25 +154,40 @@ def _messages(function: pa.Array, duration_ns: pa.Array, error_type: pa.Array, f
 
 
 _POW10: Final = np.array([10**e for e in range(19)], np.int64)
-_UNIT_NAMES: Final = pa.array(NS_UNITS, pa.string())
+_SUFFIXES: Final = pa.array(
+    [f"{f'.{cents:02d}'.rstrip('0').rstrip('.')} {unit}" for cents in range(100) for unit in NS_UNITS],
+    pa.string(),
+)
+"""The text after a duration's whole number: its hundredths (trailing zeros dropped) and its unit,
+at index hundredths x 4 + unit (the unit's index in units.NS_UNITS)."""
 
 
 def _durations(ns: pa.Array) -> pa.Array:
-    """units.format_duration_ns() of every value, by columns (numpy integers, then Arrow text): each row's
-    value rounded to three significant digits (no finer than 1 ns, no coarser than 1 s), then written in
-    the unit its rounded value calls for, so 999.5 µs reads 1 ms."""
+    """units.format_duration_ns() of every value, by columns (numpy integers, then Arrow text): the unit
+    chosen per row, three significant digits rounded half up, 999.5 µs read as 1 ms."""
     values = np.maximum(ns.to_numpy(zero_copy_only=False), 0)
-    step = _POW10[np.clip(np.searchsorted(_POW10, values, side="right") - 3, 0, 9)]
-    rounded = (values + step // 2) // step * step
-    digits = np.searchsorted(_POW10, rounded, side="right")
-    unit = np.where(rounded == 0, 3, np.minimum(np.maximum(digits - 1, 0) // 3, 3))
-    scaled = rounded / _POW10[3 * unit]
-    big = scaled >= 1000  # whole seconds, written with thousands separators
-    text = pc.cast(pa.array(scaled), pa.string())
-    if big.any():
-        grouped = _grouped(pa.array(rounded // _POW10[9], pa.int64()))
-        text = pc.if_else(pa.array(big), grouped, text)
-    return pc.binary_join_element_wise(text, pc.take(_UNIT_NAMES, pa.array(unit)), " ")
+    unit = (values >= 1_000).astype(np.int64) + (values >= 1_000_000) + (values >= 1_000_000_000)
+    rounded, decimals = _rounded(values, unit)
+    bump = (unit < 3) & (rounded >= 1000 * _POW10[decimals])
+    if bump.any():
+        unit += bump
+        rounded, decimals = _rounded(values, unit)
+    unit[values == 0] = 3  # "0 s"
+    whole, fraction = np.divmod(rounded, _POW10[decimals])
+    suffix = pc.take(_SUFFIXES, pa.array(fraction * _POW10[2 - decimals] * 4 + unit))
+    numbers = pa.array(whole)
+    text = _grouped(numbers) if (whole >= 1000).any() else pc.cast(numbers, pa.string())
+    return pc.binary_join_element_wise(text, suffix, "")
+
+
+def _rounded(values: np.ndarray, unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """units._rounded_ns of every value in its unit (10**(3 x unit) ns): (a whole number of 10**-decimals
+    units, decimals), three significant digits but no fraction of a nanosecond."""
+    exp = 3 * unit
+    whole = values // _POW10[exp]
+    decimals = np.minimum(exp, 2 - (whole >= 10) - (whole >= 100).astype(np.int64))
+    step = _POW10[exp - decimals]
+    return (values + step // 2) // step, decimals
 
 
 def _digits(values: pa.Array, scale: pa.Scalar) -> pa.Array:
