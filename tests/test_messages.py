@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from helpers import call_lines, read_results, run_program
+from helpers import call_lines, json_lines, read_results, run_program
 
-from mpmon import rows
+from mpmon import rows, schema
 from mpmon.collector import tables
 from mpmon.units import format_duration_ns
 
@@ -90,7 +90,8 @@ PROGRAM = """
 @pytest.mark.parametrize("results_format", ["csv", "parquet"])
 def test_messages_and_console_lines_of_a_real_run(tmp_path: Path, results_format: str) -> None:
     """A run whose calls last the table's durations: the results' message, timing.log's message and the
-    console line each read the table's label (no `0.000000 s` for a sub-microsecond call)."""
+    console line each read the table's label (no `0.000000 s` for a sub-microsecond call); the run summary
+    counts with plurals that agree ("1 process, 1 error")."""
     durations = [ns for ns, _ in MESSAGES[:-1]]
     labels = [label for _, label in MESSAGES[:-1]]
     done = run_program(tmp_path, PROGRAM.format(durations=durations), results_format)
@@ -101,3 +102,6 @@ def test_messages_and_console_lines_of_a_real_run(tmp_path: Path, results_format
     assert [line["message"] for line in call_lines(tmp_path / "logs")] == expected
     console = [line.split("] ", 1)[1] for line in done.stderr.splitlines() if " finished in " in line]
     assert console == expected
+    lines = json_lines(tmp_path / "logs", schema.TIMING_LOG)
+    summary = next(e for e in lines if e.get("event") == schema.RUN_SUMMARY_EVENT)
+    assert summary["message"] == f"run {summary['run_id']}: {len(expected)} calls from 1 process, 1 error"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 from .. import rows, schema
+from ..units import plural
 from . import files
 from .report import say
 
@@ -59,8 +60,9 @@ class Stats:
         return counts
 
     def message(self, run_id: str) -> str:
-        calls = sum(self.by_source.values())
-        return f"run {run_id}: {calls} calls from {len(self.processes)} processes, {self.errors} errors"
+        calls = plural(sum(self.by_source.values()), "call")
+        processes, errors = plural(len(self.processes), "process"), plural(self.errors, "error")
+        return f"run {run_id}: {calls} from {processes}, {errors}"
 
     def summary(self) -> dict[str, Any]:
         """The run_summary line's counts, each named for what it counts."""
