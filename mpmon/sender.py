@@ -250,7 +250,11 @@ class Sender:
             batch.append((DROPPED, dropped))
         meta, seq = self._meta(), next(self._seqs)
         done = self.transport.deliver(meta, batch, seq, final)
-        if done == Delivery.DROPPED:
+        if done == Delivery.TOO_LARGE:  # rare (records of long arguments): halves, each with its own seq
+            half = len(batch) // 2
+            self._deliver(batch[:half], final)
+            self._deliver(batch[half:], final)
+        elif done == Delivery.DROPPED:
             with self._taking:
                 self._dropped += count_records(batch)
         elif done == Delivery.FAILED:

@@ -43,3 +43,19 @@ def test_batches_of_the_largest_records_are_never_refused(tmp_path: Path, policy
     assert rows["args"].str.len().min() > MAX_ARGS_FIELD - 1200  # the field was filled, not emptied
     if policy == "block":
         assert len(rows) == calls
+
+
+def test_the_largest_single_record_fits_in_a_message() -> None:
+    """A sender can always send a batch of one record, so the split above always ends: an error record
+    with the longest message and traceback of 4-byte characters, and the longest arguments, is well
+    under wire.MAX_MESSAGE."""
+    from mpmon import wire
+    from mpmon.render import MAX_TEXT, render_args
+
+    text = "\U0001f600" * (MAX_TEXT + 10)
+    rendered = render_args(tuple(text for _ in range(40)), {f"k{i}": text for i in range(40)}, 10**9, None)
+    message, trace = text[:MAX_TEXT], text[:MAX_TEXT]
+    record = (wire.ERROR, "f", "m", 1, 1, "MainThread", "ValueError", message, trace, rendered,
+              (True, True, "error.log", 1, 1, "csv"))  # fmt: skip
+    size = len(wire.encode_batch((1, "p", "h", "0" * 24, "run"), [record], 1))
+    assert size < wire.MAX_MESSAGE // 4, size
