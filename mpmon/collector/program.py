@@ -39,20 +39,19 @@ def script_name() -> str:
     pkg.mod` (`pkg` for `python -m pkg`), the command for a console script (`pytest`), the notebook's
     name in Jupyter when the server says it; else a stand-in: `python-c`, `python-stdin`,
     `python-interactive` or `jupyter-notebook`."""
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
+    argv = getattr(sys, "argv", None) or [""]
+    first = str(argv[0])
+    if "ipykernel" in sys.modules and PurePath(first).stem in ("ipykernel_launcher", "__main__"):
+        notebook = os.environ.get("JPY_SESSION_NAME", "")  # set by jupyter_server: the notebook's path
+        return PurePath(notebook).stem or NOTEBOOK
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
     name = getattr(spec, "name", None)
     if isinstance(name, str) and name not in ("__main__", "__mp_main__"):
         return name.removesuffix(".__main__")  # python -m pkg.mod
-    argv = getattr(sys, "argv", None) or [""]
-    first = str(argv[0])
     if first == "-c":
         return PYTHON_C
     if first == "-":
         return PYTHON_STDIN
-    if "ipykernel" in sys.modules and PurePath(first).stem in ("ipykernel_launcher", "__main__"):
-        notebook = os.environ.get("JPY_SESSION_NAME", "")  # set by jupyter_server: the notebook's path
-        return PurePath(notebook).stem or NOTEBOOK
     return _stem(first) or INTERACTIVE
 
 

@@ -335,6 +335,47 @@ class TestProgram:
         assert start["process.runtime.version"] == platform.python_version()
 
 
+PRINT_NAME = "from mpmon.collector import program; print(program.script_name())"
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        (["nightly_job.py"], "nightly_job"),
+        (["-m", "jobs.nightly"], "jobs.nightly"),
+        (["-m", "jobs"], "jobs"),  # a package's __main__.py
+        (["-c", PRINT_NAME], "python-c"),
+        (["-"], "python-stdin"),
+    ],
+)
+def test_the_script_name_of_each_way_to_start_python(tmp_path: Path, argv: list[str], name: str) -> None:
+    """What run_start records as "script" (the default service.name) for each form of the command line."""
+    for path in ("nightly_job.py", "jobs/nightly.py", "jobs/__main__.py"):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(PRINT_NAME)
+    done = subprocess.run(
+        [sys.executable, *argv], cwd=tmp_path, input=PRINT_NAME, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == name
+
+
+def test_a_notebook_is_named_by_the_notebook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a Jupyter kernel (argv[0] is ipykernel_launcher): the notebook's name when jupyter_server says it
+    ($JPY_SESSION_NAME), else "jupyter-notebook"."""
+    import types
+
+    from mpmon.collector import program
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setattr(sys, "argv", ["/env/lib/site-packages/ipykernel_launcher.py", "-f", "kernel.json"])
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert program.script_name() == "jupyter-notebook"
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/ana/Train model.ipynb")
+    assert program.script_name() == "Train model"
+
+
 def test_logs_without_the_program_fields_still_export(synthetic_logs: Path, receiver: Receiver) -> None:
     """Logs of an older mpmon (run_start without script or runtime): service.name falls back to the run's
     tag, as before; no process.runtime.* attribute; the tag rides along as mpmon.tag."""
