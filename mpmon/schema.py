@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
-    "ARGS_FIELD_MAX",
     "CLOCK_LOGGER",
     "COLUMNS",
     "COLUMN_NAMES",
@@ -114,10 +113,6 @@ ERROR_COLUMNS: Final[tuple[Column, ...]] = (
 
 ERROR_COLUMN_NAMES: Final[tuple[str, ...]] = tuple(c.name for c in ERROR_COLUMNS)
 ERROR_CSV_HEADER: Final[str] = ",".join(f'"{name}"' for name in ERROR_COLUMN_NAMES)
-
-ARGS_FIELD_MAX: Final = 16_384
-"""The longest `args` field the collector expects (characters, after JSON escaping); it sizes the
-largest message the collector accepts (well under the csv module's default field limit, 131,072)."""
 
 RESULTS_FORMATS: Final = ("csv", "parquet")
 DROP_POLICIES: Final = ("block", "drop")

@@ -230,10 +230,14 @@ class Sender:
         return batch
 
     def _deliver_all(self, final: bool = False) -> None:
-        with self._taking:
-            batch = self._take(len(self.buffer))
-        if batch or (final and self._dropped):
-            self._deliver(batch, final)
+        """Hand over what the buffer holds now, in batches of at most BATCH_SIZE records (the collector
+        refuses messages larger than BATCH_SIZE of the largest records; the buffer holds more under the
+        drop policy, or when records are appended directly)."""
+        for _ in range(max(-(-len(self.buffer) // BATCH_SIZE), 1)):
+            with self._taking:
+                batch = self._take(BATCH_SIZE)
+            if batch or (final and self._dropped):
+                self._deliver(batch, final)
 
     def _meta(self) -> tuple[Any, ...]:
         return (self._pid, _process_name(), self._host, self._id_prefix, self._discovery.run_id)
