@@ -46,6 +46,15 @@ def run_program(
     return done
 
 
+def mpmon_modules() -> list[str]:
+    """The dotted name of every module of the mpmon package, from its source tree."""
+    names = []
+    for path in sorted((ROOT / "mpmon").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
 def json_lines(log_dir: Path, name: str) -> list[dict[str, Any]]:
     """Every line of a rotating JSON-lines log (oldest backup first), each parsed with json.loads."""
     paths = sorted(glob.glob(str(log_dir / f"{name}.*")), key=lambda p: -int(p.rsplit(".", 1)[1]))
