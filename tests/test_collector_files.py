@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
-from helpers import json_lines, read_csv, run_program
+from helpers import log_family, read_csv, run_program
 
 from mpmon import schema
 
@@ -53,7 +53,7 @@ class TestRemovedFiles:
         assert (logs / schema.RESULTS_CSV).read_text().startswith(schema.CSV_HEADER + "\n")
         rows = read_csv(logs)
         assert sorted(rows["args"].map(lambda a: int(json.loads(a)["args"][0]))) == list(range(10, 25))
-        lines = json_lines(logs, schema.TIMING_LOG)
+        lines = log_family(logs, schema.TIMING_LOG)
         calls = [e for e in lines if e.get("event") == schema.EVENT_CALL]
         assert len(calls) == 15
         summary = [e for e in lines if e.get("event") == schema.RUN_SUMMARY_EVENT][-1]
@@ -155,4 +155,4 @@ def test_a_given_run_id_is_used_and_a_malformed_one_refused(tmp_path: Path) -> N
     assert "refused: run_id must be" in done.stdout
     assert done.stdout.splitlines()[-1] == "job-42:host_a.1"
     assert set(read_csv(logs)["run_id"]) == {"job-42:host_a.1"}
-    assert {e["run_id"] for e in json_lines(logs, schema.TIMING_LOG)} == {"job-42:host_a.1"}
+    assert {e["run_id"] for e in log_family(logs, schema.TIMING_LOG)} == {"job-42:host_a.1"}

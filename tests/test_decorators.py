@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import call_lines, json_lines, read_csv, read_parquet, run_program
+from helpers import call_lines, log_family, read_csv, read_parquet, run_program
 
 import mpmon
 
@@ -151,7 +151,7 @@ class TestSettings:
             """,
         )
 
-        logged = [e for e in json_lines(tmp_path / "logs", "timing.log") if e["event"] == "log"]
+        logged = [e for e in log_family(tmp_path / "logs", "timing.log") if e["event"] == "log"]
         assert sorted(e["message"] for e in logged) == sorted(
             ["parent here"] + [f"item {i} done" for i in range(20)]
         )
@@ -168,7 +168,7 @@ class TestThreeWaysIn:
         rows = stopped_rows(log_dir)
         assert (rows["status"].item(), rows["error_type"].item()) == ("error", "KeyError")
 
-        (entry,) = json_lines(log_dir, "error.log")
+        (entry,) = log_family(log_dir, "error.log")
         assert entry["error_type"] == "KeyError" and "missing" in entry["error_message"]
 
 
@@ -195,7 +195,7 @@ def test_an_error_log_file_of_its_own_rotates_with_its_settings(tmp_path: Path) 
 
     files = list((tmp_path / "own").glob("errors.log*"))
     assert len(files) > 3 and all(f.stat().st_size <= 4096 for f in files)
-    entries = json_lines(tmp_path / "own", "errors.log")
+    entries = log_family(tmp_path / "own", "errors.log")
     assert sorted(int(e["error_message"].split()[1]) for e in entries) == list(range(40))
     assert not (tmp_path / "logs" / "error.log").exists()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import json_lines, read_csv, run_program
+from helpers import log_family, read_csv, run_program
 
 import mpmon
 from mpmon import schema
@@ -60,7 +60,7 @@ def test_published_program_runs_unchanged(tmp_path: Path) -> None:
     assert done.stderr.count("use_multiprocessing is ignored: mpmon is always multiprocess-safe") == 1
     rows = read_csv(tmp_path / "logs")
     assert sorted(rows["function"]) == ["manual_test", "slow_csv", "slow_csv_mp", "slow_csv_mp"]
-    (entry,) = json_lines(tmp_path / "logs", "error.log")
+    (entry,) = log_family(tmp_path / "logs", "error.log")
     assert entry["function"] == "faulty" and entry["error_type"] == "ZeroDivisionError"
     errors = pd.read_csv(tmp_path / "logs" / schema.ERROR_RESULTS_CSV, keep_default_na=False)
     assert list(errors["function"]) == ["faulty"] and list(errors["call_id"]) == [entry["uuid"]]

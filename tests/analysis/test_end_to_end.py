@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pandas as pd
 import pyarrow.dataset as pa_ds
 import pyarrow.parquet as pq
 import pytest
+from helpers import ROOT, Run, json_lines, log_family, run_python
 
 import mpmon
 from mpmon import schema
@@ -76,11 +75,9 @@ SCRIPT = textwrap.dedent(
 RUNS = (("csv", "first", 20), ("parquet", "second", 30))  # results format, tag, tasks
 
 
-def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
+def _analyze(*args: str) -> Run:
     """Run the command line in a fresh interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "mpmon.analysis", *args], capture_output=True, text=True, timeout=180
-    )
+    return run_python(["-m", "mpmon.analysis", *args], ROOT, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -89,17 +86,8 @@ def real_logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     base = tmp_path_factory.mktemp("e2e")
     (base / "app.py").write_text(SCRIPT)
     for results_format, tag, count in RUNS:
-        done = subprocess.run(
-            [sys.executable, "app.py", "logs", results_format, tag, str(count)],
-            cwd=base,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-    lines = [
-        json.loads(x) for p in sorted((base / "logs").glob("timing.log*")) for x in p.read_text().splitlines()
-    ]
+        run_python(["app.py", "logs", results_format, tag, count], base, timeout=120)
+    lines = log_family(base / "logs", schema.TIMING_LOG)
     ids = {x["tag"]: x["run_id"] for x in lines if x.get("event") == schema.RUN_START_EVENT}
     assert set(ids) == {"first", "second"}
     return base / "logs", ids
@@ -115,7 +103,7 @@ def _raw_rows(log_dir: Path, run_id: str) -> pd.DataFrame:
 
 def _error_log_entries(log_dir: Path, run_id: str) -> list[dict[str, Any]]:
     """The error.log entries of a run."""
-    entries = [json.loads(x) for x in (log_dir / schema.ERROR_LOG).read_text().splitlines()]
+    entries = json_lines(log_dir / schema.ERROR_LOG)
     return [e for e in entries if e["run_id"] == run_id]
 
 
