@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
-    "ARGS_FIELD_MAX",
     "CLOCK_LOGGER",
     "COLUMNS",
     "COLUMN_NAMES",
@@ -29,12 +28,18 @@ __all__ = [
     "EVENT_CALL",
     "EVENT_CLOCK_OFFSET",
     "EVENT_LOG",
+    "EXECUTABLE_NAME",
     "LOCK_FILE",
     "QUARANTINE_PREFIX",
     "RESULTS_CSV",
     "RESULTS_FORMATS",
     "RESULTS_PARQUET",
+    "RUNTIME_DESCRIPTION",
+    "RUNTIME_NAME",
+    "RUNTIME_VERSION",
     "RUN_START_EVENT",
+    "RUN_START_PROGRAM_KEYS",
+    "RUN_START_SCRIPT",
     "RUN_SUMMARY_EVENT",
     "SPILL_GLOB",
     "SPILL_PREFIX",
@@ -109,10 +114,6 @@ ERROR_COLUMNS: Final[tuple[Column, ...]] = (
 ERROR_COLUMN_NAMES: Final[tuple[str, ...]] = tuple(c.name for c in ERROR_COLUMNS)
 ERROR_CSV_HEADER: Final[str] = ",".join(f'"{name}"' for name in ERROR_COLUMN_NAMES)
 
-ARGS_FIELD_MAX: Final = 16_384
-"""The longest `args` field the collector expects (characters, after JSON escaping); it sizes the
-largest message the collector accepts (well under the csv module's default field limit, 131,072)."""
-
 RESULTS_FORMATS: Final = ("csv", "parquet")
 DROP_POLICIES: Final = ("block", "drop")
 
@@ -135,7 +136,17 @@ EVENT_LOG: Final = "log"  # an ordinary logging record captured with capture_log
 # send it as a LOG record of the logger CLOCK_LOGGER whose message is repr(float)).
 EVENT_CLOCK_OFFSET: Final = "clock_offset"
 CLOCK_LOGGER: Final = "mpmon.clock"
-RUN_START_EVENT: Final = "run_start"  # written when a collector starts a run (run_id, tag)
+RUN_START_EVENT: Final = "run_start"  # written when a collector starts a run (run_id, tag, the keys below)
+# What program started the collector, in its run_start line (absent from logs of older mpmon):
+RUN_START_SCRIPT: Final = "script"  # nightly_job for python nightly_job.py, pkg.mod for python -m pkg.mod
+# ... and its Python runtime, under the OpenTelemetry semantic conventions' names.
+RUNTIME_NAME: Final = "process.runtime.name"  # sys.implementation.name: cpython, pypy
+RUNTIME_VERSION: Final = "process.runtime.version"  # platform.python_version(): 3.12.3
+RUNTIME_DESCRIPTION: Final = "process.runtime.description"  # sys.version
+EXECUTABLE_NAME: Final = "process.executable.name"  # the interpreter's file name: python3.12
+RUN_START_PROGRAM_KEYS: Final[tuple[str, ...]] = (
+    RUN_START_SCRIPT, RUNTIME_NAME, RUNTIME_VERSION, RUNTIME_DESCRIPTION, EXECUTABLE_NAME,
+)  # fmt: skip
 # The one line per run that the collector writes at stop; analysis must never count it as a call.
 RUN_SUMMARY_EVENT: Final = "run_summary"
 # A call line: every results column, plus these (uuid repeats call_id under the seed's name).

@@ -230,10 +230,14 @@ class Sender:
         return batch
 
     def _deliver_all(self, final: bool = False) -> None:
-        with self._taking:
-            batch = self._take(len(self.buffer))
-        if batch or (final and self._dropped):
-            self._deliver(batch, final)
+        """Hand over what the buffer holds now, in batches of at most BATCH_SIZE records (the collector
+        refuses messages larger than BATCH_SIZE of the largest records; the buffer holds more under the
+        drop policy, or when records are appended directly)."""
+        for _ in range(max(-(-len(self.buffer) // BATCH_SIZE), 1)):
+            with self._taking:
+                batch = self._take(BATCH_SIZE)
+            if batch or (final and self._dropped):
+                self._deliver(batch, final)
 
     def _meta(self) -> tuple[Any, ...]:
         return (self._pid, _process_name(), self._host, self._id_prefix, self._discovery.run_id)
@@ -246,7 +250,11 @@ class Sender:
             batch.append((DROPPED, dropped))
         meta, seq = self._meta(), next(self._seqs)
         done = self.transport.deliver(meta, batch, seq, final)
-        if done == Delivery.DROPPED:
+        if done == Delivery.TOO_LARGE:  # rare (records of long arguments): halves, each with its own seq
+            half = len(batch) // 2
+            self._deliver(batch[:half], final)
+            self._deliver(batch[half:], final)
+        elif done == Delivery.DROPPED:
             with self._taking:
                 self._dropped += count_records(batch)
         elif done == Delivery.FAILED:

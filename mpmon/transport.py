@@ -20,7 +20,7 @@ from time import perf_counter_ns
 from typing import Any, Final, Protocol
 
 from . import environment
-from .wire import ACK, DROPPED, FLUSH, SYNC, connect, encode_batch
+from .wire import ACK, DROPPED, FLUSH, MAX_MESSAGE, SYNC, connect, encode_batch
 
 __all__ = [
     "ACK_WINDOW",
@@ -56,6 +56,7 @@ class Delivery:
     SENT: Final = "sent"
     DROPPED: Final = "dropped"  # refused under the drop policy: the caller counts it
     FAILED: Final = "failed"  # not taken: the caller spills it
+    TOO_LARGE: Final = "too large"  # not sent, past wire.MAX_MESSAGE: the caller splits it
 
 
 class Transport(Protocol):
@@ -140,6 +141,8 @@ class SocketTransport:
 
     def deliver(self, meta: Meta, batch: list[Record], seq: int, final: bool = False) -> str:
         payload = encode_batch(meta, batch, seq)
+        if len(payload) > MAX_MESSAGE and len(batch) > 1:
+            return Delivery.TOO_LARGE
         for _attempt in range(2):
             conn = self.connection()
             if conn is None:

@@ -31,6 +31,7 @@ __all__ = [
     "FLUSH",
     "LOG",
     "LOG_FIELDS",
+    "MAX_MESSAGE",
     "META_FIELDS",
     "STOP",
     "STOPPED",
@@ -55,6 +56,11 @@ gathering more."""
 FLUSH: Final = b"flush"
 """Sender to collector: write everything received from this connection so far to disk, including
 closing the current Parquet part so that readers see the rows, then ACK as usual (`flush(wait=True)`)."""
+MAX_MESSAGE: Final = 4 << 20
+"""The largest batch message, in bytes: a sender splits a larger batch before sending it, and the
+collector refuses any message announced as larger, unread. The largest single record (an error with a
+message and a traceback of render.MAX_TEXT characters each, 4 UTF-8 bytes apiece at worst, and its
+arguments) is about 0.6 MiB."""
 ACK: Final = b"ack:"
 """Collector to sender, `ACK + decimal seq`: every batch of this connection up to seq is on disk (or
 was counted as lost by the collector), so the sender may forget it."""

@@ -108,8 +108,8 @@ class Run:
 
 
 def clean_env(env: dict[str, str] | None = None) -> dict[str, str]:
-    """This environment without MPMON_ variables, this checkout first on PYTHONPATH, then `env`."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MPMON_")}
+    """This environment without MPMON_ or OTEL_ variables, this checkout first on PYTHONPATH, then `env`."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MPMON_", "OTEL_"))}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
     environment.update(env or {})
     return environment
@@ -159,6 +159,11 @@ def run_program(
     script = directory / name
     script.write_text(textwrap.dedent(source))
     return run_python([script, *args], directory, timeout=timeout, env=env, check=check)
+
+
+def analyze(*args: str, timeout: float = 180) -> Run:
+    """``mpmon-analyze *args`` (``python -m mpmon.analysis``) in a fresh interpreter; any exit status."""
+    return run_python(["-m", "mpmon.analysis", *args], ROOT, timeout=timeout, check=False)
 
 
 def _kill_tree(pid: int) -> None:

@@ -32,7 +32,7 @@ from .. import capture, compat, environment, render, schema
 from ..sender import SETTLE_SECONDS
 from ..state import sender
 from ..wire import STOP, time_limit
-from . import files, private
+from . import files, private, program
 from .settings import Settings, check_run_id, new_run_id
 
 __all__ = ["Collector", "collector", "start_collector", "stop_collector"]
@@ -257,6 +257,7 @@ def _settings(
         capture_logging=bool(capture_logging),
         tag=tag,
         drop_policy=drop_policy,
+        program=program.describe(),
     )
 
 

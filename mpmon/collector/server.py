@@ -21,8 +21,7 @@ import time
 from multiprocessing import AuthenticationError, connection
 from typing import Any, Final
 
-from .. import render, schema
-from ..sender import BATCH_SIZE
+from .. import wire
 from ..wire import ACK, FLUSH, STOP, STOPPED, SYNC, Batch, RejectedPayload, admit, decode_batch
 from .report import say
 from .settings import Settings
@@ -43,12 +42,8 @@ GATHER_BYTES = 48 << 10
 memory, 100 KiB with), and is written at once, so that writing overlaps with the sender's next batch."""
 HANDSHAKE_SECONDS = 5.0
 READ_CHUNK = 1 << 20
-MAX_RECORD_BYTES: Final = 4 * schema.ARGS_FIELD_MAX + 4096
-"""The largest call record: its args field (at most ARGS_FIELD_MAX characters, 4 UTF-8 bytes each at
-worst) and the rest (names, numbers, pickling)."""
-MAX_MESSAGE: Final = BATCH_SIZE * MAX_RECORD_BYTES + 4 * 2 * render.MAX_TEXT
-"""A peer announcing a larger message is cut off, counted and reported: a batch holds at most
-BATCH_SIZE records and one error record (errors are sent at once) with its message and traceback."""
+MAX_MESSAGE: Final = wire.MAX_MESSAGE
+"""A peer announcing a larger message is cut off, counted and reported (senders split larger batches)."""
 ACCEPT_BACKOFF: Final = (0.01, 0.5)
 """After a failed accept() (out of file descriptors), wait this long before the next, doubling."""
 

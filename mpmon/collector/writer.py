@@ -16,7 +16,6 @@ import contextlib
 import logging
 import logging.config
 import os
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -79,7 +78,8 @@ class Writer:
     def start(self) -> None:
         with self._round():
             if not self.settings.resumed:
-                self._event(schema.RUN_START_EVENT, f"run {self.run_id} started", tag=self.settings.tag)
+                started = f"run {self.run_id} started"
+                self._event(schema.RUN_START_EVENT, started, tag=self.settings.tag, **self.settings.program)
             self.flush()
             self.commit([])
         self._ingest_leftovers()
@@ -113,7 +113,7 @@ class Writer:
             "event": event,
             "run_id": self.run_id,
             "message": message,
-            "host": socket.gethostname(),
+            "host": environment.host_name(),  # the name its records carry (MPMON_HOSTNAME on Dask hosts)
             "pid": os.getpid(),
             "log_dir": self.log_dir,
             **values,

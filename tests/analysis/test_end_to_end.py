@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow.dataset as pa_ds
 import pyarrow.parquet as pq
 import pytest
-from helpers import ROOT, Run, json_lines, log_family, run_python
+from helpers import analyze, json_lines, log_family, run_python
 
 import mpmon
 from mpmon import schema
@@ -75,11 +75,6 @@ SCRIPT = textwrap.dedent(
 RUNS = (("csv", "first", 20), ("parquet", "second", 30))  # results format, tag, tasks
 
 
-def _analyze(*args: str) -> Run:
-    """Run the command line in a fresh interpreter."""
-    return run_python(["-m", "mpmon.analysis", *args], ROOT, check=False)
-
-
 @pytest.fixture(scope="module")
 def real_logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """The log directory after two real runs, and each tag's run id (from its run_start line)."""
@@ -113,7 +108,7 @@ def report(request: pytest.FixtureRequest, real_logs: tuple[Path, dict[str, str]
     log_dir, ids = real_logs
     out = log_dir.parent / f"out-{request.param}"
     args = ["--logdir", str(log_dir), "--out", str(out), "--subtitle", "end to end", "--export-rows"]
-    done = _analyze(*args, *([] if request.param == "second" else ["--run", ids["first"]]))
+    done = analyze(*args, *([] if request.param == "second" else ["--run", ids["first"]]))
     assert done.returncode == 0, done.stderr
     (folder,) = list(out.iterdir())
     run_id = ids[request.param]
@@ -218,7 +213,7 @@ class TestRealRuns:
 def test_list_runs_shows_both(real_logs: tuple[Path, dict[str, str]]) -> None:
     """--list-runs on the real log directory lists both runs with their tags, oldest first."""
     log_dir, ids = real_logs
-    done = _analyze("--logdir", str(log_dir), "--list-runs")
+    done = analyze("--logdir", str(log_dir), "--list-runs")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[:2] for line in lines[1:3]] == [[ids["first"], "first"], [ids["second"], "second"]]
@@ -226,7 +221,7 @@ def test_list_runs_shows_both(real_logs: tuple[Path, dict[str, str]]) -> None:
 
 def test_unknown_run_exits_2(real_logs: tuple[Path, dict[str, str]]) -> None:
     """An unknown run id in a real log directory: exit 2, one line, no traceback."""
-    done = _analyze("--logdir", str(real_logs[0]), "--run", "nope")
+    done = analyze("--logdir", str(real_logs[0]), "--run", "nope")
     assert done.returncode == 2
     assert (
         done.stderr.startswith("mpmon-analyze: error: run id 'nope' is unknown")

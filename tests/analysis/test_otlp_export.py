@@ -8,6 +8,9 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.server
+import json
+import os
+import platform
 import subprocess
 import sys
 import threading
@@ -18,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from helpers import ROOT, analyze, run_python
 
 from mpmon.analysis import load
 
@@ -25,8 +29,6 @@ pytest.importorskip("opentelemetry.proto")
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb
 
 from mpmon.analysis.otlp import exporter as ex
-
-ROOT = Path(__file__).resolve().parents[2]
 
 PROGRAM = """
 import multiprocessing
@@ -66,6 +68,7 @@ if __name__ == "__main__":
 """
 ROWS = 12 + 9 + 9  # work, hooked, leaf
 ERRORS = 3
+SCRIPT = "otlp_nightly_job"  # PROGRAM's file name: the default service.name of its spans
 
 
 @dataclass
@@ -145,18 +148,17 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture(scope="module")
 def pool_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The log directory of one real run of PROGRAM: a Pool(2), nested calls, hooks, caught errors."""
-    from helpers import run_program
-
     base = tmp_path_factory.mktemp("otlp")
-    run_program(base, PROGRAM, "logs", timeout=120)
+    (base / f"{SCRIPT}.py").write_text(PROGRAM)
+    run_python([f"{SCRIPT}.py", "logs"], base, timeout=120)
     return base / "logs"
 
 
-def analyze(*args: str) -> subprocess.CompletedProcess[str]:
-    """``mpmon-analyze`` in a fresh interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "mpmon.analysis", *args], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
+def run_start(log_dir: Path) -> dict[str, Any]:
+    """The run_start line of a log directory's single run."""
+    lines = [json.loads(line) for line in (log_dir / "timing.log").read_text().splitlines()]
+    (start,) = [e for e in lines if e.get("event") == "run_start"]
+    return start
 
 
 def span_key(span: Any) -> tuple[bytes, bytes, bytes]:
@@ -200,7 +202,7 @@ class TestRealRun:
         assert sorted((r["host.name"], r["process.pid"]) for r in resources) == sorted(
             set(zip(calls["host"], calls["pid"], strict=True))
         )
-        assert {r["service.name"] for r in resources} == {"otlp-test"}
+        assert {r["service.name"] for r in resources} == {SCRIPT}
         for resource, span in spans:
             pid = calls.loc[calls["function"] == span.name, "pid"]
             assert resource["process.pid"] in set(pid)
@@ -258,6 +260,115 @@ class TestRealRun:
                 assert our_resource[key] == resource[key]
 
 
+@pytest.mark.slow
+class TestProgram:
+    """Each resource says what program the run was: service.name defaults to the script's name (from the
+    run_start line), process.runtime.* is the Python that ran it; a name the user gives wins."""
+
+    def test_resources_name_the_script_and_its_python(self, pool_run: Path, receiver: Receiver) -> None:
+        done = analyze("--logdir", str(pool_run), "--otlp-endpoint", receiver.url)
+        assert done.returncode == 0, done.stderr
+        resources = [attributes(rs.resource.attributes) for r in receiver.accepted for rs in r.resource_spans]
+        assert len({r["process.pid"] for r in resources}) >= 2  # the pool's workers (and the main process)
+        for resource in resources:
+            assert resource["service.name"] == SCRIPT
+            assert resource["process.runtime.name"] == sys.implementation.name
+            assert resource["process.runtime.version"] == platform.python_version()
+            assert resource["process.runtime.description"] == sys.version
+            assert resource["process.executable.name"] == os.path.basename(sys.executable)
+            assert resource["mpmon.tag"] == "otlp-test"
+
+    def test_a_service_name_given_wins(self, pool_run: Path, receiver: Receiver) -> None:
+        """--otlp-service-name, and the Python function's service_name, replace the script's name only."""
+        from mpmon.analysis import export_otlp
+
+        done = analyze(
+            "--logdir", str(pool_run), "--otlp-endpoint", receiver.url, "--otlp-service-name", "etl"
+        )
+        assert done.returncode == 0, done.stderr
+        assert export_otlp(pool_run, receiver.url, service_name="etl-2").ok
+        resources = [attributes(rs.resource.attributes) for r in receiver.accepted for rs in r.resource_spans]
+        assert {r["service.name"] for r in resources} == {"etl", "etl-2"}
+        assert {r["process.runtime.version"] for r in resources} == {platform.python_version()}
+
+    def test_a_module_run_with_m_is_named_by_its_module(self, tmp_path: Path, receiver: Receiver) -> None:
+        """python -m jobs.nightly -> service.name "jobs.nightly"; on a host named by MPMON_HOSTNAME (as on
+        Dask) the run_start line carries that name, so its resources still get the runtime."""
+        (tmp_path / "jobs").mkdir()
+        (tmp_path / "jobs" / "__init__.py").write_text("")
+        (tmp_path / "jobs" / "nightly.py").write_text(PROGRAM)
+        run_python(["-m", "jobs.nightly", "logs"], tmp_path, env={"MPMON_HOSTNAME": "node-7"}, timeout=120)
+        assert run_start(tmp_path / "logs")["host"] == "node-7"
+        done = analyze("--logdir", str(tmp_path / "logs"), "--otlp-endpoint", receiver.url)
+        assert done.returncode == 0, done.stderr
+        resources = [attributes(rs.resource.attributes) for r in receiver.accepted for rs in r.resource_spans]
+        assert resources and {r["host.name"] for r in resources} == {"node-7"}
+        assert {r["service.name"] for r in resources} == {"jobs.nightly"}
+        assert {r["process.runtime.name"] for r in resources} == {sys.implementation.name}
+
+    def test_python_c_has_a_stand_in_name(self, tmp_path: Path) -> None:
+        """python -c has no script: run_start says "python-c" (and still the runtime)."""
+        code = "import mpmon; mpmon.start_collector('logs', log_to_console=False); mpmon.stop_collector()"
+        run_python(["-c", code], tmp_path, timeout=120)
+        start = run_start(tmp_path / "logs")
+        assert start["script"] == "python-c"
+        assert start["process.runtime.version"] == platform.python_version()
+
+
+PRINT_NAME = "from mpmon.collector import program; print(program.script_name())"
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        (["nightly_job.py"], "nightly_job"),
+        (["-m", "jobs.nightly"], "jobs.nightly"),
+        (["-m", "jobs"], "jobs"),  # a package's __main__.py
+        (["-c", PRINT_NAME], "python-c"),
+        (["-"], "python-stdin"),
+    ],
+)
+def test_the_script_name_of_each_way_to_start_python(tmp_path: Path, argv: list[str], name: str) -> None:
+    """What run_start records as "script" (the default service.name) for each form of the command line."""
+    for path in ("nightly_job.py", "jobs/nightly.py", "jobs/__main__.py"):
+        (tmp_path / path).parent.mkdir(exist_ok=True)
+        (tmp_path / path).write_text(PRINT_NAME)
+    done = subprocess.run(
+        [sys.executable, *argv], cwd=tmp_path, input=PRINT_NAME, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == name
+
+
+def test_a_notebook_is_named_by_the_notebook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a Jupyter kernel (argv[0] is ipykernel_launcher): the notebook's name when jupyter_server says it
+    ($JPY_SESSION_NAME), else "jupyter-notebook"."""
+    import types
+
+    from mpmon.collector import program
+
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setattr(sys, "argv", ["/env/lib/site-packages/ipykernel_launcher.py", "-f", "kernel.json"])
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert program.script_name() == "jupyter-notebook"
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/ana/Train model.ipynb")
+    assert program.script_name() == "Train model"
+
+
+def test_logs_without_the_program_fields_still_export(synthetic_logs: Path, receiver: Receiver) -> None:
+    """Logs of an older mpmon (run_start without script or runtime): service.name falls back to the run's
+    tag, as before; no process.runtime.* attribute; the tag rides along as mpmon.tag."""
+    from mpmon.analysis import export_otlp
+
+    summary = export_otlp(synthetic_logs, receiver.url)
+    assert summary.ok and summary.sent == summary.spans > 0
+    resources = [attributes(rs.resource.attributes) for r in receiver.accepted for rs in r.resource_spans]
+    assert {r["service.name"] for r in resources} == {"synthetic"}
+    assert {r["mpmon.tag"] for r in resources} == {"synthetic"}
+    assert not [key for r in resources for key in r if key.startswith("process.runtime.")]
+
+
 def sdk_export(run: load.Run, url: str) -> None:
     """Build one SDK span per row, with ids computed here from the documented formula, and export them."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -291,7 +402,7 @@ def sdk_export(run: load.Run, url: str) -> None:
             attrs["error.type"] = row.error_type
         resource = Resource(
             {
-                "service.name": "otlp-test",
+                "service.name": SCRIPT,
                 "host.name": row.host,
                 "process.pid": int(row.pid),
                 "mpmon.run_id": row.run_id,

@@ -20,6 +20,7 @@ from .logfactory import RUN_A
 pytest.importorskip("opentelemetry.proto")
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from mpmon.analysis.otlp import resource as otlp_resource
 from mpmon.analysis.otlp import translate
 
 
@@ -133,6 +134,45 @@ class TestSpans:
         ok = [s for s in spans.values() if not s.events]
         assert len(ok) == len(run.calls) - len(failed)
         assert all(s.status.code == s.status.STATUS_CODE_UNSET for s in ok)
+
+
+class TestProgram:
+    """The run_start line's script and runtime on the resources (logs of this mpmon, see the end-to-end
+    tests in test_otlp_export.py); a host that wrote no run_start line of its own gets the run's name."""
+
+    def events(self) -> list[dict[str, Any]]:
+        start = lf.run_start_line(RUN_A, "nightly", lf.T0)
+        start |= {"script": "etl_job", "process.runtime.name": "pypy", "process.runtime.version": "3.10.14"}
+        return [start]
+
+    def resources(self, run: load.Run, **options: Any) -> dict[str, list[dict[str, Any]]]:
+        calls = run.calls.copy()
+        calls["host"] = calls["host"].astype(str).where(calls["pid"] != calls["pid"].max(), "other")
+        batches = translate.requests(calls, {}, translate.Options(**options))
+        found: dict[str, list[dict[str, Any]]] = {}
+        for request in decode(list(batches)):
+            for rs in request.resource_spans:
+                described = attributes(rs.resource.attributes)
+                found.setdefault(described["host.name"], []).append(described)
+        assert sorted(found) == sorted([lf.HOST, "other"])
+        return found
+
+    def test_the_script_names_the_service_and_the_runtime_is_its_hosts(self, run: load.Run) -> None:
+        found = self.resources(run, service_name="fallback", programs=otlp_resource.programs(self.events()))
+        for described in found[lf.HOST]:
+            assert described["service.name"] == "etl_job"
+            assert described["process.runtime.name"] == "pypy"
+            assert described["process.runtime.version"] == "3.10.14"
+            assert described["mpmon.tag"] == "nightly"
+        for described in found["other"]:
+            assert (described["service.name"], described["mpmon.tag"]) == ("etl_job", "nightly")
+            assert "process.runtime.name" not in described  # another host's Python is not this one's
+
+    def test_a_name_given_replaces_the_script_only(self, run: load.Run) -> None:
+        programs = otlp_resource.programs(self.events(), name_service=False)
+        found = self.resources(run, service_name="given", programs=programs)
+        assert {d["service.name"] for ds in found.values() for d in ds} == {"given"}
+        assert {d["process.runtime.name"] for d in found[lf.HOST]} == {"pypy"}
 
 
 class TestBatches:

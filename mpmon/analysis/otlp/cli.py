@@ -34,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     group.add_argument(
         "--otlp-service-name", metavar="NAME",
-        help="service.name of every span (default: $OTEL_SERVICE_NAME, else the run's tag, else mpmon)",
+        help="service.name of every span (default: $OTEL_SERVICE_NAME, else the script's name, else the "
+        "run's tag, else mpmon)",
     )  # fmt: skip
     group.add_argument(
         "--otlp-trace-per-call", action="store_true",

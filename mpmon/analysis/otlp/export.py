@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon.analysis import load
-from mpmon.analysis.otlp import translate
+from mpmon.analysis.otlp import resource, translate
 from mpmon.analysis.otlp.exporter import ExportResult, OtlpHttpExporter, OtlpRejected, Outcome
 
 __all__ = ["ExportSummary", "OtlpError", "export_otlp", "export_run"]
@@ -106,14 +106,17 @@ def export_run(
 ) -> ExportSummary:
     """Send the calls of a selected :class:`~mpmon.analysis.load.Run` to ``endpoint``.
 
-    ``service_name`` defaults to ``$OTEL_SERVICE_NAME``, else the run's tag, else ``"mpmon"``.
+    ``service_name`` defaults to ``$OTEL_SERVICE_NAME``, else the name of the script that started each
+    host's collector (its ``run_start`` line), else (logs of an older mpmon) the run's tag, else ``"mpmon"``.
     ``trace_per_call`` makes one trace per top-level call instead of one per run.
     """
     if not timeout > 0:
         raise OtlpError(f"the request timeout must be a positive number of seconds, not {timeout!r}")
     exporter = _exporter(endpoint, headers, timeout, compression, max_retries)
+    named = service_name or os.environ.get("OTEL_SERVICE_NAME")
     options = translate.Options(
-        service_name=service_name or os.environ.get("OTEL_SERVICE_NAME") or _tag(run) or "mpmon",
+        service_name=named or _tag(run) or "mpmon",
+        programs=resource.programs(run.events, name_service=not named),
         trace_per_call=trace_per_call,
         batch_size=_positive(batch_size, "batch_size"),
         default_run_id=run.run_ids[0] if run.run_ids else "",

@@ -7,7 +7,8 @@ Every row becomes one span, Timer and hook rows alike:
   ``sha256(run_id + "/" + call_id)`` and ``parent_span_id`` the same for ``parent_id``; every host and every
   export computes the same ids with no coordination;
 - one resource per (run, host, pid): ``service.name``, ``host.name``, ``process.pid``, ``mpmon.run_id``,
-  ``mpmon.process_name``;
+  ``mpmon.process_name``, and what that host's ``run_start`` line says (:mod:`.resource`: the script's
+  name as the default ``service.name``, ``process.runtime.*``, ``mpmon.tag``);
 - attributes ``code.function``, ``code.namespace``, ``code.function.name``, ``thread.name``, ``error.type``
   (OpenTelemetry semantic conventions) and ``mpmon.call_id``, ``mpmon.source``, ``mpmon.duration_s``,
   ``mpmon.cpu_time_s``, ``mpmon.mem_delta_mib``, ``mpmon.mem_final_mib``, ``mpmon.args``;
@@ -24,7 +25,7 @@ import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
@@ -35,6 +36,7 @@ import pyarrow.compute as pc
 
 from mpmon.analysis.load import to_micros
 from mpmon.analysis.otlp import protobuf as pb
+from mpmon.analysis.otlp import resource
 
 __all__ = [
     "Batch", "ErrorDetail", "Options", "error_details", "requests", "span_count", "span_id", "trace_id",
@@ -56,7 +58,8 @@ _NOT_TEXT = ("start_time", "end_time", "pid")
 class Options:
     """How rows become spans: the service name, one trace per run or per top-level call, request size."""
 
-    service_name: str = "mpmon"
+    service_name: str = "mpmon"  # where ``programs`` names none
+    programs: resource.Programs = field(default_factory=dict)  # each (run, host)'s run_start attributes
     trace_per_call: bool = False
     batch_size: int = 1000
     chunk: int = 64_000  # rows encoded per step (rounded to whole batches): bounds memory
@@ -238,20 +241,23 @@ def _resources(table: pa.Table, options: Options) -> tuple[np.ndarray[Any, Any],
         column = table[name].combine_chunks()
         change[1:] |= pc.not_equal(column[1:], column[:-1]).to_numpy(zero_copy_only=False)
     firsts = table.take(pa.array(np.flatnonzero(change))).to_pylist()
-    service = options.service_name
-    bodies = [_resource(service, r["run_id"], r["host"], r["pid"], r["process_name"]) for r in firsts]
+    bodies = [_resource(options, r["run_id"], r["host"], r["pid"], r["process_name"]) for r in firsts]
     return np.cumsum(change) - 1, bodies
 
 
-def _resource(service_name: str, run_id: str, host: str, pid: int, process_name: str) -> bytes:
+def _resource(options: Options, run_id: str, host: str, pid: int, process_name: str) -> bytes:
     """One encoded ``Resource``: its attributes (field 1)."""
+    described = options.programs.get((run_id, host)) or options.programs.get((run_id, None)) or {}
     attributes = [
-        pb.string_kv("service.name", service_name),
+        pb.string_kv(resource.SERVICE_NAME, described.get(resource.SERVICE_NAME, options.service_name)),
         pb.string_kv("host.name", host),
         pb.int_kv("process.pid", pid),
+        *(pb.string_kv(key, described[key]) for key in resource.RUNTIME_KEYS if key in described),
         pb.string_kv("mpmon.run_id", run_id),
         pb.string_kv("mpmon.process_name", process_name),
     ]
+    if resource.TAG in described:
+        attributes.append(pb.string_kv(resource.TAG, described[resource.TAG]))
     return b"".join(pb.field(1, a) for a in attributes)
 
 
