@@ -29,6 +29,22 @@ from mpmon import schema
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# The start of many of the programs the tests run: the usual imports, a timed `step(i)`, and `steady(n)`
+# that calls it n times.
+PRELUDE = """
+import json, os, signal, socket, sys, time
+import multiprocessing as mp
+import mpmon
+
+@mpmon.Timer(log_to_console=False)
+def step(i):
+    return i
+
+def steady(n):
+    for i in range(n):
+        step(i)
+"""
+
 # A real program (the analysis tests' real_parquet_run): a Pool(2) runs nested calls with errors, then the
 # main process gathers coroutines whose calls overlap in one thread. Results go to the Parquet dataset.
 # Calls: 20 work, 16 inner under work, 1 gather_all, 4 fetch, 4 inner called by the coroutines = 45.

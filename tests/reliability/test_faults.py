@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from helpers import (
+    PRELUDE,
     assert_every_file_parses,
     call_lines,
     json_lines,
@@ -25,20 +26,6 @@ from helpers import (
 )
 
 from mpmon import schema
-
-COMMON = """
-import json, os, signal, sys, time
-import multiprocessing as mp
-import mpmon
-
-@mpmon.Timer(log_to_console=False)
-def step(i):
-    return i
-
-def steady(n):
-    for i in range(n):
-        step(i)
-"""
 
 
 @contextlib.contextmanager
@@ -64,7 +51,7 @@ class TestWorkerKilled:
     """1. A worker killed with SIGKILL in the middle of a run."""
 
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 def doomed(handed):
     i = 0
@@ -135,7 +122,7 @@ class TestCollectorKilled:
     """2. The collector killed with SIGKILL under load: 2 workers, 50,000 calls."""
 
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 import psutil
 
@@ -217,7 +204,7 @@ class TestNoCollector:
     """3. No collector reachable: records are spilled, then ingested or read; nothing dropped silently."""
 
     SPILLER = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     with mp.Pool(2) as pool:
@@ -266,7 +253,7 @@ mpmon.stop_collector()
         )
 
     LATE = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     mpmon.start_collector(sys.argv[1], log_to_console=False)
@@ -320,7 +307,7 @@ class TestSlowCollector:
     """4. A collector that cannot keep up (a deliberately slow sink)."""
 
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 @mpmon.Timer(log_to_console=False)
 def padded(i, pad):
@@ -465,7 +452,7 @@ else:
         assert out["published"] == [], label
 
     FULL_DISK = (
-        COMMON
+        PRELUDE
         + """
 import resource
 
@@ -539,7 +526,7 @@ class TestStuckPeer:
     """6. stop_collector() with a stuck worker connection returns within its timeout."""
 
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 import socket, struct
 from multiprocessing import connection
@@ -613,7 +600,7 @@ class TestPoolTerminate:
     landing just before a worker blocks on the pool's queue lock was never handled)."""
 
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 import faulthandler
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from helpers import (
+    PRELUDE,
     assert_every_file_parses,
     call_lines,
     json_lines,
@@ -27,22 +28,12 @@ from helpers import (
 
 from mpmon import schema
 
-COMMON = """
-import json, os, signal, socket, sys, time
-import multiprocessing as mp
-import mpmon
-
-@mpmon.Timer(log_to_console=False)
-def step(i):
-    return i
-"""
-
 
 class TestNeverHang:
     """A burst of connections or a collector in any state never hangs the program."""
 
     BURST = (
-        COMMON
+        PRELUDE
         + """
 import resource, psutil
 
@@ -115,7 +106,7 @@ mpmon.stop_collector()
         assert limits["soft"] == limits["hard"] > 64
 
     STATES = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     state, timeout = sys.argv[2], 3.0
@@ -195,7 +186,7 @@ else:
         assert victim.read_bytes() == b"precious\n"
 
     DURING = (
-        COMMON
+        PRELUDE
         + """
 @mpmon.ErrorCatcher(log_to_console=False)
 @mpmon.Timer(log_to_console=False)
@@ -252,7 +243,7 @@ class TestPoison:
     """Input the writer cannot turn into rows is quarantined, never fatal."""
 
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     mpmon.start_collector(sys.argv[1], log_to_console=False)
@@ -386,7 +377,7 @@ mpmon.stop_collector()
 
 class TestTwoRunsOneDirectory:
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     c = mpmon.start_collector(sys.argv[1], log_to_console=False, max_bytes=64 * 1024, backup_count=1000)
@@ -456,7 +447,7 @@ if __name__ == "__main__":
 
 class TestLoudAtExit:
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     c = mpmon.start_collector(sys.argv[1], log_to_console=False)
@@ -484,14 +475,10 @@ if __name__ == "__main__":
 
 
 class TestHostileBatches:
-    PROGRAM = """
-import json, os, sys, time
-import mpmon
+    PROGRAM = (
+        PRELUDE
+        + """
 from mpmon import wire
-
-@mpmon.Timer(log_to_console=False)
-def step(i):
-    return i
 
 c = mpmon.start_collector(sys.argv[1], log_to_console=False)
 conn = wire.connect(c.address, bytes.fromhex(os.environ["MPMON_AUTHKEY"]), 5.0)
@@ -513,6 +500,7 @@ time.sleep(0.5)
 conn.close()
 mpmon.stop_collector()
 """
+    )
 
     def test_malformed_records_on_the_wire_are_quarantined_and_the_rest_written(self, tmp_path: Path) -> None:
         """Four batches of well-shaped but ill-typed records: each refused, counted and kept aside; the
@@ -529,7 +517,7 @@ mpmon.stop_collector()
 
 class TestCutBack:
     LIMITED = (
-        COMMON
+        PRELUDE
         + """
 import resource
 
@@ -550,7 +538,7 @@ if __name__ == "__main__":
 """
     )
     OTHER = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     c = mpmon.start_collector(sys.argv[1], log_to_console=False, max_bytes=0)
