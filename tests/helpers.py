@@ -1,8 +1,8 @@
 """The one set of helpers every test imports: run a program in a fresh interpreter, read its files back.
 
 Programs run with the interpreter running the tests (no mocks of the collector or of multiprocessing),
-no inherited MPMON_ variable and this checkout on PYTHONPATH; their files are read with pandas, pyarrow
-and `json` only.
+no inherited MPMON_ or OTEL_ variable and this checkout on PYTHONPATH; their files are read with pandas,
+pyarrow and `json` only. The fast unit tests (tests/unit) use none of the process helpers.
 """
 
 from __future__ import annotations
