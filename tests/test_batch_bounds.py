@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import json_lines, read_csv, run_program
+from helpers import log_family, read_csv, run_program
 
 from mpmon import schema
 from mpmon.render import MAX_ARGS_FIELD
@@ -36,7 +36,7 @@ def test_batches_of_the_largest_records_are_never_refused(tmp_path: Path, policy
     calls = 6000
     run_program(tmp_path, LARGEST, policy, str(calls), env={"MPMON_TEST_SLOW_SINK_SECONDS": "0.05"})
     rows = read_csv(tmp_path / "logs")
-    summary = [e for e in json_lines(tmp_path / "logs", schema.TIMING_LOG) if e.get("event") == "run_summary"]
+    summary = [e for e in log_family(tmp_path / "logs", schema.TIMING_LOG) if e.get("event") == "run_summary"]
     assert summary[-1]["oversized_messages"] == 0, summary[-1]
     assert len(rows) + summary[-1]["dropped"] == calls
     assert rows["args"].str.len().max() <= MAX_ARGS_FIELD

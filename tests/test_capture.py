@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from helpers import json_lines, run_program
+from helpers import log_family, run_program
 
 import mpmon
 from mpmon import schema
@@ -50,7 +50,7 @@ LINES = ["main says hello", "main warns", *(f"work item {i}" for i in range(4))]
 
 
 def captured(log_dir: Path) -> list[str]:
-    entries = json_lines(log_dir, schema.TIMING_LOG)
+    entries = log_family(log_dir, schema.TIMING_LOG)
     return sorted(e["message"] for e in entries if e.get("event") == schema.EVENT_LOG)
 
 
@@ -124,7 +124,7 @@ def test_a_process_of_a_stopped_run_does_not_start_a_collector_by_logging(tmp_pa
     """The run's variables outlive stop_collector() in the environment; a later child that only logs
     stays an ordinary program: one run in the logs, the line on stderr through logging's own handler."""
     done = run_program(tmp_path, AFTER_THE_RUN)
-    starts = [e for e in json_lines(tmp_path / "logs", schema.TIMING_LOG) if e.get("event") == "run_start"]
+    starts = [e for e in log_family(tmp_path / "logs", schema.TIMING_LOG) if e.get("event") == "run_start"]
     assert len(starts) == 1
     assert done.stderr.count("after the run") == 1
 
@@ -155,7 +155,7 @@ def test_a_huge_log_line_is_kept_by_its_two_ends_and_nothing_is_rejected(tmp_pat
 
     done = run_program(tmp_path, HUGE_LINES)
     assert "rejected" not in done.stderr, done.stderr
-    entries = json_lines(tmp_path / "logs", schema.TIMING_LOG)
+    entries = log_family(tmp_path / "logs", schema.TIMING_LOG)
     lines = [e["message"] for e in entries if e.get("event") == schema.EVENT_LOG]
     assert sorted(line[: len("head 0")] for line in lines) == [f"head {i}" for i in range(4)]
     for line in lines:

@@ -11,18 +11,13 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as ds
 import pytest
-from helpers import json_lines, read_csv, run_program
+from helpers import PRELUDE, log_family, read_csv, run_program
 
 from mpmon import schema
 
-DELETED = """
-import os, sys, time
-import mpmon
-
-@mpmon.Timer(log_to_console=False)
-def step(i):
-    return i
-
+DELETED = (
+    PRELUDE
+    + """
 logs = sys.argv[1]
 mpmon.start_collector(logs, log_to_console=False)
 for i in range(10):
@@ -38,6 +33,7 @@ for i in range(10, 25):
     step(i)
 mpmon.stop_collector()
 """
+)
 
 
 class TestRemovedFiles:
@@ -53,7 +49,7 @@ class TestRemovedFiles:
         assert (logs / schema.RESULTS_CSV).read_text().startswith(schema.CSV_HEADER + "\n")
         rows = read_csv(logs)
         assert sorted(rows["args"].map(lambda a: int(json.loads(a)["args"][0]))) == list(range(10, 25))
-        lines = json_lines(logs, schema.TIMING_LOG)
+        lines = log_family(logs, schema.TIMING_LOG)
         calls = [e for e in lines if e.get("event") == schema.EVENT_CALL]
         assert len(calls) == 15
         summary = [e for e in lines if e.get("event") == schema.RUN_SUMMARY_EVENT][-1]
@@ -129,14 +125,9 @@ def test_flush_writes_and_closes_the_parquet_part_before_the_ack(tmp_path: Path)
     assert json.loads(done.stdout.splitlines()[-1]) == {"answer": "ack:1", "rows": 1}
 
 
-RUN_ID = """
-import sys
-import mpmon
-
-@mpmon.Timer(log_to_console=False)
-def step(i):
-    return i
-
+RUN_ID = (
+    PRELUDE
+    + """
 try:
     mpmon.start_collector(sys.argv[1], run_id="no spaces allowed")
 except ValueError as exc:
@@ -146,6 +137,7 @@ step(1)
 mpmon.stop_collector()
 print(c.run_id)
 """
+)
 
 
 def test_a_given_run_id_is_used_and_a_malformed_one_refused(tmp_path: Path) -> None:
@@ -155,4 +147,4 @@ def test_a_given_run_id_is_used_and_a_malformed_one_refused(tmp_path: Path) -> N
     assert "refused: run_id must be" in done.stdout
     assert done.stdout.splitlines()[-1] == "job-42:host_a.1"
     assert set(read_csv(logs)["run_id"]) == {"job-42:host_a.1"}
-    assert {e["run_id"] for e in json_lines(logs, schema.TIMING_LOG)} == {"job-42:host_a.1"}
+    assert {e["run_id"] for e in log_family(logs, schema.TIMING_LOG)} == {"job-42:host_a.1"}

@@ -14,10 +14,9 @@ import sys
 import textwrap
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
-from helpers import ROOT, json_lines, read_csv, run_program
+from helpers import ROOT, log_family, read_csv, run_program
 
 from mpmon import rows, schema
 from mpmon.wire import LOG
@@ -73,17 +72,13 @@ LOCAL_CLUSTER = (
 )
 
 
-def _report(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["after", "before"])
 def test_every_row_on_disk_within_a_second_of_gather(tmp_path: Path, mode: str) -> None:
     """Plugin registered on a running cluster ("after": a collector per host under root/host=<name>/), or
     the client's collector started before the cluster ("before": the host's collector is the client's):
     exactly 1,000 rows with the client's run id, on disk within 1 s of gather(), cluster still running."""
-    report = _report(run_program(tmp_path, LOCAL_CLUSTER, mode, timeout=240))
+    report = run_program(tmp_path, LOCAL_CLUSTER, mode, timeout=240).result()
     assert report["results_ok"]
     assert report["rows_within_1s"] == 1000, report
     if mode == "after":
@@ -99,9 +94,9 @@ def test_every_row_on_disk_within_a_second_of_gather(tmp_path: Path, mode: str) 
     assert frame.call_id.is_unique
     assert set(frame.host) == {socket.gethostname()}
     assert frame.pid.nunique() == 2
-    attempts = [e for e in json_lines(log_dir, schema.TIMING_LOG) if e.get("logger") == "mpmon.dask"]
+    attempts = [e for e in log_family(log_dir, schema.TIMING_LOG) if e.get("logger") == "mpmon.dask"]
     assert sum(json.loads(e["message"])["calls"] for e in attempts) == 1000
-    offsets = [e for e in json_lines(log_dir, schema.TIMING_LOG) if e.get("event") == "clock_offset"]
+    offsets = [e for e in log_family(log_dir, schema.TIMING_LOG) if e.get("event") == "clock_offset"]
     assert set(frame.pid) <= {e["pid"] for e in offsets}
 
 
@@ -155,7 +150,7 @@ def test_killed_workers_and_writer_lose_no_completed_task(tmp_path: Path) -> Non
     SIGTERMed: every task has its row, each attempt of a task (Dask recomputes what a dead worker
     held) is named in timing.log with its rows, and no row of any other worker is lost."""
     done = run_program(tmp_path, FAULTS, timeout=280)
-    report = _report(done)
+    report = done.result()
     assert report["results_ok"]
     assert f"the writer process {report['writer']} died" in done.stderr
     log_dir = tmp_path / "root" / f"host={socket.gethostname()}"
@@ -164,7 +159,7 @@ def test_killed_workers_and_writer_lose_no_completed_task(tmp_path: Path) -> Non
     assert set(frame.run_id) == {report["run_id"]}
     task_of_row = Counter(int(json.loads(a)["args"][0]) for a in frame.args)
     assert set(task_of_row) == set(range(3000)), "a completed task has no row"
-    lines = [e for e in json_lines(log_dir, schema.TIMING_LOG) if e.get("logger") == "mpmon.dask"]
+    lines = [e for e in log_family(log_dir, schema.TIMING_LOG) if e.get("logger") == "mpmon.dask"]
     attempts = [json.loads(e["message"]) for e in lines]
     assert len({(a["key"], a["dask_run_id"]) for a in attempts}) == len(attempts)
     attempts_of_task = Counter(int(a["key"].rsplit("-", 1)[1]) for a in attempts if a["calls"])
@@ -219,7 +214,7 @@ def test_two_nanny_processes_of_one_host_share_one_collector(tmp_path: Path) -> 
             p.communicate("", timeout=60)
     assert answers[0] == answers[1]
     assert answers[0]["run_id"] == "one-run"
-    starts = [e for e in json_lines(Path(host_dir), schema.TIMING_LOG) if e.get("event") == "run_start"]
+    starts = [e for e in log_family(Path(host_dir), schema.TIMING_LOG) if e.get("event") == "run_start"]
     assert len(starts) == 1
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from helpers import ROOT, json_lines, read_csv, run_program
+from helpers import ROOT, log_events, read_csv, run_program
 
 from mpmon import schema
 
@@ -141,7 +141,7 @@ def test_two_hosts_write_one_run_in_two_partitions(two_hosts: tuple[Path, dict[s
     assert len(rows) == TASKS
     assert set(rows.run_id) == {client["run_id"]}
     assert rows.call_id.is_unique
-    starts = {host: _events(root / f"host={host}", schema.RUN_START_EVENT) for host in frames}
+    starts = {host: log_events(root / f"host={host}", schema.RUN_START_EVENT) for host in frames}
     assert all(len(events) == 1 and events[0]["run_id"] == client["run_id"] for events in starts.values())
 
 
@@ -206,11 +206,7 @@ def test_analysis_reads_one_run_across_hosts(two_hosts: tuple[Path, dict[str, An
     assert any("beta" in name for name in labels.values()), labels
 
 
-def _events(log_dir: Path, event: str) -> list[dict[str, Any]]:
-    return [e for e in json_lines(log_dir, schema.TIMING_LOG) if e.get("event") == event]
-
-
 def _median_offset(log_dir: Path) -> float:
-    offsets = [e["offset_s"] for e in _events(log_dir, schema.EVENT_CLOCK_OFFSET)]
+    offsets = [e["offset_s"] for e in log_events(log_dir, schema.EVENT_CLOCK_OFFSET)]
     assert offsets, f"no clock_offset event in {log_dir}"
     return statistics.median(offsets)

@@ -1,20 +1,18 @@
-"""Timer and ErrorCatcher on every kind of callable, in threads, nested, and with per-decorator settings."""
+"""Timer and ErrorCatcher with a real collector: the rows and log lines it writes, settings, processes."""
 
 from __future__ import annotations
 
 import asyncio
 import math
-import pickle
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import call_lines, read_csv, read_parquet, run_program
+from helpers import call_lines, log_family, read_csv, read_parquet, run_program
 
 import mpmon
-from mpmon.testing import CapturedRecords, capture_records
 
 
 @pytest.fixture
@@ -30,33 +28,6 @@ def stopped_rows(log_dir: Path) -> pd.DataFrame:
     return read_csv(log_dir)
 
 
-@pytest.fixture
-def captured() -> Iterator[CapturedRecords]:
-    """The records this test makes, in memory (mpmon.testing.capture_records): no collector needed."""
-    with capture_records() as records:
-        yield records
-
-
-def captured_rows(records: CapturedRecords) -> pd.DataFrame:
-    """The captured CALL records as the results table's columns that these tests read."""
-    return pd.DataFrame(
-        {
-            "call_id": [str(r.call_no) for r in records.calls],
-            "parent_id": [str(r.parent_no) if r.parent_no else "" for r in records.calls],
-            "function": [r.function for r in records.calls],
-            "source": [r.source for r in records.calls],
-            "thread_name": [r.thread_name for r in records.calls],
-            "start_time": [r.start_ns for r in records.calls],
-            "duration_s": [r.duration_ns / 1e9 for r in records.calls],
-        }
-    )
-
-
-@mpmon.Timer
-def fib(n: int) -> int:
-    return n if n < 2 else fib(n - 1) + fib(n - 2)
-
-
 class Account:
     def __init__(self) -> None:
         self.balance = 0
@@ -67,24 +38,8 @@ class Account:
         return self.balance
 
 
-@mpmon.Timer(name="outer_step")
-def outer() -> int:
-    return inner() + inner()
-
-
-@mpmon.Timer
-def inner() -> int:
-    return 1
-
-
 class TestCalls:
-    """What a decorated callable returns and records."""
-
-    def test_return_value_and_signature_survive(self, log_dir: Path) -> None:
-        """The function returns what it would; its name and docstring are kept."""
-        assert fib(10) == 55
-        assert fib.__name__ == "fib" and fib.__wrapped__.__name__ == "fib"
-        assert len(stopped_rows(log_dir)) == 177
+    """What a decorated callable records, read back from the collector's files."""
 
     def test_methods_are_bound(self, log_dir: Path) -> None:
         """A decorated method gets its instance; the row names Class.method."""
@@ -93,46 +48,6 @@ class TestCalls:
         rows = stopped_rows(log_dir)
         assert list(rows["function"]) == ["Account.deposit", "Account.deposit"]
         assert rows["args"][1].endswith('"kwargs":{"amount":"7"}}')
-
-    def test_recursion_links_parents(self, captured: CapturedRecords) -> None:
-        """Each recursive call's parent_id is the call that made it; the outermost has none."""
-        fib(5)
-        rows = captured_rows(captured).set_index("call_id")
-        roots = rows[rows["parent_id"] == ""]
-        assert len(roots) == 1
-        assert set(rows["parent_id"]) - {""} <= set(rows.index)
-        for cid, parent in rows["parent_id"].items():
-            if parent:
-                assert rows.loc[parent, "start_time"] <= rows.loc[cid, "start_time"]
-                assert rows.loc[parent, "duration_s"] >= rows.loc[cid, "duration_s"]
-        assert (rows["parent_id"] != "").sum() == 14  # fib(5) makes 15 calls
-
-    def test_nested_calls_fill_parent_id(self, captured: CapturedRecords) -> None:
-        """inner() called from outer() names outer's call_id as its parent; name= renames the row."""
-        outer()
-        rows = captured_rows(captured)
-        parent = rows[rows["function"] == "outer_step"]["call_id"].item()
-        assert list(rows[rows["function"] == "inner"]["parent_id"]) == [parent, parent]
-
-    def test_threads(self, captured: CapturedRecords) -> None:
-        """Four threads calling at once: every call recorded once, each parent in its own thread."""
-
-        def work() -> None:
-            for _ in range(250):
-                outer()
-
-        threads = [threading.Thread(target=work, name=f"worker-{i}") for i in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        rows = captured_rows(captured)
-        assert len(rows) == 3000 and rows["call_id"].is_unique
-        by_id = rows.set_index("call_id")
-        children = rows[rows["parent_id"] != ""]
-        assert (
-            by_id.loc[children["parent_id"], "thread_name"].values == children["thread_name"].values
-        ).all()
 
     def test_untracked_resources_are_empty(self, log_dir: Path) -> None:
         """track_resources=False leaves CPU and memory empty (NaN), never zero."""
@@ -182,21 +97,7 @@ class TestCalls:
 
 
 class TestSettings:
-    """Per-decorator settings and the collector's defaults."""
-
-    def test_decorators_pickle_by_reference(self) -> None:
-        """A decorated module-level function pickles as a reference to itself, carrying no state."""
-        assert pickle.loads(pickle.dumps(fib)) is fib
-        assert len(pickle.dumps(fib)) < 100
-
-    def test_bad_settings_are_refused_at_decoration(self) -> None:
-        """A wrong results_format, max_arg_length or sanitize_func is a clear error, not a silent default."""
-        with pytest.raises(ValueError, match="results_format"):
-            mpmon.Timer(results_format="xlsx")
-        with pytest.raises(ValueError, match="max_arg_length"):
-            mpmon.Timer(max_arg_length=-1)
-        with pytest.raises(TypeError, match="sanitize_func"):
-            mpmon.ErrorCatcher(sanitize_func="mask")  # type: ignore[arg-type]
+    """Per-decorator settings and the collector's defaults, in a fresh interpreter."""
 
     def test_each_decorator_picks_its_results_format(self, tmp_path: Path) -> None:
         """csv and parquet decorators in one run fill both tables; log_to_file=False skips timing.log."""
@@ -249,9 +150,8 @@ class TestSettings:
                 mpmon.stop_collector()
             """,
         )
-        from helpers import json_lines
 
-        logged = [e for e in json_lines(tmp_path / "logs", "timing.log") if e["event"] == "log"]
+        logged = [e for e in log_family(tmp_path / "logs", "timing.log") if e["event"] == "log"]
         assert sorted(e["message"] for e in logged) == sorted(
             ["parent here"] + [f"item {i} done" for i in range(20)]
         )
@@ -259,39 +159,7 @@ class TestSettings:
 
 
 class TestThreeWaysIn:
-    """One Timer object: decorator, context manager, start()/stop()."""
-
-    def test_with_block_makes_one_row_and_is_a_parent(self, captured: CapturedRecords) -> None:
-        """A `with Timer(name=...)` block is one row; monitored calls inside name it as parent."""
-        with mpmon.Timer(name="load"):
-            inner()
-        rows = captured_rows(captured).set_index("function")
-        assert rows.loc["inner", "parent_id"] == rows.loc["load", "call_id"]
-        assert rows.loc["load", "source"] == "timer"
-
-    def test_start_stop_nested_and_recursive_on_one_object(self, captured: CapturedRecords) -> None:
-        """The same object started twice (nested) makes two rows, the inner one a child of the outer."""
-        timer = mpmon.Timer(name="span")
-        timer.start()
-        timer.start()
-        timer.stop()
-        timer.stop()
-        with pytest.raises(RuntimeError, match="without a matching start"):
-            timer.stop()
-        rows = captured_rows(captured)
-        assert len(rows) == 2
-        outer_row = rows[rows["parent_id"] == ""]
-        assert list(rows[rows["parent_id"] != ""]["parent_id"]) == list(outer_row["call_id"])
-
-    def test_block_name_defaults_to_the_enclosing_function(self, captured: CapturedRecords) -> None:
-        """Without name=, a block's row is named after the function it is in."""
-        with mpmon.Timer():
-            pass
-        assert (
-            captured_rows(captured)["function"]
-            .item()
-            .endswith("test_block_name_defaults_to_the_enclosing_function")
-        )
+    """An error leaving a block, in the results table and error.log."""
 
     def test_error_in_a_block_is_recorded_and_propagates(self, log_dir: Path) -> None:
         """An exception leaving a Timer block marks its row; an ErrorCatcher block logs it; both re-raise."""
@@ -299,9 +167,8 @@ class TestThreeWaysIn:
             raise KeyError("missing")
         rows = stopped_rows(log_dir)
         assert (rows["status"].item(), rows["error_type"].item()) == ("error", "KeyError")
-        from helpers import json_lines
 
-        (entry,) = json_lines(log_dir, "error.log")
+        (entry,) = log_family(log_dir, "error.log")
         assert entry["error_type"] == "KeyError" and "missing" in entry["error_message"]
 
 
@@ -325,11 +192,10 @@ def test_an_error_log_file_of_its_own_rotates_with_its_settings(tmp_path: Path) 
                 pass
         """,
     )
-    from helpers import json_lines
 
     files = list((tmp_path / "own").glob("errors.log*"))
     assert len(files) > 3 and all(f.stat().st_size <= 4096 for f in files)
-    entries = json_lines(tmp_path / "own", "errors.log")
+    entries = log_family(tmp_path / "own", "errors.log")
     assert sorted(int(e["error_message"].split()[1]) for e in entries) == list(range(40))
     assert not (tmp_path / "logs" / "error.log").exists()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from helpers import call_lines, json_lines, read_csv, run_program
+from helpers import call_lines, log_family, read_csv, run_program
 
 PROGRAM = """
 import multiprocessing, sys
@@ -42,7 +42,7 @@ def test_errors_are_logged_reraised_and_sanitized(tmp_path: Path, start_method: 
     done = run_program(tmp_path, PROGRAM, start_method)
     assert done.stdout.strip() == "10"
     log_dir = tmp_path / "logs"
-    errors = json_lines(log_dir, "error.log")
+    errors = log_family(log_dir, "error.log")
     rows = read_csv(log_dir)
 
     assert len(errors) == 10

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
-import pyarrow.dataset as pa_ds
 import pytest
-from helpers import ROOT
+from helpers import ROOT, Run, json_lines, results, run_python
 
 from mpmon import schema
 
@@ -31,35 +25,9 @@ ROWS = {
 READERS = {"analyze_in_python.py"}  # read the log directory that demo.py writes
 
 
-def run_example(name: str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_example(name: str, cwd: Path, *args: str) -> Run:
     """Run examples/<name> in ``cwd`` with a fresh interpreter and no inherited collector; it must exit 0."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MPMON_")}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    env["MPLBACKEND"] = "Agg"
-    done = subprocess.run(
-        [sys.executable, str(EXAMPLES / name), *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, f"{name}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
-
-
-def results(log_dir: Path) -> pd.DataFrame:
-    """The rows of the CSV table and the Parquet dataset, read with pandas and pyarrow only."""
-    parts = []
-    if (log_dir / schema.RESULTS_CSV).exists():
-        parts.append(pd.read_csv(log_dir / schema.RESULTS_CSV, keep_default_na=False))
-    if (log_dir / schema.RESULTS_PARQUET).exists():
-        parts.append(pa_ds.dataset(log_dir / schema.RESULTS_PARQUET, format="parquet").to_table().to_pandas())
-    return pd.concat(parts, ignore_index=True)
-
-
-def json_lines(path: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return run_python([EXAMPLES / name, *args], cwd, env={"MPLBACKEND": "Agg"}, timeout=120)
 
 
 @pytest.fixture(scope="module")

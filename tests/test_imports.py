@@ -1,63 +1,20 @@
-"""mpmon's modules import alone, and its import graph has no cycle (imports inside functions included)."""
+"""Each of mpmon's modules imports alone, in a fresh interpreter."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, mpmon_modules
 
-PACKAGE = ROOT / "mpmon"
 OPTIONAL = ("mpmon.dask", "mpmon.otlp")  # need their extras
-
-
-def module_names() -> list[str]:
-    names = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
-    return names
-
-
-def imports_of(name: str) -> set[str]:
-    """The mpmon modules `name` imports anywhere in its code, but under `if TYPE_CHECKING:`."""
-    path = ROOT.joinpath(*name.split("."))
-    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    known = set(module_names())
-    found: set[str] = set()
-    for node in _runtime_nodes(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
-                base = ".".join([*anchor, *([base] if base else [])])
-            submodules = {f"{base}.{alias.name}" for alias in node.names} & set(module_names())
-            found |= submodules or {base}
-    return {m for m in found if m in known and m != name}
-
-
-def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
-    nodes: list[ast.AST] = []
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            stack.extend(node.orelse)
-            continue
-        nodes.append(node)
-        stack.extend(ast.iter_child_nodes(node))
-    return nodes
 
 
 @pytest.mark.slow
 def test_every_module_imports_in_a_fresh_interpreter() -> None:
     """Each module imports on its own (no order it silently depends on)."""
-    names = [n for n in module_names() if not n.startswith(OPTIONAL) and not n.endswith("__main__")]
+    names = [n for n in mpmon_modules() if not n.startswith(OPTIONAL) and not n.endswith("__main__")]
     runs = [
         (name, subprocess.Popen([sys.executable, "-c", f"import {name}"], cwd=ROOT, stderr=subprocess.PIPE))
         for name in names
@@ -65,24 +22,3 @@ def test_every_module_imports_in_a_fresh_interpreter() -> None:
     outcomes = [(name, run.communicate()[1].decode()[-300:], run.returncode) for name, run in runs]
     failed = {name: error for name, error, code in outcomes if code != 0}
     assert failed == {}
-
-
-def test_the_import_graph_has_no_cycle() -> None:
-    """Walking every import between mpmon's modules (package parents aside) finds no cycle."""
-    graph = {name: imports_of(name) for name in module_names()}
-    cycles = []
-    state: dict[str, int] = {}
-
-    def visit(name: str, path: list[str]) -> None:
-        state[name] = 1
-        for other in sorted(graph[name]):
-            if state.get(other) == 1:
-                cycles.append([*path[path.index(other) :], other])
-            elif other not in state:
-                visit(other, [*path, other])
-        state[name] = 2
-
-    for name in graph:
-        if name not in state:
-            visit(name, [name])
-    assert cycles == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from helpers import call_lines, json_lines, read_csv, run_program
+from helpers import call_lines, log_family, read_csv, run_program
 
 import mpmon
 
@@ -52,7 +52,7 @@ class TestStop:
         log_dir = tmp_path / "logs"
         assert len(read_csv(log_dir)) == 2000
         assert len(call_lines(log_dir)) == 2000
-        summary = [e for e in json_lines(log_dir, "timing.log") if e["event"] == "run_summary"]
+        summary = [e for e in log_family(log_dir, "timing.log") if e["event"] == "run_summary"]
         assert summary[0]["records_by_source"] == {"timer": 2000}
 
     def test_the_context_manager_starts_and_stops(self, tmp_path: Path) -> None:
@@ -66,7 +66,7 @@ class TestStop:
                 mpmon.Timer(lambda: 1)()
             """,
         )
-        entries = json_lines(tmp_path / "logs", "timing.log")
+        entries = log_family(tmp_path / "logs", "timing.log")
         assert entries[0]["event"] == "run_start" and entries[0]["tag"] == "ctx"
         assert entries[-1]["event"] == "run_summary"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from helpers import call_lines, json_lines, read_results, run_program
+from helpers import call_lines, log_family, read_results, run_program
 
 from mpmon import rows, schema
 from mpmon.collector import tables
@@ -102,6 +102,6 @@ def test_messages_and_console_lines_of_a_real_run(tmp_path: Path, results_format
     assert [line["message"] for line in call_lines(tmp_path / "logs")] == expected
     console = [line.split("] ", 1)[1] for line in done.stderr.splitlines() if " finished in " in line]
     assert console == expected
-    lines = json_lines(tmp_path / "logs", schema.TIMING_LOG)
+    lines = log_family(tmp_path / "logs", schema.TIMING_LOG)
     summary = next(e for e in lines if e.get("event") == schema.RUN_SUMMARY_EVENT)
     assert summary["message"] == f"run {summary['run_id']}: {len(expected)} calls from 1 process, 1 error"

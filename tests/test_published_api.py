@@ -8,16 +8,13 @@ columns are those of `mpmon.schema`, not the published package's), so the files 
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import pandas as pd
-import pytest
-from helpers import json_lines, read_csv, run_program
+from helpers import log_family, read_csv, run_program
 
 import mpmon
 from mpmon import schema
-from mpmon.decorators import ErrorCatcherDecorator, TimerDecorator
 
 ALIAS = "import sys\nimport mpmon\nsys.modules[__name__] = mpmon\n"
 
@@ -60,32 +57,13 @@ def test_published_program_runs_unchanged(tmp_path: Path) -> None:
     assert done.stderr.count("use_multiprocessing is ignored: mpmon is always multiprocess-safe") == 1
     rows = read_csv(tmp_path / "logs")
     assert sorted(rows["function"]) == ["manual_test", "slow_csv", "slow_csv_mp", "slow_csv_mp"]
-    (entry,) = json_lines(tmp_path / "logs", "error.log")
+    (entry,) = log_family(tmp_path / "logs", "error.log")
     assert entry["function"] == "faulty" and entry["error_type"] == "ZeroDivisionError"
     errors = pd.read_csv(tmp_path / "logs" / schema.ERROR_RESULTS_CSV, keep_default_na=False)
     assert list(errors["function"]) == ["faulty"] and list(errors["call_id"]) == [entry["uuid"]]
 
 
 class TestPublishedParameters:
-    def test_use_multiprocessing_warns_once_per_process(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """Accepted on both decorators and ignored; the warning points at the caller's line."""
-        monkeypatch.setattr("mpmon.decorators._warned_multiprocessing", False)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            timer = mpmon.Timer(use_multiprocessing=True)
-            catcher = mpmon.ErrorCatcher(use_multiprocessing=False)
-        assert [str(w.message).split(":")[0] for w in caught] == ["use_multiprocessing is ignored"]
-        assert caught[0].category is DeprecationWarning and caught[0].filename == __file__
-        assert isinstance(timer, TimerDecorator) and isinstance(catcher, ErrorCatcherDecorator)
-        assert timer.settings == TimerDecorator().settings
-
-    def test_error_catcher_results_format_is_routed(self) -> None:
-        """The sixth item of an error record's route; None leaves it to the collector."""
-        assert mpmon.ErrorCatcher(results_format="parquet").settings.route[5] == "parquet"
-        assert mpmon.ErrorCatcher(log_to_console=True).settings.route[5] is None
-        with pytest.raises(ValueError, match="results_format"):
-            mpmon.ErrorCatcher(results_format="xlsx")
-
     def test_metrics_end_has_both_sets_of_keys(self, tmp_path: Path) -> None:
         """mpmon's keys and the published package's, with the same figures."""
         with mpmon.collector(tmp_path / "logs", log_to_console=False):

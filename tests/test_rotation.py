@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import call_lines, json_lines, read_csv, run_program
+from helpers import call_lines, log_family, read_csv, run_program
 
 PROGRAM = """
 import mpmon
@@ -37,7 +37,7 @@ def test_twenty_thousand_records_give_twenty_thousand_complete_lines(tmp_path: P
     assert sorted(int(json.loads(line["args"])["args"][0]) for line in lines) == list(range(20_000))
     assert len({line["uuid"] for line in lines}) == 20_000
     assert len(read_csv(log_dir)) == 20_000
-    assert [e["event"] for e in json_lines(log_dir, "timing.log") if e["event"] != "call"] == [
+    assert [e["event"] for e in log_family(log_dir, "timing.log") if e["event"] != "call"] == [
         "run_start",
         "run_summary",
     ]

@@ -7,10 +7,9 @@ the logging capture of the collector started implicitly by the first monitored c
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-from helpers import call_lines, json_lines, read_csv, run_program
+from helpers import Run, call_lines, log_family, read_csv, run_program
 
 from mpmon import schema
 
@@ -77,7 +76,7 @@ except Exception as e:
 '''
 
 
-def run_example(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+def run_example(tmp_path: Path, source: str) -> Run:
     (tmp_path / "monitoring.py").write_text(ALIAS)
     return run_program(tmp_path, source)
 
@@ -85,7 +84,7 @@ def run_example(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]
 def log_messages(log_dir: Path) -> list[str]:
     """The messages of the captured logging records in timing.log, in order."""
     return [
-        e["message"] for e in json_lines(log_dir, schema.TIMING_LOG) if e.get("event") == schema.EVENT_LOG
+        e["message"] for e in log_family(log_dir, schema.TIMING_LOG) if e.get("event") == schema.EVENT_LOG
     ]
 
 
@@ -111,7 +110,7 @@ def test_error_catcher_example(tmp_path: Path) -> None:
     assert (
         done.stdout.strip() == "Caught an exception as expected: This is a test error with a secret password!"
     )
-    (entry,) = json_lines(tmp_path / "logs", "error.log")
+    (entry,) = log_family(tmp_path / "logs", "error.log")
     assert entry["error_message"] == "This is a test error with a secret *****!"
     assert "password" not in entry["traceback"] and "Traceback" in entry["traceback"]
     assert entry["function"] == "error_function"
@@ -129,7 +128,7 @@ def test_combined_example(tmp_path: Path) -> None:
     rows = read_csv(tmp_path / "logs")
     assert list(rows["status"]) == ["ok", "error"]
     assert list(rows["args"]) == ['{"args":["*","*"],"kwargs":{}}', '{"args":["-*","*"],"kwargs":{}}']
-    (entry,) = json_lines(tmp_path / "logs", "error.log")
+    (entry,) = log_family(tmp_path / "logs", "error.log")
     assert entry["uuid"] == rows["call_id"][1]
     assert entry["error_type"] == "ValueError"
     lines = ["Combined function started", "Combined function completed", "Combined function started"]

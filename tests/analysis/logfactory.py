@@ -30,6 +30,10 @@ STEP_S = 0.04
 FLAKY_S = 0.02
 IO_S = 0.05
 HOST = "testhost"
+RUN_A = "20261125T180000Z-aaaaaa"
+RUN_B = "20261125T190000Z-bbbbbb"
+OneRun = tuple[Path, list[dict[str, Any]]]
+TwoRuns = tuple[Path, list[dict[str, Any]], list[dict[str, Any]]]
 
 
 def iso(stamp: pd.Timestamp) -> str:
@@ -374,3 +378,12 @@ def write_hosts(root: Path, run_id: str, skews: dict[str, float]) -> dict[str, l
         write_jsonl(log_dir / schema.TIMING_LOG, [clock_offset_line(run_id, host, s, at) for s in samples])
         written[host] = rows
     return written
+
+
+def write_two_runs(log_dir: Path) -> TwoRuns:
+    """Write runs A and B into ``log_dir``."""
+    rows_a = make_run(RUN_A, workers=3, tasks=10)
+    rows_b = make_run(RUN_B, start=T0 + pd.Timedelta(hours=1), workers=4, tasks=15, pid_base=2000)
+    write_run(log_dir, rows_a, tag="first")
+    write_run(log_dir, rows_b, tag="second", rotate=3)
+    return log_dir, rows_a, rows_b

@@ -21,7 +21,7 @@ from mpmon import schema
 from mpmon.analysis.cli import main
 
 from . import logfactory as lf
-from .conftest import RUN_A, RUN_B, OneRun, TwoRuns
+from .logfactory import RUN_A, RUN_B, OneRun, TwoRuns
 
 
 def _folders(out: Path) -> list[Path]:

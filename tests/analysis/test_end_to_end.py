@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -17,6 +15,7 @@ import pandas as pd
 import pyarrow.dataset as pa_ds
 import pyarrow.parquet as pq
 import pytest
+from helpers import analyze, json_lines, log_family, run_python
 
 import mpmon
 from mpmon import schema
@@ -76,30 +75,14 @@ SCRIPT = textwrap.dedent(
 RUNS = (("csv", "first", 20), ("parquet", "second", 30))  # results format, tag, tasks
 
 
-def _analyze(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the command line in a fresh interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "mpmon.analysis", *args], capture_output=True, text=True, timeout=180
-    )
-
-
 @pytest.fixture(scope="module")
 def real_logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     """The log directory after two real runs, and each tag's run id (from its run_start line)."""
     base = tmp_path_factory.mktemp("e2e")
     (base / "app.py").write_text(SCRIPT)
     for results_format, tag, count in RUNS:
-        done = subprocess.run(
-            [sys.executable, "app.py", "logs", results_format, tag, str(count)],
-            cwd=base,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr
-    lines = [
-        json.loads(x) for p in sorted((base / "logs").glob("timing.log*")) for x in p.read_text().splitlines()
-    ]
+        run_python(["app.py", "logs", results_format, tag, count], base, timeout=120)
+    lines = log_family(base / "logs", schema.TIMING_LOG)
     ids = {x["tag"]: x["run_id"] for x in lines if x.get("event") == schema.RUN_START_EVENT}
     assert set(ids) == {"first", "second"}
     return base / "logs", ids
@@ -115,7 +98,7 @@ def _raw_rows(log_dir: Path, run_id: str) -> pd.DataFrame:
 
 def _error_log_entries(log_dir: Path, run_id: str) -> list[dict[str, Any]]:
     """The error.log entries of a run."""
-    entries = [json.loads(x) for x in (log_dir / schema.ERROR_LOG).read_text().splitlines()]
+    entries = json_lines(log_dir / schema.ERROR_LOG)
     return [e for e in entries if e["run_id"] == run_id]
 
 
@@ -125,7 +108,7 @@ def report(request: pytest.FixtureRequest, real_logs: tuple[Path, dict[str, str]
     log_dir, ids = real_logs
     out = log_dir.parent / f"out-{request.param}"
     args = ["--logdir", str(log_dir), "--out", str(out), "--subtitle", "end to end", "--export-rows"]
-    done = _analyze(*args, *([] if request.param == "second" else ["--run", ids["first"]]))
+    done = analyze(*args, *([] if request.param == "second" else ["--run", ids["first"]]))
     assert done.returncode == 0, done.stderr
     (folder,) = list(out.iterdir())
     run_id = ids[request.param]
@@ -230,7 +213,7 @@ class TestRealRuns:
 def test_list_runs_shows_both(real_logs: tuple[Path, dict[str, str]]) -> None:
     """--list-runs on the real log directory lists both runs with their tags, oldest first."""
     log_dir, ids = real_logs
-    done = _analyze("--logdir", str(log_dir), "--list-runs")
+    done = analyze("--logdir", str(log_dir), "--list-runs")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split()[:2] for line in lines[1:3]] == [[ids["first"], "first"], [ids["second"], "second"]]
@@ -238,7 +221,7 @@ def test_list_runs_shows_both(real_logs: tuple[Path, dict[str, str]]) -> None:
 
 def test_unknown_run_exits_2(real_logs: tuple[Path, dict[str, str]]) -> None:
     """An unknown run id in a real log directory: exit 2, one line, no traceback."""
-    done = _analyze("--logdir", str(real_logs[0]), "--run", "nope")
+    done = analyze("--logdir", str(real_logs[0]), "--run", "nope")
     assert done.returncode == 2
     assert (
         done.stderr.startswith("mpmon-analyze: error: run id 'nope' is unknown")

@@ -7,24 +7,22 @@ DuckDB are not installed here: their glob recipe is checked by reading the files
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pa_ds
 import pyarrow.parquet as pq
+from helpers import REAL_CALLS, json_lines
 
 from mpmon import schema
-
-from .conftest import REAL_CALLS
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 
 def _call_lines(log_dir: Path) -> dict[str, dict[str, object]]:
     """timing.log's call lines by call id: the same calls, written as JSON by the same collector."""
-    lines = [json.loads(x) for x in (log_dir / schema.TIMING_LOG).read_text().splitlines()]
+    lines = json_lines(log_dir / schema.TIMING_LOG)
     return {str(x["call_id"]): x for x in lines if x.get("event") == schema.EVENT_CALL}
 
 

@@ -18,7 +18,7 @@ from mpmon.analysis.cli import main
 from mpmon.analysis.load import parse_time
 
 from . import logfactory as lf
-from .conftest import RUN_A, RUN_B, OneRun, TwoRuns
+from .logfactory import RUN_A, RUN_B, OneRun, TwoRuns
 
 
 def _ids(df: pd.DataFrame) -> set[str]:

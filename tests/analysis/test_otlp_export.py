@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from helpers import ROOT, analyze, run_python
 
 from mpmon.analysis import load
 
@@ -28,8 +29,6 @@ pytest.importorskip("opentelemetry.proto")
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as pb
 
 from mpmon.analysis.otlp import exporter as ex
-
-ROOT = Path(__file__).resolve().parents[2]
 
 PROGRAM = """
 import multiprocessing
@@ -151,20 +150,8 @@ def pool_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The log directory of one real run of PROGRAM: a Pool(2), nested calls, hooks, caught errors."""
     base = tmp_path_factory.mktemp("otlp")
     (base / f"{SCRIPT}.py").write_text(PROGRAM)
-    run_python(base, f"{SCRIPT}.py", "logs")
+    run_python([f"{SCRIPT}.py", "logs"], base, timeout=120)
     return base / "logs"
-
-
-def run_python(directory: Path, *argv: str, env: dict[str, str] | None = None) -> None:
-    """``python *argv`` in ``directory``, as helpers.run_program runs prog.py, for a program whose name
-    (a script's file name, ``-m module``) is what is tested."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MPMON_", "OTEL_"))}
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), environment.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, *argv], cwd=directory, env={**environment, **(env or {})},
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
 
 
 def run_start(log_dir: Path) -> dict[str, Any]:
@@ -172,13 +159,6 @@ def run_start(log_dir: Path) -> dict[str, Any]:
     lines = [json.loads(line) for line in (log_dir / "timing.log").read_text().splitlines()]
     (start,) = [e for e in lines if e.get("event") == "run_start"]
     return start
-
-
-def analyze(*args: str) -> subprocess.CompletedProcess[str]:
-    """``mpmon-analyze`` in a fresh interpreter."""
-    return subprocess.run(
-        [sys.executable, "-m", "mpmon.analysis", *args], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
 
 
 def span_key(span: Any) -> tuple[bytes, bytes, bytes]:
@@ -317,7 +297,7 @@ class TestProgram:
         (tmp_path / "jobs").mkdir()
         (tmp_path / "jobs" / "__init__.py").write_text("")
         (tmp_path / "jobs" / "nightly.py").write_text(PROGRAM)
-        run_python(tmp_path, "-m", "jobs.nightly", "logs", env={"MPMON_HOSTNAME": "node-7"})
+        run_python(["-m", "jobs.nightly", "logs"], tmp_path, env={"MPMON_HOSTNAME": "node-7"}, timeout=120)
         assert run_start(tmp_path / "logs")["host"] == "node-7"
         done = analyze("--logdir", str(tmp_path / "logs"), "--otlp-endpoint", receiver.url)
         assert done.returncode == 0, done.stderr
@@ -329,7 +309,7 @@ class TestProgram:
     def test_python_c_has_a_stand_in_name(self, tmp_path: Path) -> None:
         """python -c has no script: run_start says "python-c" (and still the runtime)."""
         code = "import mpmon; mpmon.start_collector('logs', log_to_console=False); mpmon.stop_collector()"
-        run_python(tmp_path, "-c", code)
+        run_python(["-c", code], tmp_path, timeout=120)
         start = run_start(tmp_path / "logs")
         assert start["script"] == "python-c"
         assert start["process.runtime.version"] == platform.python_version()

@@ -15,7 +15,7 @@ import pytest
 from mpmon.analysis import load
 
 from . import logfactory as lf
-from .conftest import RUN_A
+from .logfactory import RUN_A
 
 pytest.importorskip("opentelemetry.proto")
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest

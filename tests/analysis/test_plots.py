@@ -27,7 +27,7 @@ from mpmon.analysis import (
 from mpmon.analysis.figures import CAPTIONS, timeline
 
 from . import logfactory as lf
-from .conftest import OneRun
+from .logfactory import OneRun
 
 
 def _texts(fig: Figure) -> str:

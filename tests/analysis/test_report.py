@@ -21,7 +21,7 @@ from mpmon.analysis.figures import CAPTIONS
 from mpmon.analysis.report import Report, output_folder
 
 from . import logfactory as lf
-from .conftest import RUN_A, OneRun, TwoRuns
+from .logfactory import RUN_A, OneRun, TwoRuns
 
 EXPECTED_FILES = {
     *(f"{name}.png" for name in FIGURES),

@@ -22,7 +22,7 @@ from mpmon.analysis.stats import (
 )
 
 from . import logfactory as lf
-from .conftest import RUN_A
+from .logfactory import RUN_A
 
 
 @pytest.fixture

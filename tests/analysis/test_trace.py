@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from helpers import REAL_CALLS
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +23,7 @@ from mpmon.analysis.cli import main
 from mpmon.analysis.trace import NEST_TOLERANCE_US
 
 from . import logfactory as lf
-from .conftest import REAL_CALLS, OneRun
+from .logfactory import OneRun
 
 Trace = dict[str, Any]
 Event = dict[str, Any]

@@ -14,12 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from mpmon import schema
-
-from .conftest import (
+from helpers import (
+    PRELUDE,
     assert_every_file_parses,
-    calls_in_log,
+    call_lines,
     json_lines,
     results,
     run_program,
@@ -27,19 +25,7 @@ from .conftest import (
     summaries,
 )
 
-COMMON = """
-import json, os, signal, sys, time
-import multiprocessing as mp
-import mpmon
-
-@mpmon.Timer(log_to_console=False)
-def step(i):
-    return i
-
-def steady(n):
-    for i in range(n):
-        step(i)
-"""
+from mpmon import schema
 
 
 @contextlib.contextmanager
@@ -65,7 +51,7 @@ class TestWorkerKilled:
     """1. A worker killed with SIGKILL in the middle of a run."""
 
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 def doomed(handed):
     i = 0
@@ -106,7 +92,7 @@ if __name__ == "__main__":
     ) -> None:
         """Records a SIGKILLed worker had flushed are on disk; other workers' records are all there."""
         logs = tmp_path / "logs"
-        run = run_program(tmp_path, self.PROGRAM, logs, start_method, timeout=60)
+        run = run_program(tmp_path, self.PROGRAM, logs, start_method, timeout=60, check=False)
         run.assert_ok()
         out = run.result()
         rows = results(logs)
@@ -119,7 +105,7 @@ if __name__ == "__main__":
             assert call_numbers(rows, pid) == set(range(1, 5001))
         assert call_numbers(rows, out["late"]) == set(range(1, 1001))
         assert call_numbers(rows, out["owner"]) == set(range(1, 11))
-        assert len(calls_in_log(logs)) == len(rows)
+        assert len(call_lines(logs)) == len(rows)
         assert_every_file_parses(logs)
         expected = handed + 2 * 5000 + 1000 + 10
         kept = int((rows["pid"] != out["victim"]).sum()) + handed
@@ -136,7 +122,7 @@ class TestCollectorKilled:
     """2. The collector killed with SIGKILL under load: 2 workers, 50,000 calls."""
 
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 import psutil
 
@@ -190,11 +176,11 @@ if __name__ == "__main__":
 
     def check(self, tmp_path: Path, start_method: str, target: str, report):
         logs, calls = tmp_path / "logs", 50_000
-        run = run_program(tmp_path, self.PROGRAM, logs, calls, start_method, target, timeout=120)
+        run = run_program(tmp_path, self.PROGRAM, logs, calls, start_method, target, timeout=120, check=False)
         run.assert_ok()
         rows = results(logs)
         summary = summaries(logs)[-1]
-        lines = [entry["call_id"] for entry in calls_in_log(logs)]
+        lines = [entry["call_id"] for entry in call_lines(logs)]
         report(
             f"{start_method}: SIGKILL the collector's {target} under load, Pool(2), 50,000 calls",
             records=len(rows),
@@ -218,7 +204,7 @@ class TestNoCollector:
     """3. No collector reachable: records are spilled, then ingested or read; nothing dropped silently."""
 
     SPILLER = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     with mp.Pool(2) as pool:
@@ -244,14 +230,14 @@ mpmon.stop_collector()
             "MPMON_RUN_ID": "run-without-collector",
             "MPMON_LOG_DIR": str(logs),
         }
-        run = run_program(tmp_path, self.SPILLER, env=env, timeout=60)
+        run = run_program(tmp_path, self.SPILLER, env=env, timeout=60, check=False)
         run.assert_ok()
         spilled = [entry for path in spill_files(logs) for entry in json_lines(path)]
         assert len(spilled) == 3100 and {e["event"] for e in spilled} == {schema.EVENT_CALL}
         assert {e["run_id"] for e in spilled} == {"run-without-collector"}
         assert len({e["call_id"] for e in spilled}) == 3100
         started = time.monotonic()
-        ingest = run_program(tmp_path, self.NEXT_RUN, logs, name="next_run.py")
+        ingest = run_program(tmp_path, self.NEXT_RUN, logs, name="next_run.py", check=False)
         ingest.assert_ok()
         rows = results(logs)
         assert len(rows) == 3100 and rows["call_id"].is_unique
@@ -267,7 +253,7 @@ mpmon.stop_collector()
         )
 
     LATE = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     mpmon.start_collector(sys.argv[1], log_to_console=False)
@@ -288,12 +274,12 @@ if __name__ == "__main__":
     ) -> None:
         """Workers started after stop_collector() find no address: their records wait in spill files."""
         logs = tmp_path / "logs"
-        run = run_program(tmp_path, self.LATE, logs, timeout=60)
+        run = run_program(tmp_path, self.LATE, logs, timeout=60, check=False)
         run.assert_ok()
         assert run.result()["exitcodes"] == [0, 0]
         assert len(results(logs)) == 2000
         assert sum(len(json_lines(p)) for p in spill_files(logs)) == 1000
-        ingest = run_program(tmp_path, self.NEXT_RUN, logs, name="next_run.py")
+        ingest = run_program(tmp_path, self.NEXT_RUN, logs, name="next_run.py", check=False)
         ingest.assert_ok()
         rows = results(logs)
         assert len(rows) == 3000 and rows["call_id"].is_unique
@@ -312,7 +298,7 @@ if __name__ == "__main__":
         logs = tmp_path / "logs"
         env = {"MPMON_ADDRESS": str(tmp_path / "gone.sock"), "MPMON_AUTHKEY": "00" * 32,
                "MPMON_RUN_ID": "orphan-run", "MPMON_LOG_DIR": str(logs)}  # fmt: skip
-        run_program(tmp_path, self.SPILLER, env=env, timeout=60).assert_ok()
+        run_program(tmp_path, self.SPILLER, env=env, timeout=60, check=False).assert_ok()
         calls = load_run(logs)
         assert len(calls) == 3100 and calls["call_id"].is_unique
 
@@ -321,7 +307,7 @@ class TestSlowCollector:
     """4. A collector that cannot keep up (a deliberately slow sink)."""
 
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 @mpmon.Timer(log_to_console=False)
 def padded(i, pad):
@@ -350,7 +336,7 @@ if __name__ == "__main__":
     def run_slow(self, tmp_path: Path, policy: str, calls: int, sink_seconds_per_batch: float):
         logs = tmp_path / "logs"
         env = {"MPMON_TEST_SLOW_SINK_SECONDS": str(sink_seconds_per_batch)}
-        run = run_program(tmp_path, self.PROGRAM, logs, policy, calls, env=env, timeout=120)
+        run = run_program(tmp_path, self.PROGRAM, logs, policy, calls, env=env, timeout=120, check=False)
         run.assert_ok()
         out = run.result()
         assert out["exitcodes"] == [0, 0]
@@ -459,14 +445,14 @@ else:
             self.check_refused(tmp_path, "the read-only mount point", mount)
 
     def check_refused(self, tmp_path: Path, label: str, target: Path) -> None:
-        run = run_program(tmp_path, self.START, target)
+        run = run_program(tmp_path, self.START, target, check=False)
         run.assert_ok()
         out = run.result()
         assert out["error"] and str(target) in out["error"], label
         assert out["published"] == [], label
 
     FULL_DISK = (
-        COMMON
+        PRELUDE
         + """
 import resource
 
@@ -497,7 +483,7 @@ if __name__ == "__main__":
     ) -> None:
         """With a 2 MiB file-size limit the collector reports on stderr; the program finishes intact."""
         logs = tmp_path / "logs"
-        run = run_program(tmp_path, self.FULL_DISK, logs, 2 << 20, timeout=60)
+        run = run_program(tmp_path, self.FULL_DISK, logs, 2 << 20, timeout=60, check=False)
         run.assert_ok()
         out = run.result()
         assert out["done"] == 20_000
@@ -520,7 +506,7 @@ if __name__ == "__main__":
         """ENOSPC on a 4 MiB tmpfs: stderr says so, the program's results are intact, files parse."""
         with tmpfs(tmp_path / "small", "size=4m") as mount:
             logs = mount / "logs"
-            run = run_program(tmp_path, self.FULL_DISK, logs, 0, timeout=60)
+            run = run_program(tmp_path, self.FULL_DISK, logs, 0, timeout=60, check=False)
             run.assert_ok()
             assert run.result()["done"] == 20_000
             assert "No space left on device" in run.stderr, run.stderr
@@ -540,7 +526,7 @@ class TestStuckPeer:
     """6. stop_collector() with a stuck worker connection returns within its timeout."""
 
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 import socket, struct
 from multiprocessing import connection
@@ -590,7 +576,7 @@ if __name__ == "__main__":
     ) -> None:
         """A half-sent message, a peer without handshake, a frozen and a chatty worker do not hold stop."""
         logs, timeout = tmp_path / "logs", 5.0
-        run = run_program(tmp_path, self.PROGRAM, logs, timeout, timeout=60)
+        run = run_program(tmp_path, self.PROGRAM, logs, timeout, timeout=60, check=False)
         run.assert_ok()
         took = run.result()["stop_seconds"]
         assert took <= timeout, f"stop_collector took {took:.2f} s"
@@ -614,7 +600,7 @@ class TestPoolTerminate:
     landing just before a worker blocks on the pool's queue lock was never handled)."""
 
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 import faulthandler
 
@@ -635,7 +621,7 @@ if __name__ == "__main__":
     def test_twenty_pools_in_a_row_all_exit_and_keep_every_record(self, tmp_path: Path, report) -> None:
         """20 x `with Pool(2)` of 10,000 calls: every exit returns, every call is a row."""
         logs, rounds = tmp_path / "logs", 20
-        run = run_program(tmp_path, self.PROGRAM, logs, rounds, timeout=120)
+        run = run_program(tmp_path, self.PROGRAM, logs, rounds, timeout=120, check=False)
         rows = results(logs)
         report("20 x with Pool(2): map 10,000 calls", records=len(rows), lost=rounds * 10_000 - len(rows),
                seconds=run.seconds, exit_status=run.returncode)  # fmt: skip

@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import assert_every_file_parses, json_lines, log_family, results, run_program, summaries
 
 from mpmon import sanitizers, schema
-
-from .conftest import assert_every_file_parses, json_lines, log_family, results, run_program, summaries
 
 PEERS = r"""
 import json, os, pickle, socket, stat, sys
@@ -91,7 +90,7 @@ def test_the_collector_listens_only_on_a_private_socket_and_refuses_peers_withou
 ) -> None:
     """A Unix socket in a 0700 directory, no TCP socket; a wrong key or no handshake is refused."""
     logs = tmp_path / "logs"
-    run = run_program(tmp_path, PEERS, logs, tmp_path, timeout=60)
+    run = run_program(tmp_path, PEERS, logs, tmp_path, timeout=60, check=False)
     run.assert_ok()
     out = run.result()
     assert out["folder_mode"] == 0o700 and out["folder_owner"] == os.getuid()
@@ -114,7 +113,7 @@ def test_payloads_that_refer_to_globals_are_rejected_and_counted_never_executed(
     """os.system in a pickle, a global function, junk, malformed records: all rejected and counted; nothing
     runs, and the collector goes on serving."""
     logs = tmp_path / "logs"
-    run = run_program(tmp_path, PEERS, logs, tmp_path, timeout=60)
+    run = run_program(tmp_path, PEERS, logs, tmp_path, timeout=60, check=False)
     run.assert_ok()
     assert run.result()["executed"] is False
     assert not (tmp_path / "executed").exists()
@@ -195,7 +194,7 @@ def test_log_files_are_readable_by_their_owner_only_unless_configured_otherwise(
 ) -> None:
     """timing.log, error.log, the CSV and the Parquet parts are 0600 (or the file_mode asked for)."""
     logs = tmp_path / "logs"
-    run_program(tmp_path, PERMISSIONS, logs, file_mode, timeout=60).assert_ok()
+    run_program(tmp_path, PERMISSIONS, logs, file_mode, timeout=60, check=False).assert_ok()
     files = [logs / schema.TIMING_LOG, logs / schema.ERROR_LOG, logs / schema.RESULTS_CSV]
     files += list((logs / schema.RESULTS_PARQUET).glob("*.parquet"))
     assert len(files) == 4
@@ -261,7 +260,7 @@ def test_the_runs_sanitizer_runs_in_every_process_on_every_text_that_leaves_it(
     """Arguments, messages, tracebacks and captured log lines of fork and spawn workers: no secret."""
     (tmp_path / "masking.py").write_text(MASKING)
     logs = tmp_path / "logs"
-    run = run_program(tmp_path, SANITIZED, logs, how, timeout=90)
+    run = run_program(tmp_path, SANITIZED, logs, how, timeout=90, check=False)
     run.assert_ok()
     assert_every_file_parses(logs)
     for path in logs.rglob("*"):
@@ -308,7 +307,7 @@ if __name__ == "__main__":
 def test_captured_log_lines_are_masked_by_the_default_sanitizer_when_the_run_has_none(tmp_path: Path) -> None:
     """capture_logging applies mpmon.sanitizers.default; arguments are kept as they are (seed behaviour)."""
     logs = tmp_path / "logs"
-    run = run_program(tmp_path, DEFAULT_MASKING, logs, timeout=60)
+    run = run_program(tmp_path, DEFAULT_MASKING, logs, timeout=60, check=False)
     run.assert_ok()
     (line,) = [e for e in json_lines(logs / schema.TIMING_LOG) if e.get("event") == "log"]
     assert line["message"] == "connecting with password=*** and Authorization: Bearer ***"
@@ -324,7 +323,7 @@ try:
 except TypeError as exc:
     print(exc)
 """
-    run = run_program(tmp_path, code, timeout=60)
+    run = run_program(tmp_path, code, timeout=60, check=False)
     run.assert_ok()
     assert "sanitize_func must be a function other processes can import" in run.stdout
 

@@ -15,12 +15,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from mpmon import schema
-
-from .conftest import (
+from helpers import (
+    PRELUDE,
     assert_every_file_parses,
-    calls_in_log,
+    call_lines,
     json_lines,
     log_family,
     results,
@@ -28,22 +26,14 @@ from .conftest import (
     summaries,
 )
 
-COMMON = """
-import json, os, signal, socket, sys, time
-import multiprocessing as mp
-import mpmon
-
-@mpmon.Timer(log_to_console=False)
-def step(i):
-    return i
-"""
+from mpmon import schema
 
 
 class TestNeverHang:
     """A burst of connections or a collector in any state never hangs the program."""
 
     BURST = (
-        COMMON
+        PRELUDE
         + """
 import resource, psutil
 
@@ -81,7 +71,7 @@ if __name__ == "__main__":
         """The accept loop survives EMFILE (counted, said once), later workers' records arrive, stop is
         in time."""
         logs = tmp_path / "logs"
-        run = run_program(tmp_path, self.BURST, logs, timeout=90)
+        run = run_program(tmp_path, self.BURST, logs, timeout=90, check=False)
         run.assert_ok()
         rows = results(logs)
         assert len(rows) == 2000 and rows["call_id"].is_unique
@@ -110,13 +100,13 @@ mpmon.stop_collector()
 
     def test_the_collector_raises_its_soft_file_limit_to_the_hard_one(self, tmp_path: Path) -> None:
         """Started with a soft limit of 64, the collector runs with its hard limit."""
-        run = run_program(tmp_path, self.RAISED, tmp_path / "logs")
+        run = run_program(tmp_path, self.RAISED, tmp_path / "logs", check=False)
         run.assert_ok()
         limits = run.result()
         assert limits["soft"] == limits["hard"] > 64
 
     STATES = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     state, timeout = sys.argv[2], 3.0
@@ -155,7 +145,7 @@ if __name__ == "__main__":
         """SIGSTOPped (with its listen queue full or not), wedged in a write, or refusing connections:
         stop_collector(3) returns within 3 s plus a small slack, and says what it could not confirm."""
         slow = {"MPMON_TEST_SLOW_SINK_SECONDS": "60"} if state == "wedged" else {}  # a write takes 60 s
-        run = run_program(tmp_path, self.STATES, tmp_path / "logs", state, timeout=60, env=slow)
+        run = run_program(tmp_path, self.STATES, tmp_path / "logs", state, timeout=60, env=slow, check=False)
         run.assert_ok()
         stop_s = run.result()["stop_s"]
         report(f"stop_collector(3) with the collector {state}", records=0, lost=0, seconds=stop_s)
@@ -189,14 +179,14 @@ else:
         logs.mkdir()
         victim.write_bytes(b"precious\n")
         (logs / name).symlink_to(victim)
-        run = run_program(tmp_path, self.AT_START, logs)
+        run = run_program(tmp_path, self.AT_START, logs, check=False)
         run.assert_ok()
         refused = run.result()["refused"]
         assert refused and name in refused and "symlink" in refused
         assert victim.read_bytes() == b"precious\n"
 
     DURING = (
-        COMMON
+        PRELUDE
         + """
 @mpmon.ErrorCatcher(log_to_console=False)
 @mpmon.Timer(log_to_console=False)
@@ -241,7 +231,7 @@ if __name__ == "__main__":
         spill_link = logs / f"{schema.SPILL_PREFIX}1-abcdef12.jsonl"
         spill_link.symlink_to(secret)
         before = secret.read_bytes()
-        run = run_program(tmp_path, self.DURING, logs, victim)
+        run = run_program(tmp_path, self.DURING, logs, victim, check=False)
         run.assert_ok()
         assert victim.read_bytes() == b"precious\n"
         assert secret.read_bytes() == before and spill_link.is_symlink()
@@ -253,7 +243,7 @@ class TestPoison:
     """Input the writer cannot turn into rows is quarantined, never fatal."""
 
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     mpmon.start_collector(sys.argv[1], log_to_console=False)
@@ -296,7 +286,7 @@ if __name__ == "__main__":
         logs = tmp_path / "logs"
         for number in (1, 2):
             self.poison(logs, number)
-            run = run_program(tmp_path, self.PROGRAM, logs, timeout=60)
+            run = run_program(tmp_path, self.PROGRAM, logs, timeout=60, check=False)
             run.assert_ok()
             summary = summaries(logs)[-1]
             rows = results(logs)
@@ -342,7 +332,7 @@ print(json.dumps({"max": server.MAX_MESSAGE}))
     def test_a_message_larger_than_the_largest_batch_is_refused_and_counted(self, tmp_path: Path) -> None:
         """A keyholder's oversized batch is refused unread (no row, no memory for it) and counted."""
         logs = tmp_path / "logs"
-        run = run_program(tmp_path, self.PROGRAM, logs, timeout=60)
+        run = run_program(tmp_path, self.PROGRAM, logs, timeout=60, check=False)
         run.assert_ok()
         summary = summaries(logs)[-1]
         assert summary["oversized_messages"] == 1 and summary["rejected_payloads"] == 1
@@ -375,10 +365,10 @@ mpmon.stop_collector()
         foreign = temp / "mpmon-notours"  # no marker: never removed
         foreign.mkdir()
         env = {"TMPDIR": str(temp)}
-        killed = run_program(tmp_path, self.KILLED, tmp_path / "logs", env=env, name="killed.py")
+        killed = run_program(tmp_path, self.KILLED, tmp_path / "logs", env=env, name="killed.py", check=False)
         first = Path(killed.stdout.split()[0])
         assert first.parent == temp and first.exists()
-        following = run_program(tmp_path, self.NEXT, tmp_path / "logs", env=env, name="next.py")
+        following = run_program(tmp_path, self.NEXT, tmp_path / "logs", env=env, name="next.py", check=False)
         following.assert_ok()
         assert not first.exists()
         assert not Path(following.stdout.split()[0]).exists()
@@ -387,7 +377,7 @@ mpmon.stop_collector()
 
 class TestTwoRunsOneDirectory:
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     c = mpmon.start_collector(sys.argv[1], log_to_console=False, max_bytes=64 * 1024, backup_count=1000)
@@ -423,7 +413,7 @@ if __name__ == "__main__":
             assert "Traceback" not in err, err
         run_ids = {json.loads(out.splitlines()[-1])["run_id"] for out, _ in outputs}
         rows = results(logs)
-        lines = calls_in_log(logs)
+        lines = call_lines(logs)
         header_lines = (logs / schema.RESULTS_CSV).read_text().count('"run_id","call_id"')
         report(
             "two programs into one log_dir, 64 KiB rotation, 30,000 calls each",
@@ -457,7 +447,7 @@ if __name__ == "__main__":
 
 class TestLoudAtExit:
     PROGRAM = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     c = mpmon.start_collector(sys.argv[1], log_to_console=False)
@@ -478,21 +468,17 @@ if __name__ == "__main__":
         """The collector killed whole mid-run: stop restarts it to ingest the spill, and says loudly that
         the collector died."""
         logs = tmp_path / "logs"
-        run = run_program(tmp_path, self.PROGRAM, logs, timeout=60)
+        run = run_program(tmp_path, self.PROGRAM, logs, timeout=60, check=False)
         run.assert_ok()
         assert "WARNING: the collector of run" in run.stderr and "died 1 time(s)" in run.stderr
         assert len(results(logs)) == 200
 
 
 class TestHostileBatches:
-    PROGRAM = """
-import json, os, sys, time
-import mpmon
+    PROGRAM = (
+        PRELUDE
+        + """
 from mpmon import wire
-
-@mpmon.Timer(log_to_console=False)
-def step(i):
-    return i
 
 c = mpmon.start_collector(sys.argv[1], log_to_console=False)
 conn = wire.connect(c.address, bytes.fromhex(os.environ["MPMON_AUTHKEY"]), 5.0)
@@ -514,12 +500,13 @@ time.sleep(0.5)
 conn.close()
 mpmon.stop_collector()
 """
+    )
 
     def test_malformed_records_on_the_wire_are_quarantined_and_the_rest_written(self, tmp_path: Path) -> None:
         """Four batches of well-shaped but ill-typed records: each refused, counted and kept aside; the
         collector goes on and writes the good batch and the program's 20 calls."""
         logs = tmp_path / "logs"
-        run = run_program(tmp_path, self.PROGRAM, logs, timeout=60)
+        run = run_program(tmp_path, self.PROGRAM, logs, timeout=60, check=False)
         run.assert_ok()
         summary = summaries(logs)[-1]
         rows = results(logs)
@@ -530,7 +517,7 @@ mpmon.stop_collector()
 
 class TestCutBack:
     LIMITED = (
-        COMMON
+        PRELUDE
         + """
 import resource
 
@@ -551,7 +538,7 @@ if __name__ == "__main__":
 """
     )
     OTHER = (
-        COMMON
+        PRELUDE
         + """
 if __name__ == "__main__":
     c = mpmon.start_collector(sys.argv[1], log_to_console=False, max_bytes=0)
@@ -578,7 +565,7 @@ if __name__ == "__main__":
                 if (flags / "a_ready").exists() or limited.poll() is not None:
                     break
                 time.sleep(0.05)
-            other = run_program(tmp_path, self.OTHER, logs, name="other.py")
+            other = run_program(tmp_path, self.OTHER, logs, name="other.py", check=False)
             other.assert_ok()
             (flags / "b_done").touch()
             _, err = limited.communicate(timeout=60)
