@@ -8,7 +8,7 @@ program sends its records to one collector process, the only writer of the logs.
 from __future__ import annotations
 
 from .capture import install_from_environment as _install_capture
-from .collector.control import Collector, collector, start_collector, stop_collector
+from .collector.control import Collector, RunIncomplete, collector, start_collector, stop_collector
 from .decorators import ErrorCatcher, Timer
 from .hooks import MetricsStart, get_metrics_end, get_metrics_start
 from .sanitizers import sanitizer
@@ -18,6 +18,7 @@ __all__ = [
     "Collector",
     "ErrorCatcher",
     "MetricsStart",
+    "RunIncomplete",
     "Timer",
     "collector",
     "flush",

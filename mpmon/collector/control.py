@@ -32,10 +32,11 @@ from .. import capture, compat, environment, render, schema
 from ..sender import SETTLE_SECONDS
 from ..state import sender
 from ..wire import STOP, time_limit
-from . import files, private, program
+from . import files, outcome, private, program
+from .outcome import RunIncomplete
 from .settings import Settings, check_run_id, new_run_id
 
-__all__ = ["Collector", "collector", "start_collector", "stop_collector"]
+__all__ = ["Collector", "RunIncomplete", "collector", "start_collector", "stop_collector"]
 
 READY_TIMEOUT = 60.0
 DEFAULT_STOP_TIMEOUT = 60.0
@@ -54,6 +55,7 @@ class Collector:
     process: subprocess.Popen[bytes] = field(repr=False)
     owner_pid: int = field(default_factory=os.getpid)
     deaths: list[str] = field(default_factory=list, repr=False)
+    strict: bool = False
 
     @property
     def pid(self) -> int:
@@ -89,6 +91,7 @@ def start_collector(
     sanitize_func: Callable[[str], str] | str | None = None,
     file_mode: int = 0o600,
     run_id: str | None = None,
+    strict: bool = False,
 ) -> Collector:
     """Start the run's collector (or return the one already running in this process).
 
@@ -110,6 +113,10 @@ def start_collector(
 
     `run_id`: the run's id (1-128 characters of letters, digits and `._:-`) instead of a fresh one,
     for example one id shared by the collectors of several hosts.
+
+    `strict=True`: a run whose records could not all be confirmed on disk (its collector killed at stop,
+    or unable to drain or to start again) makes `stop_collector()` raise RunIncomplete, and, stopped at
+    exit, the program exit with status 3. Either way it is said on stderr.
 
     A log file that exists but is a symlink, not a regular file, or another user's is refused here
     (UnsafeFile, an OSError): the collector never writes through a link.
@@ -139,7 +146,7 @@ def start_collector(
     except BaseException:
         shutil.rmtree(config.private_dir, ignore_errors=True)
         raise
-    _running = Collector(config.run_id, config.log_dir, config.address, config, process)
+    _running = Collector(config.run_id, config.log_dir, config.address, config, process, strict=bool(strict))
     _publish(config)
     render.forget_run_sanitizer()
     sender.rediscover()
@@ -165,41 +172,21 @@ def stop_collector(timeout: float | None = None) -> None:
         return
     _running = None
     capture.uninstall()
-    confirmed = False
+    confirmed, failure = False, ""
     try:
         if not current.alive():
             current.restart()  # ingests what was spilled while it was down, then stops
         confirmed = _request_stop(current, deadline)
     except (OSError, RuntimeError) as exc:
-        _say(f"could not stop the collector cleanly: {exc}")
+        failure = str(exc)
     finally:
         ended = _end_process(current.process, deadline)
         _unpublish()
         sender.rediscover()
         shutil.rmtree(current.config.private_dir, ignore_errors=True)
-    _report(current, confirmed, ended)
-
-
-def _report(current: Collector, confirmed: bool, ended: bool) -> None:
-    """Say loudly what stop_collector() could not confirm, and whether the collector had to be restarted."""
-    if current.deaths:
-        _say(
-            f"WARNING: the collector of run {current.run_id} died {len(current.deaths)} time(s) during "
-            f"the run ({'; '.join(current.deaths)}); it was restarted and ingested the spilled records, "
-            f"but check {current.log_dir} for spill files"
-        )
-    if not ended:
-        _say(
-            f"WARNING: the collector of run {current.run_id} did not end in time and was killed: records "
-            f"it had not written are lost; records not yet handed over are in spill files in "
-            f"{current.log_dir}, ingested by the next collector there"
-        )
-    elif not confirmed:
-        _say(f"the collector of run {current.run_id} ended without confirming that it drained every peer")
-
-
-def _say(text: str) -> None:
-    print(f"mpmon: {text}", file=sys.stderr, flush=True)
+    incomplete = outcome.report(current.run_id, current.log_dir, current.deaths, failure, confirmed, ended)
+    if incomplete and current.strict:
+        raise RunIncomplete(incomplete)
 
 
 def _stop_at_exit() -> None:
@@ -211,7 +198,13 @@ def _stop_at_exit() -> None:
         exit_function = compat.exit_function(sys.modules.get(name))
         if exit_function is not None:
             exit_function()
-    stop_collector()
+    try:
+        stop_collector()
+    except RunIncomplete:  # strict, said on stderr already: the exit status says it too
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(outcome.EXIT_STATUS)
 
 
 @contextlib.contextmanager

@@ -474,6 +474,64 @@ if __name__ == "__main__":
         assert len(results(logs)) == 200
 
 
+class TestStrict:
+    """start_collector(strict=True): a run whose records are not all confirmed on disk fails loudly."""
+
+    PROGRAM = (
+        PRELUDE
+        + """
+if __name__ == "__main__":
+    strict, how, broken = sys.argv[1] == "strict", sys.argv[2], sys.argv[3] == "broken"
+    c = mpmon.start_collector("logs", log_to_console=False, strict=strict)
+    for i in range(10):
+        step(i)
+    if broken:  # the collector killed whole and its log directory replaced by a file: none can restart
+        mpmon.flush(wait=True, timeout=10)
+        os.killpg(c.pid, signal.SIGKILL)
+        time.sleep(0.3)
+        import shutil
+        shutil.rmtree("logs")
+        open("logs", "w").close()
+        for i in range(10, 20):
+            step(i)
+    if how == "explicit":
+        try:
+            mpmon.stop_collector(timeout=10)
+        except mpmon.RunIncomplete as exc:
+            print(json.dumps({"raised": str(exc)}))
+        else:
+            print(json.dumps({"raised": None}))
+"""
+    )
+
+    @pytest.mark.parametrize(
+        ("strict", "how", "broken", "status", "raised"),
+        [
+            ("strict", "explicit", "broken", 0, True),
+            ("strict", "at-exit", "broken", 3, None),
+            ("lenient", "at-exit", "broken", 0, None),
+            ("lenient", "explicit", "broken", 0, False),
+            ("strict", "explicit", "whole", 0, False),
+            ("strict", "at-exit", "whole", 0, None),
+        ],
+    )
+    def test_an_incomplete_run_fails_only_where_strictness_was_asked_for(
+        self, tmp_path: Path, strict: str, how: str, broken: str, status: int, raised: bool | None
+    ) -> None:
+        """Broken: the collector cannot be started again to drain; stderr says so in every case, and
+        only a strict run raises RunIncomplete from stop_collector() or exits with status 3 at exit.
+        Whole: a strict run that kept every record neither raises nor changes the exit status."""
+        run = run_program(tmp_path, self.PROGRAM, strict, how, broken, timeout=90, check=False)
+        assert run.returncode == status, (run.returncode, run.stderr)
+        if raised is not None:
+            assert bool(run.result()["raised"]) == raised, run.stdout
+        if broken == "broken":
+            assert "ended without confirming that it drained every peer" in run.stderr
+        else:
+            assert "mpmon:" not in run.stderr, run.stderr
+            assert len(results(tmp_path / "logs")) == 10
+
+
 class TestHostileBatches:
     PROGRAM = (
         PRELUDE
