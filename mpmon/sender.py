@@ -230,9 +230,9 @@ class Sender:
         return batch
 
     def _deliver_all(self, final: bool = False) -> None:
-        """Hand over what the buffer holds now, in batches of at most BATCH_SIZE records (the collector
-        refuses messages larger than BATCH_SIZE of the largest records; the buffer holds more under the
-        drop policy, or when records are appended directly)."""
+        """Hand over what the buffer holds now, in batches of at most BATCH_SIZE records (it holds more
+        under the drop policy, or when records are appended directly); a batch past wire.MAX_MESSAGE bytes
+        is split again by `_deliver`."""
         for _ in range(max(-(-len(self.buffer) // BATCH_SIZE), 1)):
             with self._taking:
                 batch = self._take(BATCH_SIZE)
