@@ -161,8 +161,9 @@ def stop_collector(timeout: float | None = None) -> None:
 
     Returns within `timeout` (default 60 s) plus about a second, whatever state the collector is in
     (stopped by SIGSTOP, wedged, refusing connections): a collector that has not ended by then is
-    killed, and what could not be confirmed is said on stderr. Harmless when no collector runs; in any
-    process but the owner it only flushes.
+    killed, and what could not be confirmed is said on stderr (and raised as RunIncomplete for a run
+    started with `strict=True`). Harmless when no collector runs; in any process but the owner it only
+    flushes.
     """
     global _running
     deadline = time.monotonic() + (DEFAULT_STOP_TIMEOUT if timeout is None else timeout)
