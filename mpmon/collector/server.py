@@ -21,9 +21,8 @@ import time
 from multiprocessing import AuthenticationError, connection
 from typing import Any, Final
 
-from .. import wire
 from ..units import format_duration
-from ..wire import ACK, FLUSH, STOP, STOPPED, SYNC, Batch, RejectedPayload, admit, decode_batch
+from ..wire import ACK, FLUSH, MAX_MESSAGE, STOP, STOPPED, SYNC, Batch, RejectedPayload, admit, decode_batch
 from .report import say
 from .settings import Settings
 from .writer import Writer
@@ -43,8 +42,6 @@ GATHER_BYTES = 48 << 10
 memory, 100 KiB with), and is written at once, so that writing overlaps with the sender's next batch."""
 HANDSHAKE_SECONDS = 5.0
 READ_CHUNK = 1 << 20
-MAX_MESSAGE: Final = wire.MAX_MESSAGE
-"""A peer announcing a larger message is cut off, counted and reported (senders split larger batches)."""
 ACCEPT_BACKOFF: Final = (0.01, 0.5)
 """After a failed accept() (out of file descriptors), wait this long before the next, doubling."""
 
@@ -258,7 +255,7 @@ class _Peer:
                         break
                     (size,) = struct.unpack_from("!Q", box, start + 4)
                     header = 12
-                if size < 0 or size > MAX_MESSAGE:
+                if size < 0 or size > MAX_MESSAGE:  # senders split larger batches
                     raise _Oversized(f"a peer announced a message of {size} bytes (at most {MAX_MESSAGE})")
                 end = start + header + size
                 if end > len(box):

@@ -175,9 +175,7 @@ def _durations(ns: pa.Array) -> pa.Array:
     unit[values == 0] = 3  # "0 s"
     whole, fraction = np.divmod(rounded, _POW10[decimals])
     suffix = pc.take(_SUFFIXES, pa.array(fraction * _POW10[2 - decimals] * 4 + unit))
-    numbers = pa.array(whole)
-    text = _grouped(numbers) if (whole >= 1000).any() else pc.cast(numbers, pa.string())
-    return pc.binary_join_element_wise(text, suffix, "")
+    return pc.binary_join_element_wise(_grouped(pa.array(whole)), suffix, "")
 
 
 def _rounded(values: np.ndarray, unit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

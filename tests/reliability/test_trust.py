@@ -313,10 +313,9 @@ import json, os, sys
 from multiprocessing import connection
 import mpmon
 from mpmon import wire
-from mpmon.collector import server
 
 c = mpmon.start_collector(sys.argv[1], log_to_console=False)
-big = "x" * (server.MAX_MESSAGE + 1)
+big = "x" * (wire.MAX_MESSAGE + 1)
 record = (0, "timer", "huge", "m", 1, 0, 1_700_000_000_000_000_000, 1, -1, -1, -1, "t", "", ((big,), ()),
           (None, None, None))
 conn = wire.connect(c.address, bytes.fromhex(os.environ["MPMON_AUTHKEY"]), 5.0)
@@ -326,7 +325,7 @@ except OSError:
     pass
 conn.close()
 mpmon.stop_collector()
-print(json.dumps({"max": server.MAX_MESSAGE}))
+print(json.dumps({"max": wire.MAX_MESSAGE}))
 """
 
     def test_a_message_larger_than_the_largest_batch_is_refused_and_counted(self, tmp_path: Path) -> None:
