@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .collector.settings import check_choice
 from .render import Sanitizer
 from .schema import RESULTS_FORMATS
 
@@ -65,8 +66,8 @@ class ErrorSettings:
 
 
 def _check_format(results_format: str | None) -> None:
-    if results_format is not None and results_format not in RESULTS_FORMATS:
-        raise ValueError(f"results_format must be 'csv' or 'parquet', not {results_format!r}")
+    if results_format is not None:  # None: the collector's
+        check_choice("results_format", results_format, RESULTS_FORMATS)
 
 
 def _check_common(max_arg_length: int | None, sanitize_func: Sanitizer | None) -> None:
