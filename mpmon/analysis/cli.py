@@ -20,7 +20,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon import units
-from mpmon.analysis import figures, load, report, stats, trace
+from mpmon.analysis import compare_cli, figures, load, report, stats, trace
 from mpmon.analysis.otlp import cli as otlp_cli
 from mpmon.units import format_duration
 
@@ -38,7 +38,9 @@ LIST_RUNS_NOTE = (
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the original tool's flags plus --out, --run, --list-runs and --trace."""
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Figures and tables for one run of an mpmon log directory."
+        prog=PROG,
+        description="Figures and tables for one run of an mpmon log directory.",
+        epilog="Two runs side by side, with a CI gate: mpmon-analyze compare RUN_A RUN_B (see its --help).",
     )
     parser.add_argument(
         "--logdir", type=Path, default=Path("logs"), help="the log directory (default: ./logs)"
@@ -82,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 done, 2 a user error)."""
     matplotlib.use("Agg")  # this process only writes files: never look for a display
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["compare"]:  # the subcommand; every other command line is the report's, as before
+        return compare_cli.main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
