@@ -136,29 +136,39 @@ def compare(
     table = a.functions.add_suffix("_a").join(b.functions.add_suffix("_b"), how="outer")
     table = table.rename(columns=lambda c: c.replace("_s_a", "_a_s").replace("_s_b", "_b_s"))
     rng = np.random.default_rng(SEED)
-    verdicts = [_verdict(a.samples.get(f), b.samples.get(f), min_change, alpha, rng) for f in table.index]
-    table = table.join(pd.DataFrame(verdicts, index=table.index))
     for name in ("calls_a", "calls_b", "errors_a", "errors_b"):
         table[name] = table[name].fillna(0).astype("int64")
+    present = zip(table["calls_a"] + table["errors_a"] > 0, table["calls_b"] + table["errors_b"] > 0)
+    medians = zip(table["p50_a_s"].to_numpy(np.float64), table["p50_b_s"].to_numpy(np.float64))
+    verdicts = []
+    for f, (in_a, in_b), pair in zip(table.index, present, medians):
+        if not (in_a and in_b):
+            verdicts.append({**_NO_TEST, "change": "new" if in_b else "vanished"})
+            continue
+        samples = (a.samples.get(f, _NONE), b.samples.get(f, _NONE))
+        verdicts.append(_verdict(samples, pair, (min_change, alpha), rng))
+    table = table.join(pd.DataFrame(verdicts, index=table.index))
     order = np.lexsort((table.index.to_numpy(), -table["total_a_s"].fillna(0), -table["total_b_s"].fillna(0)))
     return Comparison(a, b, table.iloc[order], min_change, alpha)
 
 
+_NO_TEST = {"ratio": np.nan, "ratio_low": np.nan, "ratio_high": np.nan, "p_value": np.nan}
+_NONE = np.empty(0, np.float32)
+
+
 def _verdict(
-    a: np.ndarray[Any, Any] | None,
-    b: np.ndarray[Any, Any] | None,
-    min_change: float,
-    alpha: float,
+    samples: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]],
+    medians: tuple[float, float],
+    rule: tuple[float, float],
     rng: np.random.Generator,
 ) -> dict[str, Any]:
-    """ratio, ratio_low, ratio_high, p_value and change for one function."""
-    empty = {"ratio": np.nan, "ratio_low": np.nan, "ratio_high": np.nan, "p_value": np.nan}
-    if a is None or b is None:
-        return {**empty, "change": "new" if a is None else "vanished"}
+    """ratio, ratio_low, ratio_high, p_value and change for one function: the ratio of the exact
+    medians (every call), the interval and the test from the samples; ``rule`` is (min_change, alpha)."""
+    a, b = samples
     if len(a) < cs.MIN_CALLS or len(b) < cs.MIN_CALLS:
-        return {**empty, "change": "too few calls"}
-    median_a, median_b = float(np.median(a)), float(np.median(b))
-    ratio = median_b / median_a if median_a > 0 else np.inf
+        return {**_NO_TEST, "change": "too few calls"}
+    min_change, alpha = rule
+    ratio = medians[1] / medians[0] if medians[0] > 0 else np.inf
     low, high = cs.ratio_interval(a, b, rng)
     test = cs.mann_whitney(a, b)
     change = "unchanged"
