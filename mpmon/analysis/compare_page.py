@@ -17,7 +17,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from mpmon import units
 from mpmon.analysis import compare_stats as cs
@@ -155,9 +155,12 @@ def ratio_figure(comparison: Comparison) -> Figure:
             label=change,
             zorder=2,
         )
+    for y, ratio in zip(positions, shown["ratio"].to_numpy(np.float64)):
+        axes.annotate(f"{ratio - 1:+.0%}", (ratio, y), xytext=(0, 7), textcoords="offset points", ha="center")
     axes.set_yticks(positions, [_short(str(f)) for f in shown.index])
+    axes.set_ylim(-0.7, max(len(shown), 1) - 0.3)
     axes.set_xscale("log")
-    axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}x"))
+    _ratio_ticks(axes, shown, band)
     axes.set_xlabel("median of run B / median of run A (log scale), with its 95 % bootstrap interval")
     axes.set_title("Change per function, run B against run A", loc="left")
     axes.legend(loc="lower right", fontsize=8)
@@ -165,6 +168,21 @@ def ratio_figure(comparison: Comparison) -> Figure:
     if shown.empty:
         axes.text(0.5, 0.5, "no function ran in both runs", transform=axes.transAxes, ha="center")
     return figure
+
+
+_TICKS = (0.1, 0.2, 0.33, 0.5, 0.67, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+def _ratio_ticks(axes: Any, shown: Any, band: float) -> None:
+    """Ticks at round ratios (0.8x, 1x, 1.25x...) within the shown range, no minor labels."""
+    values = shown[["ratio_low", "ratio_high", "ratio"]].to_numpy(np.float64).ravel()
+    values = values[np.isfinite(values) & (values > 0)]
+    low = min(float(values.min()) if values.size else 1.0, 1 / band) / 1.05
+    high = max(float(values.max()) if values.size else 1.0, band) * 1.05
+    axes.set_xlim(low, high)
+    axes.set_xticks([t for t in _TICKS if low <= t <= high] or [1.0])
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}x"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _short(name: str, limit: int = 48) -> str:
