@@ -37,7 +37,7 @@ COLUMNS = ("run_id", "call_id", "parent_id", "function", "duration_s", "status")
 COMPARE_FORMAT = "mpmon-compare/1"
 DEFAULT_MIN_CHANGE = 0.05
 """Without --fail-if-slower or --min-change, a change smaller than 5 % of the median is 'unchanged'."""
-SEED = 20260601  # the sample and the bootstrap are reproducible: the same two runs give the same page
+SEED = 20260601  # the sample is reproducible: the same two runs give the same page
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,6 @@ def compare(
     """
     table = a.functions.add_suffix("_a").join(b.functions.add_suffix("_b"), how="outer")
     table = table.rename(columns=lambda c: c.replace("_s_a", "_a_s").replace("_s_b", "_b_s"))
-    rng = np.random.default_rng(SEED)
     for name in ("calls_a", "calls_b", "errors_a", "errors_b"):
         table[name] = table[name].fillna(0).astype("int64")
     present = zip(table["calls_a"] + table["errors_a"] > 0, table["calls_b"] + table["errors_b"] > 0)
@@ -146,7 +145,7 @@ def compare(
             verdicts.append({**_NO_TEST, "change": "new" if in_b else "vanished"})
             continue
         samples = (a.samples.get(f, _NONE), b.samples.get(f, _NONE))
-        verdicts.append(_verdict(samples, pair, (min_change, alpha), rng))
+        verdicts.append(_verdict(samples, pair, (min_change, alpha)))
     table = table.join(pd.DataFrame(verdicts, index=table.index))
     order = np.lexsort((table.index.to_numpy(), -table["total_a_s"].fillna(0), -table["total_b_s"].fillna(0)))
     return Comparison(a, b, table.iloc[order], min_change, alpha)
@@ -160,7 +159,6 @@ def _verdict(
     samples: tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]],
     medians: tuple[float, float],
     rule: tuple[float, float],
-    rng: np.random.Generator,
 ) -> dict[str, Any]:
     """ratio, ratio_low, ratio_high, p_value and change for one function: the ratio of the exact
     medians (every call), the interval and the test from the samples; ``rule`` is (min_change, alpha)."""
@@ -169,7 +167,7 @@ def _verdict(
         return {**_NO_TEST, "change": "too few calls"}
     min_change, alpha = rule
     ratio = medians[1] / medians[0] if medians[0] > 0 else np.inf
-    low, high = cs.ratio_interval(a, b, rng)
+    low, high = cs.ratio_interval(a, b)
     test = cs.mann_whitney(a, b)
     change = "unchanged"
     if test.p_value < alpha and test.z > 0 and ratio > 1 + min_change:
@@ -215,7 +213,7 @@ def method_dict(comparison: Comparison) -> dict[str, Any]:
         "alpha": comparison.alpha,
         "min_change": comparison.min_change,
         "ratio": "median of run B / median of run A (calls that ended in an error left out)",
-        "interval": f"95 % percentile bootstrap of the ratio, {cs.RESAMPLES} resamples",
+        "interval": "95 %: the medians' order-statistic intervals combined on the log scale",
         "sample": f"per function and run, a uniform random sample of at most {cs.SAMPLE_LIMIT:,} durations",
     }
 

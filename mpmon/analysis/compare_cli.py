@@ -41,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Compare two runs per function (B against the baseline A): calls, p50, p95, total and "
-        "self time, the ratio of medians with a bootstrap interval, and whether the change is beyond noise "
+        "self time, the ratio of medians with its interval, and whether the change is beyond noise "
         "(Mann-Whitney U test). With --fail-if-slower, exit 1 when a function got slower beyond noise.",
     )
     parser.add_argument(

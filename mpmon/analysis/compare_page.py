@@ -56,7 +56,8 @@ def method_text(comparison: Comparison) -> str:
         "(normal approximation with tie and continuity corrections) gives p below "
         f"{comparison.alpha:g}. A function is called slower (faster) when it is beyond noise and its "
         f"median changed by more than {comparison.min_change:.0%}. The ratio is median B / median A; its "
-        f"interval is a 95 % percentile bootstrap ({cs.RESAMPLES} resamples). Calls that ended in an error "
+        "95 % interval combines each median's distribution-free interval (order statistics) on the log "
+        "scale. Calls that ended in an error "
         "are left out of medians, p95 and the test, and counted in total and self time. Sample: per "
         f"function and run, every duration up to {cs.SAMPLE_LIMIT:,} calls, beyond that a uniform random "
         f"sample of {cs.SAMPLE_LIMIT:,} (float32); calls, p50, p95, total and self time use every call. "
@@ -126,7 +127,7 @@ def _p(value: Any) -> str:
 
 
 def ratio_figure(comparison: Comparison) -> Figure:
-    """A dot per function at its ratio of medians, with its bootstrap interval, on a log axis; the band
+    """A dot per function at its ratio of medians, with its interval, on a log axis; the band
     of changes too small to count is shaded."""
     table = comparison.functions[comparison.functions["ratio"].notna()]
     table = table[np.isfinite(table["ratio"].to_numpy(np.float64))]
@@ -161,7 +162,7 @@ def ratio_figure(comparison: Comparison) -> Figure:
     axes.set_ylim(-0.7, max(len(shown), 1) - 0.3)
     axes.set_xscale("log")
     _ratio_ticks(axes, shown, band)
-    axes.set_xlabel("median of run B / median of run A (log scale), with its 95 % bootstrap interval")
+    axes.set_xlabel("median of run B / median of run A (log scale), with its 95 % interval")
     axes.set_title("Change per function, run B against run A", loc="left")
     axes.legend(loc="lower right", fontsize=8)
     axes.grid(axis="x", which="both", color="#e4e4e4", linewidth=0.6)
@@ -227,7 +228,7 @@ def render(comparison: Comparison, png: bytes, gate: dict[str, Any] | None = Non
         _cards(comparison, gate),
         f"<figure id='ratios'><h2>Change per function</h2><img src='data:image/png;base64,{encoded}' "
         "alt='Change per function' width='1100'><figcaption>Each dot is a function that ran in both runs, at "
-        "the ratio of its medians; the bar is the ratio's 95 % bootstrap interval. Red: slower beyond noise, "
+        "the ratio of its medians; the bar is the ratio's 95 % interval. Red: slower beyond noise, "
         f"green: faster, grey: unchanged. Shaded: within ±{comparison.min_change:.0%}. At most "
         f"{FIGURE_FUNCTIONS} functions, those whose median changed most. <span class='meta'>({RATIOS_PNG})"
         "</span></figcaption></figure>",
