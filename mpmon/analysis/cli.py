@@ -20,7 +20,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon import units
-from mpmon.analysis import compare_cli, figures, load, report, stats, trace
+from mpmon.analysis import figures, load, report, stats, trace
 from mpmon.analysis.otlp import cli as otlp_cli
 from mpmon.units import format_duration
 
@@ -86,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     matplotlib.use("Agg")  # this process only writes files: never look for a display
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["compare"]:  # the subcommand; every other command line is the report's, as before
+        from mpmon.analysis import compare_cli  # only the subcommand needs it
+
         return compare_cli.main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
