@@ -83,12 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 done, 2 a user error)."""
-    matplotlib.use("Agg")  # this process only writes files: never look for a display
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["compare"]:  # the subcommand; every other command line is the report's, as before
         from mpmon.analysis import compare_cli  # only the subcommand needs it
 
         return compare_cli.main(argv[1:])
+    matplotlib.use("Agg")  # this process only writes files: never look for a display
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
