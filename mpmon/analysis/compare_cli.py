@@ -130,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     """Load, compare, print, write; the gate decides the exit code."""
+    if args.json is not None and not args.json.parent.is_dir():  # said before the slow part, not after
+        raise load.AnalysisError(f"--json {args.json}: directory {args.json.parent} does not exist")
     a, b = _load(_specs(args))
     min_change = args.min_change
     if min_change is None:
@@ -192,12 +194,12 @@ def _gate(comparison: cmp.Comparison, limit: float | None, functions: list[str])
         return None
     failed = cmp.slower_than(comparison, limit, functions)
     table = comparison.functions
-    scope = ", ".join(functions) if functions else "every function"
+    scope = f" of {', '.join(functions)}" if functions else ""
     if failed:
         named = "; ".join(
             f"{f} {table.at[f, 'ratio'] - 1:+.0%} (p={table.at[f, 'p_value']:.2g})" for f in failed
         )
         verdict = f"gate: FAILED: slower by more than {limit:.0%} beyond noise: {named}"
     else:
-        verdict = f"gate: passed: no function ({scope}) slower by more than {limit:.0%} beyond noise"
+        verdict = f"gate: passed: no function{scope} slower by more than {limit:.0%} beyond noise"
     return {"limit": limit, "functions": list(functions), "failed": failed, "verdict": verdict}

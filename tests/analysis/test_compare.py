@@ -228,6 +228,7 @@ class TestBadInput:
             ([lf.RUN_A], "give two runs"),
             (["--baseline", "/nonexistent/dir", lf.RUN_B], "does not exist"),
             ([lf.RUN_A, lf.RUN_B, "--function", "task"], "add --fail-if-slower"),
+            ([lf.RUN_A, lf.RUN_B, "--json", "/nonexistent/c.json"], "/nonexistent does not exist"),
         ],
     )
     def test_one_line_and_exit_2(
