@@ -165,7 +165,7 @@ def compare(
     return Comparison(a, b, table.iloc[order], min_change, alpha)
 
 
-_NO_TEST = {"ratio": np.nan, "ratio_low": np.nan, "ratio_high": np.nan, "p_value": np.nan}
+_NO_TEST = {"ratio": np.nan, "ratio_low": np.nan, "ratio_high": np.nan, "p_value": np.nan, "z": np.nan}
 _NONE = np.empty(0, np.float32)
 
 
@@ -188,7 +188,8 @@ def _verdict(
         change = "slower"
     elif test.p_value < alpha and test.z < 0 and ratio < 1 / (1 + min_change):
         change = "faster"
-    return {"ratio": ratio, "ratio_low": low, "ratio_high": high, "p_value": test.p_value, "change": change}
+    interval = {"ratio_low": low, "ratio_high": high}
+    return {"ratio": ratio, **interval, "p_value": test.p_value, "z": test.z, "change": change}
 
 
 def slower_than(comparison: Comparison, limit: float, functions: Sequence[str] = ()) -> list[str]:
@@ -200,7 +201,7 @@ def slower_than(comparison: Comparison, limit: float, functions: Sequence[str] =
         known = ", ".join(map(str, table.index[:8]))
         raise AnalysisError(f"--function {unknown[0]!r} is in neither run (functions: {known})")
     rows = table.loc[list(functions)] if functions else table
-    beyond = (rows["p_value"] < comparison.alpha) & (rows["ratio"] > 1 + limit)
+    beyond = (rows["p_value"] < comparison.alpha) & (rows["z"] > 0) & (rows["ratio"] > 1 + limit)
     return [str(f) for f in rows.index[beyond.to_numpy()]]
 
 
