@@ -7,10 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import run_program
 
 from mpmon.collector.console import fold_traceback
-
-from helpers import run_program
 
 # A user's pool job: 20,000 calls in two ProcessPoolExecutor workers, 10 of them failing six frames deep.
 POOL_JOB = """

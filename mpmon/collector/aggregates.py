@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections import Counter, OrderedDict, deque
+from collections import Counter, OrderedDict, defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -37,10 +37,12 @@ LATEST_ERRORS: Final = 10
 TEXT: Final = 300
 """Longest text (function name, error message) kept for the console and the snapshot."""
 _SEEN_ERRORS: Final = 4096
+_SLOW_COLUMNS: Final = ("function", "host", "pid", "end_time")
+_ERROR_COLUMNS: Final = ["call_id", "function", "error_type", "host", "pid", "end_time"]
 
 
 def percentile(histogram: np.ndarray, q: float) -> float | None:
-    """The q-quantile (0..1) of a duration histogram, in seconds (the bin's geometric middle); None if empty."""
+    """The q-quantile (0..1) of a duration histogram in seconds (its bin's middle); None if empty."""
     total = int(histogram.sum())
     if total == 0:
         return None
@@ -72,7 +74,8 @@ class _Second:
     hist: np.ndarray  # (functions, BINS) counts
     errors: np.ndarray  # (functions,)
     seconds: np.ndarray  # (functions,) summed durations
-    busy: Counter[tuple[str, int]] = field(default_factory=Counter)  # process -> top-level seconds
+    busy: defaultdict[tuple[str, int], float] = field(default_factory=lambda: defaultdict(float))
+    """Per process: the seconds its top-level calls that ended in this second lasted."""
 
     @classmethod
     def empty(cls, functions: int) -> _Second:
@@ -151,7 +154,8 @@ class Aggregates:
     def _function_indices(self, names: pa.ChunkedArray) -> np.ndarray:
         encoded = pc.dictionary_encode(names).combine_chunks()
         lookup = np.array([self._function(str(n)) for n in encoded.dictionary.to_pylist()], np.int64)
-        return lookup[encoded.indices.to_numpy(zero_copy_only=False)]
+        indices: np.ndarray = lookup[encoded.indices.to_numpy(zero_copy_only=False)]
+        return indices
 
     def _function(self, name: str) -> int:
         found = self.functions.get(name)
@@ -209,7 +213,7 @@ class Aggregates:
             value = float(duration[i])
             if len(heap) >= SLOWEST and value <= heap[0][0]:
                 continue
-            row = {name: table.column(name)[int(i)].as_py() for name in ("function", "host", "pid", "end_time")}
+            row = {name: table.column(name)[int(i)].as_py() for name in _SLOW_COLUMNS}
             row["end_time"] = row["end_time"].timestamp() if row["end_time"] else None
             row["duration_s"] = value
             self._slowest_seq += 1
@@ -220,7 +224,7 @@ class Aggregates:
                 heapq.heapreplace(heap, item)
 
     def _add_failed_rows(self, failed: pa.Table) -> None:
-        for row in failed.select(["call_id", "function", "error_type", "host", "pid", "end_time"]).to_pylist():
+        for row in failed.select(_ERROR_COLUMNS).to_pylist():
             end = row.pop("end_time")
             self.add_error(str(row.pop("call_id")), {**row, "time": end.timestamp() if end else None})
 
@@ -285,12 +289,13 @@ class Aggregates:
             for i in range(len(names))
         ]
 
-    def busy(self, first: int, last: int) -> Counter[tuple[str, int]]:
+    def busy(self, first: int, last: int) -> defaultdict[tuple[str, int], float]:
         """Busy seconds per process over the seconds [first, last]."""
-        total: Counter[tuple[str, int]] = Counter()
+        total: defaultdict[tuple[str, int], float] = defaultdict(float)
         for second, bucket in self._seconds.items():
             if first <= second <= last:
-                total.update(bucket.busy)
+                for process, seconds in bucket.busy.items():
+                    total[process] += seconds
         return total
 
     def slowest(self) -> list[dict[str, Any]]:

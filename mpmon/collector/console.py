@@ -1,7 +1,8 @@
 """The console rule: a line per call while calls are rare, one status line per second once they are not.
 
 A person reads about five lines a second. While the calls that want the console (`log_to_console`) come
-slower than `LINES_PER_SECOND`, each gets its line, as the original module printed. In a second with more,
+slower than `LINES_PER_SECOND` (MPMON_CONSOLE_LINES_PER_SECOND), each gets its line, as the original
+module printed. In a second with more,
 the console switches to one status line per second (calls/s and p50 per function, errors so far,
 processes), read from the collector's per-second figures (aggregates.py), and back to a line per call
 after a few seconds with few calls. Each failed call is printed once: a caught error (ErrorCatcher) with its
@@ -13,13 +14,14 @@ that switched to status lines ends with a short summary table per function.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import OrderedDict
 from typing import Any, Final
 
 import pyarrow as pa
 
-from .. import rows
+from .. import environment, rows
 from ..units import count, format_duration, plural
 from .aggregates import Aggregates, FunctionFigures
 from .sinks import ConsoleSink
@@ -37,6 +39,14 @@ SUMMARY_FUNCTIONS: Final = 12
 _PRINTED_IDS: Final = 4096
 
 
+def lines_per_second() -> int:
+    """The switch's threshold: MPMON_CONSOLE_LINES_PER_SECOND, or LINES_PER_SECOND (0: never switch)."""
+    try:
+        return max(int(os.environ.get(environment.CONSOLE_LINES) or LINES_PER_SECOND), 0)
+    except ValueError:
+        return LINES_PER_SECOND
+
+
 def fold_traceback(trace: str, frames: int = FRAMES_SHOWN) -> str:
     """A traceback with only its last `frames` frames (a frame is a "File ..." line and its source)."""
     lines = trace.rstrip("\n").split("\n")
@@ -52,6 +62,7 @@ class Console:
     """Decides, for the writer, what reaches the console (see the module's docstring)."""
 
     def __init__(self, sink: ConsoleSink, figures: Aggregates) -> None:
+        self.limit = lines_per_second()
         self._sink = sink
         self._figures = figures
         self._second = int(time.time())
@@ -75,10 +86,10 @@ class Console:
         self._roll()
         self._wanted = True
         self._lines += table.num_rows
-        if not self.quiet and self._lines > LINES_PER_SECOND:
+        if not self.quiet and self.limit and self._lines > self.limit:
             self.quiet = self._ever_quiet = True
-            self._sink.write(logging.INFO, [f"more than {LINES_PER_SECOND} calls a second: one status line a "
-                                            "second from now on (log_to_console=False silences it)"])  # fmt: skip
+            self._sink.write(logging.INFO, [f"more than {self.limit} calls a second: a status line a second "
+                                            "from now on (see README, 'The console')"])  # fmt: skip
         if self.quiet:
             self._failed_rows(table)
             return
@@ -130,7 +141,7 @@ class Console:
         now = int(time.time())
         if now == self._second:
             return False
-        calm = self._lines <= LINES_PER_SECOND
+        calm = self._lines <= self.limit
         self._calm = self._calm + max(now - self._second, 1) if calm else 0
         if self.quiet and self._calm >= CALM_SECONDS:
             self.quiet = False  # calls slowed down for a while: a line per call again
@@ -183,8 +194,11 @@ def summary_table(functions: list[FunctionFigures]) -> str:
         p50, p95 = (format_duration(v) if v is not None else "-" for v in (f.p50_s, f.p95_s))
         cells.append((f.name[:40], count(f.calls), count(f.errors), p50, p95, format_duration(f.total_s)))
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    lines = ["  " + "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-             for row in cells]  # fmt: skip
+    lines = ["  " + "  ".join(_cell(i, c, w) for i, (c, w) in enumerate(zip(row, widths))) for row in cells]
     if len(functions) > len(shown):
         lines.append(f"  ... and {plural(len(functions) - len(shown), 'more function')}")
     return "\n".join(lines)
+
+
+def _cell(column: int, text: str, width: int) -> str:
+    return text.ljust(width) if column == 0 else text.rjust(width)
