@@ -149,7 +149,7 @@ class Aggregates:
         self._add_processes(parts, top, table.column("mem_final_mib"), high)
         self._add_slowest(table, duration)
         if failed.any():
-            self._add_failed_rows(table.filter(pa.array(failed)))
+            self._add_failed_rows(table.select(_ERROR_COLUMNS).take(np.flatnonzero(failed)))
 
     def _function_indices(self, names: pa.ChunkedArray) -> np.ndarray:
         encoded = pc.dictionary_encode(names).combine_chunks()
@@ -224,7 +224,7 @@ class Aggregates:
                 heapq.heapreplace(heap, item)
 
     def _add_failed_rows(self, failed: pa.Table) -> None:
-        for row in failed.select(_ERROR_COLUMNS).to_pylist():
+        for row in failed.to_pylist():
             end = row.pop("end_time")
             self.add_error(str(row.pop("call_id")), {**row, "time": end.timestamp() if end else None})
 
