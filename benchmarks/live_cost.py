@@ -9,9 +9,9 @@ of `ROUND` records as the writer gets it at a high rate):
 - `Aggregates.add_calls` per record (what the console's status line and the snapshot are made from);
 - one snapshot (snapshot_of, JSON, a temporary file renamed over the last) per second.
 
-It prints the medians over `REPEATS` repetitions of CPU time (time.process_time) and the share of the collector's CPU each takes at
-200,000 records/s, where the collector's CPU is the baseline's per-record cost times the rate (the writer
-does more than that, so the true shares are smaller).
+It prints the medians over `REPEATS` repetitions of CPU time (time.process_time) and the share of the
+collector's CPU each takes at 200,000 records/s, where the collector's CPU is the baseline's per-record
+cost times the rate (the writer does more than that, so the true shares are smaller).
 """
 
 from __future__ import annotations
@@ -43,14 +43,18 @@ def make_parts(start_ns: int) -> list[tuple[tuple[Any, ...], list[tuple[Any, ...
     per = ROUND // PROCESSES
     for p in range(PROCESSES):
         meta = (1000 + p, f"ForkPoolWorker-{p}", "host", "01234567-89ab-cdef-0123-", "")
-        calls = [
-            call_record("timer", FUNCTIONS[i % len(FUNCTIONS)], "module", i + 1, 0, start_ns + i * 5_000,
-                        1_000 + 37 * i, 900, rss, rss, "MainThread", "" if i % 500 else "ValueError",
-                        None, (None, None, None))  # fmt: skip
-            for i in range(per)
-        ]
+        calls = [record(i, start_ns, rss) for i in range(per)]
         parts.append((meta, calls))
     return parts
+
+
+def record(i: int, start_ns: int, rss: Any) -> tuple[Any, ...]:
+    """A call record: 8 functions in turn, durations 1 us and up, one error in 500."""
+    error = "" if i % 500 else "ValueError"
+    function = FUNCTIONS[i % len(FUNCTIONS)]
+    start, duration = start_ns + i * 5_000, 1_000 + 37 * i
+    return call_record("timer", function, "module", i + 1, 0, start, duration, 900, rss, rss, "MainThread",
+                       error, None, (None, None, None))  # fmt: skip
 
 
 def per_record_us(work: Any, rounds: list[Any]) -> float:
@@ -87,8 +91,8 @@ def main() -> None:
     print(f"writer's formatting (baseline): {b:.3f} us/record")
     print(f"aggregates.add_calls:           {a:.3f} us/record = {a / b:.1%} of the baseline")
     print(f"snapshot (once a second):       {s:.3f} ms")
-    print(f"at {RATE:,} records/s: aggregates {a * RATE / 1e6 / collector_cpu_s:.1%} and snapshot "
-          f"{s / 1e3 / collector_cpu_s:.2%} of the collector's CPU ({collector_cpu_s:.2f} CPU-s/s)")  # fmt: skip
+    shares = f"aggregates {a * RATE / 1e6 / collector_cpu_s:.1%} and snapshot {s / 1e3 / collector_cpu_s:.2%}"
+    print(f"at {RATE:,} records/s: {shares} of the collector's CPU ({collector_cpu_s:.2f} CPU-s/s)")
 
 
 if __name__ == "__main__":
