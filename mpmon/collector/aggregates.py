@@ -28,7 +28,7 @@ BINS_PER_OCTAVE: Final = 4
 BINS: Final = BINS_PER_OCTAVE * 48  # durations up to 2**48 ns (78 hours) have their own bin
 RECENT_SECONDS: Final = 5
 """The "recent" figures cover this many complete seconds."""
-SETTLE_SECONDS: Final = 1
+SETTLE_SECONDS: Final = 1.5
 """A second counts as complete this long after it ended (records reach the collector within about
 flush_interval, 1 s)."""
 KEEP_SECONDS: Final = 16
@@ -261,7 +261,7 @@ class Aggregates:
 
     def window(self, now: float | None = None) -> tuple[int, int]:
         """The recent complete seconds [first, last], at most RECENT_SECONDS of them."""
-        last = int(now if now is not None else time.time()) - 1 - SETTLE_SECONDS
+        last = int((now if now is not None else time.time()) - SETTLE_SECONDS) - 1
         began = self.first_second if self.first_second is not None else last
         if last > began:
             began += 1  # the run's first second is only partly covered

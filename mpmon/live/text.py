@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ..units import count, format_duration, format_memory
+from ..units import count, format_duration, format_memory, plural
 from .read import View
 
 __all__ = ["ago", "duration", "eta", "memory", "plain_line", "progress_text", "rate"]
@@ -61,7 +61,7 @@ def plain_line(view: View, functions: int = 4) -> str:
             parts.append(
                 f"{f['name']} {rate(f['recent_calls_per_s'])}/s p50 {duration(f.get('recent_p50_s'))}"
             )
-    parts.append(f"{count(view['calls'])} calls, {count(view['errors'])} errors")
-    parts.append(f"{count(len(view['processes']))} processes")
+    parts.append(f"{plural(view['calls'], 'call')}, {plural(view['errors'], 'error')}")
+    parts.append(plural(len(view["processes"]), "process"))
     parts += [progress_text(p) for p in view["progress"]]
     return " | ".join(parts)

@@ -13,7 +13,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ..units import count
+from ..units import count, plural
 from .read import STALE_SECONDS, View
 from .text import ago, duration, memory, progress_text, rate
 
@@ -56,7 +56,7 @@ def _header(view: View, log_dir: str, now: float) -> Text:
         state,
         f"  for {duration(view['updated'] - view['started'])}  ",
         f"{count(view['calls'])} calls  {rate(view['recent_calls_per_s'])} calls/s  ",
-        (f"{count(view['errors'])} errors", "bold red" if view["errors"] else ""),
+        (plural(view["errors"], "error"), "bold red" if view["errors"] else ""),
         f"  hosts: {', '.join(view['hosts'])}",
     )
     return text
