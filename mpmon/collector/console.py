@@ -20,6 +20,7 @@ from collections import OrderedDict
 from typing import Any, Final
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import environment, rows
 from ..units import count, format_duration, plural
@@ -103,7 +104,7 @@ class Console:
 
     def _failed_rows(self, table: pa.Table) -> None:
         """In status mode: each failed call's line, within the second's budget of error reports."""
-        failed = table.filter(pa.compute.equal(table.column("status"), "error"))
+        failed = table.filter(pc.equal(table.column("status"), "error"))
         for row in failed.to_pylist() if failed.num_rows else ():
             if not self._seen(row["call_id"]) and self._error_budget():
                 self._sink.write(logging.ERROR, [rows.console_line(row)])

@@ -64,6 +64,8 @@ def _header(view: View, log_dir: str, now: float) -> Text:
 
 def _progress(p: dict[str, Any]) -> Table:
     grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=30)
+    grid.add_column()
     total = p.get("total") or None
     grid.add_row(ProgressBar(total=total, completed=p.get("done", 0), width=30), Text(progress_text(p)))
     return grid
