@@ -38,7 +38,7 @@ TEXT: Final = 300
 """Longest text (function name, error message) kept for the console and the snapshot."""
 _SEEN_ERRORS: Final = 4096
 _SLOW_COLUMNS: Final = ("function", "host", "pid", "end_time")
-_ERROR_COLUMNS: Final = ["call_id", "function", "error_type", "host", "pid", "end_time"]
+_ERROR_COLUMNS: Final = ("call_id", "function", "error_type", "host")
 
 
 def percentile(histogram: np.ndarray, q: float) -> float | None:
@@ -134,8 +134,9 @@ class Aggregates:
         if table.num_rows == 0:
             return
         duration = table.column("duration_s").to_numpy()
-        end_s = table.column("end_time").to_numpy().view(np.int64) // 1_000_000
-        failed = pc.not_equal(table.column("error_type"), "").to_numpy(zero_copy_only=False)
+        end_us = table.column("end_time").to_numpy().view(np.int64)
+        end_s = end_us // 1_000_000
+        failed = pc.binary_length(table.column("error_type")).to_numpy() > 0
         index = self._function_indices(table.column("function"))
         bins = _bins(duration)
         low, high = int(end_s.min()), int(end_s.max())
@@ -145,11 +146,11 @@ class Aggregates:
             for second in np.unique(end_s):
                 chosen = end_s == second
                 self._add_to(int(second), index[chosen], bins[chosen], duration[chosen], failed[chosen])
-        top = duration * pc.equal(table.column("parent_id"), "").to_numpy(zero_copy_only=False)
+        top = duration * (pc.binary_length(table.column("parent_id")).to_numpy() == 0)  # top-level calls
         self._add_processes(parts, top, table.column("mem_final_mib"), high)
         self._add_slowest(table, duration)
         if failed.any():
-            self._add_failed_rows(table.select(_ERROR_COLUMNS).take(np.flatnonzero(failed)))
+            self._add_failed_rows(table, np.flatnonzero(failed), end_us)
 
     def _function_indices(self, names: pa.ChunkedArray) -> np.ndarray:
         encoded = pc.dictionary_encode(names).combine_chunks()
@@ -223,10 +224,15 @@ class Aggregates:
             else:
                 heapq.heapreplace(heap, item)
 
-    def _add_failed_rows(self, failed: pa.Table) -> None:
-        for row in failed.to_pylist():
-            end = row.pop("end_time")
-            self.add_error(str(row.pop("call_id")), {**row, "time": end.timestamp() if end else None})
+    def _add_failed_rows(self, table: pa.Table, rows: np.ndarray, end_us: np.ndarray) -> None:
+        """The failed calls of a table (`rows` their indices), by their call ids."""
+        chosen = pa.array(rows)
+        texts = {name: table.column(name).take(chosen).to_pylist() for name in _ERROR_COLUMNS}
+        pids = table.column("pid").to_numpy()[rows].tolist()
+        ends = (end_us[rows] / 1e6).tolist()
+        for i, call_id in enumerate(texts["call_id"]):
+            error = {name: texts[name][i] for name in _ERROR_COLUMNS[1:]}
+            self.add_error(str(call_id), {**error, "pid": pids[i], "time": ends[i]})
 
     def add_error(self, call_id: str, error: dict[str, Any]) -> bool:
         """A failed call, described by its results row or by its caught error (ErrorCatcher): counted once
