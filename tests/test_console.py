@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 from helpers import run_program
 
-from mpmon.collector.console import fold_traceback
-
 # A user's pool job: 20,000 calls in two ProcessPoolExecutor workers, 10 of them failing six frames deep.
 POOL_JOB = """
 import sys, time
@@ -104,6 +102,8 @@ class TestFoldTraceback:
     """A traceback keeps its header, its last frames and the exception."""
 
     def test_long_traceback_folded(self) -> None:
+        from mpmon.collector.console import fold_traceback
+
         frames = [f'  File "f.py", line {n}, in f{n}\n    call{n}()' for n in range(8)]
         trace = "Traceback (most recent call last):\n" + "\n".join(frames) + "\nValueError: x\n"
         folded = fold_traceback(trace, 3).splitlines()
@@ -113,5 +113,7 @@ class TestFoldTraceback:
         assert folded[-1] == "ValueError: x"
 
     def test_short_traceback_unchanged(self) -> None:
+        from mpmon.collector.console import fold_traceback
+
         trace = 'Traceback (most recent call last):\n  File "f.py", line 1, in f\n    g()\nKeyError: 1'
         assert fold_traceback(trace) == trace
