@@ -18,7 +18,7 @@ import logging.config
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -101,8 +101,8 @@ class Writer(SpillIntake):
                 self.close()
         except OSError as exc:
             say("finish", f"cannot finish the logs of run {self.run_id}: {exc}", always=True)
-        self._console.summary(time.time() - self.figures.started)
-        self._snapshot.write(self.stats.summary())
+        _live(self._console.summary, time.time() - self.figures.started)
+        _live(self._snapshot.write, self.stats.summary())
         self._lock.close()
 
     def _summary(self, s: Stats) -> None:
@@ -208,13 +208,13 @@ class Writer(SpillIntake):
         calls, errors, logs = rows.split_kinds(records)
         if len(calls) + len(errors) + len(logs) < len(records):
             self.stats.dropped += sum(r[1] for r in records if r[0] == DROPPED and type(r[1]) is int)
-            self.figures.add_progress([r for r in records if r[0] == PROGRESS])
+            _live(self.figures.add_progress, [r for r in records if r[0] == PROGRESS])
         if errors:
             entries = [(rows.error_entry(meta, r, self.run_id), r[-1]) for r in errors]
             self._write_errors(entries)
         if logs:
             self.stats.log_lines += len(logs)
-            self.figures.add_logs([str(r[2]) for r in logs])
+            _live(self.figures.add_logs, [str(r[2]) for r in logs])
             self._sinks.timing.write([rows.summary_line(rows.log_entry(meta, r, self.run_id)) for r in logs])
         return calls
 
@@ -232,7 +232,7 @@ class Writer(SpillIntake):
             for part in parts:
                 self._write_calls([part])
             return
-        self.figures.add_calls(table, [(m.host, m.pid, m.process_name, len(c)) for m, c in parts])
+        _live(self.figures.add_calls, table, [(m.host, m.pid, m.process_name, len(c)) for m, c in parts])
         if len(groups) == 1:
             self._write_routed(table, next(iter(groups)), plain)
             return
@@ -253,7 +253,7 @@ class Writer(SpillIntake):
                 self._sinks.timing.write(tables.json_lines(table, iso, plain))
         results.write(as_csv if isinstance(results, CsvSink) else table)
         if self._setting(console, "log_to_console") and self._console.enabled():
-            self._console.calls(table)
+            _live(self._console.calls, table)
 
     def _write_errors(self, entries: list[tuple[dict[str, Any], Any]]) -> None:
         """error.log lines, console lines and error results rows of caught errors (entry, route)."""
@@ -264,9 +264,9 @@ class Writer(SpillIntake):
             self.stats.error_entries += 1
             if self._setting(to_file, "log_to_file"):
                 self._sinks.error_log(path, max_bytes, backup_count).write([rows.summary_line(entry)])
-            self.figures.add_error(entry["uuid"], _error_of(entry))
+            _live(self.figures.add_error, entry["uuid"], _error_of(entry))
             if self._setting(console, "log_to_console"):
-                self._console.error(entry)
+                _live(self._console.error, entry)
             by_format.setdefault(results_format or self.settings.results_format, []).append(entry)
         for results_format, group in by_format.items():
             table = tables.error_table(group)
@@ -281,8 +281,8 @@ class Writer(SpillIntake):
     def tick(self) -> None:
         """Called between rounds: close old Parquet parts, look for spill files now and then."""
         self._sinks.tick()
-        self._console.tick()
-        self._snapshot.tick()
+        _live(self._console.tick)
+        _live(self._snapshot.tick)
         if time.monotonic() - self._last_ingest > 5.0:
             self.ingest_spills()
 
@@ -309,6 +309,14 @@ def _console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
         logger.setLevel(logging.INFO)
         logger.propagate = False
     return logger
+
+
+def _live(step: Callable[..., object], *args: Any) -> None:
+    """A step of the live figures (console, snapshot): whatever it meets, it never stops the writing."""
+    try:
+        step(*args)
+    except Exception as exc:
+        say("live", f"the live figures skipped a step: {exc!r}")
 
 
 def _error_of(entry: dict[str, Any]) -> dict[str, Any]:
