@@ -15,6 +15,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter, OrderedDict, defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -22,7 +23,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["BINS", "RECENT_SECONDS", "Aggregates", "FunctionFigures", "percentile"]
+from .report import say
+
+__all__ = ["BINS", "RECENT_SECONDS", "Aggregates", "FunctionFigures", "percentile", "safely"]
 
 BINS_PER_OCTAVE: Final = 4
 BINS: Final = BINS_PER_OCTAVE * 48  # durations up to 2**48 ns (78 hours) have their own bin
@@ -39,6 +42,15 @@ TEXT: Final = 300
 _SEEN_ERRORS: Final = 4096
 _SLOW_COLUMNS: Final = ("function", "host", "pid", "end_time")
 _ERROR_COLUMNS: Final = ("call_id", "function", "error_type", "host")
+
+
+def safely(step: Callable[..., object], *args: Any) -> None:
+    """Run a step of the live figures (aggregates, console, snapshot): whatever it meets, it never stops
+    the writer's writing; it is said on stderr (rate-limited) and skipped."""
+    try:
+        step(*args)
+    except Exception as exc:
+        say("live", f"the live figures skipped a step: {exc!r}")
 
 
 def percentile(histogram: np.ndarray, q: float) -> float | None:

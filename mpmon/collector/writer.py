@@ -18,7 +18,7 @@ import logging.config
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -29,6 +29,7 @@ from ..wire import DROPPED, PROGRESS, Batch
 from . import files, tables
 from .accounts import Meta, Quarantine, Stats
 from .aggregates import Aggregates
+from .aggregates import safely as _live
 from .console import Console
 from .intake import MALFORMED as _MALFORMED
 from .intake import SpillIntake
@@ -309,14 +310,6 @@ def _console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
         logger.setLevel(logging.INFO)
         logger.propagate = False
     return logger
-
-
-def _live(step: Callable[..., object], *args: Any) -> None:
-    """A step of the live figures (console, snapshot): whatever it meets, it never stops the writing."""
-    try:
-        step(*args)
-    except Exception as exc:
-        say("live", f"the live figures skipped a step: {exc!r}")
 
 
 def _error_of(entry: dict[str, Any]) -> dict[str, Any]:
