@@ -7,4 +7,4 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,bench,dask,otlp,live]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test,bench,dask,otlp]"
