@@ -71,9 +71,9 @@ def main() -> None:
     with_meta = [(t.table, [(m[2], m[0], m[1], len(c)) for m, c in parts]) for t, parts in zip(made, rounds)]
 
     def baseline(parts: Any) -> None:
-        table, plain = tables.call_table(parts, "run")
-        as_csv = tables.csv_table(table)
-        tables.json_lines(table, {n: as_csv.column(n) for n in ("start_time", "end_time")}, plain)
+        made = tables.call_table(parts, "run")  # (table, plain, ...): json_lines takes what follows table
+        as_csv = tables.csv_table(made.table)
+        tables.json_lines(made.table, {n: as_csv.column(n) for n in ("start_time", "end_time")}, *made[1:])
 
     figures = Aggregates()
     with tempfile.TemporaryDirectory() as log_dir:
