@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from typing import Final, TypeVar
 
 from .calls import arm
-from .state import sender
+from .state import sender, stack
 from .wire import PROGRESS
 
 __all__ = ["Progress", "progress", "track"]
@@ -38,7 +38,8 @@ class Progress:
         self.done = 0
         self._pending = 0
         self._sent = 0.0
-        self._send(-1 if total is None else total)
+        if total is not None:
+            self._send(total)
 
     def update(self, n: int = 1) -> None:
         """Count `n` more items done."""
@@ -48,18 +49,23 @@ class Progress:
             self._send(-1)
 
     def close(self) -> None:
-        """Send what is counted and not yet sent (also at the end of `track()` and of a `with` block)."""
-        if self._pending:
+        """Send what is counted and not yet sent (also at the end of `track()` and of a `with` block, and
+        when the counter is dropped)."""
+        if getattr(self, "_pending", 0):
             self._send(-1)
 
     def _send(self, total: int) -> None:
         try:
             if not sender.ready:
                 arm()
-            sender.add((PROGRESS, time.time_ns(), self.label, total, self._pending), 1)
+            # Outside any monitored call (parent 0) a pool worker hands it over at once, as a call's end.
+            sender.add((PROGRESS, time.time_ns(), self.label, total, self._pending), stack.current)
         except Exception:  # progress is a display: it never breaks the program
             return
         self._pending, self._sent = 0, time.monotonic()
+
+    def __del__(self) -> None:
+        self.close()  # a counter dropped in a worker still hands over its last counts
 
     def __enter__(self) -> Progress:
         return self

@@ -163,8 +163,12 @@ def test_top_shows_rates_errors_and_progress_and_never_affects_the_run(tmp_path:
 
 
 TRACKED = """
+import multiprocessing
 import sys
 import mpmon
+
+def count_one(i):
+    mpmon.progress(label="pool").update()  # counted in a pool worker, outside any monitored call
 
 @mpmon.Timer(log_to_console=False)
 def work(i):
@@ -179,6 +183,9 @@ if __name__ == "__main__":
             work(i)
         except KeyError:
             pass
+    mpmon.progress(total=10, label="pool")
+    with multiprocessing.Pool(2) as pool:
+        pool.map(count_one, range(10))
     mpmon.stop_collector()
 """
 
@@ -194,10 +201,8 @@ class TestSnapshot:
         assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
         snapshot = json.loads(path.read_text())
         assert snapshot["state"] == "ended" and snapshot["calls"] == 40 and snapshot["errors"] == 1
-        assert snapshot["progress"] == [
-            {"label": "rows", "total": 40, "done": 40, "rate_per_s": snapshot["progress"][0]["rate_per_s"],
-             "eta_s": 0.0}
-        ]  # fmt: skip
+        progress = {p["label"]: (p["total"], p["done"], p["eta_s"]) for p in snapshot["progress"]}
+        assert progress == {"rows": (40, 40, 0.0), "pool": (10, 10, 0.0)}
         (work,) = snapshot["functions"]
         assert (work["name"], work["calls"], work["errors"]) == ("work", 40, 1)
         assert snapshot["latest_errors"][0]["error_type"] == "KeyError"
@@ -212,6 +217,7 @@ class TestSnapshot:
         assert plain.returncode == 0, plain.stderr
         (line,) = plain.stdout.splitlines()
         assert " ended | " in line and "40 calls, 1 error |" in line and "rows 40/40 (100%)" in line
+        assert "pool 10/10 (100%)" in line
 
     def test_host_partitions_make_one_view(self, tmp_path: Path) -> None:
         """Two hosts' snapshots (as the Dask and Ray per-host collectors write them) add up."""
