@@ -93,6 +93,7 @@ def merge(snapshots: list[dict[str, Any]]) -> View:
         )[-10:],
         "log_levels": _sum_counts(s.get("log_levels", {}) for s in snapshots),
         "progress": [_finish_progress(p) for p in progress.values()],
+        "summary": _sum_counts(s["summary"] for s in snapshots if isinstance(s.get("summary"), dict)),
     }
 
 
@@ -134,5 +135,6 @@ def _sum_counts(counts: Any) -> dict[str, int]:
     total: dict[str, int] = {}
     for one in counts:
         for key, value in one.items():
-            total[key] = total.get(key, 0) + int(value)
+            if isinstance(value, (int, float)):
+                total[key] = total.get(key, 0) + int(value)
     return total

@@ -9,7 +9,7 @@ from typing import Any
 from ..units import count, format_duration, format_memory, plural
 from .read import View
 
-__all__ = ["ago", "duration", "eta", "memory", "plain_line", "progress_text", "rate"]
+__all__ = ["ago", "duration", "ended_text", "eta", "memory", "plain_line", "progress_text", "rate"]
 
 
 def duration(seconds: float | None) -> str:
@@ -48,6 +48,13 @@ def progress_text(p: dict[str, Any]) -> str:
     return f"{text} {rate(p.get('rate_per_s'))}/s {eta(p.get('eta_s'))}"
 
 
+def ended_text(summary: dict[str, int]) -> str:
+    """The run's summary counts (its run_summary line) that say something, as one line."""
+    shown = ("errors", "processes", "log_lines", "dropped", "ingested", "rejected_payloads", "write_failures")
+    counts = ", ".join(f"{key.replace('_', ' ')} {count(summary[key])}" for key in shown if summary.get(key))
+    return f"run ended: {counts or 'nothing to report'}"
+
+
 def plain_line(view: View, functions: int = 4) -> str:
     """One line: state, calls/s and p50 of the busiest functions, errors, processes, progress."""
     state = "ended" if view["ended"] else "running"
@@ -64,4 +71,6 @@ def plain_line(view: View, functions: int = 4) -> str:
     parts.append(f"{plural(view['calls'], 'call')}, {plural(view['errors'], 'error')}")
     parts.append(plural(len(view["processes"]), "process"))
     parts += [progress_text(p) for p in view["progress"]]
+    if view["ended"] and view["summary"]:
+        parts.append(ended_text(view["summary"]))
     return " | ".join(parts)

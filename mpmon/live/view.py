@@ -15,7 +15,7 @@ from rich.text import Text
 
 from ..units import count, plural
 from .read import STALE_SECONDS, View
-from .text import ago, duration, memory, progress_text, rate
+from .text import ago, duration, ended_text, memory, progress_text, rate
 
 __all__ = ["render", "waiting"]
 
@@ -31,6 +31,8 @@ def render(view: View, log_dir: str) -> RenderableType:
     """The whole screen: header, progress, functions, processes, slowest calls, latest errors, log lines."""
     now = time.time()
     parts: list[RenderableType] = [_header(view, log_dir, now)]
+    if view["ended"] and view["summary"]:
+        parts.append(Text(ended_text(view["summary"]), style="green"))
     for p in view["progress"]:
         parts.append(_progress(p))
     parts += [_functions(view), _processes(view)]
