@@ -104,8 +104,10 @@ class Console:
 
     def _failed_rows(self, table: pa.Table) -> None:
         """In status mode: each failed call's line, within the second's budget of error reports."""
-        failed = table.filter(pc.equal(table.column("status"), "error"))
-        for row in failed.to_pylist() if failed.num_rows else ():
+        failed = pc.equal(table.column("status"), "error")
+        if not pc.any(failed).as_py():
+            return
+        for row in table.filter(failed).to_pylist():
             if not self._seen(row["call_id"]) and self._error_budget():
                 self._sink.write(logging.ERROR, [rows.console_line(row)])
 
