@@ -17,6 +17,7 @@ __all__ = [
     "ADDRESS",
     "AUTHKEY",
     "CAPTURE_LOGGING",
+    "CONSOLE_LINES",
     "DROP_POLICY",
     "HOSTNAME",
     "LOG_DIR",
@@ -55,6 +56,9 @@ SANITIZE: Final = "MPMON_SANITIZE"
 """"module:function" of the run's sanitizer, applied in every process to the texts it sends."""
 HOSTNAME: Final = "MPMON_HOSTNAME"
 """When set, the host name every record carries (its batch meta) instead of `socket.gethostname()`."""
+CONSOLE_LINES: Final = "MPMON_CONSOLE_LINES_PER_SECOND"
+"""Calls a second above which the console shows a status line a second instead of a line per call
+(default 5; 0: always a line per call). Read by the collector when it starts."""
 TEST_SLOW_SINK: Final = "MPMON_TEST_SLOW_SINK_SECONDS"
 """For tests only: seconds the collector spends on each batch it writes (a collector that cannot keep up)."""
 

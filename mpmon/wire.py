@@ -33,6 +33,8 @@ __all__ = [
     "LOG_FIELDS",
     "MAX_MESSAGE",
     "META_FIELDS",
+    "PROGRESS",
+    "PROGRESS_FIELDS",
     "STOP",
     "STOPPED",
     "SYNC",
@@ -71,6 +73,9 @@ ERROR: Final = 1
 LOG: Final = 2
 DROPPED: Final = 3
 """(DROPPED, count): records this process dropped under the opt-in drop policy since it last said so."""
+PROGRESS: Final = 4
+"""(PROGRESS, time_ns, label, total, done): a declared total (-1: unchanged) and items done since the
+last such record (mpmon.progress / mpmon.track); only the live view reads it."""
 
 # Field order of each kind (the kind itself comes first and is not listed).
 CALL_FIELDS: Final = (
@@ -127,6 +132,7 @@ ERROR_FIELDS: Final = (
 )
 LOG_FIELDS: Final = ("time_ns", "level", "logger", "message", "thread_name", "module", "function")
 DROPPED_FIELDS: Final = ("count",)
+PROGRESS_FIELDS: Final = ("time_ns", "label", "total", "done")
 # Each batch starts with these, shared by all its records.
 META_FIELDS: Final = ("pid", "process_name", "host", "id_prefix", "run_id")
 
@@ -136,6 +142,7 @@ _ARITY: Final = {
     ERROR: len(ERROR_FIELDS) + 1,
     LOG: len(LOG_FIELDS) + 1,
     DROPPED: len(DROPPED_FIELDS) + 1,
+    PROGRESS: len(PROGRESS_FIELDS) + 1,
 }
 
 

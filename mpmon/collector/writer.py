@@ -25,15 +25,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import environment, rows, schema
-from ..wire import DROPPED, Batch
+from ..wire import DROPPED, PROGRESS, Batch
 from . import files, tables
 from .accounts import Meta, Quarantine, Stats
+from .aggregates import Aggregates
+from .aggregates import safely as _live
+from .console import Console
 from .intake import MALFORMED as _MALFORMED
 from .intake import SpillIntake
 from .ledger import Ledger, sizes_of
 from .report import say
 from .settings import Settings
 from .sinks import ConsoleSink, CsvSink, RunSinks
+from .snapshot import Snapshot
 
 __all__ = ["Stats", "Writer"]
 
@@ -67,7 +71,9 @@ class Writer(SpillIntake):
         self.quarantine = Quarantine(self.log_dir, self.run_id)
         self._round_sizes: dict[str, list[int]] = {}
         # First: dictConfig closes every logging handler that exists, the sinks' rotating files included.
-        self._console = ConsoleSink(_console_logger(settings.logging_config))
+        self.figures = Aggregates()  # the per-second figures of the console's status line and the snapshot
+        self._console = Console(ConsoleSink(_console_logger(settings.logging_config)), self.figures)
+        self._snapshot = Snapshot(settings, self.figures)
         self._sinks = RunSinks(settings, self._noticed)
         self._last_ingest = 0.0
         self.commit([])
@@ -96,6 +102,8 @@ class Writer(SpillIntake):
                 self.close()
         except OSError as exc:
             say("finish", f"cannot finish the logs of run {self.run_id}: {exc}", always=True)
+        _live(self._console.summary, time.time() - self.figures.started)
+        _live(self._snapshot.write, self.stats.summary())
         self._lock.close()
 
     def _summary(self, s: Stats) -> None:
@@ -201,11 +209,13 @@ class Writer(SpillIntake):
         calls, errors, logs = rows.split_kinds(records)
         if len(calls) + len(errors) + len(logs) < len(records):
             self.stats.dropped += sum(r[1] for r in records if r[0] == DROPPED and type(r[1]) is int)
+            _live(self.figures.add_progress, [r for r in records if r[0] == PROGRESS])
         if errors:
             entries = [(rows.error_entry(meta, r, self.run_id), r[-1]) for r in errors]
             self._write_errors(entries)
         if logs:
             self.stats.log_lines += len(logs)
+            _live(self.figures.add_logs, [str(r[2]) for r in logs])
             self._sinks.timing.write([rows.summary_line(rows.log_entry(meta, r, self.run_id)) for r in logs])
         return calls
 
@@ -223,6 +233,7 @@ class Writer(SpillIntake):
             for part in parts:
                 self._write_calls([part])
             return
+        _live(self.figures.add_calls, table, [(m.host, m.pid, m.process_name, len(c)) for m, c in parts])
         if len(groups) == 1:
             self._write_routed(table, next(iter(groups)), plain)
             return
@@ -242,10 +253,8 @@ class Writer(SpillIntake):
                 iso = {name: as_csv.column(name) for name in schema.TIMESTAMP_COLUMNS}
                 self._sinks.timing.write(tables.json_lines(table, iso, plain))
         results.write(as_csv if isinstance(results, CsvSink) else table)
-        if self._setting(console, "log_to_console") and self._console.enabled(logging.ERROR):
-            for row in table.to_pylist():
-                level = logging.ERROR if row["status"] == "error" else logging.INFO
-                self._console.write(level, [rows.console_line(row)])
+        if self._setting(console, "log_to_console") and self._console.enabled():
+            _live(self._console.calls, table)
 
     def _write_errors(self, entries: list[tuple[dict[str, Any], Any]]) -> None:
         """error.log lines, console lines and error results rows of caught errors (entry, route)."""
@@ -256,9 +265,9 @@ class Writer(SpillIntake):
             self.stats.error_entries += 1
             if self._setting(to_file, "log_to_file"):
                 self._sinks.error_log(path, max_bytes, backup_count).write([rows.summary_line(entry)])
+            _live(self.figures.add_error, entry["uuid"], _error_of(entry))
             if self._setting(console, "log_to_console"):
-                line = f"{entry['process_name']}[{entry['pid']}] {entry['message']}\n{entry['traceback']}"
-                self._console.write(logging.ERROR, [line.rstrip("\n")])
+                _live(self._console.error, entry)
             by_format.setdefault(results_format or self.settings.results_format, []).append(entry)
         for results_format, group in by_format.items():
             table = tables.error_table(group)
@@ -273,6 +282,8 @@ class Writer(SpillIntake):
     def tick(self) -> None:
         """Called between rounds: close old Parquet parts, look for spill files now and then."""
         self._sinks.tick()
+        _live(self._console.tick)
+        _live(self._snapshot.tick)
         if time.monotonic() - self._last_ingest > 5.0:
             self.ingest_spills()
 
@@ -299,6 +310,12 @@ def _console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
         logger.setLevel(logging.INFO)
         logger.propagate = False
     return logger
+
+
+def _error_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """What the live figures keep of a caught error."""
+    keys = ("function", "error_type", "error_message", "host", "pid")
+    return {"time": time.time(), **{k: entry.get(k) for k in keys}}
 
 
 def _group(routes: list[Any]) -> dict[Any, list[int]]:
