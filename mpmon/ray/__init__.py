@@ -1,0 +1,165 @@
+"""mpmon on a Ray cluster: one collector per node, found by the node's workers; one run id.
+
+    monitor = mpmon.ray.Monitor("logs")
+    ray.init(runtime_env=monitor.runtime_env())
+    with monitor:            # a collector on every node; at exit, every node's rows on disk
+        ...                  # ray.util.multiprocessing.Pool, @ray.remote tasks and actors
+
+`runtime_env()` gives the job Ray's `worker_process_setup_hook` (worker.py) and the run id in
+`env_vars`, so every worker process of the job joins its node's collector before its first task.
+`start()` places one `NodeCollector` actor on each live node (node.py: pinned with a hard node-affinity
+strategy, no CPU, owned by the job), which starts the node's collector, for the driver's run, writing
+into `<root>/host=<name>/`. `stop()` stops them: each drains what it was sent and closes its files.
+
+This package is the only part of mpmon that imports Ray; `import mpmon` never imports it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from types import TracebackType
+from typing import Any
+
+import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from .. import environment
+from ..collector.control import start_collector
+from ..collector.settings import check_run_id, new_run_id
+from ..state import sender
+from . import node, worker
+from .node import NodeCollector
+
+__all__ = ["Monitor", "NodeCollector"]
+
+_SETUP_HOOK = f"{worker.__name__}.{worker.setup.__name__}"
+_START_WAIT_S = 120.0
+"""How long start() waits for every node's collector to start."""
+
+
+class Monitor:
+    """Gives every Ray node a collector writing into `<root>/host=<name>/`, and every worker process
+    of the job a connection to its node's; one run (`run_id`) across the cluster.
+
+    `root` is a path on each node (relative to the driver's working directory, which Ray gives its
+    workers; a shared filesystem mounted on every node is fine). `run_id`: by default the run of the
+    collector this (driver) process runs, else a fresh one. Other keyword arguments are
+    `mpmon.start_collector()`'s (results_format, capture_logging, log_to_console, ...).
+    """
+
+    def __init__(self, root: str | os.PathLike[str] = "logs", *, run_id: str | None = None, **settings: Any):
+        allowed = set(inspect.signature(start_collector).parameters) - {"log_dir", "run_id"}
+        unknown = sorted(set(settings) - allowed)
+        if unknown:
+            raise TypeError(f"Monitor() got settings that start_collector() does not take: {unknown}")
+        self.root = os.path.abspath(os.fspath(root))
+        self.run_id = check_run_id(run_id) if run_id is not None else _driver_run_id()
+        self.settings = settings
+        self.hosts: dict[str, str] = {}
+        """Node id -> host name of each node's partition, once started."""
+        self._owners: dict[str, Any] = {}
+        self._joined: dict[str, str | None] | None = None  # the driver's MPMON_* before it joined
+
+    def host_dir(self, host: str) -> str:
+        """The log directory of the node whose partition is named `host`."""
+        return os.path.join(self.root, f"host={host}")
+
+    def runtime_env(self, base: dict[str, Any] | None = None) -> dict[str, Any]:
+        """`base` (a runtime_env dict) with what the job's workers need to join their node's collector:
+        pass it to `ray.init(runtime_env=...)`."""
+        env = dict(base or {})
+        if env.get("worker_process_setup_hook") not in (None, _SETUP_HOOK):
+            raise ValueError("the job's runtime_env has a worker_process_setup_hook of its own")
+        env["worker_process_setup_hook"] = _SETUP_HOOK
+        env["env_vars"] = {**env.get("env_vars", {}), node.RUN: self.run_id, environment.RUN_ID: self.run_id}
+        return env
+
+    def start(self) -> Monitor:
+        """Start a collector on every live node (ray.init() first, with `runtime_env()`, if this
+        process is not connected yet); the driver's own records join its node's collector unless it
+        runs a collector of its own."""
+        if not ray.is_initialized():
+            ray.init(runtime_env=self.runtime_env())
+        _check_job(self.run_id)
+        for found in ray.nodes():  # type: ignore[no-untyped-call]
+            if found["Alive"] and found["NodeID"] not in self._owners:
+                self._owners[found["NodeID"]] = _place(self.root, self.run_id, found, self.settings)
+        node_ids = list(self._owners)
+        where = ray.get([self._owners[n].where.remote() for n in node_ids], timeout=_START_WAIT_S)
+        self.hosts = {n: w["host"] for n, w in zip(node_ids, where)}
+        self._join_driver_node()
+        return self
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop every node's collector: each drains what it was sent and closes its files; then its
+        actor ends. Idempotent."""
+        self._leave_driver_node()
+        owners, self._owners = self._owners, {}
+        try:
+            ray.get([owner.stop.remote(timeout) for owner in owners.values()], timeout=timeout + 5)
+        finally:
+            for owner in owners.values():
+                ray.kill(owner, no_restart=True)
+
+    def __enter__(self) -> Monitor:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _join_driver_node(self) -> None:
+        """Send the driver's records to its node's collector, unless it runs a collector of its own."""
+        if self._joined is not None or (environment.is_owner() and os.environ.get(environment.ADDRESS)):
+            return
+        node_id = ray.get_runtime_context().get_node_id()
+        if node_id not in self._owners:
+            return
+        env = node.await_collector(self.run_id, node_id, _START_WAIT_S)
+        self._joined = {name: os.environ.get(name) for name in env}
+        sender.flush()
+        worker.join(env)
+
+    def _leave_driver_node(self) -> None:
+        """Hand the driver's records over and forget its node's collector."""
+        joined, self._joined = self._joined, None
+        if joined is None:
+            return
+        sender.flush()
+        for name, value in joined.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        sender.rediscover()
+
+
+def _place(root: str, run_id: str, found: dict[str, Any], settings: dict[str, Any]) -> Any:
+    """The actor that owns the collector of the node `found` (an entry of ray.nodes())."""
+    owner = ray.remote(NodeCollector).options(
+        num_cpus=0,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(found["NodeID"], soft=False),
+        runtime_env={"env_vars": {node.OWNER: "1"}},
+        max_restarts=3,
+    )
+    described = {"id": found["NodeID"], "name": found["NodeName"], "ip": found["NodeManagerAddress"]}
+    return owner.remote(root, run_id, described, settings)
+
+
+def _check_job(run_id: str) -> None:
+    """A clear error when the job was started without the run's runtime_env."""
+    env_vars = (ray.get_runtime_context().runtime_env or {}).get("env_vars") or {}
+    if env_vars.get(node.RUN) != run_id:
+        raise RuntimeError(
+            "mpmon.ray: this Ray job was started without the monitor's runtime_env, so its workers "
+            "cannot find their node's collector: call ray.init(runtime_env=monitor.runtime_env())"
+        )
+
+
+def _driver_run_id() -> str:
+    """The run of the collector this process publishes, or a fresh run id."""
+    if os.environ.get(environment.ADDRESS) and os.environ.get(environment.RUN_ID):
+        return os.environ[environment.RUN_ID]
+    return new_run_id()
