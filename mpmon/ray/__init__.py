@@ -3,7 +3,9 @@
     monitor = mpmon.ray.Monitor("logs")
     ray.init(runtime_env=monitor.runtime_env())
     with monitor:            # a collector on every node; at exit, every node's rows on disk
-        ...                  # ray.util.multiprocessing.Pool, @ray.remote tasks and actors
+        ...                  # ray.util.multiprocessing.Pool, tasks and actors
+
+`remote` is `ray.remote` for functions and actor classes that mpmon decorates (tasks.py).
 
 `runtime_env()` gives the job Ray's `worker_process_setup_hook` (worker.py) and the run id in
 `env_vars`, so every worker process of the job joins its node's collector before its first task.
@@ -30,8 +32,9 @@ from ..collector.settings import check_run_id, new_run_id
 from ..state import sender
 from . import node, worker
 from .node import NodeCollector
+from .tasks import remote
 
-__all__ = ["Monitor", "NodeCollector"]
+__all__ = ["Monitor", "NodeCollector", "remote"]
 
 _SETUP_HOOK = f"{worker.__name__}.{worker.setup.__name__}"
 _START_WAIT_S = 120.0

@@ -1,0 +1,263 @@
+"""mpmon.ray on a real two-node Ray cluster on this machine: nodes "alpha" and "beta", 1 CPU each.
+
+The cluster (`ray.cluster_utils.Cluster`, run by a small program in a subprocess) starts once for the
+module; each case runs a real driver program against it in a subprocess and reads the files it leaves
+with pandas. The undecorated twin of every workload runs in the same program, so a failure of Ray itself
+is not counted against mpmon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from helpers import ROOT, analyze, clean_env, read_csv, run_program
+
+from mpmon import schema
+
+pytest.importorskip("ray")
+
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
+
+CLUSTER = """
+    import json, sys
+    from ray.cluster_utils import Cluster
+
+    small = dict(num_cpus=1, object_store_memory=80 * 2**20, include_dashboard=False)
+    cluster = Cluster(initialize_head=True, head_node_args={"node_name": "alpha", **small})
+    cluster.add_node(node_name="beta", **small)
+    cluster.wait_for_nodes()
+    print(json.dumps({"address": cluster.address}), flush=True)
+    sys.stdin.read()  # until the tests close it
+    cluster.shutdown()
+"""
+
+TASKS_MODULE = """
+    import os, signal, time
+    import mpmon
+
+    @mpmon.Timer(log_to_console=False)
+    def square(i):
+        time.sleep(0.002)
+        return i * i
+
+    def square_plain(i):
+        time.sleep(0.002)
+        return i * i
+
+    def fragile_plain(i, marker):
+        time.sleep(0.01)
+        if i == 30 and not os.path.exists(marker):  # the first attempt of task 30 kills its worker
+            with open(marker, "w") as note:
+                note.write(str(os.getpid()))
+            os.kill(os.getpid(), signal.SIGKILL)
+        return i
+
+    @mpmon.Timer(log_to_console=False)
+    def fragile(i, marker):
+        return fragile_plain(i, marker)
+
+    class Counter:
+        def __init__(self):
+            self.total = 0
+
+        @mpmon.Timer(log_to_console=False)
+        def add(self, i):
+            self.total += i
+            return self.total
+
+    class CounterPlain:
+        def __init__(self):
+            self.total = 0
+
+        def add(self, i):
+            self.total += i
+            return self.total
+"""
+
+# Pool with an importable function, tasks (the first attempt of one kills its worker), actors, under
+# one Monitor; how many rows are on disk within a second of each ray.get(), with the collectors running.
+MAIN = """
+    import glob, json, os, sys, time
+    import pandas as pd
+    import ray
+    import mpmon.ray
+    from ray.util.multiprocessing import Pool
+    from raytasks import Counter, CounterPlain, fragile, fragile_plain, square, square_plain
+
+    def rows_of(function, run_id):
+        count = 0
+        for path in glob.glob("root/host=*/timing_results.csv"):
+            try:
+                frame = pd.read_csv(path, usecols=["run_id", "function"], dtype=str, keep_default_na=False)
+            except (ValueError, OSError):
+                return -1
+            count += int(((frame.run_id == run_id) & (frame.function == function)).sum())
+        return count
+
+    def on_disk_within_1s(function, run_id, expected):
+        returned = time.monotonic()
+        while rows_of(function, run_id) != expected and time.monotonic() - returned < 1.0:
+            time.sleep(0.02)
+        return rows_of(function, run_id)
+
+    if __name__ == "__main__":
+        monitor = mpmon.ray.Monitor("root", capture_logging=False, log_to_console=False)
+        ray.init(address=sys.argv[1], runtime_env=monitor.runtime_env())
+        out = {"run_id": monitor.run_id}
+        with monitor:
+            out["hosts"] = sorted(monitor.hosts.values())
+            with Pool(2) as pool:
+                out["pool_ok"] = pool.map(square, range(300)) == pool.map(square_plain, range(300))
+            out["pool_rows"] = on_disk_within_1s("square", monitor.run_id, 300)
+
+            spread = dict(scheduling_strategy="SPREAD", max_retries=3)
+            task, plain = mpmon.ray.remote(**spread)(fragile), ray.remote(**spread)(fragile_plain)
+            markers = [os.path.abspath(name) for name in ("decorated.marker", "plain.marker")]
+            got = ray.get([task.remote(i, markers[0]) for i in range(60)])
+            out["tasks_ok"] = got == ray.get([plain.remote(i, markers[1]) for i in range(60)]) == list(range(60))
+            out["killed"] = int(open(markers[0]).read()) if all(map(os.path.exists, markers)) else 0
+            out["task_rows"] = on_disk_within_1s("fragile", monitor.run_id, 60)
+
+            actors = [mpmon.ray.remote(Counter).remote() for _ in range(2)]
+            twins = [ray.remote(CounterPlain).remote() for _ in range(2)]
+            sums = [ray.get([a.add.remote(i) for i in range(50)])[-1] for a in actors]
+            out["actors_ok"] = sums == [ray.get([a.add.remote(i) for i in range(50)])[-1] for a in twins]
+            out["actor_rows"] = on_disk_within_1s("Counter.add", monitor.run_id, 100)
+        print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A two-node Ray cluster for the module: its address, and the directory with the tasks module."""
+    base = tmp_path_factory.mktemp("ray")
+    (base / "raytasks.py").write_text(textwrap.dedent(TASKS_MODULE))
+    (base / "cluster").mkdir()
+    (base / "cluster" / "cluster.py").write_text(textwrap.dedent(CLUSTER))
+    env = clean_env({**RAY_ENV, "PYTHONPATH": os.pathsep.join([str(ROOT), str(base)])})
+    process = subprocess.Popen(
+        [sys.executable, "cluster.py"],
+        cwd=base / "cluster",
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        address = json.loads(process.stdout.readline())["address"]
+        yield address, base
+    finally:
+        process.stdin.close()
+        process.stdout.close()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.kill()
+            process.wait()
+
+
+def _driver(cluster: tuple[str, Path], name: str, source: str) -> tuple[Path, dict[str, Any]]:
+    """Run a driver program in a fresh directory against the cluster: its directory and its result."""
+    address, base = cluster
+    directory = base / name
+    directory.mkdir()
+    env = {**RAY_ENV, "PYTHONPATH": os.pathsep.join([str(ROOT), str(base)])}
+    done = run_program(directory, source, address, env=env, timeout=240)
+    return directory, done.result()
+
+
+@pytest.fixture(scope="module")
+def main_run(cluster: tuple[str, Path]) -> tuple[Path, dict[str, Any]]:
+    return _driver(cluster, "main", MAIN)
+
+
+def _rows(root: Path) -> pd.DataFrame:
+    return pd.concat([read_csv(path) for path in sorted(root.glob("host=*"))], ignore_index=True)
+
+
+@pytest.mark.slow
+def test_two_nodes_write_one_run_in_two_partitions(main_run: tuple[Path, dict[str, Any]]) -> None:
+    """root/host=alpha and root/host=beta, each written by its node's collector; one run id (the
+    driver's); a row per call of the Pool, the tasks and the actors; each row's host its partition's;
+    every row on disk within a second of its ray.get(), the collectors still running."""
+    directory, out = main_run
+    root = directory / "root"
+    assert out["hosts"] == ["alpha", "beta"]
+    assert sorted(p.name for p in root.iterdir()) == ["host=alpha", "host=beta"]
+    for host in ("alpha", "beta"):
+        frame = read_csv(root / f"host={host}")
+        assert set(frame.host) == {host} and len(frame) > 0
+    rows = _rows(root)
+    assert rows.groupby("function").size().to_dict() == {"square": 300, "fragile": 60, "Counter.add": 100}
+    assert set(rows.run_id) == {out["run_id"]} and rows.call_id.is_unique
+    assert set(rows.status) == {"ok"}
+    assert (out["pool_ok"], out["tasks_ok"], out["actors_ok"]) == (True, True, True)
+    assert (out["pool_rows"], out["task_rows"], out["actor_rows"]) == (300, 60, 100)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_no_completed_task(main_run: tuple[Path, dict[str, Any]]) -> None:
+    """The first attempt of task 30 kills its worker (SIGKILL) mid-call, after that worker completed
+    others; Ray retries it: every task has exactly one row, the tasks the dead worker completed too."""
+    directory, out = main_run
+    assert out["killed"] and out["tasks_ok"]
+    fragile = _rows(directory / "root").query("function == 'fragile'")
+    done = sorted(int(json.loads(a)["args"][0]) for a in fragile.args)
+    assert done == list(range(60))
+    assert (fragile.pid == out["killed"]).sum() > 0  # the rows of the tasks the dead worker completed
+
+
+@pytest.mark.slow
+def test_no_stray_collector_in_any_working_directory(
+    cluster: tuple[str, Path], main_run: tuple[Path, dict[str, Any]]
+) -> None:
+    """Ray's workers join their node's collector: no `logs/` appears where the driver or the cluster
+    runs, and each partition has one run_start event, of the driver's run."""
+    directory, out = main_run
+    assert not (directory / "logs").exists()
+    assert not (cluster[1] / "cluster" / "logs").exists()
+    for host in ("alpha", "beta"):
+        lines = (directory / "root" / f"host={host}" / schema.TIMING_LOG).read_text().splitlines()
+        starts = [e for e in map(json.loads, lines) if e.get("event") == schema.RUN_START_EVENT]
+        assert [e["run_id"] for e in starts] == [out["run_id"]]
+
+
+@pytest.mark.slow
+def test_analysis_draws_a_lane_group_per_node(main_run: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """The analysis reads both partitions as one run, with lanes grouped by host; `mpmon-analyze`
+    writes the figures and a trace with processes of both hosts."""
+    from mpmon.analysis import hosts, load_run
+
+    directory, out = main_run
+    calls = load_run(directory / "root")
+    assert len(calls) == 460 and set(calls.run_id) == {out["run_id"]}
+    assert sorted(hosts.host_order(calls)) == ["alpha", "beta"]
+    lanes = [str(lane) for lane in calls[hosts.LANE_COLUMN].cat.categories]
+    assert {lane.split(":")[0] for lane in lanes} == {"alpha", "beta"}
+    trace = tmp_path / "trace.json"
+    done = analyze("--logdir", str(directory / "root"), "--out", str(tmp_path), "--trace", str(trace))
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.rglob("*timeline*.png"))
+    events = json.loads(trace.read_text())["traceEvents"]
+    labels = [str(e["args"]["name"]) for e in events if e.get("name") == "process_name"]
+    assert any("alpha" in name for name in labels) and any("beta" in name for name in labels), labels
+
+
+def test_import_mpmon_never_imports_ray() -> None:
+    code = "import sys, mpmon, mpmon.analysis; sys.exit('ray' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], env=clean_env(), timeout=60).returncode == 0
