@@ -125,7 +125,8 @@ MAIN = """
             task, plain = mpmon.ray.remote(**spread)(fragile), ray.remote(**spread)(fragile_plain)
             markers = [os.path.abspath(name) for name in ("decorated.marker", "plain.marker")]
             got = ray.get([task.remote(i, markers[0]) for i in range(60)])
-            out["tasks_ok"] = got == ray.get([plain.remote(i, markers[1]) for i in range(60)]) == list(range(60))
+            twin = ray.get([plain.remote(i, markers[1]) for i in range(60)])
+            out["tasks_ok"] = got == twin == list(range(60))
             out["killed"] = int(open(markers[0]).read()) if all(map(os.path.exists, markers)) else 0
             out["task_rows"] = on_disk_within_1s("fragile", monitor.run_id, 60)
 
