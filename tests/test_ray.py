@@ -135,7 +135,33 @@ MAIN = """
             sums = [ray.get([a.add.remote(i) for i in range(50)])[-1] for a in actors]
             out["actors_ok"] = sums == [ray.get([a.add.remote(i) for i in range(50)])[-1] for a in twins]
             out["actor_rows"] = on_disk_within_1s("Counter.add", monitor.run_id, 100)
+            square(-1)  # in the driver: its row goes to its node's collector, not to ./logs
         print(json.dumps(out))
+"""
+
+# The issue's case: a function decorated in the driver's `__main__`, which Ray pickles by value.
+MAIN_FUNCTION = """
+    import json, sys
+    import ray
+    import mpmon, mpmon.ray
+    from ray.util.multiprocessing import Pool
+
+    @mpmon.Timer(log_to_console=False)
+    def cube(i):
+        return i ** 3
+
+    def cube_plain(i):
+        return i ** 3
+
+    if __name__ == "__main__":
+        monitor = mpmon.ray.Monitor("root", capture_logging=False, log_to_console=False)
+        ray.init(address=sys.argv[1], runtime_env=monitor.runtime_env())
+        with monitor:
+            with Pool(2) as pool:
+                twin = pool.map(cube_plain, range(200))
+                got = pool.map(cube, range(200))
+            tasks = ray.get([mpmon.ray.remote(cube).remote(i) for i in range(40)])
+        print(json.dumps({"run_id": monitor.run_id, "ok": got == twin and tasks == twin[:40]}))
 """
 
 
@@ -204,11 +230,23 @@ def test_two_nodes_write_one_run_in_two_partitions(main_run: tuple[Path, dict[st
         frame = read_csv(root / f"host={host}")
         assert set(frame.host) == {host} and len(frame) > 0
     rows = _rows(root)
-    assert rows.groupby("function").size().to_dict() == {"square": 300, "fragile": 60, "Counter.add": 100}
+    assert rows.groupby("function").size().to_dict() == {"square": 301, "fragile": 60, "Counter.add": 100}
     assert set(rows.run_id) == {out["run_id"]} and rows.call_id.is_unique
     assert set(rows.status) == {"ok"}
     assert (out["pool_ok"], out["tasks_ok"], out["actors_ok"]) == (True, True, True)
     assert (out["pool_rows"], out["task_rows"], out["actor_rows"]) == (300, 60, 100)
+    driver = rows[rows.args.map(lambda text: json.loads(text)["args"] == ["-1"])]
+    assert list(driver.host) == ["alpha"]  # the driver's node
+
+
+@pytest.mark.slow
+def test_pool_and_tasks_with_a_function_of_main(cluster: tuple[str, Path]) -> None:
+    """A function decorated in the driver's __main__ travels to Ray's Pool workers and tasks as the
+    undecorated one does (by value): a row per call, under the driver's run."""
+    directory, out = _driver(cluster, "main_function", MAIN_FUNCTION)
+    assert out["ok"]
+    rows = _rows(directory / "root")
+    assert len(rows) == 240 and set(rows.function) == {"cube"} and set(rows.run_id) == {out["run_id"]}
 
 
 @pytest.mark.slow
@@ -246,7 +284,7 @@ def test_analysis_draws_a_lane_group_per_node(main_run: tuple[Path, dict[str, An
 
     directory, out = main_run
     calls = load_run(directory / "root")
-    assert len(calls) == 460 and set(calls.run_id) == {out["run_id"]}
+    assert len(calls) == 461 and set(calls.run_id) == {out["run_id"]}
     assert sorted(hosts.host_order(calls)) == ["alpha", "beta"]
     lanes = [str(lane) for lane in calls[hosts.LANE_COLUMN].cat.categories]
     assert {lane.split(":")[0] for lane in lanes} == {"alpha", "beta"}
