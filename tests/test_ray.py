@@ -297,6 +297,27 @@ def test_analysis_draws_a_lane_group_per_node(main_run: tuple[Path, dict[str, An
     assert any("alpha" in name for name in labels) and any("beta" in name for name in labels), labels
 
 
-def test_import_mpmon_never_imports_ray() -> None:
-    code = "import sys, mpmon, mpmon.analysis; sys.exit('ray' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], env=clean_env(), timeout=60).returncode == 0
+def test_only_mpmon_ray_imports_ray() -> None:
+    """`import mpmon` (and the analysis) never imports Ray; `import mpmon.ray` does."""
+    code = "import sys, mpmon, mpmon.analysis\nassert 'ray' not in sys.modules\nimport mpmon.ray\n"
+    code += "assert 'ray' in sys.modules"
+    done = subprocess.run([sys.executable, "-c", code], env=clean_env(), capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_monitor_checks_its_settings_and_merges_a_runtime_env() -> None:
+    """Settings start_collector() does not take, a bad run id and a setup hook of the user's are refused
+    at once; the user's env_vars and other runtime_env fields are kept."""
+    from mpmon.ray import Monitor
+
+    with pytest.raises(TypeError, match="bogus"):
+        Monitor("logs", bogus=1)
+    with pytest.raises(ValueError, match="run_id"):
+        Monitor("logs", run_id="a b")
+    monitor = Monitor("logs", run_id="r1", results_format="parquet")
+    env = monitor.runtime_env({"env_vars": {"A": "1"}, "pip": ["x"]})
+    assert env["pip"] == ["x"] and env["env_vars"]["A"] == "1"
+    assert env["env_vars"]["MPMON_RUN_ID"] == "r1"
+    assert env["worker_process_setup_hook"] == "mpmon.ray.worker.setup"
+    with pytest.raises(ValueError, match="setup_hook"):
+        monitor.runtime_env({"worker_process_setup_hook": "mine.setup"})
