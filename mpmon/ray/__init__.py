@@ -18,15 +18,18 @@ This package is the only part of mpmon that imports Ray; `import mpmon` never im
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import os
+import sys
+import time
 from types import TracebackType
 from typing import Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from .. import environment
+from .. import environment, rendezvous
 from ..collector.control import start_collector
 from ..collector.settings import check_run_id, new_run_id
 from ..state import sender
@@ -92,18 +95,25 @@ class Monitor:
         where = ray.get([self._owners[n].where.remote() for n in node_ids], timeout=_START_WAIT_S)
         self.hosts = {n: w["host"] for n, w in zip(node_ids, where)}
         self._join_driver_node()
+        atexit.register(self.stop)
         return self
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop every node's collector: each drains what it was sent and closes its files; then its
-        actor ends. Idempotent."""
+        actor ends. Returns within about `timeout` seconds; a node whose collector could not be stopped
+        is said on stderr (its collector ends with the job). Idempotent."""
+        atexit.unregister(self.stop)
         self._leave_driver_node()
         owners, self._owners = self._owners, {}
-        try:
-            ray.get([owner.stop.remote(timeout) for owner in owners.values()], timeout=timeout + 5)
-        finally:
-            for owner in owners.values():
-                ray.kill(owner, no_restart=True)
+        stopping = {node_id: owner.stop.remote(timeout) for node_id, owner in owners.items()}
+        deadline = time.monotonic() + timeout + 5
+        for node_id, stopped in stopping.items():
+            try:
+                ray.get(stopped, timeout=max(deadline - time.monotonic(), 0.0))
+            except Exception as failure:
+                host = self.hosts.get(node_id, node_id)
+                print(f"mpmon: the collector of Ray node {host} did not stop: {failure!r}", file=sys.stderr)
+            ray.kill(owners[node_id], no_restart=True)
 
     def __enter__(self) -> Monitor:
         return self.start()
@@ -114,13 +124,14 @@ class Monitor:
         self.stop()
 
     def _join_driver_node(self) -> None:
-        """Send the driver's records to its node's collector, unless it runs a collector of its own."""
+        """Send the driver's records to its node's collector, unless it runs a collector of its own (or
+        is not on a node of the cluster: a Ray Client)."""
         if self._joined is not None or (environment.is_owner() and os.environ.get(environment.ADDRESS)):
             return
         node_id = ray.get_runtime_context().get_node_id()
-        if node_id not in self._owners:
+        env = rendezvous.published_env(node.published_path(self.run_id, node_id))
+        if env is None:
             return
-        env = node.await_collector(self.run_id, node_id, _START_WAIT_S)
         self._joined = {name: os.environ.get(name) for name in env}
         sender.flush()
         worker.join(env)

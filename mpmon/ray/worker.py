@@ -29,19 +29,19 @@ JOIN_WAIT_S: Final = 60.0
 
 
 def setup() -> None:
-    """Ray's worker_process_setup_hook of a monitored job: join the node's collector of the run."""
+    """Ray's worker_process_setup_hook of a monitored job: join the node's collector of the run. Never
+    raises (Ray would end the worker): a failure is said on stderr and the worker goes on."""
     run_id = os.environ.get(node.RUN)
     if not run_id or os.environ.get(node.OWNER):
         return
-    import ray
-
-    node_id = ray.get_runtime_context().get_node_id()
     try:
-        env = node.await_collector(run_id, node_id, JOIN_WAIT_S)
-    except TimeoutError as failure:
-        print(f"{failure}; this worker's records are not part of run {run_id}", file=sys.stderr)
+        import ray
+
+        env = node.await_collector(run_id, ray.get_runtime_context().get_node_id(), JOIN_WAIT_S)
+        join(env)
+    except Exception as failure:
+        print(f"{failure!r}; this worker's records are not part of run {run_id}", file=sys.stderr)
         return
-    join(env)
     sender.eager = True  # the flush rule of a worker without a hand-over before its results
 
 
