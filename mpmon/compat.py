@@ -27,9 +27,12 @@ POOL_WORKER_LOOPS: Final = frozenset(
         ("multiprocessing.pool", "worker"),
         ("multiprocess.pool", "worker"),
         ("concurrent.futures.process", "_process_worker"),
+        ("joblib.externals.loky.process_executor", "_process_worker"),
+        ("loky.process_executor", "_process_worker"),
     }
 )
-"""(module, name) of the worker loops of multiprocessing's, multiprocess's and concurrent.futures' pools."""
+"""(module, name) of the worker loops of multiprocessing's, multiprocess's, concurrent.futures' and loky's
+pools (loky's, vendored in joblib, runs joblib's default backend)."""
 
 
 def pool_worker_args(process: Any) -> tuple[Any, ...] | None:
@@ -48,9 +51,12 @@ def result_queue_lock(queue: Any) -> Any:
     """The lock that `queue.put()` takes before it writes (None if it has none).
 
     Private: `SimpleQueue._wlock` (multiprocessing and multiprocess, CPython 3.8-3.14; concurrent.futures'
-    result queue is a SimpleQueue too). Fallback: None, and the worker flushes at the end of each
-    outermost call instead of before each result.
+    result queue is a SimpleQueue too, and so is loky's, checked with loky 3.5 / joblib 1.6). Fallback: None,
+    and the worker flushes at the end of each outermost call instead of before each result; so does a
+    queue whose `put` took the lock when it was made (joblib's `CustomizablePicklingQueue`).
     """
+    if "put" in getattr(queue, "__dict__", {}):  # joblib's pool queue: put() bound the lock when made
+        return None
     return getattr(queue, "_wlock", None)
 
 

@@ -1,0 +1,133 @@
+"""joblib's loky (default) and multiprocessing backends: a decorated function, defined in the script's
+`__main__` or imported from a module, works wherever its undecorated twin does, and once `Parallel(...)`
+returns its calls are handed over: on disk after `flush(wait=True)`, and at `stop_collector()`, with no
+spill file left for a later run.
+
+Each program runs the undecorated twin first in the same process, so a failure of joblib itself is not
+counted against mpmon.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import clean_env, read_csv, run_program, spill_files, summaries
+
+pytest.importorskip("joblib")
+
+CALLS = 40
+
+JOBTASKS = """
+    import mpmon
+
+    def plain_imported(x):
+        return x * 3
+
+    @mpmon.Timer(log_to_console=False)
+    def work_imported(x):
+        return x * 3
+"""
+
+PROGRAM = """
+import json, sys
+import mpmon
+from joblib import Parallel, delayed
+from jobtasks import plain_imported, work_imported
+
+def plain(x):
+    return x * 2
+
+@mpmon.Timer(log_to_console=False)
+def work(x):
+    return x * 2
+
+def run(function, backend, calls):
+    return Parallel(n_jobs=2, backend=backend)(delayed(function)(i) for i in range(calls))
+
+def rows():
+    import pandas as pd
+    try:
+        return len(pd.read_csv("logs/timing_results.csv"))
+    except FileNotFoundError:
+        return 0
+
+if __name__ == "__main__":
+    backend, calls = sys.argv[1], int(sys.argv[2])
+    found = {}
+    mpmon.start_collector("logs", log_to_console=False)
+    phases = (("main", plain, work, 2), ("imported", plain_imported, work_imported, 3))
+    for name, twin, decorated, factor in phases:
+        assert run(twin, backend, calls) == [i * factor for i in range(calls)]  # joblib itself works
+        try:
+            ok = run(decorated, backend, calls) == [i * factor for i in range(calls)]
+        except Exception as exc:
+            ok = repr(exc)[:300]
+        confirmed = mpmon.flush(wait=True, timeout=30)
+        found[name] = [ok, confirmed, rows()]
+    mpmon.stop_collector()
+    found["stopped"] = rows()
+    print(json.dumps(found))
+"""
+
+
+def _run(tmp_path: Path, backend: str) -> tuple[dict[str, list[object]], Path]:
+    (tmp_path / "jobtasks.py").write_text(JOBTASKS.replace("\n    ", "\n"))
+    done = run_program(tmp_path, PROGRAM, backend, CALLS, timeout=120)
+    return json.loads(done.stdout.splitlines()[-1]), tmp_path / "logs"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["loky", "multiprocessing"])
+def test_parallel_hands_over_rows_of_main_and_imported_functions(tmp_path: Path, backend: str) -> None:
+    """`f` in `__main__` pickles by value under loky (not BrokenProcessPool); `f` imported lands in the
+    CSV before the stop returns (not in spill files); each phase's rows are on disk once Parallel
+    returned and `flush(wait=True)` confirmed."""
+    found, log_dir = _run(tmp_path, backend)
+    assert found["main"] == [True, True, CALLS], found
+    assert found["imported"] == [True, True, 2 * CALLS], found
+    assert found["stopped"] == 2 * CALLS
+    frame = read_csv(log_dir)
+    assert frame["call_id"].is_unique
+    assert sorted(frame["function"].unique()) == ["work", "work_imported"]
+    assert frame["pid"].nunique() >= 1
+    assert not spill_files(log_dir)
+    assert summaries(log_dir)[-1]["records_by_source"]["timer"] == 2 * CALLS
+
+
+STDIN_PROGRAM = """
+import json
+import mpmon
+from joblib import Parallel, delayed
+
+def plain(x):
+    return -x
+
+@mpmon.Timer(log_to_console=False)
+def work(x):
+    return -x
+
+mpmon.start_collector("logs", log_to_console=False)
+assert Parallel(n_jobs=2)(delayed(plain)(i) for i in range(8)) == [-i for i in range(8)]
+out = Parallel(n_jobs=2)(delayed(work)(i) for i in range(8))
+mpmon.stop_collector()
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["-c", "stdin"])
+def test_function_defined_in_python_c_or_stdin_runs_under_loky(tmp_path: Path, how: str) -> None:
+    """A function of `python -c` or of a program read from stdin has no module a worker could import:
+    cloudpickle sends it by value, and the decorated one goes the same way."""
+    args, source = (["-c", STDIN_PROGRAM], None) if how == "-c" else (["-"], STDIN_PROGRAM)
+    done = subprocess.run(
+        [sys.executable, *args], input=source, cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == [-i for i in range(8)]
+    assert len(read_csv(tmp_path / "logs")) == 8
