@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Final
+from typing import Any, Final
 
 from .. import environment, render
 from ..state import sender
@@ -43,6 +43,39 @@ def setup() -> None:
         print(f"{failure!r}; this worker's records are not part of run {run_id}", file=sys.stderr)
         return
     sender.eager = True  # the flush rule of a worker without a hand-over before its results
+    _hand_over_after_each_batch()
+
+
+def _hand_over_after_each_batch() -> None:
+    """In a worker of `ray.util.multiprocessing.Pool`: hand the records over once per batch of calls
+    (the batch's results return together) instead of once per call."""
+    try:
+        from ray.util.multiprocessing.pool import PoolActor
+    except ImportError:
+        return
+    run_batch = getattr(PoolActor, "run_batch", None)
+    if run_batch is None or getattr(run_batch, "_mpmon_hand_over", False):
+        return
+
+    def run_batch_then_hand_over(self: Any, func: Any, batch: Any) -> Any:
+        sender.eager = False  # a Pool actor runs one batch at a time
+        try:
+            return run_batch(self, func, batch)
+        finally:
+            sender.eager = True
+            _hand_over()
+
+    run_batch_then_hand_over._mpmon_hand_over = True  # type: ignore[attr-defined]
+    setattr(PoolActor, "run_batch", run_batch_then_hand_over)  # noqa: B010
+
+
+def _hand_over() -> None:
+    """Flush; the pool gets its results whatever happens to the records (the sender spills what it
+    could not send)."""
+    try:
+        sender.flush()
+    except Exception as failure:
+        print(f"mpmon: could not hand records over after a batch: {failure!r}", file=sys.stderr)
 
 
 def join(env: dict[str, str]) -> None:
