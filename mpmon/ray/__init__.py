@@ -29,8 +29,7 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from .. import environment, rendezvous
-from ..collector.control import start_collector
+from .. import capture, environment, rendezvous, start_collector
 from ..collector.settings import check_run_id, new_run_id
 from ..state import sender
 from . import node, worker
@@ -48,10 +47,10 @@ class Monitor:
     """Gives every Ray node a collector writing into `<root>/host=<name>/`, and every worker process
     of the job a connection to its node's; one run (`run_id`) across the cluster.
 
-    `root` is a path on each node (relative to the driver's working directory, which Ray gives its
-    workers; a shared filesystem mounted on every node is fine). `run_id`: by default the run of the
-    collector this (driver) process runs, else a fresh one. Other keyword arguments are
-    `mpmon.start_collector()`'s (results_format, capture_logging, log_to_console, ...).
+    `root` is made absolute in the driver (a relative one is relative to its working directory) and
+    used as such on every node (a shared filesystem mounted on every node gathers all partitions).
+    `run_id`: by default the run of the collector this (driver) process runs, else a fresh one. Other
+    keyword arguments are `mpmon.start_collector()`'s (results_format, capture_logging, ...).
     """
 
     def __init__(self, root: str | os.PathLike[str] = "logs", *, run_id: str | None = None, **settings: Any):
@@ -142,6 +141,7 @@ class Monitor:
         if joined is None:
             return
         sender.flush()
+        capture.uninstall()
         for name, value in joined.items():
             if value is None:
                 os.environ.pop(name, None)

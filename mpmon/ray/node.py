@@ -15,8 +15,7 @@ import socket
 from hashlib import sha256
 from typing import Any, Final
 
-from .. import environment, rendezvous
-from ..collector.control import start_collector, stop_collector
+from .. import environment, rendezvous, start_collector, stop_collector
 
 __all__ = ["OWNER", "RUN", "NodeCollector", "await_collector", "partition_name", "published_path"]
 
