@@ -43,7 +43,7 @@ CLUSTER = """
 """
 
 TASKS_MODULE = """
-    import os, signal, time
+    import asyncio, os, signal, time
     import mpmon
 
     @mpmon.Timer(log_to_console=False)
@@ -76,6 +76,12 @@ TASKS_MODULE = """
             self.total += i
             return self.total
 
+    class Waiter:
+        @mpmon.Timer(log_to_console=False)
+        async def wait(self, i):
+            await asyncio.sleep(0.001)
+            return i
+
     class CounterPlain:
         def __init__(self):
             self.total = 0
@@ -93,7 +99,7 @@ MAIN = """
     import ray
     import mpmon.ray
     from ray.util.multiprocessing import Pool
-    from raytasks import Counter, CounterPlain, fragile, fragile_plain, square, square_plain
+    from raytasks import Counter, CounterPlain, Waiter, fragile, fragile_plain, square, square_plain
 
     def rows_of(function, run_id):
         count = 0
@@ -135,6 +141,9 @@ MAIN = """
             sums = [ray.get([a.add.remote(i) for i in range(50)])[-1] for a in actors]
             out["actors_ok"] = sums == [ray.get([a.add.remote(i) for i in range(50)])[-1] for a in twins]
             out["actor_rows"] = on_disk_within_1s("Counter.add", monitor.run_id, 100)
+            waiter = mpmon.ray.remote(Waiter).remote()  # an async actor: its method is a coroutine
+            out["async_ok"] = ray.get([waiter.wait.remote(i) for i in range(20)]) == list(range(20))
+            out["async_rows"] = on_disk_within_1s("Waiter.wait", monitor.run_id, 20)
             square(-1)  # in the driver: its row goes to its node's collector, not to ./logs
         print(json.dumps(out))
 """
@@ -181,6 +190,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        start_new_session=True,  # a cluster that does not end in time is killed whole
     )
     assert process.stdin is not None and process.stdout is not None
     try:
@@ -220,7 +230,8 @@ def _rows(root: Path) -> pd.DataFrame:
 @pytest.mark.slow
 def test_two_nodes_write_one_run_in_two_partitions(main_run: tuple[Path, dict[str, Any]]) -> None:
     """root/host=alpha and root/host=beta, each written by its node's collector; one run id (the
-    driver's); a row per call of the Pool, the tasks and the actors; each row's host its partition's;
+    driver's); a row per call of the Pool, the tasks and the actors (an async one too); each row's host
+    its partition's;
     every row on disk within a second of its ray.get(), the collectors still running."""
     directory, out = main_run
     root = directory / "root"
@@ -230,11 +241,13 @@ def test_two_nodes_write_one_run_in_two_partitions(main_run: tuple[Path, dict[st
         frame = read_csv(root / f"host={host}")
         assert set(frame.host) == {host} and len(frame) > 0
     rows = _rows(root)
-    assert rows.groupby("function").size().to_dict() == {"square": 301, "fragile": 60, "Counter.add": 100}
+    calls = {"square": 301, "fragile": 60, "Counter.add": 100, "Waiter.wait": 20}
+    assert rows.groupby("function").size().to_dict() == calls
     assert set(rows.run_id) == {out["run_id"]} and rows.call_id.is_unique
     assert set(rows.status) == {"ok"}
-    assert (out["pool_ok"], out["tasks_ok"], out["actors_ok"]) == (True, True, True)
-    assert (out["pool_rows"], out["task_rows"], out["actor_rows"]) == (300, 60, 100)
+    assert all(out[name] for name in ("pool_ok", "tasks_ok", "actors_ok", "async_ok"))
+    on_disk = [out[name] for name in ("pool_rows", "task_rows", "actor_rows", "async_rows")]
+    assert on_disk == [300, 60, 100, 20]
     driver = rows[rows.args.map(lambda text: json.loads(text)["args"] == ["-1"])]
     assert list(driver.host) == ["alpha"]  # the driver's node
 
@@ -284,7 +297,7 @@ def test_analysis_draws_a_lane_group_per_node(main_run: tuple[Path, dict[str, An
 
     directory, out = main_run
     calls = load_run(directory / "root")
-    assert len(calls) == 461 and set(calls.run_id) == {out["run_id"]}
+    assert len(calls) == 481 and set(calls.run_id) == {out["run_id"]}
     assert sorted(hosts.host_order(calls)) == ["alpha", "beta"]
     lanes = [str(lane) for lane in calls[hosts.LANE_COLUMN].cat.categories]
     assert {lane.split(":")[0] for lane in lanes} == {"alpha", "beta"}

@@ -48,7 +48,7 @@ def plain(target: Any) -> Any:
 
 
 def _function(decorated: Monitored) -> Callable[..., Any]:
-    if inspect.iscoroutinefunction(decorated):
+    if _is_async(decorated):
 
         async def call_async(*args: Any, **kwargs: Any) -> Any:
             return await cast(Callable[..., Any], decorated)(*args, **kwargs)
@@ -63,7 +63,7 @@ def _function(decorated: Monitored) -> Callable[..., Any]:
 
 def _method(decorated: Monitored) -> Callable[..., Any]:
     """A plain method calling the decorated one bound to the instance (as its descriptor would)."""
-    if inspect.iscoroutinefunction(decorated):
+    if _is_async(decorated):
 
         async def method_async(self: Any, *args: Any, **kwargs: Any) -> Any:
             return await decorated.__get__(self, type(self))(*args, **kwargs)
@@ -74,6 +74,12 @@ def _method(decorated: Monitored) -> Callable[..., Any]:
         return decorated.__get__(self, type(self))(*args, **kwargs)
 
     return _named(method, decorated)
+
+
+def _is_async(decorated: Monitored) -> bool:
+    """True for a decorated `async def` function (on Python < 3.12 `inspect` cannot tell from the
+    decorated object: the function it wraps says)."""
+    return inspect.iscoroutinefunction(inspect.unwrap(decorated))  # type: ignore[arg-type]
 
 
 def _named(made: Callable[..., Any], decorated: Any) -> Callable[..., Any]:
