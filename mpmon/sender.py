@@ -138,8 +138,12 @@ class Sender:
 
     def _arm(self, autostart: Callable[[], object] | None) -> None:
         self.ready, self.limit = True, BATCH_SIZE
-        if self._discovery.address is None and autostart is not None and environment.is_top_level():
-            autostart()
+        if self._discovery.address is None and autostart is not None:
+            engine = environment.engine()
+            if engine is not None:
+                _say_no_collector(engine, self._discovery.log_dir)
+            elif environment.is_top_level():
+                autostart()
         self._register_exit()
         self._hook_pool_results()
         self._start_flusher()
@@ -349,6 +353,23 @@ def _flush_before_results(queue: Any, flush: Callable[[], None]) -> bool:
     if not isinstance(lock, _FlushFirst):
         compat.set_result_queue_lock(queue, _FlushFirst(lock, flush))
     return True
+
+
+ENGINE_HINTS: Final = {
+    "loky": "call mpmon.start_collector() before joblib starts its workers",
+    "dask": "register mpmon.dask.Monitor with the cluster",
+    "ray": "use mpmon.ray",
+}
+
+
+def _say_no_collector(engine: str, log_dir: str) -> None:
+    """Once per process: a worker of an engine found no collector, and starts none (no stray run)."""
+    print(
+        f"mpmon: this {engine} worker (pid {os.getpid()}) found no mpmon collector in its environment, so "
+        f"it starts none: its records go to spill files in {log_dir}, which the next collector started "
+        f"there takes in. To have them in the run, {ENGINE_HINTS.get(engine, 'start the collector first')}.",
+        file=sys.stderr,
+    )
 
 
 def _process_name() -> str:

@@ -131,3 +131,26 @@ def test_function_defined_in_python_c_or_stdin_runs_under_loky(tmp_path: Path, h
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == [-i for i in range(8)]
     assert len(read_csv(tmp_path / "logs")) == 8
+
+
+NO_COLLECTOR = """
+import sys
+from joblib import Parallel, delayed
+from jobtasks import work_imported
+
+if __name__ == "__main__":
+    assert Parallel(n_jobs=2)(delayed(work_imported)(i) for i in range(20)) == [i * 3 for i in range(20)]
+"""
+
+
+@pytest.mark.slow
+def test_loky_worker_without_collector_says_where_its_records_went(tmp_path: Path) -> None:
+    """No collector was started: each loky worker says once on stderr where its records go and why, and
+    starts no collector of its own (no stray run in its working directory)."""
+    (tmp_path / "jobtasks.py").write_text(JOBTASKS.replace("\n    ", "\n"))
+    done = run_program(tmp_path, NO_COLLECTOR, timeout=120)
+    said = [line for line in done.stderr.splitlines() if "found no mpmon collector" in line]
+    assert 1 <= len(said) <= 2, done.stderr
+    assert len({line.split("(pid ")[1].split(")")[0] for line in said}) == len(said)  # once per worker
+    assert "loky worker" in said[0] and "spill files" in said[0]
+    assert not (tmp_path / "logs" / "timing.log").exists()
