@@ -14,11 +14,10 @@ import os
 import select
 import sys
 import threading
-import weakref
 from time import monotonic
 from typing import Final, Protocol
 
-__all__ = ["ANSWER_PAUSE_S", "Flushed", "Flusher"]
+__all__ = ["ANSWER_PAUSE_S", "Flushed", "Flusher", "Wake"]
 
 ANSWER_PAUSE_S: Final = 0.05
 """After the flusher read what the collector sent, how long it leaves the connection alone: a stop's
@@ -48,11 +47,11 @@ class Flusher(threading.Thread):
     (mostly confirmations) it leaves the connection alone for ANSWER_PAUSE_S, so that a busy process is
     not woken for each confirmation."""
 
-    def __init__(self, sender: Flushed, interval: float) -> None:
+    def __init__(self, sender: Flushed, interval: float, wake: Wake) -> None:
         super().__init__(name="mpmon-flusher", daemon=True)
         self.sender = sender
         self.interval = interval
-        self.wake = _Wake()
+        self.wake = wake
         self.stopping = False
 
     def run(self) -> None:
@@ -91,16 +90,24 @@ class Flusher(threading.Thread):
             self.join(timeout)
 
 
-class _Wake:
+class Wake:
     """Like threading.Event for the flusher, but a pipe, so that the flusher waits on it and on its
-    connection at once. The pipe is closed when the last reference goes, never while in use."""
+    connection at once. One per process, kept by the sender for the process's life (flushers come and go
+    around forks), and made anew in a forked child (`reopen`), where no other thread runs: it is never
+    closed while another thread may use it."""
 
     def __init__(self) -> None:
+        self._read, self._write = -1, -1
+        self._set = False
+        self.reopen()
+
+    def reopen(self) -> None:
+        """A pipe of this process's own (in a forked child: instead of the parent's, closed here)."""
+        _close_pipe(self._read, self._write)
         self._read, self._write = os.pipe()
         os.set_blocking(self._read, False)
         os.set_blocking(self._write, False)
         self._set = False
-        weakref.finalize(self, _close_pipe, self._read, self._write)
 
     def is_set(self) -> bool:
         return self._set
@@ -131,5 +138,6 @@ class _Wake:
 
 def _close_pipe(*descriptors: int) -> None:
     for fd in descriptors:
-        with contextlib.suppress(OSError):
-            os.close(fd)
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)

@@ -34,7 +34,7 @@ from time import monotonic
 from typing import Any, Final
 
 from . import compat, environment
-from .flusher import Flusher
+from .flusher import Flusher, Wake
 from .transport import (
     ACK_WINDOW,
     Delivery,
@@ -67,6 +67,7 @@ class Sender:
 
     def __init__(self) -> None:
         self._flusher: Flusher | None = None
+        self._wake = Wake()  # the flusher's, for the process's life; made anew in a forked child
         self._reset()
         os.register_at_fork(
             before=self._before_fork, after_in_parent=self._after_fork_in_parent, after_in_child=self._reset
@@ -81,6 +82,7 @@ class Sender:
         self.counter = itertools.count(1)
         self.lock = threading.RLock()  # one delivery at a time; held while a batch is sent
         self._taking = threading.Lock()  # taking records out of the buffer, and the drop count: brief
+        self._wake.reopen()  # in a forked child the parent's pipe is not ours (closed here, made anew)
         self._flusher = None
         self._restart_flusher = False
         self._pid = os.getpid()
@@ -120,9 +122,8 @@ class Sender:
                 self._dropped += count_records(dropped)
 
     def _wake_flusher(self) -> None:
-        flusher = self._flusher
-        if flusher is not None and not flusher.wake.is_set():
-            flusher.wake.set()
+        if self._flusher is not None and not self._wake.is_set():
+            self._wake.set()
 
     # -- flushing --------------------------------------------------------------------------------
 
@@ -289,7 +290,7 @@ class Sender:
 
     def _start_flusher(self) -> None:
         if self._flusher is None or not self._flusher.is_alive():
-            self._flusher = Flusher(self, FLUSH_INTERVAL_NS / 1e9)
+            self._flusher = Flusher(self, FLUSH_INTERVAL_NS / 1e9, self._wake)
             self._flusher.start()
 
     def flush_due(self) -> None:
