@@ -56,46 +56,43 @@ def rows():
         return 0
 
 if __name__ == "__main__":
-    backend, calls = sys.argv[1], int(sys.argv[2])
-    found = {}
+    calls, found = int(sys.argv[1]), {}
     mpmon.start_collector("logs", log_to_console=False)
     phases = (("main", plain, work, 2), ("imported", plain_imported, work_imported, 3))
-    for name, twin, decorated, factor in phases:
-        assert run(twin, backend, calls) == [i * factor for i in range(calls)]  # joblib itself works
-        try:
-            ok = run(decorated, backend, calls) == [i * factor for i in range(calls)]
-        except Exception as exc:
-            ok = repr(exc)[:300]
-        confirmed = mpmon.flush(wait=True, timeout=30)
-        found[name] = [ok, confirmed, rows()]
+    for backend in ("loky", "multiprocessing"):
+        for name, twin, decorated, factor in phases:
+            assert run(twin, backend, calls) == [i * factor for i in range(calls)]  # joblib itself works
+            before = rows()
+            try:
+                ok = run(decorated, backend, calls) == [i * factor for i in range(calls)]
+            except Exception as exc:
+                ok = repr(exc)[:300]
+            confirmed = mpmon.flush(wait=True, timeout=30)
+            found[f"{backend} {name}"] = [ok, confirmed, rows() - before]
     mpmon.stop_collector()
     found["stopped"] = rows()
     print(json.dumps(found))
 """
 
 
-def _run(tmp_path: Path, backend: str) -> tuple[dict[str, list[object]], Path]:
-    (tmp_path / "jobtasks.py").write_text(JOBTASKS.replace("\n    ", "\n"))
-    done = run_program(tmp_path, PROGRAM, backend, CALLS, timeout=120)
-    return json.loads(done.stdout.splitlines()[-1]), tmp_path / "logs"
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", ["loky", "multiprocessing"])
-def test_parallel_hands_over_rows_of_main_and_imported_functions(tmp_path: Path, backend: str) -> None:
-    """`f` in `__main__` pickles by value under loky (not BrokenProcessPool); `f` imported lands in the
-    CSV before the stop returns (not in spill files); each phase's rows are on disk once Parallel
-    returned and `flush(wait=True)` confirmed."""
-    found, log_dir = _run(tmp_path, backend)
-    assert found["main"] == [True, True, CALLS], found
-    assert found["imported"] == [True, True, 2 * CALLS], found
-    assert found["stopped"] == 2 * CALLS
+def test_parallel_hands_over_rows_of_main_and_imported_functions(tmp_path: Path) -> None:
+    """loky and multiprocessing backends: `f` in `__main__` pickles by value under loky (not
+    BrokenProcessPool); each phase's rows are on disk once Parallel returned and `flush(wait=True)`
+    confirmed; `f` imported lands in the CSV before the stop returns (not in spill files)."""
+    (tmp_path / "jobtasks.py").write_text(JOBTASKS.replace("\n    ", "\n"))
+    done = run_program(tmp_path, PROGRAM, CALLS, timeout=120)
+    found = json.loads(done.stdout.splitlines()[-1])
+    log_dir = tmp_path / "logs"
+    for backend in ("loky", "multiprocessing"):
+        assert found[f"{backend} main"] == [True, True, CALLS], found
+        assert found[f"{backend} imported"] == [True, True, CALLS], found
+    assert found["stopped"] == 4 * CALLS
     frame = read_csv(log_dir)
     assert frame["call_id"].is_unique
     assert sorted(frame["function"].unique()) == ["work", "work_imported"]
-    assert frame["pid"].nunique() >= 1
     assert not spill_files(log_dir)
-    assert summaries(log_dir)[-1]["records_by_source"]["timer"] == 2 * CALLS
+    assert summaries(log_dir)[-1]["records_by_source"]["timer"] == 4 * CALLS
 
 
 STDIN_PROGRAM = """
@@ -131,3 +128,26 @@ def test_function_defined_in_python_c_or_stdin_runs_under_loky(tmp_path: Path, h
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.splitlines()[-1]) == [-i for i in range(8)]
     assert len(read_csv(tmp_path / "logs")) == 8
+
+
+NO_COLLECTOR = """
+import sys
+from joblib import Parallel, delayed
+from jobtasks import work_imported
+
+if __name__ == "__main__":
+    assert Parallel(n_jobs=2)(delayed(work_imported)(i) for i in range(20)) == [i * 3 for i in range(20)]
+"""
+
+
+@pytest.mark.slow
+def test_loky_worker_without_collector_says_where_its_records_went(tmp_path: Path) -> None:
+    """No collector was started: each loky worker says once on stderr where its records go and why, and
+    starts no collector of its own (no stray run in its working directory)."""
+    (tmp_path / "jobtasks.py").write_text(JOBTASKS.replace("\n    ", "\n"))
+    done = run_program(tmp_path, NO_COLLECTOR, timeout=120)
+    said = [line for line in done.stderr.splitlines() if "found no mpmon collector" in line]
+    assert 1 <= len(said) <= 2, done.stderr
+    assert len({line.split("(pid ")[1].split(")")[0] for line in said}) == len(said)  # once per worker
+    assert "loky worker" in said[0] and "spill files" in said[0]
+    assert not (tmp_path / "logs" / "timing.log").exists()
