@@ -148,7 +148,8 @@ MAIN = """
         print(json.dumps(out))
 """
 
-# The issue's case: a function decorated in the driver's `__main__`, which Ray pickles by value.
+# The issue's cases: a function decorated in the driver's `__main__`, which Ray pickles by value; a
+# driver that started its own collector before ray.init().
 MAIN_FUNCTION = """
     import json, sys
     import ray
@@ -163,6 +164,7 @@ MAIN_FUNCTION = """
         return i ** 3
 
     if __name__ == "__main__":
+        driver = mpmon.start_collector("driver-logs", capture_logging=False, log_to_console=False)
         monitor = mpmon.ray.Monitor("root", capture_logging=False, log_to_console=False)
         ray.init(address=sys.argv[1], runtime_env=monitor.runtime_env())
         with monitor:
@@ -170,7 +172,10 @@ MAIN_FUNCTION = """
                 twin = pool.map(cube_plain, range(200))
                 got = pool.map(cube, range(200))
             tasks = ray.get([mpmon.ray.remote(cube).remote(i) for i in range(40)])
-        print(json.dumps({"run_id": monitor.run_id, "ok": got == twin and tasks == twin[:40]}))
+            cube(-1)  # the driver's own call: to its own collector
+        mpmon.stop_collector()
+        ok = got == twin and tasks == twin[:40]
+        print(json.dumps({"run_id": monitor.run_id, "driver_run_id": driver.run_id, "ok": ok}))
 """
 
 
@@ -255,11 +260,14 @@ def test_two_nodes_write_one_run_in_two_partitions(main_run: tuple[Path, dict[st
 @pytest.mark.slow
 def test_pool_and_tasks_with_a_function_of_main(cluster: tuple[str, Path]) -> None:
     """A function decorated in the driver's __main__ travels to Ray's Pool workers and tasks as the
-    undecorated one does (by value): a row per call, under the driver's run."""
+    undecorated one does (by value): a row per call in the nodes' partitions, under the run of the
+    collector the driver started before ray.init(), which keeps the driver's own row."""
     directory, out = _driver(cluster, "main_function", MAIN_FUNCTION)
-    assert out["ok"]
+    assert out["ok"] and out["run_id"] == out["driver_run_id"]
     rows = _rows(directory / "root")
     assert len(rows) == 240 and set(rows.function) == {"cube"} and set(rows.run_id) == {out["run_id"]}
+    driver = read_csv(directory / "driver-logs")
+    assert list(driver.function) == ["cube"] and set(driver.run_id) == {out["run_id"]}
 
 
 @pytest.mark.slow
