@@ -43,7 +43,7 @@ CLUSTER = """
 """
 
 TASKS_MODULE = """
-    import asyncio, os, signal, time
+    import asyncio, os, signal, threading, time
     import mpmon
 
     @mpmon.Timer(log_to_console=False)
@@ -75,6 +75,9 @@ TASKS_MODULE = """
         def add(self, i):
             self.total += i
             return self.total
+
+        def later(self):
+            threading.Timer(0.2, square, (-2,)).start()  # a call made outside any task
 
     class Waiter:
         @mpmon.Timer(log_to_console=False)
@@ -145,6 +148,8 @@ MAIN = """
             out["async_ok"] = ray.get([waiter.wait.remote(i) for i in range(20)]) == list(range(20))
             out["async_rows"] = on_disk_within_1s("Waiter.wait", monitor.run_id, 20)
             square(-1)  # in the driver: its row goes to its node's collector, not to ./logs
+            ray.get(actors[0].later.remote())
+            time.sleep(0.5)  # the stop comes within a second of square(-2): maybe before its flusher sends
         print(json.dumps(out))
 """
 
@@ -246,7 +251,7 @@ def test_two_nodes_write_one_run_in_two_partitions(main_run: tuple[Path, dict[st
         frame = read_csv(root / f"host={host}")
         assert set(frame.host) == {host} and len(frame) > 0
     rows = _rows(root)
-    calls = {"square": 301, "fragile": 60, "Counter.add": 100, "Waiter.wait": 20}
+    calls = {"square": 302, "fragile": 60, "Counter.add": 100, "Waiter.wait": 20}
     assert rows.groupby("function").size().to_dict() == calls
     assert set(rows.run_id) == {out["run_id"]} and rows.call_id.is_unique
     assert set(rows.status) == {"ok"}
@@ -255,6 +260,15 @@ def test_two_nodes_write_one_run_in_two_partitions(main_run: tuple[Path, dict[st
     assert on_disk == [300, 60, 100, 20]
     driver = rows[rows.args.map(lambda text: json.loads(text)["args"] == ["-1"])]
     assert list(driver.host) == ["alpha"]  # the driver's node
+
+
+@pytest.mark.slow
+def test_a_stop_gathers_what_workers_still_buffer(main_run: tuple[Path, dict[str, Any]]) -> None:
+    """A call an actor's thread made outside any task, 0.3 s before the stop, has its row: the worker's
+    flusher sends once a second, and what it has not sent yet the stop gathers from the live worker."""
+    directory, _ = main_run
+    rows = _rows(directory / "root")
+    assert rows.args.map(lambda text: json.loads(text)["args"] == ["-2"]).sum() == 1
 
 
 @pytest.mark.slow
@@ -305,7 +319,7 @@ def test_analysis_draws_a_lane_group_per_node(main_run: tuple[Path, dict[str, An
 
     directory, out = main_run
     calls = load_run(directory / "root")
-    assert len(calls) == 481 and set(calls.run_id) == {out["run_id"]}
+    assert len(calls) == 482 and set(calls.run_id) == {out["run_id"]}
     assert sorted(hosts.host_order(calls)) == ["alpha", "beta"]
     lanes = [str(lane) for lane in calls[hosts.LANE_COLUMN].cat.categories]
     assert {lane.split(":")[0] for lane in lanes} == {"alpha", "beta"}
