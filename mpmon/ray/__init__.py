@@ -19,6 +19,7 @@ This package is the only part of mpmon that imports Ray; `import mpmon` never im
 from __future__ import annotations
 
 import atexit
+import contextlib
 import inspect
 import os
 import sys
@@ -90,9 +91,14 @@ class Monitor:
         for found in ray.nodes():  # type: ignore[no-untyped-call]
             if found["Alive"] and found["NodeID"] not in self._owners:
                 self._owners[found["NodeID"]] = _place(self.root, self.run_id, found, self.settings)
-        node_ids = list(self._owners)
-        where = ray.get([self._owners[n].where.remote() for n in node_ids], timeout=_START_WAIT_S)
-        self.hosts = {n: w["host"] for n, w in zip(node_ids, where)}
+        asked = {node_id: owner.where.remote() for node_id, owner in self._owners.items()}
+        deadline = time.monotonic() + _START_WAIT_S
+        for node_id, where in asked.items():
+            try:
+                self.hosts[node_id] = ray.get(where, timeout=max(deadline - time.monotonic(), 0.0))["host"]
+            except Exception as failure:  # a node lost meanwhile: the others are monitored
+                print(f"mpmon: no collector on Ray node {node_id}: {failure!r}", file=sys.stderr)
+                ray.kill(self._owners.pop(node_id), no_restart=True)
         self._join_driver_node()
         atexit.register(self.stop)
         return self
@@ -112,7 +118,8 @@ class Monitor:
             except Exception as failure:
                 host = self.hosts.get(node_id, node_id)
                 print(f"mpmon: the collector of Ray node {host} did not stop: {failure!r}", file=sys.stderr)
-            ray.kill(owners[node_id], no_restart=True)
+            with contextlib.suppress(Exception):  # an actor that is gone already
+                ray.kill(owners[node_id], no_restart=True)
 
     def __enter__(self) -> Monitor:
         return self.start()
