@@ -356,3 +356,39 @@ def test_monitor_checks_its_settings_and_merges_a_runtime_env() -> None:
     assert env["worker_process_setup_hook"] == "mpmon.ray.worker.setup"
     with pytest.raises(ValueError, match="setup_hook"):
         monitor.runtime_env({"worker_process_setup_hook": "mine.setup"})
+
+
+def test_remote_gives_ray_plain_functions_and_classes() -> None:
+    """`@ray.remote` refuses a decorated function; `mpmon.ray.remote` hands Ray a plain function of the
+    same name and signature, and a subclass whose decorated methods (async ones too) are plain methods."""
+    import inspect
+
+    import ray
+
+    import mpmon
+    import mpmon.ray
+    from mpmon.ray.tasks import plain
+
+    def area(width: int, height: int = 2) -> int:
+        return width * height
+
+    class Shape:
+        @mpmon.Timer(log_to_console=False)
+        def grow(self, by: int) -> int:
+            return by
+
+        @mpmon.Timer(log_to_console=False)
+        async def wait(self) -> None:
+            return None
+
+    timed = mpmon.Timer(log_to_console=False)(area)
+    with pytest.raises(TypeError, match="function or a class"):
+        ray.remote(timed)
+    function = plain(timed)
+    assert inspect.isfunction(function) and function.__name__ == "area"
+    assert inspect.signature(function) == inspect.signature(area)
+    made = plain(Shape)
+    assert issubclass(made, Shape) and made.__qualname__ == Shape.__qualname__
+    assert inspect.isfunction(made.grow) and inspect.iscoroutinefunction(made.wait)
+    assert isinstance(mpmon.ray.remote(timed), ray.remote_function.RemoteFunction)
+    assert isinstance(mpmon.ray.remote(num_cpus=0)(Shape), ray.actor.ActorClass)
