@@ -167,14 +167,10 @@ def engine() -> str | None:
 
     main = sys.modules.get("__main__")
     main_name = str(getattr(getattr(main, "__spec__", None), "name", "") or "")
-    if (
-        main_name.endswith("backend.popen_loky_posix")
-        or "loky" in type(multiprocessing.current_process()).__name__.lower()
-    ):
+    process = multiprocessing.current_process()
+    if main_name.endswith("backend.popen_loky_posix") or "loky" in type(process).__name__.lower():
         return "loky"
-    if multiprocessing.current_process().name == NANNY_WORKER_NAME or any(
-        m in sys.modules for m in _DASK_CLI
-    ):
+    if process.name == NANNY_WORKER_NAME or any(name in sys.modules for name in _DASK_CLI):
         return "dask"
     if str(getattr(main, "__file__", "") or "").endswith(_RAY_WORKER_MAIN):
         return "ray"
