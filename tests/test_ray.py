@@ -392,3 +392,18 @@ def test_remote_gives_ray_plain_functions_and_classes() -> None:
     assert inspect.isfunction(made.grow) and inspect.iscoroutinefunction(made.wait)
     assert isinstance(mpmon.ray.remote(timed), ray.remote_function.RemoteFunction)
     assert isinstance(mpmon.ray.remote(num_cpus=0)(Shape), ray.actor.ActorClass)
+
+
+def test_a_node_partition_is_named_after_the_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    """$MPMON_HOSTNAME, else a node name given to Ray, else the host's name (Ray names a node by its IP
+    by default); never a path."""
+    import socket
+
+    from mpmon.ray.node import partition_name
+
+    monkeypatch.delenv("MPMON_HOSTNAME", raising=False)
+    assert partition_name("alpha", "10.0.0.1") == "alpha"
+    assert partition_name("10.0.0.1", "10.0.0.1") == socket.gethostname()
+    assert partition_name("../a/b", "10.0.0.1") == "_a_b"
+    monkeypatch.setenv("MPMON_HOSTNAME", "gamma")
+    assert partition_name("alpha", "10.0.0.1") == "gamma"

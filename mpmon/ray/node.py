@@ -11,6 +11,7 @@ the job ends without a stop (a killed driver), Ray ends the actor and the collec
 from __future__ import annotations
 
 import os
+import re
 import socket
 from hashlib import sha256
 from typing import Any, Final
@@ -43,9 +44,10 @@ def await_collector(run_id: str, node_id: str, wait: float) -> dict[str, str]:
 
 def partition_name(node_name: str, node_ip: str) -> str:
     """The host name of a node's partition: $MPMON_HOSTNAME on the node, else Ray's node name when one
-    was given (`ray start --node-name`), else the host's name (Ray's default node name is its IP)."""
+    was given (`ray start --node-name`), else the host's name (Ray's default node name is its IP); a
+    character that has no place in a directory name becomes "_"."""
     chosen = os.environ.get(environment.HOSTNAME) or (node_name if node_name != node_ip else "")
-    return chosen or socket.gethostname()
+    return re.sub(r"[^A-Za-z0-9._:-]", "_", chosen or socket.gethostname()).lstrip(".") or "_"
 
 
 class NodeCollector:
