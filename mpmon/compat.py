@@ -14,6 +14,7 @@ from typing import Any, Final
 
 __all__ = [
     "POOL_WORKER_LOOPS",
+    "end_loky_executors",
     "exit_function",
     "mark_coroutine_function",
     "pool_worker_args",
@@ -63,6 +64,30 @@ def result_queue_lock(queue: Any) -> Any:
 def set_result_queue_lock(queue: Any, lock: Any) -> None:
     """Put `lock` in place of the queue's write lock (see `result_queue_lock`)."""
     queue._wlock = lock
+
+
+LOKY_EXECUTOR_MODULES: Final = ("joblib.externals.loky.reusable_executor", "loky.reusable_executor")
+"""Where loky keeps its reusable executor (joblib's copy, and loky's own)."""
+
+
+def end_loky_executors() -> None:
+    """Let loky's reusable executors end their workers when idle, without waiting (their workers keep
+    the environment they started with: the next `Parallel` then starts workers that find this run).
+
+    Private: the module global `_executor` of loky's reusable_executor (loky 3.x, joblib 1.3-1.6); a
+    shut-down executor is replaced by the next `get_reusable_executor()`. Fallback: nothing is done, and
+    workers started before the run keep their old environment (their records are spilled, said once).
+    """
+    import sys
+
+    for name in LOKY_EXECUTOR_MODULES:
+        executor = getattr(sys.modules.get(name), "_executor", None)
+        shutdown = getattr(executor, "shutdown", None)
+        if callable(shutdown):
+            try:
+                shutdown(wait=False)
+            except Exception as failure:  # never break the run's start or stop for it
+                print(f"mpmon: could not end loky's reusable executor: {failure!r}", file=sys.stderr)
 
 
 def mark_coroutine_function(func: Any) -> None:

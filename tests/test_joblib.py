@@ -151,3 +151,33 @@ def test_loky_worker_without_collector_says_where_its_records_went(tmp_path: Pat
     assert len({line.split("(pid ")[1].split(")")[0] for line in said}) == len(said)  # once per worker
     assert "loky worker" in said[0] and "spill files" in said[0]
     assert not (tmp_path / "logs" / "timing.log").exists()
+
+
+REUSED = """
+import json, sys
+import mpmon
+from joblib import Parallel, delayed
+from jobtasks import plain_imported, work_imported
+
+if __name__ == "__main__":
+    calls = int(sys.argv[1])
+    assert Parallel(n_jobs=2)(delayed(plain_imported)(i) for i in range(4)) == [0, 3, 6, 9]  # before any run
+    for name in ("first", "second"):
+        mpmon.start_collector(name, log_to_console=False)
+        results = Parallel(n_jobs=2)(delayed(work_imported)(i) for i in range(calls))
+        assert results == [i * 3 for i in range(calls)]
+        mpmon.stop_collector()
+"""
+
+
+@pytest.mark.slow
+def test_loky_workers_kept_from_before_a_run_join_each_run(tmp_path: Path) -> None:
+    """loky keeps its workers across `Parallel` calls, with the environment they started with: workers
+    made before a run (or during the previous one) are replaced, so each run has every row."""
+    (tmp_path / "jobtasks.py").write_text(JOBTASKS.replace("\n    ", "\n"))
+    done = run_program(tmp_path, REUSED, CALLS, timeout=120)
+    assert "found no mpmon collector" not in done.stderr
+    for name in ("first", "second"):
+        assert len(read_csv(tmp_path / name)) == CALLS
+        assert not spill_files(tmp_path / name)
+    assert not (tmp_path / "logs").exists()
