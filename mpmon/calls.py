@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Any, NamedTuple
 
+from . import environment
 from .collector.control import start_collector
 from .probe import cpu_ns, perf_counter_ns, rss_raw, time_ns
 from .render import Sanitizer, render_args
@@ -42,7 +43,18 @@ class Begun(NamedTuple):
 def arm() -> None:
     """Make this process ready to record (at its first record): maybe a collector, the exit flushes, the
     flusher; outside any call's clocks."""
-    sender.prepare(start_collector)
+    sender.prepare(_start_implicitly)
+
+
+def _start_implicitly() -> object:
+    """The collector a top-level program starts at its first record: in ./logs, or, in the client of a
+    monitored Dask cluster (mpmon.dask.Monitor), in that run's directory for this host, so that the
+    client's own calls join the cluster's run instead of making a run of their own."""
+    joined = environment.cluster_run()
+    if joined is None:
+        return start_collector()
+    log_dir, run_id = joined
+    return start_collector(log_dir, run_id=run_id)
 
 
 def begin(track: bool, call_no: int = 0, push: bool = True) -> Begun:

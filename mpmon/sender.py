@@ -34,6 +34,7 @@ from time import monotonic
 from typing import Any, Final
 
 from . import compat, environment
+from .flusher import Flusher, Wake
 from .transport import (
     ACK_WINDOW,
     Delivery,
@@ -65,7 +66,8 @@ class Sender:
     """This process's buffer, its flush rule, its flusher thread and its transport."""
 
     def __init__(self) -> None:
-        self._flusher: _Flusher | None = None
+        self._flusher: Flusher | None = None
+        self._wake = Wake()  # the flusher's, for the process's life; made anew in a forked child
         self._reset()
         os.register_at_fork(
             before=self._before_fork, after_in_parent=self._after_fork_in_parent, after_in_child=self._reset
@@ -80,6 +82,7 @@ class Sender:
         self.counter = itertools.count(1)
         self.lock = threading.RLock()  # one delivery at a time; held while a batch is sent
         self._taking = threading.Lock()  # taking records out of the buffer, and the drop count: brief
+        self._wake.reopen()  # in a forked child the parent's pipe is not ours (closed here, made anew)
         self._flusher = None
         self._restart_flusher = False
         self._pid = os.getpid()
@@ -94,6 +97,7 @@ class Sender:
         self.dropping = discovery.drop_policy == "drop"
         self.spill = SpillTransport(discovery.log_dir)
         self.socket = SocketTransport(discovery, self.spill)
+        self.socket.on_gather = self._wake_flusher
         self.transport: Transport = self.socket
 
     # -- the hot path's one rule -----------------------------------------------------------------
@@ -111,13 +115,15 @@ class Sender:
         if not self.dropping:
             self.flush()
             return
-        flusher = self._flusher
-        if flusher is not None and not flusher.wake.is_set():
-            flusher.wake.set()
+        self._wake_flusher()
         if len(self.buffer) >= DROP_AT:  # even while the flusher is blocked in a send: the bound holds
             with self._taking:
                 dropped = self._take(BATCH_SIZE)
                 self._dropped += count_records(dropped)
+
+    def _wake_flusher(self) -> None:
+        if self._flusher is not None and not self._wake.is_set():
+            self._wake.set()
 
     # -- flushing --------------------------------------------------------------------------------
 
@@ -133,8 +139,12 @@ class Sender:
 
     def _arm(self, autostart: Callable[[], object] | None) -> None:
         self.ready, self.limit = True, BATCH_SIZE
-        if self._discovery.address is None and autostart is not None and environment.is_top_level():
-            autostart()
+        if self._discovery.address is None and autostart is not None:
+            engine = environment.engine()
+            if engine is not None:
+                _say_no_collector(engine, self._discovery.log_dir)
+            elif environment.is_top_level():
+                autostart()
         self._register_exit()
         self._hook_pool_results()
         self._start_flusher()
@@ -280,16 +290,27 @@ class Sender:
 
     def _start_flusher(self) -> None:
         if self._flusher is None or not self._flusher.is_alive():
-            self._flusher = _Flusher(self)
+            self._flusher = Flusher(self, FLUSH_INTERVAL_NS / 1e9, self._wake)
             self._flusher.start()
 
     def flush_due(self) -> None:
         """The flusher's round: connect if need be (drop policy: only here), then hand the buffer over."""
         if self.dropping and self.transport is self.socket and not self.socket.connected:
             self.socket.connection()
-        if self.buffer or self._dropped:
+        if self.buffer or self._dropped or self.socket.gather_asked:
             with self.lock:
-                self._deliver_all()
+                self._deliver_all(final=self.socket.gather_asked)
+                if self.socket.gather_asked:
+                    self.socket.answer_gather()
+
+    def answer_collector(self) -> None:
+        """The collector wrote to this process: read its confirmations and, when a stop asks for what
+        this process buffers (GATHER), hand it over and say so."""
+        with self.lock:
+            self.socket.read_messages()
+            if self.socket.gather_asked:
+                self._deliver_all(final=True)
+                self.socket.answer_gather()
 
     def _before_fork(self) -> None:
         flusher, self._flusher = self._flusher, None
@@ -300,39 +321,6 @@ class Sender:
     def _after_fork_in_parent(self) -> None:
         if self._restart_flusher:
             self._start_flusher()
-
-
-class _Flusher(threading.Thread):
-    """Hands the buffer over every FLUSH_INTERVAL_NS (or when woken), until stopped."""
-
-    def __init__(self, sender: Sender) -> None:
-        super().__init__(name="mpmon-flusher", daemon=True)
-        self.sender = sender
-        self.wake = threading.Event()
-        self.stopping = False
-
-    def run(self) -> None:
-        complained = False
-        first = True  # a first round at once: under the drop policy it opens the connection
-        while True:
-            if not first:
-                self.wake.wait(FLUSH_INTERVAL_NS / 1e9)
-            first = False
-            if self.stopping:
-                return
-            self.wake.clear()
-            try:
-                self.sender.flush_due()
-            except Exception as failure:  # the flusher must outlive any one failure
-                if not complained:
-                    print(f"mpmon: the flusher could not hand records over: {failure!r}", file=sys.stderr)
-                    complained = True
-
-    def stop(self, timeout: float) -> None:
-        self.stopping = True
-        self.wake.set()
-        if self is not threading.current_thread():
-            self.join(timeout)
 
 
 class _FlushFirst:
@@ -366,6 +354,23 @@ def _flush_before_results(queue: Any, flush: Callable[[], None]) -> bool:
     if not isinstance(lock, _FlushFirst):
         compat.set_result_queue_lock(queue, _FlushFirst(lock, flush))
     return True
+
+
+ENGINE_HINTS: Final = {
+    "loky": "call mpmon.start_collector() before joblib starts its workers",
+    "dask": "register mpmon.dask.Monitor with the cluster",
+    "ray": "use mpmon.ray",
+}
+
+
+def _say_no_collector(engine: str, log_dir: str) -> None:
+    """Once per process: a worker of an engine found no collector, and starts none (no stray run)."""
+    print(
+        f"mpmon: this {engine} worker (pid {os.getpid()}) found no mpmon collector in its environment, so "
+        f"it starts none: its records go to spill files in {log_dir}, which the next collector started "
+        f"there takes in. To have them in the run, {ENGINE_HINTS.get(engine, 'start the collector first')}.",
+        file=sys.stderr,
+    )
 
 
 def _process_name() -> str:

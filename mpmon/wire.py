@@ -29,6 +29,8 @@ __all__ = [
     "ERROR",
     "ERROR_FIELDS",
     "FLUSH",
+    "GATHER",
+    "GATHERED",
     "LOG",
     "LOG_FIELDS",
     "MAX_MESSAGE",
@@ -58,6 +60,11 @@ gathering more."""
 FLUSH: Final = b"flush"
 """Sender to collector: write everything received from this connection so far to disk, including
 closing the current Parquet part so that readers see the rows, then ACK as usual (`flush(wait=True)`)."""
+GATHER: Final = b"gather"
+"""Collector to sender, at stop: hand over everything buffered now (long-lived processes that mpmon did not
+start, such as loky's, Dask's or Ray's workers, may hold a second of records), then answer GATHERED."""
+GATHERED: Final = b"gathered"
+"""Sender to collector: every record buffered when GATHER came has been sent before this message."""
 MAX_MESSAGE: Final = 4 << 20
 """The largest batch message, in bytes: a sender splits a larger batch before sending it, and the
 collector refuses any message announced as larger, unread. The largest single record (an error with a

@@ -48,6 +48,7 @@ class Stats:
     refused_peers: int = 0  # connections that failed the handshake
     accept_errors: int = 0  # failures to accept a connection (out of file descriptors...), survived
     ingested: int = 0  # call records read from spill files
+    gathered: int = 0  # records received at stop from the live processes it asked to hand over (GATHER)
     write_failures: int = 0  # records lost because a file could not be written (a full disk)
     dropped: int = 0  # records the senders dropped under the drop policy, as they reported
     files_reopened: int = 0  # log or results files found removed or replaced, and started anew
@@ -74,6 +75,7 @@ class Stats:
             "processes": len(self.processes),
             "dropped": self.dropped,
             "ingested": self.ingested,
+            "gathered": self.gathered,
             "rejected_payloads": self.rejected,
             "oversized_messages": self.oversized,
             "quarantined": self.quarantined,

@@ -141,6 +141,7 @@ def start_collector(
     config.logging_config = logging_config
     config.sanitize = render.sanitizer_name(sanitize_func)
     config.umask = _umask(file_mode)
+    compat.end_loky_executors()  # workers started before this run would not find it
     try:
         process = _launch(config)
     except BaseException:
@@ -183,6 +184,7 @@ def stop_collector(timeout: float | None = None) -> None:
     finally:
         ended = _end_process(current.process, deadline)
         _unpublish()
+        compat.end_loky_executors()  # their workers would look for this run's collector
         sender.rediscover()
         shutil.rmtree(current.config.private_dir, ignore_errors=True)
     incomplete = outcome.report(current.run_id, current.log_dir, current.deaths, failure, confirmed, ended)

@@ -7,7 +7,10 @@ limit, so a peer that never answers delays no one. The main thread waits on ever
 and reads without blocking, keeping a message until all of it has come, so a peer frozen in the middle
 of a message stalls nothing. After the writer has written and committed a round, each sender is told
 (ACK) the last of its batches that is on disk. A stop request drains every connection, within the
-time it allows, before the files are closed; so does the end of the supervisor.
+time it allows, before the files are closed; so does the end of the supervisor. Before that drain, a
+stop asks every connected process to hand over what it buffers (GATHER) and waits for their answers
+(GATHERED) within GATHER_WAIT_SECONDS, so long-lived processes that mpmon did not start have their
+records on disk when the stop returns.
 """
 
 from __future__ import annotations
@@ -22,7 +25,20 @@ from multiprocessing import AuthenticationError, connection
 from typing import Any, Final
 
 from ..units import format_duration
-from ..wire import ACK, FLUSH, MAX_MESSAGE, STOP, STOPPED, SYNC, Batch, RejectedPayload, admit, decode_batch
+from ..wire import (
+    ACK,
+    FLUSH,
+    GATHER,
+    GATHERED,
+    MAX_MESSAGE,
+    STOP,
+    STOPPED,
+    SYNC,
+    Batch,
+    RejectedPayload,
+    admit,
+    decode_batch,
+)
 from .report import say
 from .settings import Settings
 from .writer import Writer
@@ -41,6 +57,9 @@ GATHER_BYTES = 48 << 10
 """A few hundred records: a full batch from a busy process is more (about 60 KiB without CPU and
 memory, 100 KiB with), and is written at once, so that writing overlaps with the sender's next batch."""
 HANDSHAKE_SECONDS = 5.0
+GATHER_WAIT_SECONDS = 5.0
+"""At stop, the longest wait (and at most half the stop's drain time) for the connected processes to answer
+GATHER: a process frozen or stuck without its GIL delays the stop by this much at worst."""
 READ_CHUNK = 1 << 20
 ACCEPT_BACKOFF: Final = (0.01, 0.5)
 """After a failed accept() (out of file descriptors), wait this long before the next, doubling."""
@@ -68,7 +87,9 @@ class Server:
         while not self._stop_requests and os.getppid() == self._parent:
             self._round(TICK_SECONDS)
         budget = DRAIN_SECONDS if self._drain_seconds is None else self._drain_seconds
-        self._drain(time.monotonic() + budget)
+        deadline = time.monotonic() + budget
+        self._gather_senders(time.monotonic() + min(budget / 2, GATHER_WAIT_SECONDS))
+        self._drain(deadline)
         unfinished = sum(1 for peer in self._peers if peer.inbox)
         if unfinished:
             self.writer.reject(f"{unfinished} peers stopped in the middle of a message")
@@ -166,6 +187,8 @@ class Server:
         for message in messages:
             if message == SYNC:
                 self._hurry = True
+            elif message == GATHERED:
+                peer.gathering = False
             elif message == FLUSH:
                 self._hurry = True
                 self._flush_requests.append(peer)
@@ -192,6 +215,8 @@ class Server:
                 self.writer.reject(str(exc), payload)
                 continue
             batches.append(batch)
+            if peer.asked:
+                self.writer.stats.gathered += len(batch.records)
             if batch.seq:
                 last[peer] = peer.last_seq = batch.seq
         self.writer.write(batches)  # written, pushed to the operating system and committed
@@ -202,6 +227,19 @@ class Server:
             self._flush_requests.clear()
         for peer, seq in last.items():
             peer.send(ACK + str(seq).encode())
+
+    def _gather_senders(self, deadline: float) -> None:
+        """Ask every connected process but the stop's requesters to hand over what it buffers, and read
+        until each has answered or left, or the deadline."""
+        for peer in self._peers:
+            if peer not in self._stop_requests:
+                peer.asked = peer.gathering = True
+                peer.send(GATHER)
+        while any(peer.gathering for peer in self._peers):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._round(min(remaining, TICK_SECONDS))
 
     def _drain(self, deadline: float) -> None:
         """Read until every connection has been quiet for a moment, or the deadline."""
@@ -220,6 +258,8 @@ class _Peer:
         self.outbox = bytearray()
         self.closed = False
         self.last_seq = 0  # the last batch number received from this peer
+        self.asked = False  # asked at stop to hand over what it buffers (GATHER)
+        self.gathering = False  # asked, and not yet answered (GATHERED)
 
     def fileno(self) -> int:
         return self.fd
