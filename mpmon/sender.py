@@ -95,6 +95,7 @@ class Sender:
         self.spill = SpillTransport(discovery.log_dir)
         self.socket = SocketTransport(discovery, self.spill)
         self.transport: Transport = self.socket
+        self._lost_told = 0  # records the collector reported lost that a flush(wait=True) has told
 
     # -- the hot path's one rule -----------------------------------------------------------------
 
@@ -142,7 +143,8 @@ class Sender:
     def flush(self, wait: bool = False, timeout: float | None = None) -> bool:
         """Hand every buffered record to the collector (or, failing that, to a spill file) now. With
         `wait`, return once every record this process made before the call is on disk and confirmed by
-        the collector: True then, False if that could not be confirmed within `timeout` seconds."""
+        the collector: True then, False if that could not be confirmed within `timeout` seconds, or if the
+        collector reported records of this process lost (not written) since the last such flush."""
         deadline = None if timeout is None else monotonic() + timeout
         if not self.lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
             return False
@@ -155,7 +157,9 @@ class Sender:
             if not self.transport.mark(self._meta(), next(self._seqs)):
                 return False
             left = SETTLE_SECONDS * 6 if deadline is None else max(deadline - monotonic(), 0.0)
-            return self.transport.confirm(left)
+            confirmed = self.transport.confirm(left)
+            lost, self._lost_told = self.socket.lost - self._lost_told, self.socket.lost
+            return confirmed and not lost
         finally:
             self.lock.release()
 

@@ -10,6 +10,7 @@ for (no logs, unknown run, empty window, unreadable time) prints one line on std
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon import units
-from mpmon.analysis import figures, load, report, stats, trace
+from mpmon.analysis import figures, load, report, safe_files, stats, trace
 from mpmon.analysis.otlp import cli as otlp_cli
 from mpmon.units import format_duration
 
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 done, 2 a user error)."""
     matplotlib.use("Agg")  # this process only writes files: never look for a display
+    _say_skipped_files()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
@@ -96,6 +98,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"{PROG}: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
+
+
+def _say_skipped_files() -> None:
+    """Files the analysis does not read (safe_files, readers) are said on stderr, one line each."""
+    logger = safe_files.LOG
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        logger.addHandler(_Stderr())
+        logger.propagate = False
+
+
+class _Stderr(logging.Handler):
+    """`mpmon-analyze: <message>` on the sys.stderr of the moment."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"{PROG}: {record.getMessage()}", file=sys.stderr)
 
 
 def _analyze(args: argparse.Namespace) -> int:
