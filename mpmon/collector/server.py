@@ -37,6 +37,7 @@ from ..wire import (
     admit,
     decode_batch,
 )
+from .bounds import Unbounded, bound_batch
 from .report import say
 from .settings import Settings
 from .writer import Writer
@@ -204,6 +205,14 @@ class Server:
         for peer, payload in received:
             try:
                 batch = decode_batch(payload)
+                batch = batch._replace(records=bound_batch(batch.records))  # whatever the sender sent
+            except Unbounded as exc:  # decoded, but past every bound: kept aside, reported lost
+                self.writer.reject(str(exc), payload, oversized=True)
+                unreadable[peer] = unreadable.get(peer, 0) + exc.records
+                peer.prefix = batch.meta[3]
+                if batch.seq:
+                    last[peer] = peer.last_seq = batch.seq
+                continue
             except RejectedPayload as exc:
                 self.writer.reject(str(exc), payload)
                 unreadable[peer] = unreadable.get(peer, 0) + 1  # records unknown: at least one each
