@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ from mpmon.units import format_duration
 __all__ = ["build_parser", "main"]
 
 PROG = "mpmon-analyze"
+TRACEBACK_VARIABLE = "MPMON_ANALYZE_TRACEBACK"
+"""Set (to anything) to see the traceback of a run that cannot be analysed, instead of one line."""
 TOP_FUNCTIONS = 5
 ALL_COLUMNS_BYTES = 256 * 2**20
 LIST_RUNS_NOTE = (
@@ -97,6 +100,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except OSError as exc:
         print(f"{PROG}: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 2
+    except Exception as exc:  # a run that cannot be analysed: one line, never a traceback
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        reason = (str(exc).strip().splitlines() or [""])[0][:300]
+        print(f"{PROG}: error: cannot analyse {args.logdir}: {type(exc).__name__}: {reason}", file=sys.stderr)
+        print(f"{PROG}: (set {TRACEBACK_VARIABLE}=1 to see where)", file=sys.stderr)
         return 2
 
 
