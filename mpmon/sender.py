@@ -134,8 +134,11 @@ class Sender:
 
     def _arm(self, autostart: Callable[[], object] | None) -> None:
         self.ready, self.limit = True, BATCH_SIZE
-        if self._discovery.address is None and autostart is not None and environment.is_top_level():
-            autostart()
+        if self._discovery.address is None:
+            if autostart is not None and environment.is_top_level():
+                autostart()
+            elif not environment.is_top_level() or self._discovery.run_id:
+                self._say_no_collector()
         self._register_exit()
         self._hook_pool_results()
         self._start_flusher()
@@ -265,6 +268,20 @@ class Sender:
             self.spill.deliver(meta, batch, seq)
 
     # -- exit, pools, fork -----------------------------------------------------------------------
+
+    def _say_no_collector(self) -> None:
+        """Once per process: a process of a run (started by multiprocessing, or one that knows the run's
+        id) finds no collector address in its environment: say where its records go instead."""
+        from .spill import spill_path
+
+        where = spill_path(self._discovery.log_dir, self._meta())
+        print(
+            f"mpmon: process {self._pid} finds no collector in its environment ({environment.ADDRESS} is "
+            "unset: removed by a library or a sandbox, or the run has stopped); its records go to "
+            f"{where}, ingested by the next collector started on {self._discovery.log_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _register_exit(self) -> None:
         atexit.register(self.finish)
