@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from .sender import Sender
 
-__all__ = ["C_STACK_UNIT", "MAX_DEPTH", "CallStack", "sender", "stack"]
+__all__ = ["C_STACK_UNIT", "MAX_DEPTH", "SAFE_RECURSION_LIMIT", "CallStack", "sender", "stack"]
 
 
 class CallStack(threading.local):
@@ -67,6 +67,9 @@ of C stack measured on CPython 3.11: the user's function runs in the wrapper's C
 C_STACK_MARGIN: Final = 512 << 10
 """C stack kept for what runs under the deepest call (the body, raising, printing the traceback)."""
 MAX_DEPTH: Final = _max_depth()
+SAFE_RECURSION_LIMIT: Final = MAX_DEPTH * C_STACK_UNIT * 2 // 1400
+"""Recursion limits up to this cannot run the C stack out through @Timer calls (each level is at least
+two Python frames and at most about 1,400 bytes of C stack): the C stack is counted only above it."""
 
 
 stack: Final = CallStack()

@@ -59,3 +59,24 @@ def test_a_decorated_recursion_past_the_c_stack_raises_recursion_error(
     result = run.result()
     assert result["deepest"] == {"one": 9500, "method": 6000}, result
     report("recursion 200,000 deep, limit 1,000,000", result["rows"], 0, run.seconds, **result["deepest"])
+
+
+def test_the_c_stack_is_counted_only_while_the_recursion_limit_allows_a_segfault() -> None:
+    """With the default limit the plain call runs (the guard costs the usual call nothing); above
+    SAFE_RECURSION_LIMIT the counting one does, and back again when the limit comes down."""
+    import sys
+
+    from mpmon import decorators
+    from mpmon.state import SAFE_RECURSION_LIMIT
+
+    before = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(1000)
+        decorators.check_recursion_limit()
+        assert decorators.TimedFunction.__dict__["__call__"] is decorators._plain_call
+        sys.setrecursionlimit(SAFE_RECURSION_LIMIT + 1)
+        decorators.check_recursion_limit()
+        assert decorators.TimedFunction.__dict__["__call__"] is decorators._counted_call
+    finally:
+        sys.setrecursionlimit(before)
+        decorators.check_recursion_limit()
