@@ -90,6 +90,13 @@ def _per_batch(values: list[Any], sizes: list[int], kind: pa.DataType) -> pa.Arr
     return distinct.take(np.repeat(np.arange(len(values)), sizes))
 
 
+def _text(values: tuple[Any, ...], distinct: set[Any]) -> pa.Array:
+    """text_array() of a column, made from its one value when every row holds the same."""
+    if len(distinct) == 1:
+        return pa.repeat(text_array(list(distinct))[0], len(values))
+    return text_array(values)
+
+
 def _divided(values: np.ndarray, by: int) -> np.ndarray:
     """Integer division rounding toward zero, as Arrow's divide of integers."""
     whole: np.ndarray = values // by + ((values % by != 0) & (values < 0))
@@ -125,7 +132,6 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
     resident = _rss_bytes(rss0 + rss1)  # one pass over both
     before, after = resident.slice(0, len(records)), resident.slice(len(records))
     prefix_array = _per_batch([m[3] for m in metas], sizes, pa.string())
-    function_array, error_array = text_array(function), text_array(error_type)
     distinct = {name: set(values) for name, values in
                 (("source", source), ("function", function), ("module", module), ("thread_name", thread),
                  ("error_type", error_type))}  # fmt: skip
@@ -135,15 +141,19 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
         "process_name": [m[1] for m in metas],
         "host": [m[2] for m in metas],
     }
+    function_array, error_array = (
+        _text(function, distinct["function"]),
+        _text(error_type, distinct["error_type"]),
+    )
     no_error = distinct["error_type"] == {""}
     failed = pa.repeat(False, len(records)) if no_error else pc.not_equal(error_array, "")
     columns = {
         "run_id": _per_batch(batch_values["run_id"], sizes, pa.string()),
         "call_id": _ids(prefix_array, pa.array(call_no, pa.int64())),
         "parent_id": _parent_ids(prefix_array, parent_no),
-        "source": source,
+        "source": _text(source, distinct["source"]),
         "function": function_array,
-        "module": module,
+        "module": _text(module, distinct["module"]),
         "start_time": _timestamps(_divided(start, 1000)),
         "end_time": _timestamps(_divided(start + duration_np, 1000)),
         "duration_s": pa.array(duration_np.astype(np.float64) / 1e9, pa.float64()),
@@ -152,7 +162,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
         "mem_final_mib": _mib(after),
         "pid": _per_batch(batch_values["pid"], sizes, pa.int64()),
         "process_name": _per_batch(batch_values["process_name"], sizes, pa.string()),
-        "thread_name": thread,
+        "thread_name": _text(thread, distinct["thread_name"]),
         "host": _per_batch(batch_values["host"], sizes, pa.string()),
         "status": pa.repeat("ok", len(records)) if no_error else pc.if_else(failed, "error", "ok"),
         "error_type": error_array,
