@@ -93,9 +93,8 @@ def main() -> None:
     extra = (part["wall"] - plain_wall) * 2
     workers = part["workers"] - plain_cpu
     print(f"Pool(2).map of {n:,} tasks of 20 us, chunksize {CHUNKSIZE}, median of {args.reps} pairs")
-    print(
-        f"  undecorated wall {plain_wall:.3f} s, decorated {part['wall']:.3f} s: {part['wall'] / plain_wall:.3f}x"
-    )
+    ratio = part["wall"] / plain_wall
+    print(f"  undecorated wall {plain_wall:.3f} s, decorated {part['wall']:.3f} s: {ratio:.3f}x")
     print(f"  extra wall per task per worker              {us(extra):6.1f} us")
     print(f"    workers' extra CPU per task               {us(workers):6.1f} us  (caller, hand-over, sends)")
     print(f"    collector CPU per task (during the map)   {us(part['collector']):6.1f} us")
