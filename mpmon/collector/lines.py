@@ -29,7 +29,12 @@ def json_escape(text: str) -> str:
 
 def _iso(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """ISO 8601 text with offset of UTC timestamps (casting and patching is ten times strftime's speed)."""
-    text = pc.cast(column.cast(pa.timestamp("us")), pa.string())  # "2026-11-25 18:43:13.963583"
+    if column.num_chunks == 1 and column.chunk(0).null_count == 0:  # the same values without the zone
+        chunk = column.chunk(0)
+        naive = pa.Array.from_buffers(pa.timestamp("us"), len(chunk), chunk.buffers(), offset=chunk.offset)
+        text = pa.chunked_array([pc.cast(naive, pa.string())])
+    else:
+        text = pc.cast(column.cast(pa.timestamp("us")), pa.string())  # "2026-11-25 18:43:13.963583"
     if text.num_chunks == 1:
         made = fixed.iso_text(text.chunk(0))
         if made is not None:

@@ -35,6 +35,8 @@ __all__ = [
 ARROW_SCHEMA: Final = schema.arrow_schema()
 ERROR_SCHEMA: Final = schema.error_arrow_schema()
 _MIB: Final = 1024.0 * 1024.0
+SMALL_ROUND: Final = 256
+"""Below this many values, a Python loop costs less than the fixed cost of a chain of Arrow calls."""
 _TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
 _NEEDS_ESCAPE_OR_CLEANING: Final = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
 
@@ -54,7 +56,7 @@ def _rss_bytes(raw: tuple[Any, ...]) -> pa.Array:
 
     if raw.count(-1) == len(raw):  # not tracked
         return pa.nulls(len(raw), pa.int64())
-    if type(raw[0]) is bytes:
+    if type(raw[0]) is bytes and len(raw) > SMALL_ROUND:  # a few Arrow calls: worth it for many rows
         try:
             pages = pc.list_element(pc.split_pattern(pa.array(raw, pa.binary()), b" ", max_splits=2), 1)
             return pc.multiply(pc.cast(pc.cast(pages, pa.string()), pa.int64()), PAGE_SIZE)
@@ -111,6 +113,9 @@ def _mib(resident: pa.Array, subtract: pa.Array | None = None) -> pa.Array:
     """Resident bytes (less `subtract`) in MiB; null where not tracked."""
     if resident.null_count == len(resident):
         return pa.nulls(len(resident), pa.float64())
+    if resident.null_count == 0 and (subtract is None or subtract.null_count == 0):  # by numpy
+        values = resident.to_numpy() - (0 if subtract is None else subtract.to_numpy())
+        return pa.array(values.astype(np.float64) / _MIB, pa.float64())
     if subtract is not None:
         resident = pc.subtract(resident, subtract)
     return pc.divide(pc.cast(resident, pa.float64()), _MIB)
@@ -275,6 +280,8 @@ def _digits(values: pa.Array, scale: pa.Scalar) -> pa.Array:
 
 def _grouped(whole: pa.Array) -> pa.Array:
     """Whole numbers as text with thousands separators (1,234)."""
+    if whole.null_count == 0 and (whole.to_numpy() < 1000).all():  # the usual: one call
+        return pc.cast(whole, pa.string())
     if not pc.any(pc.greater_equal(whole, 1000)).as_py():
         return pc.cast(whole, pa.string())
     high = pc.divide(whole, 1000)

@@ -144,6 +144,13 @@ def batches() -> list[list[Batch]]:
         [Batch(meta, kwargs + tracked, next(seq)), Batch(other, routed, next(seq))],
         [Batch(meta, errors + logs + plain[:3], next(seq))],
         [Batch(other, [call(i, TRICKY[i % len(TRICKY)], error_type="E") for i in range(30)], next(seq))],
+        [
+            Batch(
+                meta,
+                [call(i, "many", cpu_ns=i * 997, rss_before=STATM, rss_after=STATM) for i in range(300)],
+                99,
+            )
+        ],
     ]
 
 
