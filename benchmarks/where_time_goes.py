@@ -111,7 +111,7 @@ def writer_cost(
         return records
 
     with contextlib.suppress(ImportError):  # collector/bounds.py is newer than some trees compared
-        from mpmon.collector.bounds import bound_batch as bound  # type: ignore[assignment]
+        from mpmon.collector.bounds import bound_batch as bound
 
     def decoded(payload: bytes) -> Batch:  # the server bounds every decoded batch: its cost counts
         batch = decode_batch(payload)
