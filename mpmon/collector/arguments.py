@@ -31,21 +31,18 @@ def args_column(args: tuple[Any, ...]) -> pa.Array | list[str]:
         rendered = pa.array(args, _SHAPE)
     except (pa.ArrowException, TypeError, ValueError, UnicodeError):  # not the usual shape: row by row
         return [args_json(a) for a in args]
-    positional = rendered.field("args")
-    by_python = pc.fill_null(pc.greater(pc.list_value_length(rendered.field("kwargs")), 0), False)
-    texts = positional.flatten()
-    escaped = pc.match_substring_regex(texts, _ESCAPED)
-    if pc.any(escaped).as_py():
-        rows = pc.list_parent_indices(positional).to_numpy()[escaped.to_numpy(zero_copy_only=False)]
-        marked = np.zeros(len(args), bool)
-        marked[rows] = True
-        by_python = pc.or_(by_python, pa.array(marked))
-    joined = pc.binary_join_element_wise('"', pc.binary_join(positional, '","'), '"', "")
-    listed = pc.if_else(pc.greater(pc.list_value_length(positional), 0), joined, "")
-    text = pc.binary_join_element_wise('{"args":[', listed, '],"kwargs":{}}', "")
-    text = pc.if_else(rendered.is_valid(), text, "")  # None: no arguments
-    if pc.any(by_python).as_py():
-        where = np.flatnonzero(by_python.to_numpy(zero_copy_only=False))
+    positional, named = rendered.field("args"), rendered.field("kwargs")
+    count = np.diff(positional.offsets.to_numpy())
+    by_python = count == 0  # no positional argument, or no arguments at all (None): rare
+    if len(named.flatten()):
+        by_python |= np.diff(named.offsets.to_numpy()) > 0
+    escaped = pc.match_substring_regex(positional.flatten(), _ESCAPED)
+    if escaped.true_count:
+        by_python[np.repeat(np.arange(len(args)), count)[escaped.to_numpy(zero_copy_only=False)]] = True
+    listed = pc.binary_join(positional, '","')
+    text = pc.binary_join_element_wise('{"args":["', listed, '"],"kwargs":{}}', "")
+    if by_python.any():
+        where = np.flatnonzero(by_python)
         slow = pa.array([args_json(args[i]) for i in where], pa.string())
-        text = pc.replace_with_mask(text, by_python, slow)
+        text = pc.replace_with_mask(text, pa.array(by_python), slow)
     return text
