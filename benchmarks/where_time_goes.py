@@ -98,6 +98,8 @@ def collector(profile: bool) -> None:
                 us = writer_cost(results_format, with_args, batch, per_round, count, show)
                 args = "yes" if with_args else "no"
                 print(f"  {results_format:8s} {args:10s} {batch:6d} {per_round:14d} {us:10.2f}")
+    fixed = writer_cost("csv", False, 1, 1, 300, False)
+    print(f"  a round's fixed cost (rounds of one record, CSV): {fixed:.0f} us of CPU")
 
 
 def writer_cost(
