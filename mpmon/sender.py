@@ -66,6 +66,7 @@ class Sender:
 
     def __init__(self) -> None:
         self._flusher: _Flusher | None = None
+        self.checks: list[Callable[[], None]] = []  # run when the process arms, and by the flusher each round
         self._reset()
         os.register_at_fork(
             before=self._before_fork, after_in_parent=self._after_fork_in_parent, after_in_child=self._reset
@@ -134,6 +135,7 @@ class Sender:
 
     def _arm(self, autostart: Callable[[], object] | None) -> None:
         self.ready, self.limit = True, BATCH_SIZE
+        self.run_checks()
         if self._discovery.address is None:
             if autostart is not None and environment.is_top_level():
                 autostart()
@@ -213,6 +215,7 @@ class Sender:
     @contextmanager
     def diverted(self, transport: Transport) -> Iterator[None]:
         """Send every record to `transport`, one by one and at once, inside the block (for tests)."""
+        self.run_checks()
         with self.lock:
             self._deliver_all()
             saved = (self.transport, self.ready, self.limit, self.dropping)
@@ -304,6 +307,11 @@ class Sender:
             self._flusher = _Flusher(self)
             self._flusher.start()
 
+    def run_checks(self) -> None:
+        """Run the checks that other modules registered (decorators: the recursion limit)."""
+        for check in self.checks:
+            check()
+
     def flush_due(self) -> None:
         """The flusher's round: connect if need be (drop policy: only here), then hand the buffer over."""
         if self.dropping and self.transport is self.socket and not self.socket.connected:
@@ -343,6 +351,7 @@ class _Flusher(threading.Thread):
                 return
             self.wake.clear()
             try:
+                self.sender.run_checks()
                 self.sender.flush_due()
             except Exception as failure:  # the flusher must outlive any one failure
                 if not complained:

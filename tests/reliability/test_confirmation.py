@@ -5,8 +5,10 @@ was removed; every file opened again once it can be)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,15 @@ BREAK_AND_REPAIR = (
 import shutil
 
 def break_dir(logs, how):
-    if how == "removed":
+    if how == "full":  # fill the file system the directory is on (a small tmpfs)
+        with open("filler", "wb") as filler:
+            try:
+                while True:
+                    filler.write(b"x" * 65536)
+                    filler.flush()
+            except OSError:
+                pass
+    elif how == "removed":
         shutil.rmtree(logs)
     elif how == "unwritable":
         os.chmod(logs, 0)
@@ -30,7 +40,9 @@ def break_dir(logs, how):
         open(logs, "w").close()
 
 def repair_dir(logs, how):
-    if how == "unwritable":
+    if how == "full":
+        os.remove("filler")
+    elif how == "unwritable":
         os.chmod(logs, 0o700)
     elif how == "replaced":
         os.remove(logs)
@@ -95,3 +107,38 @@ class TestConfirmation:
         summary = summaries(tmp_path / "logs")[-1]
         assert summary["directories_recreated"] == 1 and summary["lost"] == {}
         report("directory removed mid-run", 12000, 0, run.seconds, flushes=result["flushes"])
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """A 32 MiB tmpfs mounted in tmp_path (root only, where mounting is allowed)."""
+    where = tmp_path / "small"
+    where.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(where)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        with contextlib.suppress(OSError):
+            subprocess.run(["umount", str(where)], check=False)
+
+
+def test_records_lost_to_a_full_disk_fail_the_flush_and_the_writer_goes_on_once_there_is_room(
+    small_tmpfs: Path, report: Callable[..., None]
+) -> None:
+    """The file system filled after the first phase and freed after the second: the second phase's
+    records are lost (the flush that waited for them returns False, the strict stop raises), the files
+    are cut back so that they parse, the third and fourth phases are written."""
+    run = run_program(small_tmpfs, BREAK_AND_REPAIR, "full", timeout=120)
+    result = run.result()
+    assert result["flushes"] == [True, False, True, True], (result, run.stderr)
+    rows = results(small_tmpfs / "logs")
+    lost = 4 * 3000 - len(rows)
+    assert lost == 3000, run.stderr
+    assert result["raised"] and "3,000 records could not be written" in result["raised"]
+    report("disk full mid-run (32 MiB tmpfs)", 12000, lost, run.seconds, flushes=result["flushes"])
