@@ -22,7 +22,7 @@ from hashlib import sha256
 from typing import Any, Final
 
 from .. import environment
-from ..collector.control import start_collector, stop_collector
+from ..run.control import start_collector, stop_collector
 
 __all__ = ["RENDEZVOUS_WAIT_S", "attach", "detach"]
 
