@@ -19,6 +19,7 @@ __all__ = [
     "CAPTURE_LOGGING",
     "CLUSTER_LOG_DIR",
     "CLUSTER_RUN_ID",
+    "CONSOLE_LINES",
     "DROP_POLICY",
     "HOSTNAME",
     "LOG_DIR",
@@ -59,6 +60,9 @@ SANITIZE: Final = "MPMON_SANITIZE"
 """"module:function" of the run's sanitizer, applied in every process to the texts it sends."""
 HOSTNAME: Final = "MPMON_HOSTNAME"
 """When set, the host name every record carries (its batch meta) instead of `socket.gethostname()`."""
+CONSOLE_LINES: Final = "MPMON_CONSOLE_LINES_PER_SECOND"
+"""Calls a second above which the console shows a status line a second instead of a line per call
+(default 5; 0: always a line per call). Read by the collector when it starts."""
 CLUSTER_LOG_DIR: Final = "MPMON_CLUSTER_LOG_DIR"
 """Set by `mpmon.dask.Monitor` in a client process without a collector: the log directory of this host in
 the monitored cluster's root, where the client's own calls join the cluster's run."""

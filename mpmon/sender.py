@@ -68,6 +68,7 @@ class Sender:
     def __init__(self) -> None:
         self._flusher: Flusher | None = None
         self._wake = Wake()  # the flusher's, for the process's life; made anew in a forked child
+        self.checks: list[Callable[[], None]] = []  # run when the process arms, and by the flusher each round
         self._reset()
         os.register_at_fork(
             before=self._before_fork, after_in_parent=self._after_fork_in_parent, after_in_child=self._reset
@@ -99,6 +100,7 @@ class Sender:
         self.socket = SocketTransport(discovery, self.spill)
         self.socket.on_gather = self._wake_flusher
         self.transport: Transport = self.socket
+        self._lost_told = 0  # records the collector reported lost that a flush(wait=True) has told
 
     # -- the hot path's one rule -----------------------------------------------------------------
 
@@ -139,12 +141,15 @@ class Sender:
 
     def _arm(self, autostart: Callable[[], object] | None) -> None:
         self.ready, self.limit = True, BATCH_SIZE
-        if self._discovery.address is None and autostart is not None:
+        self.run_checks()
+        if self._discovery.address is None:
             engine = environment.engine()
             if engine is not None:
                 _say_no_collector(engine, self._discovery.log_dir)
-            elif environment.is_top_level():
+            elif autostart is not None and environment.is_top_level():
                 autostart()
+            elif not environment.is_top_level() or self._discovery.run_id:
+                self._say_lost_environment()
         self._register_exit()
         self._hook_pool_results()
         self._start_flusher()
@@ -152,7 +157,8 @@ class Sender:
     def flush(self, wait: bool = False, timeout: float | None = None) -> bool:
         """Hand every buffered record to the collector (or, failing that, to a spill file) now. With
         `wait`, return once every record this process made before the call is on disk and confirmed by
-        the collector: True then, False if that could not be confirmed within `timeout` seconds."""
+        the collector: True then, False if that could not be confirmed within `timeout` seconds, or if the
+        collector reported records of this process lost (not written) since the last such flush."""
         deadline = None if timeout is None else monotonic() + timeout
         if not self.lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
             return False
@@ -165,7 +171,9 @@ class Sender:
             if not self.transport.mark(self._meta(), next(self._seqs)):
                 return False
             left = SETTLE_SECONDS * 6 if deadline is None else max(deadline - monotonic(), 0.0)
-            return self.transport.confirm(left)
+            confirmed = self.transport.confirm(left)
+            lost, self._lost_told = self.socket.lost - self._lost_told, self.socket.lost
+            return confirmed and not lost
         finally:
             self.lock.release()
 
@@ -216,6 +224,7 @@ class Sender:
     @contextmanager
     def diverted(self, transport: Transport) -> Iterator[None]:
         """Send every record to `transport`, one by one and at once, inside the block (for tests)."""
+        self.run_checks()
         with self.lock:
             self._deliver_all()
             saved = (self.transport, self.ready, self.limit, self.dropping)
@@ -272,6 +281,20 @@ class Sender:
 
     # -- exit, pools, fork -----------------------------------------------------------------------
 
+    def _say_lost_environment(self) -> None:
+        """Once per process: a process of a run (started by multiprocessing, or one that knows the run's
+        id) finds no collector address in its environment: say where its records go instead."""
+        from .spill import spill_path
+
+        where = spill_path(self._discovery.log_dir, self._meta())
+        print(
+            f"mpmon: process {self._pid} finds no collector in its environment ({environment.ADDRESS} is "
+            "unset: removed by a library or a sandbox, or the run has stopped); its records go to "
+            f"{where}, ingested by the next collector started on {self._discovery.log_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
+
     def _register_exit(self) -> None:
         atexit.register(self.finish)
         for name in ("multiprocessing.util", "multiprocess.util"):
@@ -293,8 +316,15 @@ class Sender:
             self._flusher = Flusher(self, FLUSH_INTERVAL_NS / 1e9, self._wake)
             self._flusher.start()
 
+    def run_checks(self) -> None:
+        """Run the checks that other modules registered (decorators: the recursion limit)."""
+        for check in self.checks:
+            check()
+
     def flush_due(self) -> None:
-        """The flusher's round: connect if need be (drop policy: only here), then hand the buffer over."""
+        """The flusher's round: run the registered checks, connect if need be (drop policy: only here),
+        then hand the buffer over."""
+        self.run_checks()
         if self.dropping and self.transport is self.socket and not self.socket.connected:
             self.socket.connection()
         if self.buffer or self._dropped or self.socket.gather_asked:

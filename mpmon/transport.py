@@ -21,7 +21,7 @@ from time import perf_counter_ns
 from typing import Any, Final, Protocol
 
 from . import environment
-from .wire import ACK, DROPPED, FLUSH, GATHER, GATHERED, MAX_MESSAGE, SYNC, connect, encode_batch
+from .wire import ACK, DROPPED, FLUSH, GATHER, GATHERED, LOST, MAX_MESSAGE, SYNC, connect, encode_batch
 
 __all__ = [
     "ACK_WINDOW",
@@ -137,6 +137,7 @@ class SocketTransport:
         self._connecting = threading.Lock()
         self.gather_asked = False  # a stop asked this process to hand over what it buffers (GATHER)
         self.on_gather: Callable[[], None] | None = None  # called when GATHER comes (wakes the flusher)
+        self.lost = 0  # records the collector said it could not write (LOST), since this transport began
 
     @property
     def connected(self) -> bool:
@@ -303,6 +304,8 @@ class SocketTransport:
                 self.gather_asked = True
                 if self.on_gather is not None:
                     self.on_gather()
+            elif message.startswith(LOST):
+                self.lost += int(message[len(LOST) :])
 
 
 def count_records(batch: list[Record]) -> int:
