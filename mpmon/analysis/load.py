@@ -121,10 +121,11 @@ def read_log_dir(log_dir: str | Path, columns: Sequence[str] | None = None) -> L
 
 
 def _unique_calls(data: LogDir) -> LogDir:
-    """The rows with a call id seen before (a row written twice, or a hand-made file) left out and
-    counted: every later step keys calls by their id."""
-    ids = data.calls["call_id"]
-    repeated = ids.duplicated(keep="first").to_numpy() & (ids != "").to_numpy()
+    """The rows with a call id seen before in the same run (a row written twice, or a hand-made file)
+    left out and counted: every later step keys a run's calls by their id."""
+    calls = data.calls
+    keys = [name for name in ("run_id", "call_id") if name in calls.columns]
+    repeated = calls.duplicated(keys, keep="first").to_numpy() & (calls["call_id"] != "").to_numpy()
     if not repeated.any():
         return data
     skip(data.path, f"{int(repeated.sum())} row(s) whose call id was already read")
