@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 from typing import Any, NamedTuple
 
-from .collector.control import start_collector
+from .collector.control import autostart
 from .probe import cpu_ns, perf_counter_ns, rss_raw, time_ns
 from .render import Sanitizer, render_args
 from .state import sender, stack
@@ -42,7 +42,7 @@ class Begun(NamedTuple):
 def arm() -> None:
     """Make this process ready to record (at its first record): maybe a collector, the exit flushes, the
     flusher; outside any call's clocks."""
-    sender.prepare(start_collector)
+    sender.prepare(autostart)
 
 
 def begin(track: bool, call_no: int = 0, push: bool = True) -> Begun:

@@ -196,7 +196,8 @@ class TimerDecorator(_BareOrConfigured):
     """What `Timer(...)` makes: a decorator, a context manager, and a start()/stop() timer, all one object.
 
     Decorating makes each call of the function one results row. As a context manager, or between
-    start() and stop(), the block is one row named `name` (by default the enclosing function's name).
+    start() and stop(), the block is one row named `name` (by default the enclosing function's name);
+    `Timer("load")`, a text as first argument, means `Timer(name="load")`.
     The object holds only its settings; what a call measures is kept per call and per thread, so one
     object may time recursive and concurrent blocks. Settings left as None take the collector's, or
     the original module's defaults: log_to_console=True, log_to_file=True, results_format="csv".
@@ -204,7 +205,7 @@ class TimerDecorator(_BareOrConfigured):
 
     def __init__(
         self,
-        log_to_console: bool | None = None,
+        log_to_console: bool | str | None = None,
         log_to_file: bool | None = None,
         track_resources: bool = True,
         max_arg_length: int | None = None,
@@ -215,6 +216,10 @@ class TimerDecorator(_BareOrConfigured):
         name: str | None = None,
     ) -> None:
         _deprecated_multiprocessing(use_multiprocessing, stacklevel=2)
+        if isinstance(log_to_console, str):  # codetiming's habit, Timer("load"): the text names the row
+            if name is not None:
+                raise TypeError(f"Timer() got a name twice: {log_to_console!r} and name={name!r}")
+            log_to_console, name = None, log_to_console
         self.settings = TimerSettings(
             log_to_console,
             log_to_file,
@@ -315,6 +320,18 @@ if TYPE_CHECKING:
 
     @overload
     def Timer(func: Callable[P, R], /) -> Callable[P, R]: ...
+    @overload
+    def Timer(
+        name: str,
+        /,
+        *,
+        log_to_console: bool | None = None,
+        log_to_file: bool | None = None,
+        track_resources: bool = True,
+        max_arg_length: int | None = None,
+        sanitize_func: Sanitizer | None = None,
+        results_format: str | None = None,
+    ) -> TimerDecorator: ...
     @overload
     def Timer(
         log_to_console: bool | None = None,

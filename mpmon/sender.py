@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from time import monotonic
 from typing import Any, Final
 
-from . import compat, environment
+from . import compat, environment, spill
 from .transport import (
     ACK_WINDOW,
     Delivery,
@@ -169,6 +169,7 @@ class Sender:
             if self.ready:
                 self._deliver_all(final=True)
                 self.transport.confirm(timeout)
+                spill.say_lost()
         finally:
             self.lock.release()
 
