@@ -4,8 +4,10 @@ Every form of measurement goes through here: Timer's stacked and start/stop/`wit
 coroutine and generator wrappers (lazy.py) and the manual hooks (hooks.py). Only Timer's plain call
 keeps an inline copy of these steps for speed (decorators.py), tested to build the very same tuple.
 
-The probes nest the CPU window inside the timed window: RSS, perf counter, CPU at the start (the wall
-clock, which only labels the call, before them); CPU, perf counter, RSS at the end. Whatever the kernel
+The probes nest the CPU window inside the timed window: RSS, perf counter, CPU at the start; CPU, perf
+counter, RSS at the end. A call's wall start is its perf counter start plus the process's offset
+(`Sender.wall_offset`), so a process's calls all lie on the one clock and a nested call never ends after
+its parent. Whatever the kernel
 charges to the process in the CPU window (an interrupt, a stolen slice of a VM) is then inside the
 timed window too, so a single-threaded call's CPU time never exceeds its duration. CPU time is the whole
 process's, so values above the duration mean other threads of the process worked meanwhile.
@@ -54,12 +56,12 @@ def begin(track: bool, call_no: int = 0, push: bool = True) -> Begun:
     parent = stack.current
     if push:
         stack.current = call_no
-    start = time_ns()  # the wall clock only labels the call: outside the CPU window too
     if not track:
-        return Begun(call_no, parent, push, start, perf_counter_ns(), -1, -1)
+        t0 = perf_counter_ns()
+        return Begun(call_no, parent, push, t0 + sender.wall_offset, t0, -1, -1)
     rss0 = rss_raw()
     t0 = perf_counter_ns()
-    return Begun(call_no, parent, push, start, t0, cpu_ns(), rss0)
+    return Begun(call_no, parent, push, t0 + sender.wall_offset, t0, cpu_ns(), rss0)
 
 
 def stop_clocks(begun: Begun) -> tuple[int, int]:

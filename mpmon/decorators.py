@@ -46,7 +46,6 @@ R = TypeVar("R")
 _current_thread = threading.current_thread
 _cpu_ns = probe.cpu_ns
 _rss_raw = probe.rss_raw
-_time_ns = probe.time_ns
 _perf_counter_ns = probe.perf_counter_ns
 
 
@@ -86,7 +85,6 @@ class TimedFunction(TimedBase):
         cpu0 = cpu = -1
         rss0: bytes | int = -1
         rss1: bytes | int = -1
-        start = _time_ns()
         if self.track:
             rss0 = _rss_raw()
             t0 = _perf_counter_ns()
@@ -96,7 +94,7 @@ class TimedFunction(TimedBase):
         try:
             result = self.__wrapped__(*args, **kwargs)
         except BaseException as exc:
-            begun = Begun(call_no, parent, True, start, t0, cpu0, rss0)
+            begun = Begun(call_no, parent, True, t0 + s.wall_offset, t0, cpu0, rss0)
             finish(begun, "timer", self.name, self.module_name, type(exc).__name__,
                    self.rendered(args, kwargs), self.route, stop_clocks(begun))  # fmt: skip
             raise
@@ -112,8 +110,8 @@ class TimedFunction(TimedBase):
             settings = self.settings
             rendered = rendered_args(args, kwargs, settings.max_arg_length, settings.sanitize_func)
         s.add(
-            (CALL, "timer", self.name, self.module_name, call_no, parent, start, t1 - t0, cpu, rss0, rss1,
-             _current_thread().name, "", rendered, self.route),
+            (CALL, "timer", self.name, self.module_name, call_no, parent, t0 + s.wall_offset, t1 - t0, cpu,
+             rss0, rss1, _current_thread().name, "", rendered, self.route),
             parent,
         )  # fmt: skip
         return result

@@ -34,6 +34,7 @@ from time import monotonic
 from typing import Any, Final
 
 from . import compat, environment, spill
+from .probe import wall_offset_ns
 from .transport import (
     ACK_WINDOW,
     Delivery,
@@ -59,6 +60,9 @@ REDISCOVER_WAIT_SECONDS: Final = 1.0
 """How long start_collector()/stop_collector() wait for a flush under way before they switch collectors."""
 FORK_JOIN_SECONDS: Final = 1.0
 """Before a fork, how long the flusher is given to finish a send under way and stop."""
+WALL_STEP_NS: Final = 50_000_000
+"""A change of the wall clock against the perf counter past this (the clock was set, a VM resumed) moves
+the offset that labels calls; smaller drifts keep it, so that a process's calls stay on one clock."""
 
 
 class Sender:
@@ -86,6 +90,7 @@ class Sender:
         self._id_prefix = str(uuid.uuid4())[:24]
         self._seqs = itertools.count(1)
         self._dropped = 0  # dropped under the drop policy and not yet reported to a collector
+        self.wall_offset = wall_offset_ns()  # a call's wall start = its perf counter start + this
         self._use(environment.discover())
 
     def _use(self, discovery: environment.Discovery) -> None:
@@ -285,7 +290,11 @@ class Sender:
             self._flusher.start()
 
     def flush_due(self) -> None:
-        """The flusher's round: connect if need be (drop policy: only here), then hand the buffer over."""
+        """The flusher's round: follow a step of the wall clock, connect if need be (drop policy: only
+        here), then hand the buffer over."""
+        offset = wall_offset_ns()
+        if abs(offset - self.wall_offset) > WALL_STEP_NS:
+            self.wall_offset = offset
         if self.dropping and self.transport is self.socket and not self.socket.connected:
             self.socket.connection()
         if self.buffer or self._dropped:
