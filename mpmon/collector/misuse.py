@@ -15,15 +15,18 @@ to do (see the README's "When mpmon speaks up"):
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from .. import environment, render
 
 __all__ = [
     "asked",
+    "children_expected",
     "differences",
     "inherits_run",
     "live_children",
@@ -94,9 +97,26 @@ def differences(running: dict[str, Any], asked: dict[str, Any]) -> list[str]:
     ]
 
 
+@contextlib.contextmanager
+def children_expected() -> Iterator[None]:
+    """Inside the block, child processes started before the collector are known to be restarted with
+    its environment (a Dask nanny's worker): not said."""
+    global _children_expected
+    _children_expected = True
+    try:
+        yield
+    finally:
+        _children_expected = False
+
+
+_children_expected = False
+
+
 def live_children() -> int:
     """How many child processes this process started with multiprocessing (or `multiprocess`) that
     still run: pool workers made before the collector cannot find it."""
+    if _children_expected:
+        return 0
     count = len(multiprocessing.active_children())
     other = sys.modules.get("multiprocess")
     if other is not None:
