@@ -38,7 +38,9 @@ LIST_RUNS_NOTE = (
 def build_parser() -> argparse.ArgumentParser:
     """The command line: the original tool's flags plus --out, --run, --list-runs and --trace."""
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Figures and tables for one run of an mpmon log directory."
+        prog=PROG,
+        description="Figures and tables for one run of an mpmon log directory.",
+        epilog="Two runs side by side, with a CI gate: mpmon-analyze compare RUN_A RUN_B (see its --help).",
     )
     parser.add_argument(
         "--logdir", type=Path, default=Path("logs"), help="the log directory (default: ./logs)"
@@ -81,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 done, 2 a user error)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["compare"]:  # the subcommand; every other command line is the report's, as before
+        from mpmon.analysis import compare_cli  # only the subcommand needs it
+
+        return compare_cli.main(argv[1:])
     matplotlib.use("Agg")  # this process only writes files: never look for a display
     try:
         args = build_parser().parse_args(argv)
