@@ -13,20 +13,24 @@ from .decorators import ErrorCatcher, Timer
 from .hooks import MetricsStart, get_metrics_end, get_metrics_start
 from .sanitizers import sanitizer
 from .state import sender as _sender
+from .tracking import Progress, progress, track
 
 __all__ = [
     "Collector",
     "ErrorCatcher",
     "MetricsStart",
+    "Progress",
     "RunIncomplete",
     "Timer",
     "collector",
     "flush",
     "get_metrics_end",
     "get_metrics_start",
+    "progress",
     "sanitizer",
     "start_collector",
     "stop_collector",
+    "track",
 ]
 __version__ = "0.1.0"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from typing import Any, NamedTuple
 
+from . import environment
 from .collector.control import autostart
 from .probe import cpu_ns, perf_counter_ns, rss_raw, time_ns
 from .render import Sanitizer, render_args
@@ -44,7 +45,20 @@ class Begun(NamedTuple):
 def arm() -> None:
     """Make this process ready to record (at its first record): maybe a collector, the exit flushes, the
     flusher; outside any call's clocks."""
-    sender.prepare(autostart)
+    sender.prepare(_start_implicitly)
+
+
+def _start_implicitly() -> None:
+    """The collector a top-level program starts at its first record: in ./logs, or, in the client of a
+    monitored Dask cluster (mpmon.dask.Monitor), in that run's directory for this host, so that the
+    client's own calls join the cluster's run instead of making a run of their own. Never raises (see
+    control.autostart)."""
+    joined = environment.cluster_run()
+    if joined is None:
+        autostart()
+        return
+    log_dir, run_id = joined
+    autostart(log_dir, run_id=run_id)
 
 
 def begin(track: bool, call_no: int = 0, push: bool = True) -> Begun:

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 __all__ = [
     "POOL_WORKER_LOOPS",
+    "end_loky_executors",
     "exit_function",
     "mark_coroutine_function",
     "pool_worker_args",
@@ -27,9 +28,12 @@ POOL_WORKER_LOOPS: Final = frozenset(
         ("multiprocessing.pool", "worker"),
         ("multiprocess.pool", "worker"),
         ("concurrent.futures.process", "_process_worker"),
+        ("joblib.externals.loky.process_executor", "_process_worker"),
+        ("loky.process_executor", "_process_worker"),
     }
 )
-"""(module, name) of the worker loops of multiprocessing's, multiprocess's and concurrent.futures' pools."""
+"""(module, name) of the worker loops of multiprocessing's, multiprocess's, concurrent.futures' and loky's
+pools (loky's, vendored in joblib, runs joblib's default backend)."""
 
 
 def pool_worker_args(process: Any) -> tuple[Any, ...] | None:
@@ -48,15 +52,42 @@ def result_queue_lock(queue: Any) -> Any:
     """The lock that `queue.put()` takes before it writes (None if it has none).
 
     Private: `SimpleQueue._wlock` (multiprocessing and multiprocess, CPython 3.8-3.14; concurrent.futures'
-    result queue is a SimpleQueue too). Fallback: None, and the worker flushes at the end of each
-    outermost call instead of before each result.
+    result queue is a SimpleQueue too, and so is loky's, checked with loky 3.5 / joblib 1.6). Fallback: None,
+    and the worker flushes at the end of each outermost call instead of before each result; so does a
+    queue whose `put` took the lock when it was made (joblib's `CustomizablePicklingQueue`).
     """
+    if "put" in getattr(queue, "__dict__", {}):  # joblib's pool queue: put() bound the lock when made
+        return None
     return getattr(queue, "_wlock", None)
 
 
 def set_result_queue_lock(queue: Any, lock: Any) -> None:
     """Put `lock` in place of the queue's write lock (see `result_queue_lock`)."""
     queue._wlock = lock
+
+
+LOKY_EXECUTOR_MODULES: Final = ("joblib.externals.loky.reusable_executor", "loky.reusable_executor")
+"""Where loky keeps its reusable executor (joblib's copy, and loky's own)."""
+
+
+def end_loky_executors() -> None:
+    """Let loky's reusable executors end their workers when idle, without waiting (their workers keep
+    the environment they started with: the next `Parallel` then starts workers that find this run).
+
+    Private: the module global `_executor` of loky's reusable_executor (loky 3.x, joblib 1.3-1.6); a
+    shut-down executor is replaced by the next `get_reusable_executor()`. Fallback: nothing is done, and
+    workers started before the run keep their old environment (their records are spilled, said once).
+    """
+    import sys
+
+    for name in LOKY_EXECUTOR_MODULES:
+        executor = getattr(sys.modules.get(name), "_executor", None)
+        shutdown = getattr(executor, "shutdown", None)
+        if callable(shutdown):
+            try:
+                shutdown(wait=False)
+            except Exception as failure:  # never break the run's start or stop for it
+                print(f"mpmon: could not end loky's reusable executor: {failure!r}", file=sys.stderr)
 
 
 def mark_coroutine_function(func: Any) -> None:

@@ -17,6 +17,9 @@ __all__ = [
     "ADDRESS",
     "AUTHKEY",
     "CAPTURE_LOGGING",
+    "CLUSTER_LOG_DIR",
+    "CLUSTER_RUN_ID",
+    "CONSOLE_LINES",
     "DROP_POLICY",
     "HOSTNAME",
     "LOG_DIR",
@@ -26,7 +29,9 @@ __all__ = [
     "SANITIZE",
     "TEST_SLOW_SINK",
     "Discovery",
+    "cluster_run",
     "discover",
+    "engine",
     "format_address",
     "host_name",
     "is_owner",
@@ -55,6 +60,14 @@ SANITIZE: Final = "MPMON_SANITIZE"
 """"module:function" of the run's sanitizer, applied in every process to the texts it sends."""
 HOSTNAME: Final = "MPMON_HOSTNAME"
 """When set, the host name every record carries (its batch meta) instead of `socket.gethostname()`."""
+CONSOLE_LINES: Final = "MPMON_CONSOLE_LINES_PER_SECOND"
+"""Calls a second above which the console shows a status line a second instead of a line per call
+(default 5; 0: always a line per call). Read by the collector when it starts."""
+CLUSTER_LOG_DIR: Final = "MPMON_CLUSTER_LOG_DIR"
+"""Set by `mpmon.dask.Monitor` in a client process without a collector: the log directory of this host in
+the monitored cluster's root, where the client's own calls join the cluster's run."""
+CLUSTER_RUN_ID: Final = "MPMON_CLUSTER_RUN_ID"
+"""The monitored cluster's run id, beside CLUSTER_LOG_DIR."""
 TEST_SLOW_SINK: Final = "MPMON_TEST_SLOW_SINK_SECONDS"
 """For tests only: seconds the collector spends on each batch it writes (a collector that cannot keep up)."""
 
@@ -141,3 +154,34 @@ def is_top_level() -> bool:
         return False
     other = sys.modules.get("multiprocess")
     return other is None or other.parent_process() is None
+
+
+NANNY_WORKER_NAME: Final = "Dask Worker process (from Nanny)"
+"""The process name a Dask nanny gives its worker process (distributed/nanny.py)."""
+_DASK_CLI: Final = ("distributed.cli.dask_worker", "distributed.cli.dask_spec")
+_RAY_WORKER_MAIN: Final = os.path.join("ray", "_private", "workers", "default_worker.py")
+
+
+def engine() -> str | None:
+    """The engine that started this process as one of its workers ("loky", "dask", "ray"), else None.
+
+    Such a process is no top-level program: it must never start a collector of its own in its working
+    directory (a stray run). The one place that knows how each engine's workers look."""
+    import multiprocessing
+
+    main = sys.modules.get("__main__")
+    main_name = str(getattr(getattr(main, "__spec__", None), "name", "") or "")
+    process = multiprocessing.current_process()
+    if main_name.endswith("backend.popen_loky_posix") or "loky" in type(process).__name__.lower():
+        return "loky"
+    if process.name == NANNY_WORKER_NAME or any(name in sys.modules for name in _DASK_CLI):
+        return "dask"
+    if str(getattr(main, "__file__", "") or "").endswith(_RAY_WORKER_MAIN):
+        return "ray"
+    return None
+
+
+def cluster_run() -> tuple[str, str] | None:
+    """(log_dir, run_id) of the monitored cluster this client process belongs to (see CLUSTER_LOG_DIR)."""
+    log_dir, run_id = os.environ.get(CLUSTER_LOG_DIR), os.environ.get(CLUSTER_RUN_ID)
+    return (log_dir, run_id) if log_dir and run_id else None

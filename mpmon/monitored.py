@@ -1,14 +1,16 @@
 """What every decorated function is: the function and its decorator's settings, and nothing else.
 
 Shared by decorators.py (Timer's and ErrorCatcher's plain wrappers) and lazy.py (coroutines and
-generators), so that neither imports the other's classes. A decorated function pickles by reference
-like the function it replaces (and, under the `multiprocess` package, by value without dragging any of
-mpmon's per-process state along).
+generators), so that neither imports the other's classes. A decorated function travels like the function
+it replaces: by reference where that works, and by value where the pickler would send the plain function
+by value (cloudpickle, as joblib/loky, Dask and Ray use it, sends a `__main__` function by value). By
+value it carries the function and its settings, never any of mpmon's per-process state.
 """
 
 from __future__ import annotations
 
 import functools
+import pickle
 import sys
 import types
 from collections.abc import Callable
@@ -30,6 +32,43 @@ def _located(obj: Any) -> bool:
     for part in getattr(obj, "__qualname__", "<locals>").split("."):
         target = getattr(target, part, None)
     return target is obj
+
+
+def _active_pickler(depth: int = 8) -> Any:
+    """The Pickler that is pickling the caller's caller right now, found on the stack (None if none).
+
+    A C pickler's `dump()` runs no Python frame of its own, so the nearest frame with a `self` that is a
+    Pickler is the Python method that called it (cloudpickle's `dump`), or the pure-Python pickler (dill)."""
+    frame: types.FrameType | None = sys._getframe(2)
+    picklers = (pickle.Pickler, pickle._Pickler)
+    while frame is not None and depth > 0:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, picklers):
+            return candidate
+        frame, depth = frame.f_back, depth - 1
+    return None
+
+
+def _cloudpickle_of(pickler: Any) -> Any:
+    """The cloudpickle module (joblib's and Ray's vendored copies included) whose Pickler `pickler` is."""
+    for cls in type(pickler).__mro__:
+        module = cls.__module__ or ""
+        if module.rpartition(".")[2] == "cloudpickle":
+            return sys.modules.get(module)
+    return None
+
+
+def _by_value(module_name: str, pickler: Any) -> bool:
+    """True when `pickler` would pickle a plain function of `module_name` by value: it is a cloudpickle
+    Pickler and the module is `__main__` (a script, `python -c`, stdin, a notebook), dynamic (not in
+    sys.modules) or registered with `cloudpickle.register_pickle_by_value`."""
+    cloudpickle = _cloudpickle_of(pickler)
+    if cloudpickle is None:
+        return False
+    if module_name == "__main__" or module_name not in sys.modules:
+        return True
+    registered = getattr(cloudpickle, "list_registry_pickle_by_value", None)
+    return callable(registered) and module_name in registered()
 
 
 def caller_names(depth: int) -> tuple[str, str]:
@@ -58,7 +97,10 @@ class Monitored:
         return self if instance is None else types.MethodType(cast(Callable[..., Any], self), instance)
 
     def __reduce__(self) -> Any:
-        if _located(self):
+        """By reference (its qualified name) where it can be found again and the pickler would send the
+        plain function by reference too; else by value: the function (which the pickler then sends as it
+        would the plain one) and the settings."""
+        if _located(self) and not _by_value(self.__dict__["__module__"] or "", _active_pickler()):
             return self.__dict__["__qualname__"]
         return (type(self), (self.__wrapped__, self.settings))
 

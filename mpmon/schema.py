@@ -29,6 +29,7 @@ __all__ = [
     "EVENT_CLOCK_OFFSET",
     "EVENT_LOG",
     "EXECUTABLE_NAME",
+    "LIVE_SNAPSHOT",
     "LOCK_FILE",
     "QUARANTINE_PREFIX",
     "RESULTS_CSV",
@@ -124,6 +125,7 @@ RESULTS_CSV: Final = "timing_results.csv"
 RESULTS_PARQUET: Final = "timing_results.parquet"
 ERROR_RESULTS_CSV: Final = "error_results.csv"
 ERROR_RESULTS_PARQUET: Final = "error_results.parquet"
+LIVE_SNAPSHOT: Final = "mpmon-live.json"  # the run's figures now, rewritten about once a second (`mpmon top`)
 LOCK_FILE: Final = ".mpmon.lock"  # taken by a collector around each write round and rotation
 QUARANTINE_PREFIX: Final = "mpmon-quarantine-"  # input the collector could not turn into rows
 SPILL_PREFIX: Final = "mpmon-spill-"

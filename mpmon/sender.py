@@ -34,6 +34,7 @@ from time import monotonic
 from typing import Any, Final
 
 from . import compat, environment, spill
+from .flusher import Flusher, Wake
 from .probe import wall_offset_ns
 from .transport import (
     ACK_WINDOW,
@@ -69,7 +70,9 @@ class Sender:
     """This process's buffer, its flush rule, its flusher thread and its transport."""
 
     def __init__(self) -> None:
-        self._flusher: _Flusher | None = None
+        self._flusher: Flusher | None = None
+        self._wake = Wake()  # the flusher's, for the process's life; made anew in a forked child
+        self.checks: list[Callable[[], None]] = []  # run when the process arms, and by the flusher each round
         self._reset()
         os.register_at_fork(
             before=self._before_fork, after_in_parent=self._after_fork_in_parent, after_in_child=self._reset
@@ -84,6 +87,7 @@ class Sender:
         self.counter = itertools.count(1)
         self.lock = threading.RLock()  # one delivery at a time; held while a batch is sent
         self._taking = threading.Lock()  # taking records out of the buffer, and the drop count: brief
+        self._wake.reopen()  # in a forked child the parent's pipe is not ours (closed here, made anew)
         self._flusher = None
         self._restart_flusher = False
         self._pid = os.getpid()
@@ -99,7 +103,9 @@ class Sender:
         self.dropping = discovery.drop_policy == "drop"
         self.spill = SpillTransport(discovery.log_dir)
         self.socket = SocketTransport(discovery, self.spill)
+        self.socket.on_gather = self._wake_flusher
         self.transport: Transport = self.socket
+        self._lost_told = 0  # records the collector reported lost that a flush(wait=True) has told
 
     # -- the hot path's one rule -----------------------------------------------------------------
 
@@ -116,13 +122,15 @@ class Sender:
         if not self.dropping:
             self.flush()
             return
-        flusher = self._flusher
-        if flusher is not None and not flusher.wake.is_set():
-            flusher.wake.set()
+        self._wake_flusher()
         if len(self.buffer) >= DROP_AT:  # even while the flusher is blocked in a send: the bound holds
             with self._taking:
                 dropped = self._take(BATCH_SIZE)
                 self._dropped += count_records(dropped)
+
+    def _wake_flusher(self) -> None:
+        if self._flusher is not None and not self._wake.is_set():
+            self._wake.set()
 
     # -- flushing --------------------------------------------------------------------------------
 
@@ -138,8 +146,15 @@ class Sender:
 
     def _arm(self, autostart: Callable[[], object] | None) -> None:
         self.ready, self.limit = True, BATCH_SIZE
-        if self._discovery.address is None and autostart is not None and environment.is_top_level():
-            autostart()
+        self.run_checks()
+        if self._discovery.address is None:
+            engine = environment.engine()
+            if engine is not None:
+                _say_no_collector(engine, self._discovery.log_dir)
+            elif autostart is not None and environment.is_top_level():
+                autostart()
+            elif not environment.is_top_level() or self._discovery.run_id:
+                self._say_lost_environment()
         self._register_exit()
         self._hook_pool_results()
         self._start_flusher()
@@ -147,7 +162,8 @@ class Sender:
     def flush(self, wait: bool = False, timeout: float | None = None) -> bool:
         """Hand every buffered record to the collector (or, failing that, to a spill file) now. With
         `wait`, return once every record this process made before the call is on disk and confirmed by
-        the collector: True then, False if that could not be confirmed within `timeout` seconds."""
+        the collector: True then, False if that could not be confirmed within `timeout` seconds, or if the
+        collector reported records of this process lost (not written) since the last such flush."""
         deadline = None if timeout is None else monotonic() + timeout
         if not self.lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
             return False
@@ -160,7 +176,9 @@ class Sender:
             if not self.transport.mark(self._meta(), next(self._seqs)):
                 return False
             left = SETTLE_SECONDS * 6 if deadline is None else max(deadline - monotonic(), 0.0)
-            return self.transport.confirm(left)
+            confirmed = self.transport.confirm(left)
+            lost, self._lost_told = self.socket.lost - self._lost_told, self.socket.lost
+            return confirmed and not lost
         finally:
             self.lock.release()
 
@@ -212,6 +230,7 @@ class Sender:
     @contextmanager
     def diverted(self, transport: Transport) -> Iterator[None]:
         """Send every record to `transport`, one by one and at once, inside the block (for tests)."""
+        self.run_checks()
         with self.lock:
             self._deliver_all()
             saved = (self.transport, self.ready, self.limit, self.dropping)
@@ -268,6 +287,20 @@ class Sender:
 
     # -- exit, pools, fork -----------------------------------------------------------------------
 
+    def _say_lost_environment(self) -> None:
+        """Once per process: a process of a run (started by multiprocessing, or one that knows the run's
+        id) finds no collector address in its environment: say where its records go instead."""
+        from .spill import spill_path
+
+        where = spill_path(self._discovery.log_dir, self._meta())
+        print(
+            f"mpmon: process {self._pid} finds no collector in its environment ({environment.ADDRESS} is "
+            "unset: removed by a library or a sandbox, or the run has stopped); its records go to "
+            f"{where}, ingested by the next collector started on {self._discovery.log_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
+
     def _register_exit(self) -> None:
         atexit.register(self.finish)
         for name in ("multiprocessing.util", "multiprocess.util"):
@@ -286,20 +319,37 @@ class Sender:
 
     def _start_flusher(self) -> None:
         if self._flusher is None or not self._flusher.is_alive():
-            self._flusher = _Flusher(self)
+            self._flusher = Flusher(self, FLUSH_INTERVAL_NS / 1e9, self._wake)
             self._flusher.start()
 
+    def run_checks(self) -> None:
+        """Run the checks that other modules registered (decorators: the recursion limit)."""
+        for check in self.checks:
+            check()
+
     def flush_due(self) -> None:
-        """The flusher's round: follow a step of the wall clock, connect if need be (drop policy: only
-        here), then hand the buffer over."""
+        """The flusher's round: run the registered checks, follow a step of the wall clock, connect if
+        need be (drop policy: only here), then hand the buffer over."""
+        self.run_checks()
         offset = wall_offset_ns()
         if abs(offset - self.wall_offset) > WALL_STEP_NS:
             self.wall_offset = offset
         if self.dropping and self.transport is self.socket and not self.socket.connected:
             self.socket.connection()
-        if self.buffer or self._dropped:
+        if self.buffer or self._dropped or self.socket.gather_asked:
             with self.lock:
-                self._deliver_all()
+                self._deliver_all(final=self.socket.gather_asked)
+                if self.socket.gather_asked:
+                    self.socket.answer_gather()
+
+    def answer_collector(self) -> None:
+        """The collector wrote to this process: read its confirmations and, when a stop asks for what
+        this process buffers (GATHER), hand it over and say so."""
+        with self.lock:
+            self.socket.read_messages()
+            if self.socket.gather_asked:
+                self._deliver_all(final=True)
+                self.socket.answer_gather()
 
     def _before_fork(self) -> None:
         flusher, self._flusher = self._flusher, None
@@ -310,39 +360,6 @@ class Sender:
     def _after_fork_in_parent(self) -> None:
         if self._restart_flusher:
             self._start_flusher()
-
-
-class _Flusher(threading.Thread):
-    """Hands the buffer over every FLUSH_INTERVAL_NS (or when woken), until stopped."""
-
-    def __init__(self, sender: Sender) -> None:
-        super().__init__(name="mpmon-flusher", daemon=True)
-        self.sender = sender
-        self.wake = threading.Event()
-        self.stopping = False
-
-    def run(self) -> None:
-        complained = False
-        first = True  # a first round at once: under the drop policy it opens the connection
-        while True:
-            if not first:
-                self.wake.wait(FLUSH_INTERVAL_NS / 1e9)
-            first = False
-            if self.stopping:
-                return
-            self.wake.clear()
-            try:
-                self.sender.flush_due()
-            except Exception as failure:  # the flusher must outlive any one failure
-                if not complained:
-                    print(f"mpmon: the flusher could not hand records over: {failure!r}", file=sys.stderr)
-                    complained = True
-
-    def stop(self, timeout: float) -> None:
-        self.stopping = True
-        self.wake.set()
-        if self is not threading.current_thread():
-            self.join(timeout)
 
 
 class _FlushFirst:
@@ -376,6 +393,23 @@ def _flush_before_results(queue: Any, flush: Callable[[], None]) -> bool:
     if not isinstance(lock, _FlushFirst):
         compat.set_result_queue_lock(queue, _FlushFirst(lock, flush))
     return True
+
+
+ENGINE_HINTS: Final = {
+    "loky": "call mpmon.start_collector() before joblib starts its workers",
+    "dask": "register mpmon.dask.Monitor with the cluster",
+    "ray": "use mpmon.ray",
+}
+
+
+def _say_no_collector(engine: str, log_dir: str) -> None:
+    """Once per process: a worker of an engine found no collector, and starts none (no stray run)."""
+    print(
+        f"mpmon: this {engine} worker (pid {os.getpid()}) found no mpmon collector in its environment, so "
+        f"it starts none: its records go to spill files in {log_dir}, which the next collector started "
+        f"there takes in. To have them in the run, {ENGINE_HINTS.get(engine, 'start the collector first')}.",
+        file=sys.stderr,
+    )
 
 
 def _process_name() -> str:

@@ -14,13 +14,14 @@ import contextlib
 import select
 import threading
 from collections import deque
+from collections.abc import Callable
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Connection
 from time import perf_counter_ns
 from typing import Any, Final, Protocol
 
 from . import environment
-from .wire import ACK, DROPPED, FLUSH, MAX_MESSAGE, SYNC, connect, encode_batch
+from .wire import ACK, DROPPED, FLUSH, GATHER, GATHERED, LOST, MAX_MESSAGE, SYNC, connect, encode_batch
 
 __all__ = [
     "ACK_WINDOW",
@@ -134,10 +135,40 @@ class SocketTransport:
         self._unacked: deque[tuple[int, Meta, list[Record]]] = deque()
         self._unacked_count = 0
         self._connecting = threading.Lock()
+        self.gather_asked = False  # a stop asked this process to hand over what it buffers (GATHER)
+        self.on_gather: Callable[[], None] | None = None  # called when GATHER comes (wakes the flusher)
+        self.lost = 0  # records the collector said it could not write (LOST), since this transport began
 
     @property
     def connected(self) -> bool:
         return self._conn is not None
+
+    def fileno(self) -> int | None:
+        """The connection's descriptor, for the flusher to wait on (None when not connected)."""
+        conn = self._conn
+        try:
+            return None if conn is None else conn.fileno()
+        except OSError:  # closed meanwhile
+            return None
+
+    def read_messages(self) -> None:
+        """Read what the collector sent so far, without waiting: confirmations, a stop's GATHER."""
+        conn = self._conn
+        if conn is not None:
+            try:
+                self._read_acks(conn, 0.0)
+            except (OSError, EOFError, ValueError):
+                self.close()
+
+    def answer_gather(self) -> None:
+        """Tell the collector that everything this process buffered when it asked has been sent."""
+        self.gather_asked = False
+        conn = self._conn
+        if conn is not None:
+            try:
+                conn.send_bytes(GATHERED)
+            except (OSError, EOFError, ValueError):
+                self.close()
 
     def deliver(self, meta: Meta, batch: list[Record], seq: int, final: bool = False) -> str:
         payload = encode_batch(meta, batch, seq)
@@ -234,6 +265,7 @@ class SocketTransport:
                 self._read_acks(conn, 0.0)
             with contextlib.suppress(OSError):
                 conn.close()
+        self.gather_asked = False  # a new connection has not been asked
         unacked, self._unacked, self._unacked_count = self._unacked, deque(), 0
         for seq, meta, batch in unacked:
             if batch:
@@ -268,6 +300,12 @@ class SocketTransport:
                 unacked = self._unacked
                 while unacked and unacked[0][0] <= confirmed:
                     self._unacked_count -= len(unacked.popleft()[2])
+            elif message == GATHER:
+                self.gather_asked = True
+                if self.on_gather is not None:
+                    self.on_gather()
+            elif message.startswith(LOST):
+                self.lost += int(message[len(LOST) :])
 
 
 def count_records(batch: list[Record]) -> int:

@@ -29,10 +29,15 @@ __all__ = [
     "ERROR",
     "ERROR_FIELDS",
     "FLUSH",
+    "GATHER",
+    "GATHERED",
     "LOG",
     "LOG_FIELDS",
+    "LOST",
     "MAX_MESSAGE",
     "META_FIELDS",
+    "PROGRESS",
+    "PROGRESS_FIELDS",
     "STOP",
     "STOPPED",
     "SYNC",
@@ -56,6 +61,11 @@ gathering more."""
 FLUSH: Final = b"flush"
 """Sender to collector: write everything received from this connection so far to disk, including
 closing the current Parquet part so that readers see the rows, then ACK as usual (`flush(wait=True)`)."""
+GATHER: Final = b"gather"
+"""Collector to sender, at stop: hand over everything buffered now (long-lived processes that mpmon did not
+start, such as loky's, Dask's or Ray's workers, may hold a second of records), then answer GATHERED."""
+GATHERED: Final = b"gathered"
+"""Sender to collector: every record buffered when GATHER came has been sent before this message."""
 MAX_MESSAGE: Final = 4 << 20
 """The largest batch message, in bytes: a sender splits a larger batch before sending it, and the
 collector refuses any message announced as larger, unread. The largest single record (an error with a
@@ -64,6 +74,10 @@ arguments) is about 0.6 MiB."""
 ACK: Final = b"ack:"
 """Collector to sender, `ACK + decimal seq`: every batch of this connection up to seq is on disk (or
 was counted as lost by the collector), so the sender may forget it."""
+LOST: Final = b"lost:"
+"""Collector to sender, `LOST + decimal count`, sent before the ACK it concerns: that many records of
+this connection could not be written (a failed write, a malformed or oversized batch); the run summary
+counts them. `flush(wait=True)` then returns False, and a strict run fails at stop."""
 
 # Record kinds: the first item of every record tuple.
 CALL: Final = 0
@@ -71,6 +85,9 @@ ERROR: Final = 1
 LOG: Final = 2
 DROPPED: Final = 3
 """(DROPPED, count): records this process dropped under the opt-in drop policy since it last said so."""
+PROGRESS: Final = 4
+"""(PROGRESS, time_ns, label, total, done): a declared total (-1: unchanged) and items done since the
+last such record (mpmon.progress / mpmon.track); only the live view reads it."""
 
 # Field order of each kind (the kind itself comes first and is not listed).
 CALL_FIELDS: Final = (
@@ -127,6 +144,7 @@ ERROR_FIELDS: Final = (
 )
 LOG_FIELDS: Final = ("time_ns", "level", "logger", "message", "thread_name", "module", "function")
 DROPPED_FIELDS: Final = ("count",)
+PROGRESS_FIELDS: Final = ("time_ns", "label", "total", "done")
 # Each batch starts with these, shared by all its records.
 META_FIELDS: Final = ("pid", "process_name", "host", "id_prefix", "run_id")
 
@@ -136,6 +154,7 @@ _ARITY: Final = {
     ERROR: len(ERROR_FIELDS) + 1,
     LOG: len(LOG_FIELDS) + 1,
     DROPPED: len(DROPPED_FIELDS) + 1,
+    PROGRESS: len(PROGRESS_FIELDS) + 1,
 }
 
 

@@ -13,6 +13,7 @@ import pytest
 from helpers import call_lines, log_family, read_csv, read_parquet, run_program
 
 import mpmon
+from mpmon import environment
 
 
 @pytest.fixture
@@ -224,6 +225,7 @@ def test_console_lines_go_through_the_mpmon_logger_in_the_collector(tmp_path: Pa
                 pool.map(work, range(50))
             mpmon.stop_collector()
         """,
+        env={environment.CONSOLE_LINES: "0"},  # a line per call, however fast they come
     )
     lines = [line for line in done.stderr.splitlines() if line.startswith("MPMON|")]
     assert len(lines) == 50

@@ -8,7 +8,7 @@ import sys
 import pytest
 from helpers import ROOT, mpmon_modules
 
-OPTIONAL = ("mpmon.dask", "mpmon.otlp")  # need their extras
+OPTIONAL = ("mpmon.dask", "mpmon.ray", "mpmon.otlp")  # need their extras
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ import pyarrow.compute as pc
 import pytest
 from helpers import call_lines, log_family, read_results, run_program
 
-from mpmon import rows, schema
+from mpmon import environment, rows, schema
 from mpmon.collector import tables
 from mpmon.units import format_duration_ns
 
@@ -94,7 +94,8 @@ def test_messages_and_console_lines_of_a_real_run(tmp_path: Path, results_format
     counts with plurals that agree ("1 process, 1 error")."""
     durations = [ns for ns, _ in MESSAGES[:-1]]
     labels = [label for _, label in MESSAGES[:-1]]
-    done = run_program(tmp_path, PROGRAM.format(durations=durations), results_format)
+    env = {environment.CONSOLE_LINES: "0"}  # a line per call, however fast they come
+    done = run_program(tmp_path, PROGRAM.format(durations=durations), results_format, env=env)
     expected = [f"work finished in {label}" for label in labels]
     expected.append("fail finished in 1.5 µs, raised ValueError")
     results = read_results(tmp_path / "logs", results_format)

@@ -119,8 +119,8 @@ def select_run(
     elif lo is not None or hi is not None:
         mask, how = np.ones(len(keys), dtype=bool), "calls in a time window"
     else:
-        chosen = _most_recent(data.calls, keys, data.path)
-        mask, how = (keys == chosen).to_numpy(), "the most recent run"
+        chosen, how = _most_recent(data.calls, keys, data.path)
+        mask = (keys == chosen).to_numpy()
     mask = mask & _in_window(data.calls, lo, hi)
     if not mask.any():
         raise AnalysisError(_empty_message(run_id, lo, hi, data.path))
@@ -146,11 +146,27 @@ def _resolve_run_id(run_id: str, keys: pd.Series, events: list[dict[str, Any]]) 
     raise AnalysisError(f"run id {run_id!r} {what} (runs: {shown}; see --list-runs)")
 
 
-def _most_recent(calls: pd.DataFrame, keys: pd.Series, path: Path) -> str:
-    """The key of the run whose first call started last."""
+def _most_recent(calls: pd.DataFrame, keys: pd.Series, path: Path) -> tuple[str, str]:
+    """The key of the run with the most calls among the runs of the most recent period, and how it was
+    picked in words. The period starts CLUSTER_GAP_S before the first call of the run that started last:
+    a cluster's run and a small run of its client beside it are both in it, and the cluster's is picked
+    (the others are named, with how to choose one); a run that ended long before is not."""
     if calls.empty:
         raise AnalysisError(f"no calls recorded in {path}")
-    return str(calls["start_time"].groupby(keys, sort=False, observed=True).min().idxmax())
+    grouped = calls.groupby(keys, sort=False, observed=True)
+    runs = pd.DataFrame({"first": grouped["start_time"].min(), "last": grouped["end_time"].max()})
+    runs["calls"] = grouped.size()
+    period = runs["first"].max() - pd.Timedelta(seconds=CLUSTER_GAP_S)
+    recent = runs[runs["last"] >= period].sort_values(["calls", "first"], ascending=False, kind="stable")
+    chosen = str(recent.index[0])
+    if len(recent) == 1:
+        return chosen, "the most recent run"
+    others = ", ".join(f"{key} ({count} calls)" for key, count in recent["calls"].iloc[1:].items())
+    how = (
+        f"the run with the most calls of the {len(recent)} runs of the most recent period; also {others}: "
+        "choose one with --run"
+    )
+    return chosen, how
 
 
 def _in_window(calls: pd.DataFrame, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> Any:

@@ -6,14 +6,19 @@ replaced. One thread accepts connections and runs each handshake in a thread of 
 limit, so a peer that never answers delays no one. The main thread waits on every connection at once
 and reads without blocking, keeping a message until all of it has come, so a peer frozen in the middle
 of a message stalls nothing. After the writer has written and committed a round, each sender is told
-(ACK) the last of its batches that is on disk. A stop request drains every connection, within the
-time it allows, before the files are closed; so does the end of the supervisor.
+(ACK) the last of its batches that is on disk, preceded (LOST) by how many of its records could not be
+written, if any. A stop request drains every connection, within the
+time it allows, before the files are closed; so does the end of the supervisor. Before that drain, a
+stop asks every connected process to hand over what it buffers (GATHER) and waits for their answers
+(GATHERED) within GATHER_WAIT_SECONDS, so long-lived processes that mpmon did not start have their
+records on disk when the stop returns.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import struct
 import threading
@@ -22,7 +27,22 @@ from multiprocessing import AuthenticationError, connection
 from typing import Any, Final
 
 from ..units import format_duration
-from ..wire import ACK, FLUSH, MAX_MESSAGE, STOP, STOPPED, SYNC, Batch, RejectedPayload, admit, decode_batch
+from ..wire import (
+    ACK,
+    FLUSH,
+    GATHER,
+    GATHERED,
+    LOST,
+    MAX_MESSAGE,
+    STOP,
+    STOPPED,
+    SYNC,
+    Batch,
+    RejectedPayload,
+    admit,
+    decode_batch,
+)
+from .bounds import Unbounded, bound_batch
 from .report import say
 from .settings import Settings
 from .writer import Writer
@@ -41,6 +61,9 @@ GATHER_BYTES = 48 << 10
 """A few hundred records: a full batch from a busy process is more (about 60 KiB without CPU and
 memory, 100 KiB with), and is written at once, so that writing overlaps with the sender's next batch."""
 HANDSHAKE_SECONDS = 5.0
+GATHER_WAIT_SECONDS = 5.0
+"""At stop, the longest wait (and at most half the stop's drain time) for the connected processes to answer
+GATHER: a process frozen or stuck without its GIL delays the stop by this much at worst."""
 READ_CHUNK = 1 << 20
 ACCEPT_BACKOFF: Final = (0.01, 0.5)
 """After a failed accept() (out of file descriptors), wait this long before the next, doubling."""
@@ -68,13 +91,16 @@ class Server:
         while not self._stop_requests and os.getppid() == self._parent:
             self._round(TICK_SECONDS)
         budget = DRAIN_SECONDS if self._drain_seconds is None else self._drain_seconds
-        self._drain(time.monotonic() + budget)
+        deadline = time.monotonic() + budget
+        self._gather_senders(time.monotonic() + min(budget / 2, GATHER_WAIT_SECONDS))
+        self._drain(deadline)
         unfinished = sum(1 for peer in self._peers if peer.inbox)
         if unfinished:
             self.writer.reject(f"{unfinished} peers stopped in the middle of a message")
         self.writer.stop()
-        for requester in self._stop_requests:
-            requester.send(STOPPED, wait=True)
+        lost = self.writer.stats.lost(self.writer.settings.drop_policy)
+        for requester in self._stop_requests:  # with what the run lost, for the stop's outcome
+            requester.send(STOPPED + b":" + json.dumps(lost).encode(), wait=True)
 
     # -- connections ----------------------------------------------------------------------------------
 
@@ -166,6 +192,8 @@ class Server:
         for message in messages:
             if message == SYNC:
                 self._hurry = True
+            elif message == GATHERED:
+                peer.gathering = False
             elif message == FLUSH:
                 self._hurry = True
                 self._flush_requests.append(peer)
@@ -185,23 +213,52 @@ class Server:
     def _write(self, received: list[tuple[_Peer, bytes]]) -> None:
         batches: list[Batch] = []
         last: dict[_Peer, int] = {}
+        unreadable: dict[_Peer, int] = {}
         for peer, payload in received:
             try:
                 batch = decode_batch(payload)
+                batch = batch._replace(records=bound_batch(batch.records))  # whatever the sender sent
+            except Unbounded as exc:  # decoded, but past every bound: kept aside, reported lost
+                self.writer.reject(str(exc), payload, oversized=True)
+                unreadable[peer] = unreadable.get(peer, 0) + exc.records
+                peer.prefix = batch.meta[3]
+                if batch.seq:
+                    last[peer] = peer.last_seq = batch.seq
+                continue
             except RejectedPayload as exc:
                 self.writer.reject(str(exc), payload)
+                unreadable[peer] = unreadable.get(peer, 0) + 1  # records unknown: at least one each
                 continue
             batches.append(batch)
+            if peer.asked:
+                self.writer.stats.gathered += len(batch.records)
+            peer.prefix = batch.meta[3]
             if batch.seq:
                 last[peer] = peer.last_seq = batch.seq
-        self.writer.write(batches)  # written, pushed to the operating system and committed
+        lost = self.writer.write(batches)  # written, pushed to the operating system and committed
         if self._flush_requests:  # FLUSH: the rows must be visible to readers before the ACK
             self.writer.close_parts()
             for peer in self._flush_requests:
                 last[peer] = peer.last_seq
             self._flush_requests.clear()
         for peer, seq in last.items():
+            count = lost.pop(peer.prefix, 0) + unreadable.get(peer, 0)
+            if count:  # before the ACK: the sender learns that these records are not on disk
+                peer.send(LOST + str(count).encode())
             peer.send(ACK + str(seq).encode())
+
+    def _gather_senders(self, deadline: float) -> None:
+        """Ask every connected process but the stop's requesters to hand over what it buffers, and read
+        until each has answered or left, or the deadline."""
+        for peer in self._peers:
+            if peer not in self._stop_requests:
+                peer.asked = peer.gathering = True
+                peer.send(GATHER)
+        while any(peer.gathering for peer in self._peers):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._round(min(remaining, TICK_SECONDS))
 
     def _drain(self, deadline: float) -> None:
         """Read until every connection has been quiet for a moment, or the deadline."""
@@ -220,6 +277,9 @@ class _Peer:
         self.outbox = bytearray()
         self.closed = False
         self.last_seq = 0  # the last batch number received from this peer
+        self.asked = False  # asked at stop to hand over what it buffers (GATHER)
+        self.gathering = False  # asked, and not yet answered (GATHERED)
+        self.prefix = ""  # the id prefix of its batches (one sender process per connection)
 
     def fileno(self) -> int:
         return self.fd

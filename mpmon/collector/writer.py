@@ -18,6 +18,7 @@ import logging.config
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,15 +26,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import environment, rows, schema
-from ..wire import DROPPED, Batch
+from ..wire import DROPPED, PROGRESS, Batch
 from . import files, tables
 from .accounts import Meta, Quarantine, Stats
+from .aggregates import Aggregates
+from .aggregates import safely as _live
+from .console import Console
 from .intake import MALFORMED as _MALFORMED
 from .intake import SpillIntake
 from .ledger import Ledger, sizes_of
 from .report import say
 from .settings import Settings
 from .sinks import ConsoleSink, CsvSink, RunSinks
+from .snapshot import Snapshot
 
 __all__ = ["Stats", "Writer"]
 
@@ -66,8 +71,11 @@ class Writer(SpillIntake):
         self._refused: set[str] = set()
         self.quarantine = Quarantine(self.log_dir, self.run_id)
         self._round_sizes: dict[str, list[int]] = {}
+        self._lost: Counter[str] = Counter()  # records of this round not written, by sender
         # First: dictConfig closes every logging handler that exists, the sinks' rotating files included.
-        self._console = ConsoleSink(_console_logger(settings.logging_config))
+        self.figures = Aggregates()  # the per-second figures of the console's status line and the snapshot
+        self._console = Console(ConsoleSink(_console_logger(settings.logging_config)), self.figures)
+        self._snapshot = Snapshot(settings, self.figures)
         self._sinks = RunSinks(settings, self._noticed)
         self._last_ingest = 0.0
         self.commit([])
@@ -96,14 +104,16 @@ class Writer(SpillIntake):
                 self.close()
         except OSError as exc:
             say("finish", f"cannot finish the logs of run {self.run_id}: {exc}", always=True)
+        _live(self._console.summary, time.time() - self.figures.started)
+        _live(self._snapshot.write, self.stats.summary())
         self._lock.close()
 
     def _summary(self, s: Stats) -> None:
         settings = self.settings
-        summary = s.summary()
+        summary = s.summary(settings.drop_policy)
         self._event(
             schema.RUN_SUMMARY_EVENT,
-            s.message(self.run_id),
+            s.message(self.run_id, settings.drop_policy),
             tag=settings.tag,
             drop_policy=settings.drop_policy,
             **summary,
@@ -129,33 +139,47 @@ class Writer(SpillIntake):
     def _round(self) -> Iterator[None]:
         """Hold the directory's lock, say this writer writes now, and note the files' sizes (a failed
         write is cut back to them: bytes another run wrote are never removed)."""
+        self._recover_directory()
         with self._lock:
             self._lock.mark()
             self._round_sizes = sizes_of(self._sinks.paths())
-            yield
-
-    def write(self, batches: list[Batch]) -> None:
-        """Write every record of these batches (but those already written), push the files to the
-        operating system and commit the round; after that the batches may be confirmed."""
-        fresh = [b for b in batches if not (b.seq and self.ledger.seen(Meta(*b.meta).id_prefix, b.seq))]
-        with self._round():
             try:
-                calls: list[tuple[Meta, list[tuple[Any, ...]]]] = []
-                for batch in fresh:
-                    meta = Meta(*batch.meta)
-                    try:
-                        calls.append((meta, self._write_batch(meta, batch.records)))
-                    except OSError:
-                        raise
-                    except Exception as exc:  # whatever a hostile batch holds: never fatal
-                        self.reject(f"malformed records: {exc!r}", repr(batch.records))
-                self._write_calls([part for part in calls if part[1]])
-                self.flush()
-            except OSError as exc:
-                self._write_failed(exc, sum(len(b.records) for b in fresh))
-            if self._slow:
-                time.sleep(self._slow * len(fresh))
-            self.commit([(Meta(*b.meta).id_prefix, b.seq) for b in fresh if b.seq])
+                yield
+            finally:
+                self._round_sizes = {}  # a failure outside a round cuts nothing back
+
+    def write(self, batches: list[Batch]) -> Counter[str]:
+        """Write every record of these batches (but those already written), push the files to the
+        operating system and commit the round; after that the batches may be confirmed. Returns the
+        records that could not be written, by sender (id prefix): they are confirmed as lost (LOST)."""
+        fresh = [b for b in batches if not (b.seq and self.ledger.seen(Meta(*b.meta).id_prefix, b.seq))]
+        self._lost = Counter()
+        try:
+            with self._round():
+                try:
+                    self._write_fresh(fresh)
+                except OSError as exc:
+                    self._write_failed(exc, fresh)
+                if self._slow:
+                    time.sleep(self._slow * len(fresh))
+                self.commit([(Meta(*b.meta).id_prefix, b.seq) for b in fresh if b.seq])
+        except OSError as exc:  # the round could not even start: the directory is gone or unreachable
+            self._write_failed(exc, fresh)
+        return self._lost
+
+    def _write_fresh(self, fresh: list[Batch]) -> None:
+        calls: list[tuple[Meta, list[tuple[Any, ...]]]] = []
+        for batch in fresh:
+            meta = Meta(*batch.meta)
+            try:
+                calls.append((meta, self._write_batch(meta, batch.records)))
+            except OSError:
+                raise
+            except Exception as exc:  # whatever a hostile batch holds: never fatal
+                lost = (meta, len(batch.records))
+                self.reject(f"malformed records: {exc!r}", repr(batch.records), lost=lost)
+        self._write_calls([part for part in calls if part[1]])
+        self.flush()
 
     def commit(self, batches: list[tuple[str, int]], ingested: tuple[str, ...] = ()) -> None:
         """Record in the ledger the files' sizes now and the batches written since the last commit."""
@@ -166,8 +190,13 @@ class Writer(SpillIntake):
         self._committed_processes.update(new)
         self.ledger.commit(sizes_of(self._sinks.paths()), batches, ingested, self.stats.counts(), new)
 
-    def _write_failed(self, exc: OSError, count: int) -> None:
-        """A file could not be written: count the records as lost, say so, cut the files back, go on."""
+    def _write_failed(self, exc: OSError, fresh: list[Batch]) -> None:
+        """A file could not be written: count the records as lost (and tell their senders), say so, cut
+        the files back, go on with fresh sinks (they open the files again once they can)."""
+        count = 0
+        for batch in fresh:
+            self._lost[Meta(*batch.meta).id_prefix] += len(batch.records)
+            count += len(batch.records)
         self.stats.write_failures += count
         if isinstance(exc, files.UnsafeFile):
             self.stats.unsafe_files += 1
@@ -177,14 +206,36 @@ class Writer(SpillIntake):
 
     def _reopen(self) -> None:
         """Close every file whatever state a failed write left it in, cut it back to its size at the
-        start of the round (so that it parses), and start again with fresh sinks."""
+        start of the round (so that it parses), and start again with fresh sinks, which open their files
+        on first use."""
         self.close(quietly=True)
-        self.ledger.cut_back(self._round_sizes)
+        with contextlib.suppress(OSError):
+            self.ledger.cut_back(self._round_sizes)
         self._sinks = RunSinks(self.settings, self._noticed)
 
-    def reject(self, reason: str, payload: bytes | str = b"", oversized: bool = False) -> None:
-        """Count a batch or message that cannot be written, and keep it in the quarantine file."""
+    def _recover_directory(self) -> None:
+        """Before a round: if the log directory or its lock file went (removed by a user), make them
+        again, so that this round writes where readers look and a second run locks the same file.
+        OSError if that cannot be done now (the round then fails and is counted)."""
+        if os.path.isdir(self.log_dir) and not files.replaced(self._lock.path, self._lock.fd):
+            return
+        os.makedirs(self.log_dir, exist_ok=True)
+        self._lock.reopen()
+        self.stats.directories_recreated += 1
+        say("recreated", f"{self.log_dir} or its lock file was removed; made them again and went on")
+
+    def reject(
+        self,
+        reason: str,
+        payload: bytes | str = b"",
+        oversized: bool = False,
+        lost: tuple[Meta, int] | None = None,
+    ) -> None:
+        """Count a batch or message that cannot be written, and keep it in the quarantine file; `lost`:
+        whose records (and how many) it held, told to their sender as lost."""
         self.stats.rejected += 1
+        if lost is not None:
+            self._lost[lost[0].id_prefix] += lost[1]
         self.stats.oversized += oversized
         say("reject", f"rejected a batch: {reason}")
         if payload:
@@ -201,11 +252,13 @@ class Writer(SpillIntake):
         calls, errors, logs = rows.split_kinds(records)
         if len(calls) + len(errors) + len(logs) < len(records):
             self.stats.dropped += sum(r[1] for r in records if r[0] == DROPPED and type(r[1]) is int)
+            _live(self.figures.add_progress, [r for r in records if r[0] == PROGRESS])
         if errors:
             entries = [(rows.error_entry(meta, r, self.run_id), r[-1]) for r in errors]
             self._write_errors(entries)
         if logs:
             self.stats.log_lines += len(logs)
+            _live(self.figures.add_logs, [str(r[2]) for r in logs])
             self._sinks.timing.write([rows.summary_line(rows.log_entry(meta, r, self.run_id)) for r in logs])
         return calls
 
@@ -218,11 +271,12 @@ class Writer(SpillIntake):
             groups = _group([record[-1] for _, calls in parts for record in calls])
         except _MALFORMED:
             if len(parts) == 1:
-                self.reject("malformed call records", repr(parts[0][1]))
+                self.reject("malformed call records", repr(parts[0][1]), lost=(parts[0][0], len(parts[0][1])))
                 return
             for part in parts:
                 self._write_calls([part])
             return
+        _live(self.figures.add_calls, table, [(m.host, m.pid, m.process_name, len(c)) for m, c in parts])
         if len(groups) == 1:
             self._write_routed(table, next(iter(groups)), plain)
             return
@@ -242,10 +296,8 @@ class Writer(SpillIntake):
                 iso = {name: as_csv.column(name) for name in schema.TIMESTAMP_COLUMNS}
                 self._sinks.timing.write(tables.json_lines(table, iso, plain))
         results.write(as_csv if isinstance(results, CsvSink) else table)
-        if self._setting(console, "log_to_console") and self._console.enabled(logging.ERROR):
-            for row in table.to_pylist():
-                level = logging.ERROR if row["status"] == "error" else logging.INFO
-                self._console.write(level, [rows.console_line(row)])
+        if self._setting(console, "log_to_console") and self._console.enabled():
+            _live(self._console.calls, table)
 
     def _write_errors(self, entries: list[tuple[dict[str, Any], Any]]) -> None:
         """error.log lines, console lines and error results rows of caught errors (entry, route)."""
@@ -256,9 +308,9 @@ class Writer(SpillIntake):
             self.stats.error_entries += 1
             if self._setting(to_file, "log_to_file"):
                 self._sinks.error_log(path, max_bytes, backup_count).write([rows.summary_line(entry)])
+            _live(self.figures.add_error, entry["uuid"], _error_of(entry))
             if self._setting(console, "log_to_console"):
-                line = f"{entry['process_name']}[{entry['pid']}] {entry['message']}\n{entry['traceback']}"
-                self._console.write(logging.ERROR, [line.rstrip("\n")])
+                _live(self._console.error, entry)
             by_format.setdefault(results_format or self.settings.results_format, []).append(entry)
         for results_format, group in by_format.items():
             table = tables.error_table(group)
@@ -273,6 +325,8 @@ class Writer(SpillIntake):
     def tick(self) -> None:
         """Called between rounds: close old Parquet parts, look for spill files now and then."""
         self._sinks.tick()
+        _live(self._console.tick)
+        _live(self._snapshot.tick)
         if time.monotonic() - self._last_ingest > 5.0:
             self.ingest_spills()
 
@@ -299,6 +353,12 @@ def _console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
         logger.setLevel(logging.INFO)
         logger.propagate = False
     return logger
+
+
+def _error_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """What the live figures keep of a caught error."""
+    keys = ("function", "error_type", "error_message", "host", "pid")
+    return {"time": time.time(), **{k: entry.get(k) for k in keys}}
 
 
 def _group(routes: list[Any]) -> dict[Any, list[int]]:

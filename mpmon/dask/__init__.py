@@ -53,7 +53,9 @@ class Monitor(NannyPlugin):
 
     `root` is a path on each host (relative paths are relative to each nanny's working directory; a
     shared filesystem mounted on every host is fine). `run_id`: by default the run of the collector
-    this (client) process runs, else a fresh one, readable as `Monitor(...).run_id`. Other keyword
+    this (client) process runs, else a fresh one, readable as `Monitor(...).run_id`; then the client's own
+    decorated calls, when it starts no collector itself, join that run under `<root>/host=<its host>/`
+    instead of making a stray run in ./logs. Other keyword
     arguments are `mpmon.start_collector()`'s (results_format, capture_logging, drop_policy, ...).
     """
 
@@ -72,6 +74,9 @@ class Monitor(NannyPlugin):
         self.settings = settings
         self.run_id = run_id or _client_run_id()
         self._host_dir: str | None = None
+        if not os.environ.get(environment.ADDRESS):  # this client's own calls join the cluster's run
+            os.environ[environment.CLUSTER_LOG_DIR] = os.path.abspath(self.host_dir(environment.host_name()))
+            os.environ[environment.CLUSTER_RUN_ID] = self.run_id
 
     def host_dir(self, host: str) -> str:
         """The log directory of the host named `host`."""
