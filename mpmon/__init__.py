@@ -8,9 +8,9 @@ program sends its records to one collector process, the only writer of the logs.
 from __future__ import annotations
 
 from .capture import install_from_environment as _install_capture
-from .collector.control import Collector, RunIncomplete, collector, start_collector, stop_collector
 from .decorators import ErrorCatcher, Timer
 from .hooks import MetricsStart, get_metrics_end, get_metrics_start
+from .run.control import Collector, RunIncomplete, collector, start_collector, stop_collector
 from .sanitizers import sanitizer
 from .state import sender as _sender
 from .tracking import Progress, progress, track

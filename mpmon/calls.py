@@ -19,9 +19,9 @@ import threading
 from typing import Any, NamedTuple
 
 from . import environment
-from .collector.control import autostart
 from .probe import cpu_ns, perf_counter_ns, rss_raw, time_ns
 from .render import Sanitizer, render_args
+from .run.control import autostart
 from .state import sender, stack
 from .wire import ERROR, call_record
 

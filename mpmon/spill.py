@@ -2,12 +2,12 @@
 
 One file per process, `mpmon-spill-<pid>-<id>.jsonl` in the log directory, holding the very JSON lines
 the collector would have written (call lines as in timing.log, error and log lines with their event),
-so that the next collector ingests them and the analysis can read them as they are.
+so that the next collector ingests them and the analysis can read them as they are. The format both
+sides read (the batch mark, the dropped line) is spill_format.py.
 
 A batch that was sent but never confirmed (its connection broke first) may or may not have been
-written by the collector that received it: its lines carry `"batch": "<id prefix>:<seq>"`, and a
-collector skips such a batch if its ledger shows it was written. Records dropped under the drop policy
-are one `{"event": "dropped", "count": n}` line.
+written by the collector that received it: its lines carry its batch mark, and a collector skips such
+a batch if its ledger shows it was written.
 """
 
 from __future__ import annotations
@@ -20,14 +20,12 @@ import sys
 from typing import Any
 
 from . import rows, schema
+from .spill_format import DROPPED_EVENT, batch_mark
 from .wire import DROPPED
 
-__all__ = ["BATCH_KEY", "DROPPED_EVENT", "say_lost", "spill_path", "write"]
+__all__ = ["say_lost", "spill_path", "write"]
 
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-
-BATCH_KEY = "batch"
-DROPPED_EVENT = "dropped"
 
 
 def spill_path(log_dir: str, meta: tuple[Any, ...]) -> str:
@@ -48,7 +46,7 @@ def lines_of(meta: tuple[Any, ...], records: list[tuple[Any, ...]], seq: int = 0
         entry = {"event": DROPPED_EVENT, "count": dropped, "run_id": run_id, "pid": pid, "host": host}
         lines.append(rows.summary_line(entry))
     if seq:
-        mark = f',"{BATCH_KEY}":"{meta[3]}:{seq}"}}'
+        mark = batch_mark(meta[3], seq)
         lines = [line[:-1] + mark for line in lines]
     return lines
 

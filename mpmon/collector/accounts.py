@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 from .. import rows, schema
+from ..run.outcome import describe_losses  # shared with the stop's outcome (run/outcome.py)
 from ..units import plural
 from . import files
-from .outcome import describe_losses
 from .report import say
 
 __all__ = ["QUARANTINE_BYTES", "QUARANTINE_ITEM", "Meta", "Quarantine", "Stats"]

@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from .. import render
 from ..rows import args_json
-from ..spill import DROPPED_EVENT
+from ..spill_format import DROPPED_EVENT
 from ..wire import CALL, DROPPED, ERROR, LOG, RejectedPayload
 
 __all__ = ["MAX_COUNT", "MAX_EXPANDED", "Unbounded", "bound_batch", "bound_entry"]

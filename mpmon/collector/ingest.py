@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .. import schema
-from ..spill import BATCH_KEY, DROPPED_EVENT
+from ..spill_format import BATCH_KEY, DROPPED_EVENT, read_mark
 from . import bounds, files, tables
 
 __all__ = ["Spill", "leftovers", "parse", "read_lines", "spill_files"]
@@ -49,7 +49,7 @@ def leftovers(log_dir: str) -> list[str]:
 def read_lines(path: str) -> list[str]:
     """The lines of a taken spill file, read under its lock; UnsafeFile for a link or another's file."""
     with open(files.open_fd(path, os.O_RDONLY), encoding="utf-8", errors="replace") as spill:
-        fcntl.flock(spill, fcntl.LOCK_EX)  # a process may be appending still (spill._append)
+        fcntl.flock(spill, fcntl.LOCK_EX)  # a process may be appending still (spill.py's _append)
         return spill.read().splitlines()
 
 
@@ -68,8 +68,7 @@ def _parse_line(line: str, seen: Callable[[str, int], bool], spill: Spill) -> No
     entry = bounds.bound_entry(json.loads(line))
     mark = entry.pop(BATCH_KEY, None)
     if mark is not None:
-        prefix, _, seq = str(mark).rpartition(":")
-        batch = (prefix, int(seq))
+        batch = read_mark(mark)
         if seen(*batch):
             return
         spill.batches.add(batch)

@@ -46,7 +46,7 @@ class Settings:
     umask: int = 0o077
     resumed: bool = False
     allow_remote: bool = False
-    program: dict[str, str] = dataclasses.field(default_factory=dict)  # see collector/program.py
+    program: dict[str, str] = dataclasses.field(default_factory=dict)  # see run/program.py
 
     def __post_init__(self) -> None:
         check_choice("results_format", self.results_format, schema.RESULTS_FORMATS)

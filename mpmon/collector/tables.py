@@ -15,9 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import schema
-from ..rows import args_json
+from .. import probe, schema
 from ..units import NS_UNITS
+from . import fixed
+from .arguments import args_column
+from .lines import csv_table, json_escape, json_lines
 
 __all__ = [
     "ARROW_SCHEMA",
@@ -33,24 +35,28 @@ __all__ = [
 ARROW_SCHEMA: Final = schema.arrow_schema()
 ERROR_SCHEMA: Final = schema.error_arrow_schema()
 _MIB: Final = 1024.0 * 1024.0
+SMALL_ROUND: Final = 256
+"""Below this many values, a Python loop costs less than the fixed cost of a chain of Arrow calls."""
 _TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
-_CONTROL: Final = r"[\x00-\x1f]"
 _NEEDS_ESCAPE_OR_CLEANING: Final = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
-_MADE_HERE: Final = frozenset(("call_id", "parent_id", "status"))  # hex digits and words: nothing to escape
 
 
 class CallTable(NamedTuple):
-    """The results rows of a round, and the text columns known to need no escaping in JSON."""
+    """The results rows of a round, the text columns known to need no escaping in JSON, and the JSON
+    text of the columns that hold one value in every row (json_lines writes those once)."""
 
     table: pa.Table
     plain: frozenset[str]
+    constant: dict[str, str] = {}
 
 
 def _rss_bytes(raw: tuple[Any, ...]) -> pa.Array:
     """Resident bytes from probe.rss_raw() values (statm lines, ints, -1 for untracked) as int64 (null)."""
     from ..probe import PAGE_SIZE, rss_of
 
-    if type(raw[0]) is bytes:
+    if raw.count(-1) == len(raw):  # not tracked
+        return pa.nulls(len(raw), pa.int64())
+    if type(raw[0]) is bytes and len(raw) > SMALL_ROUND:  # a few Arrow calls: worth it for many rows
         try:
             pages = pc.list_element(pc.split_pattern(pa.array(raw, pa.binary()), b" ", max_splits=2), 1)
             return pc.multiply(pc.cast(pc.cast(pages, pa.string()), pa.int64()), PAGE_SIZE)
@@ -62,63 +68,139 @@ def _rss_bytes(raw: tuple[Any, ...]) -> pa.Array:
 def _cpu_seconds(raw: pa.Array) -> pa.Array:
     """Seconds of CPU time from raw CPU-clock differences, less the probe's own cost (probe.call_cpu_ns);
     null where resources were not tracked (-1)."""
-    from ..probe import cpu_probe_ns
+    values = _numbers(raw)
+    untracked = values < 0
+    if untracked.all():
+        return pa.nulls(len(values), pa.float64())
+    seconds = np.maximum(values - probe.cpu_probe_ns(), 0).astype(np.float64) / 1e9
+    return pa.array(seconds, pa.float64(), mask=untracked)
 
-    corrected = pc.max_element_wise(pc.subtract(raw, cpu_probe_ns()), 0)
-    return pc.if_else(pc.less(raw, 0), None, pc.divide(pc.cast(corrected, pa.float64()), 1e9))
+
+def _numbers(values: pa.Array) -> np.ndarray:
+    """The int64 values of an array without nulls (a null where a number belongs: ValueError)."""
+    if values.null_count:
+        raise ValueError("a call record without one of its numbers")
+    numbers: np.ndarray = values.to_numpy()
+    return numbers
+
+
+def _per_batch(values: list[Any], sizes: list[int], kind: pa.DataType) -> pa.Array:
+    """A column of one value per batch, each repeated for the batch's rows."""
+    distinct = text_array(values) if kind == pa.string() else pa.array(values, kind)
+    if len(values) == 1:
+        return pa.repeat(distinct[0], sizes[0])
+    return distinct.take(np.repeat(np.arange(len(values)), sizes))
+
+
+def _text(values: tuple[Any, ...], distinct: set[Any]) -> pa.Array:
+    """text_array() of a column, made from its one value when every row holds the same."""
+    if len(distinct) == 1:
+        return pa.repeat(text_array(list(distinct))[0], len(values))
+    return text_array(values)
+
+
+def _divided(values: np.ndarray, by: int) -> np.ndarray:
+    """Integer division rounding toward zero, as Arrow's divide of integers."""
+    whole: np.ndarray = values // by + ((values % by != 0) & (values < 0))
+    return whole
+
+
+def _timestamps(microseconds: np.ndarray) -> pa.Array:
+    return pa.Array.from_buffers(_TIMESTAMP, len(microseconds), [None, pa.py_buffer(microseconds)])
+
+
+def _mib(resident: pa.Array, subtract: pa.Array | None = None) -> pa.Array:
+    """Resident bytes (less `subtract`) in MiB; null where not tracked."""
+    if resident.null_count == len(resident):
+        return pa.nulls(len(resident), pa.float64())
+    if resident.null_count == 0 and (subtract is None or subtract.null_count == 0):  # by numpy
+        values = resident.to_numpy() - (0 if subtract is None else subtract.to_numpy())
+        return pa.array(values.astype(np.float64) / _MIB, pa.float64())
+    if subtract is not None:
+        resident = pc.subtract(resident, subtract)
+    return pc.divide(pc.cast(resident, pa.float64()), _MIB)
 
 
 def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_id: str) -> CallTable:
-    """The results rows of the call records of several batches (each with its meta), in one table."""
-    run_ids: list[str] = []
-    prefixes: list[str] = []
-    pids: list[int] = []
-    names: list[str] = []
-    hosts: list[str] = []
-    for (pid, process_name, host, prefix, sender_run), calls in parts:
-        n = len(calls)
-        run_ids += [sender_run or run_id] * n
-        prefixes += [prefix] * n
-        pids += [pid] * n
-        names += [process_name] * n
-        hosts += [host] * n
+    """The results rows of the call records of several batches (each with its meta), in one table.
+
+    Numbers are computed with numpy and text columns made once per round, so that a round costs few
+    Arrow calls whatever its size: a round has a fixed cost, and pool workers send small batches."""
+    sizes = [len(calls) for _, calls in parts]
+    metas = [meta for meta, _ in parts]
     records = [record for _, calls in parts for record in calls]
     (_, source, function, module, call_no, parent_no, start_ns, duration_ns, cpu_ns, rss0, rss1,
      thread, error_type, args, _route) = zip(*records)  # fmt: skip
-    start = pa.array(start_ns, pa.int64())
+    start = _numbers(pa.array(start_ns, pa.int64()))
     duration = pa.array(duration_ns, pa.int64())
-    cpu = pa.array(cpu_ns, pa.int64())
+    duration_np = _numbers(duration)
     resident = _rss_bytes(rss0 + rss1)  # one pass over both
     before, after = resident.slice(0, len(records)), resident.slice(len(records))
-    prefix_array = pa.array(prefixes, pa.string())
-    function_array, error_array = text_array(function), text_array(error_type)
-    failed = pc.not_equal(error_array, "")
+    prefix_array = _per_batch([m[3] for m in metas], sizes, pa.string())
+    distinct = {name: set(values) for name, values in
+                (("source", source), ("function", function), ("module", module), ("thread_name", thread),
+                 ("error_type", error_type))}  # fmt: skip
+    batch_values = {
+        "run_id": [sender_run or run_id for *_, sender_run in metas],
+        "pid": [m[0] for m in metas],
+        "process_name": [m[1] for m in metas],
+        "host": [m[2] for m in metas],
+    }
+    function_array, error_array = (
+        _text(function, distinct["function"]),
+        _text(error_type, distinct["error_type"]),
+    )
+    no_error = distinct["error_type"] == {""}
+    failed = pa.repeat(False, len(records)) if no_error else pc.not_equal(error_array, "")
     columns = {
-        "run_id": run_ids,
+        "run_id": _per_batch(batch_values["run_id"], sizes, pa.string()),
         "call_id": _ids(prefix_array, pa.array(call_no, pa.int64())),
         "parent_id": _parent_ids(prefix_array, parent_no),
-        "source": source,
+        "source": _text(source, distinct["source"]),
         "function": function_array,
-        "module": module,
-        "start_time": pc.divide(start, 1000).cast(_TIMESTAMP),
-        "end_time": pc.divide(pc.add(start, duration), 1000).cast(_TIMESTAMP),
-        "duration_s": pc.divide(pc.cast(duration, pa.float64()), 1e9),
-        "cpu_time_s": _cpu_seconds(cpu),
-        "mem_delta_mib": pc.divide(pc.cast(pc.subtract(after, before), pa.float64()), _MIB),
-        "mem_final_mib": pc.divide(pc.cast(after, pa.float64()), _MIB),
-        "pid": pids,
-        "process_name": names,
-        "thread_name": thread,
-        "host": hosts,
-        "status": pc.if_else(failed, "error", "ok"),
+        "module": _text(module, distinct["module"]),
+        "start_time": _timestamps(_divided(start, 1000)),
+        "end_time": _timestamps(_divided(start + duration_np, 1000)),
+        "duration_s": pa.array(duration_np.astype(np.float64) / 1e9, pa.float64()),
+        "cpu_time_s": _cpu_seconds(pa.array(cpu_ns, pa.int64())),
+        "mem_delta_mib": _mib(after, before),
+        "mem_final_mib": _mib(after),
+        "pid": _per_batch(batch_values["pid"], sizes, pa.int64()),
+        "process_name": _per_batch(batch_values["process_name"], sizes, pa.string()),
+        "thread_name": _text(thread, distinct["thread_name"]),
+        "host": _per_batch(batch_values["host"], sizes, pa.string()),
+        "status": pa.repeat("ok", len(records)) if no_error else pc.if_else(failed, "error", "ok"),
         "error_type": error_array,
-        "args": [args_json(a) for a in args] if any(args) else [""] * len(records),
+        "args": args_column(args),
         "message": _messages(function_array, duration, error_array, failed),
     }
-    plain = {name for name in _CHECKED if _plain(name, columns[name], records)}
+    plain = {name for name in _CHECKED if _plain(distinct.get(name) or batch_values[name])}
     if {"function", "error_type"} <= plain:
         plain.add("message")
-    return CallTable(table_of_columns(columns), frozenset(plain))
+    table = table_of_columns(columns)
+    constant = _constant(table, {**distinct, **batch_values}, args, any(parent_no))
+    return CallTable(table, frozenset(plain), constant)
+
+
+def _constant(
+    table: pa.Table, distinct: dict[str, Any], args: tuple[Any, ...], nested: bool
+) -> dict[str, str]:
+    """The JSON text of each column with one value in every row of the round (as json_lines writes it)."""
+    one = [name for name, values in distinct.items() if len(set(values)) == 1]
+    constant = {name: table.column(name)[0].as_py() for name in one}
+    texts = {name: json_escape(v) for name, v in constant.items() if isinstance(v, str)}
+    if "pid" in constant:
+        texts["pid"] = str(constant["pid"])
+    if constant.get("error_type") == "":
+        texts["status"] = "ok"
+    if not any(args):
+        texts["args"] = ""
+    for name in ("cpu_time_s", "mem_delta_mib", "mem_final_mib"):
+        if table.column(name).null_count == table.num_rows:
+            texts[name] = "null"
+    if not nested:
+        texts["parent_id"] = ""
+    return texts
 
 
 def _four_hex_digits() -> pa.Array:
@@ -134,6 +216,9 @@ _HEX4: Final = _four_hex_digits()
 
 def _ids(prefixes: pa.Array, numbers: pa.Array) -> pa.Array:
     """Call ids: each process's 24-character prefix and its call number as 12 hex digits (UUID-shaped)."""
+    made = fixed.call_ids(prefixes, numbers.to_numpy(zero_copy_only=False))
+    if made is not None:
+        return made
     digits = [pc.take(_HEX4, pc.bit_wise_and(pc.shift_right(numbers, s), 0xFFFF)) for s in (32, 16, 0)]
     return pc.binary_join_element_wise(prefixes, *digits, "")
 
@@ -195,6 +280,8 @@ def _digits(values: pa.Array, scale: pa.Scalar) -> pa.Array:
 
 def _grouped(whole: pa.Array) -> pa.Array:
     """Whole numbers as text with thousands separators (1,234)."""
+    if whole.null_count == 0 and (whole.to_numpy() < 1000).all():  # the usual: one call
+        return pc.cast(whole, pa.string())
     if not pc.any(pc.greater_equal(whole, 1000)).as_py():
         return pc.cast(whole, pa.string())
     high = pc.divide(whole, 1000)
@@ -215,14 +302,9 @@ _CHECKED: Final = (
 )
 
 
-def _plain(name: str, values: Any, records: list[tuple[Any, ...]]) -> bool:
+def _plain(values: Any) -> bool:
     """True when no value needs escaping in JSON or cleaning for UTF-8 (each distinct value checked once)."""
-    if isinstance(values, pa.Array):  # made from the records' own texts: check those
-        values = [record[_RECORD_FIELD[name]] for record in records]
     return not any(type(v) is str and _NEEDS_ESCAPE_OR_CLEANING.search(v) for v in set(values))
-
-
-_RECORD_FIELD: Final = {"function": 2, "error_type": 12}
 
 
 def text_array(values: Any) -> pa.Array:
@@ -255,64 +337,6 @@ def _clean_text(value: Any) -> Any:
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     return value
-
-
-def _iso(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """ISO 8601 text with offset of UTC timestamps (casting and patching is ten times strftime's speed)."""
-    text = pc.cast(column.cast(pa.timestamp("us")), pa.string())  # "2026-11-25 18:43:13.963583"
-    return pc.binary_join_element_wise(pc.replace_substring(text, " ", "T", max_replacements=1), "+00:00", "")
-
-
-def csv_table(table: pa.Table) -> pa.Table:
-    """The table with its timestamps as ISO 8601 text with offset, as the CSV holds them."""
-    for index, field in enumerate(table.schema):
-        if pa.types.is_timestamp(field.type):
-            table = table.set_column(index, field.name, _iso(table.column(index)))
-    return table
-
-
-def _json_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
-    """A text column's contents for inside JSON quotes: backslashes and quotes escaped by columns, and
-    only a column that holds a control character escaped in Python, value by value."""
-    if pc.any(pc.match_substring_regex(column, _CONTROL)).as_py():
-        from json.encoder import encode_basestring
-
-        return pa.array([encode_basestring(v)[1:-1] for v in column.to_pylist()], pa.string())
-    return pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
-
-
-def _json_number(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    return pc.fill_null(pc.cast(column, pa.string()), "null")
-
-
-def json_lines(table: pa.Table, iso: dict[str, Any], plain: frozenset[str] = frozenset()) -> pa.Array:
-    """One timing.log call line per row, each ending in a newline, as one Arrow string array.
-
-    `iso` holds the timestamp columns as ISO text (csv_table's), computed once for both files. Text
-    columns go between literal quotes; only a column holding a quote, backslash or control character
-    is escaped, in Python; those in `plain` are known to hold none.
-    """
-    level = pc.if_else(pc.equal(table.column("status"), "error"), "ERROR", "INFO")
-    pieces: list[Any] = ['{"timestamp":"', iso["end_time"], '","level":"', level]
-    pieces += ['","event":"call","uuid":"', table.column("call_id")]
-    closing = '"'
-    for column in schema.COLUMNS:
-        if column.kind == "timestamp":
-            pieces += [f'{closing},"{column.name}":"', iso[column.name]]
-            closing = '"'
-        elif column.kind == "string":
-            value = table.column(column.name)
-            pieces += [
-                f'{closing},"{column.name}":"',
-                value if column.name in _MADE_HERE or column.name in plain else _json_text(value),
-            ]
-            closing = '"'
-        else:
-            pieces += [f'{closing},"{column.name}":', _json_number(table.column(column.name))]
-            closing = ""
-    pieces.append(closing + "}\n")
-    joined = pc.binary_join_element_wise(*pieces, "")
-    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
 
 
 def error_table(entries: list[dict[str, Any]]) -> pa.Table:

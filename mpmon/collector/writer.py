@@ -267,7 +267,7 @@ class Writer(SpillIntake):
         if not parts:
             return
         try:
-            table, plain = tables.call_table(parts, self.run_id)  # type: ignore[arg-type]
+            table, plain, constant = tables.call_table(parts, self.run_id)  # type: ignore[arg-type]
             groups = _group([record[-1] for _, calls in parts for record in calls])
         except _MALFORMED:
             if len(parts) == 1:
@@ -278,14 +278,17 @@ class Writer(SpillIntake):
             return
         _live(self.figures.add_calls, table, [(m.host, m.pid, m.process_name, len(c)) for m, c in parts])
         if len(groups) == 1:
-            self._write_routed(table, next(iter(groups)), plain)
+            self._write_routed(table, next(iter(groups)), plain, constant)
             return
         for route, indices in groups.items():
-            self._write_routed(table.take(indices), route, plain)
+            self._write_routed(table.take(indices), route, plain, constant)
 
-    def _write_routed(self, table: pa.Table, route: Any, plain: frozenset[str]) -> None:
+    def _write_routed(
+        self, table: pa.Table, route: Any, plain: frozenset[str], constant: dict[str, str]
+    ) -> None:
         console, to_file, results_format = route
-        self.stats.by_source.update(table.column("source").to_pylist())
+        counted = pc.value_counts(table.column("source")).to_pylist()
+        self.stats.by_source.update({found["values"]: found["counts"] for found in counted})
         errors = pc.sum(pc.equal(table.column("status"), "error")).as_py() or 0
         self.stats.errors += errors
         results = self._sinks.results(results_format or self.settings.results_format)
@@ -294,7 +297,7 @@ class Writer(SpillIntake):
             as_csv = tables.csv_table(table)
             if to_file:
                 iso = {name: as_csv.column(name) for name in schema.TIMESTAMP_COLUMNS}
-                self._sinks.timing.write(tables.json_lines(table, iso, plain))
+                self._sinks.timing.write(tables.json_lines(table, iso, plain, constant))
         results.write(as_csv if isinstance(results, CsvSink) else table)
         if self._setting(console, "log_to_console") and self._console.enabled():
             _live(self._console.calls, table)

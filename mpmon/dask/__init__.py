@@ -30,7 +30,7 @@ from typing import Any
 from distributed.diagnostics.plugin import NannyPlugin
 
 from .. import environment
-from ..collector.control import start_collector
+from ..run.control import start_collector
 from .host import RENDEZVOUS_WAIT_S
 from .host import attach as _attach
 from .host import detach as _detach

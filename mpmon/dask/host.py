@@ -22,8 +22,8 @@ from hashlib import sha256
 from typing import Any, Final
 
 from .. import environment
-from ..collector.control import start_collector, stop_collector
-from ..collector.misuse import children_expected
+from ..run.control import start_collector, stop_collector
+from ..run.misuse import children_expected
 
 __all__ = ["RENDEZVOUS_WAIT_S", "attach", "detach"]
 

@@ -315,7 +315,7 @@ class TestProgram:
         assert start["process.runtime.version"] == platform.python_version()
 
 
-PRINT_NAME = "from mpmon.collector import program; print(program.script_name())"
+PRINT_NAME = "from mpmon.run import program; print(program.script_name())"
 
 
 @pytest.mark.parametrize(
@@ -346,7 +346,7 @@ def test_a_notebook_is_named_by_the_notebook(monkeypatch: pytest.MonkeyPatch) ->
     ($JPY_SESSION_NAME), else "jupyter-notebook"."""
     import types
 
-    from mpmon.collector import program
+    from mpmon.run import program
 
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
     monkeypatch.setattr(sys, "argv", ["/env/lib/site-packages/ipykernel_launcher.py", "-f", "kernel.json"])

@@ -30,12 +30,13 @@ from multiprocessing import AuthenticationError, connection
 from typing import Any, Final
 
 from .. import capture, compat, environment, render, schema
+from ..collector import files
+from ..collector.settings import Settings, check_run_id, new_run_id
 from ..sender import SETTLE_SECONDS
 from ..state import sender
 from ..wire import STOP, time_limit
-from . import files, misuse, outcome, private, program
+from . import misuse, outcome, private, program
 from .outcome import RunIncomplete
-from .settings import Settings, check_run_id, new_run_id
 
 __all__ = ["Collector", "RunIncomplete", "collector", "start_collector", "stop_collector"]
 
