@@ -4,8 +4,10 @@ Every form of measurement goes through here: Timer's stacked and start/stop/`wit
 coroutine and generator wrappers (lazy.py) and the manual hooks (hooks.py). Only Timer's plain call
 keeps an inline copy of these steps for speed (decorators.py), tested to build the very same tuple.
 
-The probes nest the CPU window inside the timed window: RSS, perf counter, CPU at the start (the wall
-clock, which only labels the call, before them); CPU, perf counter, RSS at the end. Whatever the kernel
+The probes nest the CPU window inside the timed window: RSS, perf counter, CPU at the start; CPU, perf
+counter, RSS at the end. A call's wall start is its perf counter start plus the process's offset
+(`Sender.wall_offset`), so a process's calls all lie on the one clock and a nested call never ends after
+its parent. Whatever the kernel
 charges to the process in the CPU window (an interrupt, a stolen slice of a VM) is then inside the
 timed window too, so a single-threaded call's CPU time never exceeds its duration. CPU time is the whole
 process's, so values above the duration mean other threads of the process worked meanwhile.
@@ -19,7 +21,7 @@ from typing import Any, NamedTuple
 from . import environment
 from .probe import cpu_ns, perf_counter_ns, rss_raw, time_ns
 from .render import Sanitizer, render_args
-from .run.control import start_collector
+from .run.control import autostart
 from .state import sender, stack
 from .wire import ERROR, call_record
 
@@ -46,15 +48,17 @@ def arm() -> None:
     sender.prepare(_start_implicitly)
 
 
-def _start_implicitly() -> object:
+def _start_implicitly() -> None:
     """The collector a top-level program starts at its first record: in ./logs, or, in the client of a
     monitored Dask cluster (mpmon.dask.Monitor), in that run's directory for this host, so that the
-    client's own calls join the cluster's run instead of making a run of their own."""
+    client's own calls join the cluster's run instead of making a run of their own. Never raises (see
+    control.autostart)."""
     joined = environment.cluster_run()
     if joined is None:
-        return start_collector()
+        autostart()
+        return
     log_dir, run_id = joined
-    return start_collector(log_dir, run_id=run_id)
+    autostart(log_dir, run_id=run_id)
 
 
 def begin(track: bool, call_no: int = 0, push: bool = True) -> Begun:
@@ -66,12 +70,12 @@ def begin(track: bool, call_no: int = 0, push: bool = True) -> Begun:
     parent = stack.current
     if push:
         stack.current = call_no
-    start = time_ns()  # the wall clock only labels the call: outside the CPU window too
     if not track:
-        return Begun(call_no, parent, push, start, perf_counter_ns(), -1, -1)
+        t0 = perf_counter_ns()
+        return Begun(call_no, parent, push, t0 + sender.wall_offset, t0, -1, -1)
     rss0 = rss_raw()
     t0 = perf_counter_ns()
-    return Begun(call_no, parent, push, start, t0, cpu_ns(), rss0)
+    return Begun(call_no, parent, push, t0 + sender.wall_offset, t0, cpu_ns(), rss0)
 
 
 def stop_clocks(begun: Begun) -> tuple[int, int]:

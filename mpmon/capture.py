@@ -9,7 +9,9 @@ or else with `mpmon.sanitizers.default`, since log lines are where secrets leak 
 How it meets the user's own logging configuration (the rule the README states):
 - Root logger untouched (no handler, level WARNING): as the original did, the level becomes INFO, and
   the handler also prints each line on stderr when the run's `log_to_console` is on, so the line is
-  seen once on the console and written once to timing.log.
+  seen once on the console and written once to timing.log. Libraries' loggers (installed packages and
+  the standard library) keep the level the user gave them: one nobody set stays at WARNING, so their
+  INFO chatter is neither printed nor written.
 - The user configured logging (any other handler on the record's way to the root): their handlers
   print the line; mpmon's only forwards it, never echoes it, and leaves the levels alone.
 - Exactly one forwarding handler per process, whatever is imported or started twice.
@@ -20,9 +22,11 @@ How it meets the user's own logging configuration (the rule the README states):
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
+import sysconfig
 import threading
 from types import FrameType
 from typing import Any, Final
@@ -54,6 +58,8 @@ class ForwardingHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.name == "mpmon" or record.name.startswith("mpmon."):
             return
+        if _raised_level and record.levelno < logging.WARNING and _quiet_library(record.name):
+            return  # only the root's level was raised: a library's logger stays at WARNING
         try:
             if self.echo and not _shown_elsewhere(record):
                 sys.stderr.write(self.console.format(record) + "\n")
@@ -76,6 +82,35 @@ class ForwardingHandler(logging.Handler):
         eager = sender.eager and not stack.current
         if len(buffer) >= sender.limit or record.levelno >= logging.ERROR or eager:
             sender.flush()
+
+
+_LIBRARY_DIRS: Final = tuple(
+    os.path.join(os.path.realpath(path), "")
+    for key in ("stdlib", "platstdlib", "purelib", "platlib")
+    if (path := sysconfig.get_paths().get(key))
+)
+
+
+@functools.lru_cache(maxsize=512)
+def _is_library(logger_name: str) -> bool:
+    """True when the logger's top-level package is installed (site-packages) or the standard library's."""
+    module = sys.modules.get(logger_name.partition(".")[0])
+    path = getattr(module, "__file__", None)
+    return bool(path) and os.path.realpath(str(path)).startswith(_LIBRARY_DIRS)
+
+
+def _quiet_library(logger_name: str) -> bool:
+    """True for a library's logger whose level nobody set (it and its parents below the root at
+    NOTSET): with the root at WARNING again, it would make no INFO record."""
+    if not _is_library(logger_name):
+        return False
+    found = logging.Logger.manager.loggerDict.get(logger_name)
+    logger = found if isinstance(found, logging.Logger) else None
+    while logger is not None and logger.parent is not None:
+        if logger.level != logging.NOTSET:
+            return False
+        logger = logger.parent
+    return True
 
 
 def _shown_elsewhere(record: logging.LogRecord) -> bool:

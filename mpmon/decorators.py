@@ -48,7 +48,6 @@ R = TypeVar("R")
 _current_thread = threading.current_thread
 _cpu_ns = probe.cpu_ns
 _rss_raw = probe.rss_raw
-_time_ns = probe.time_ns
 _perf_counter_ns = probe.perf_counter_ns
 
 
@@ -88,7 +87,6 @@ class TimedFunction(TimedBase):
         cpu0 = cpu = -1
         rss0: bytes | int = -1
         rss1: bytes | int = -1
-        start = _time_ns()
         if self.track:
             rss0 = _rss_raw()
             t0 = _perf_counter_ns()
@@ -98,7 +96,7 @@ class TimedFunction(TimedBase):
         try:
             result = self.__wrapped__(*args, **kwargs)
         except BaseException as exc:
-            begun = Begun(call_no, parent, True, start, t0, cpu0, rss0)
+            begun = Begun(call_no, parent, True, t0 + s.wall_offset, t0, cpu0, rss0)
             finish(begun, "timer", self.name, self.module_name, type(exc).__name__,
                    self.rendered(args, kwargs), self.route, stop_clocks(begun))  # fmt: skip
             raise
@@ -114,8 +112,8 @@ class TimedFunction(TimedBase):
             settings = self.settings
             rendered = rendered_args(args, kwargs, settings.max_arg_length, settings.sanitize_func)
         s.add(
-            (CALL, "timer", self.name, self.module_name, call_no, parent, start, t1 - t0, cpu, rss0, rss1,
-             _current_thread().name, "", rendered, self.route),
+            (CALL, "timer", self.name, self.module_name, call_no, parent, t0 + s.wall_offset, t1 - t0, cpu,
+             rss0, rss1, _current_thread().name, "", rendered, self.route),
             parent,
         )  # fmt: skip
         return result
@@ -157,13 +155,13 @@ def _counted_call(self: TimedFunction, *args: Any, **kwargs: Any) -> Any:
     cpu0 = cpu = -1
     rss0: bytes | int = -1
     rss1: bytes | int = -1
-    start = _time_ns()
     if self.track:
         rss0 = _rss_raw()
         t0 = _perf_counter_ns()
         cpu0 = _cpu_ns()
     else:
         t0 = _perf_counter_ns()
+    start = t0 + s.wall_offset  # one clock per process (calls.py)
     try:
         if len(args) == 1 and not kwargs:  # a plain call: the function runs in this C frame
             stack.depth = depth + 2
@@ -273,7 +271,8 @@ class TimerDecorator(_BareOrConfigured):
     """What `Timer(...)` makes: a decorator, a context manager, and a start()/stop() timer, all one object.
 
     Decorating makes each call of the function one results row. As a context manager, or between
-    start() and stop(), the block is one row named `name` (by default the enclosing function's name).
+    start() and stop(), the block is one row named `name` (by default the enclosing function's name);
+    `Timer("load")`, a text as first argument, means `Timer(name="load")`.
     The object holds only its settings; what a call measures is kept per call and per thread, so one
     object may time recursive and concurrent blocks. Settings left as None take the collector's, or
     the original module's defaults: log_to_console=True, log_to_file=True, results_format="csv".
@@ -281,7 +280,7 @@ class TimerDecorator(_BareOrConfigured):
 
     def __init__(
         self,
-        log_to_console: bool | None = None,
+        log_to_console: bool | str | None = None,
         log_to_file: bool | None = None,
         track_resources: bool = True,
         max_arg_length: int | None = None,
@@ -292,6 +291,10 @@ class TimerDecorator(_BareOrConfigured):
         name: str | None = None,
     ) -> None:
         _deprecated_multiprocessing(use_multiprocessing, stacklevel=2)
+        if isinstance(log_to_console, str):  # codetiming's habit, Timer("load"): the text names the row
+            if name is not None:
+                raise TypeError(f"Timer() got a name twice: {log_to_console!r} and name={name!r}")
+            log_to_console, name = None, log_to_console
         self.settings = TimerSettings(
             log_to_console,
             log_to_file,
@@ -392,6 +395,18 @@ if TYPE_CHECKING:
 
     @overload
     def Timer(func: Callable[P, R], /) -> Callable[P, R]: ...
+    @overload
+    def Timer(
+        name: str,
+        /,
+        *,
+        log_to_console: bool | None = None,
+        log_to_file: bool | None = None,
+        track_resources: bool = True,
+        max_arg_length: int | None = None,
+        sanitize_func: Sanitizer | None = None,
+        results_format: str | None = None,
+    ) -> TimerDecorator: ...
     @overload
     def Timer(
         log_to_console: bool | None = None,

@@ -29,6 +29,7 @@ class TimerSettings:
     name: str | None = None
 
     def __post_init__(self) -> None:
+        _check_switches(self.log_to_console, self.log_to_file)
         _check_format(self.results_format)
         _check_common(self.max_arg_length, self.sanitize_func)
 
@@ -55,6 +56,7 @@ class ErrorSettings:
             value = getattr(self, label)
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise ValueError(f"{label} must be a non-negative int, not {value!r}")
+        _check_switches(self.log_to_console, self.log_to_file)
         _check_format(self.results_format)
         _check_common(self.max_arg_length, self.sanitize_func)
 
@@ -68,6 +70,16 @@ class ErrorSettings:
 def _check_format(results_format: str | None) -> None:
     if results_format is not None:  # None: the collector's
         check_choice("results_format", results_format, RESULTS_FORMATS)
+
+
+def _check_switches(log_to_console: object, log_to_file: object) -> None:
+    """A text where a switch is expected is a name put in the wrong place: say so, and how."""
+    for label, value in (("log_to_console", log_to_console), ("log_to_file", log_to_file)):
+        if isinstance(value, str):
+            raise TypeError(
+                f"{label} must be True, False or None, not the text {value!r}; "
+                f"to name a timed block, write Timer(name={value!r})"
+            )
 
 
 def _check_common(max_arg_length: int | None, sanitize_func: Sanitizer | None) -> None:

@@ -33,8 +33,9 @@ from contextlib import contextmanager
 from time import monotonic
 from typing import Any, Final
 
-from . import compat, environment
+from . import compat, environment, spill
 from .flusher import Flusher, Wake
+from .probe import wall_offset_ns
 from .transport import (
     ACK_WINDOW,
     Delivery,
@@ -60,6 +61,9 @@ REDISCOVER_WAIT_SECONDS: Final = 1.0
 """How long start_collector()/stop_collector() wait for a flush under way before they switch collectors."""
 FORK_JOIN_SECONDS: Final = 1.0
 """Before a fork, how long the flusher is given to finish a send under way and stop."""
+WALL_STEP_NS: Final = 50_000_000
+"""A change of the wall clock against the perf counter past this (the clock was set, a VM resumed) moves
+the offset that labels calls; smaller drifts keep it, so that a process's calls stay on one clock."""
 
 
 class Sender:
@@ -90,6 +94,7 @@ class Sender:
         self._id_prefix = str(uuid.uuid4())[:24]
         self._seqs = itertools.count(1)
         self._dropped = 0  # dropped under the drop policy and not yet reported to a collector
+        self.wall_offset = wall_offset_ns()  # a call's wall start = its perf counter start + this
         self._use(environment.discover())
 
     def _use(self, discovery: environment.Discovery) -> None:
@@ -187,6 +192,7 @@ class Sender:
             if self.ready:
                 self._deliver_all(final=True)
                 self.transport.confirm(timeout)
+                spill.say_lost()
         finally:
             self.lock.release()
 
@@ -322,9 +328,12 @@ class Sender:
             check()
 
     def flush_due(self) -> None:
-        """The flusher's round: run the registered checks, connect if need be (drop policy: only here),
-        then hand the buffer over."""
+        """The flusher's round: run the registered checks, follow a step of the wall clock, connect if
+        need be (drop policy: only here), then hand the buffer over."""
         self.run_checks()
+        offset = wall_offset_ns()
+        if abs(offset - self.wall_offset) > WALL_STEP_NS:
+            self.wall_offset = offset
         if self.dropping and self.transport is self.socket and not self.socket.connected:
             self.socket.connection()
         if self.buffer or self._dropped or self.socket.gather_asked:

@@ -16,13 +16,14 @@ import errno
 import fcntl
 import os
 import stat
+import sys
 from typing import Any
 
 from . import rows, schema
 from .spill_format import DROPPED_EVENT, batch_mark
 from .wire import DROPPED
 
-__all__ = ["spill_path", "write"]
+__all__ = ["say_lost", "spill_path", "write"]
 
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -57,12 +58,7 @@ def write(log_dir: str, meta: tuple[Any, ...], records: list[tuple[Any, ...]], s
         os.makedirs(log_dir, mode=0o700, exist_ok=True)
         _append(spill_path(log_dir, meta), data)
     except Exception as exc:
-        import sys
-
-        print(
-            f"mpmon: {len(records)} records lost: cannot write a spill file in {log_dir}: {exc}",
-            file=sys.stderr,
-        )
+        _count_lost(log_dir, len(records), exc)
         return 0
     return len(records)
 
@@ -93,3 +89,34 @@ def _append(path: str, data: bytes) -> None:
             return
         finally:
             os.close(fd)
+
+
+_lost: dict[str, int] = {}
+"""Records this process could not spill, per directory, not yet said in a total."""
+_told: set[str] = set()
+"""Directories whose failure was said (once per process: a program may make many batches)."""
+
+
+def _count_lost(log_dir: str, count: int, failure: Exception) -> None:
+    if log_dir not in _told:
+        _told.add(log_dir)
+        print(f"mpmon: records lost: cannot write a spill file in {log_dir}: {failure}", file=sys.stderr)
+    _lost[log_dir] = _lost.get(log_dir, 0) + count
+
+
+def say_lost() -> None:
+    """Say how many records could not be spilled since the last time (at exit and at stop)."""
+    for log_dir, count in _lost.items():
+        print(
+            f"mpmon: {count} records lost in all: no spill file could be written in {log_dir}",
+            file=sys.stderr,
+        )
+    _lost.clear()
+
+
+def _forget() -> None:
+    _lost.clear()
+    _told.clear()
+
+
+os.register_at_fork(after_in_child=_forget)

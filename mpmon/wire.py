@@ -96,7 +96,7 @@ CALL_FIELDS: Final = (
     "module",
     "call_no",  # this process's counter; with the batch's id prefix it makes the call_id
     "parent_no",  # 0 when there is no enclosing monitored call
-    "start_ns",  # time.time_ns() at start
+    "start_ns",  # wall clock at start: the perf counter start plus the process's offset (Sender.wall_offset)
     "duration_ns",  # perf_counter_ns() difference
     "cpu_ns",  # process CPU time difference, -1 when not tracked
     "rss_before",  # raw RSS (probe.rss_raw: a /proc statm line or an int of bytes), -1 when not tracked

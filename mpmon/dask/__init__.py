@@ -22,10 +22,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import pickle
 import re
 import secrets
-import sys
 import time
 from typing import Any
 
@@ -91,7 +89,7 @@ class Monitor(NannyPlugin):
         # The client's run id even when the host's collector serves another run too (it writes each
         # record with its sender's run id).
         nanny.env.update({**env, environment.RUN_ID: self.run_id, environment.HOSTNAME: host})
-        await _register_hand_over(nanny)
+        _hand_over_in_worker(nanny)
 
     def teardown(self, nanny: Any) -> None:
         if self._host_dir is not None:
@@ -99,19 +97,20 @@ class Monitor(NannyPlugin):
             self._host_dir = None
 
 
-async def _register_hand_over(nanny: Any) -> None:
-    """Register HandOver with the scheduler: every worker gets it when it registers (this nanny's own
-    worker after the restart that follows). The scheduler keeps the plugin before it tells the running
-    workers, so a worker that another nanny is restarting meanwhile fails only that broadcast: one retry,
-    then a warning (records still leave at the flush interval and at exit)."""
-    payload = pickle.dumps(HandOver())
-    for attempt in range(2):
-        try:
-            await nanny.scheduler.register_worker_plugin(plugin=payload, name=HandOver.name, idempotent=True)
-            return
-        except Exception as failure:
-            if attempt:
-                print(f"mpmon: could not register {HandOver.name}: {failure!r}", file=sys.stderr)
+def _hand_over_in_worker(nanny: Any) -> None:
+    """Give this nanny's worker HandOver as one of its own plugins (the `plugins` a Worker is made
+    with), set up as the worker starts after the restart that follows.
+
+    Not through the scheduler: registering a worker plugin there broadcasts it to every running worker,
+    and one that another nanny is restarting meanwhile makes the scheduler log a
+    `broadcast ... CommClosedError` ERROR, though nothing is lost."""
+    kwargs = [nanny.worker_kwargs]
+    if getattr(nanny, "process", None) is not None:  # the worker process object is reused on restart
+        kwargs.append(nanny.process.worker_kwargs)
+    for worker_kwargs in kwargs:
+        plugins = tuple(worker_kwargs.get("plugins") or ())
+        if not any(isinstance(p, HandOver) for p in plugins):
+            worker_kwargs["plugins"] = (*plugins, HandOver())
 
 
 def _local_root(root: str | os.PathLike[str]) -> str:

@@ -23,6 +23,7 @@ from typing import Any, Final
 
 from .. import environment
 from ..run.control import start_collector, stop_collector
+from ..run.misuse import children_expected
 
 __all__ = ["RENDEZVOUS_WAIT_S", "attach", "detach"]
 
@@ -87,7 +88,8 @@ def _open_host(host_dir: str, run_id: str, settings: dict[str, Any]) -> _Host:
     try:
         with contextlib.suppress(FileNotFoundError):
             os.remove(rendezvous + ".json")  # a dead owner's
-        start_collector(host_dir, run_id=run_id, **settings)
+        with children_expected():  # the nanny restarts its worker with the collector's environment
+            start_collector(host_dir, run_id=run_id, **settings)
         env = _published_env()
         _write_private(rendezvous + ".json", {"pid": os.getpid(), "env": env})
     except BaseException:

@@ -35,7 +35,7 @@ from ..collector.settings import Settings, check_run_id, new_run_id
 from ..sender import SETTLE_SECONDS
 from ..state import sender
 from ..wire import STOP, time_limit
-from . import outcome, private, program
+from . import misuse, outcome, private, program
 from .outcome import RunIncomplete
 
 __all__ = ["Collector", "RunIncomplete", "collector", "start_collector", "stop_collector"]
@@ -54,22 +54,24 @@ class Collector:
     log_dir: str
     address: str
     config: Settings = field(repr=False)
-    process: subprocess.Popen[bytes] = field(repr=False)
+    process: subprocess.Popen[bytes] | None = field(repr=False)  # None: a run joined, its parent's
     owner_pid: int = field(default_factory=os.getpid)
     deaths: list[str] = field(default_factory=list, repr=False)
     strict: bool = False
+    asked: dict[str, Any] = field(default_factory=dict, repr=False)
+    automatic: bool = False  # started by a monitored call, with the defaults, before start_collector()
 
     @property
     def pid(self) -> int:
-        """The collector process's pid."""
-        return self.process.pid
+        """The collector process's pid (0 in a process that joined its parent's run)."""
+        return 0 if self.process is None else self.process.pid
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.process is None or self.process.poll() is None
 
     def restart(self) -> None:
         """Start a new collector process on the same address, key and run (after the old one died)."""
-        code = self.process.returncode
+        code = None if self.process is None else self.process.returncode
         self.deaths.append("gave up restarting its writer" if code == 1 else f"exit status {code}")
         self.config.resumed = True
         self.process = _launch(self.config)
@@ -125,10 +127,20 @@ def start_collector(
     (UnsafeFile, an OSError): the collector never writes through a link.
     """
     global _running
-    if _running is not None and _running.owner_pid == os.getpid():
-        if not _running.alive():
-            _running.restart()
-        return _running
+    asked = misuse.asked(locals())
+    earlier = _running if _running is not None and _running.owner_pid == os.getpid() else None
+    if earlier is not None:
+        if not earlier.alive():
+            earlier.restart()
+        changed = misuse.differences(earlier.asked, asked)
+        if not (earlier.automatic and changed):
+            _keep(earlier, changed)
+            return earlier
+        stop_collector()
+    elif misuse.inherits_run():
+        return _joined()
+    children = misuse.live_children()
+    spill_dir = environment.discover().log_dir
     config = _settings(
         log_dir,
         results_format,
@@ -151,6 +163,11 @@ def start_collector(
         shutil.rmtree(config.private_dir, ignore_errors=True)
         raise
     _running = Collector(config.run_id, config.log_dir, config.address, config, process, strict=bool(strict))
+    _running.asked = asked
+    if earlier is not None:
+        misuse.say_switched(earlier.log_dir, earlier.run_id, config.log_dir, config.run_id)
+    if children:
+        misuse.say_children(children, spill_dir, config.log_dir)
     _publish(config)
     render.forget_run_sanitizer()
     sender.rediscover()
@@ -158,6 +175,34 @@ def start_collector(
         capture.install(echo=bool(log_to_console))
     atexit.register(_stop_at_exit)
     return _running
+
+
+def autostart(log_dir: str | os.PathLike[str] = "logs", *, run_id: str | None = None) -> None:
+    """A collector with the defaults, for a top-level process whose first monitored call found none.
+
+    Never raises: when no collector can be started (./logs is a file, say), the call goes on, its
+    records are spilled (or counted as lost, said), and one line says why and what to do."""
+    try:
+        started = start_collector(log_dir, run_id=run_id)
+    except Exception as exc:
+        misuse.say_no_collector(exc)
+        return
+    started.automatic = True
+
+
+def _keep(running: Collector, changed: list[str]) -> None:
+    """A second start_collector(): the running collector stays (and counts as asked for from now on)."""
+    running.automatic = False
+    if changed:
+        misuse.say_ignored(changed, running.log_dir, running.run_id)
+
+
+def _joined() -> Collector:
+    """The run this process inherited (see misuse.inherits_run): described, not started."""
+    found = environment.discover()
+    config = Settings(found.log_dir, found.run_id, os.environ[environment.ADDRESS], "")
+    owner = int(os.environ[environment.OWNER_PID])
+    return Collector(found.run_id, found.log_dir, config.address, config, None, owner_pid=owner)
 
 
 def stop_collector(timeout: float | None = None) -> None:
@@ -185,7 +230,7 @@ def stop_collector(timeout: float | None = None) -> None:
     except (OSError, RuntimeError) as exc:
         failure = str(exc)
     finally:
-        ended = _end_process(current.process, deadline)
+        ended = current.process is None or _end_process(current.process, deadline)
         _unpublish()
         compat.end_loky_executors()  # their workers would look for this run's collector
         sender.rediscover()

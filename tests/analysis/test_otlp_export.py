@@ -511,6 +511,35 @@ class TestExporter:
         assert len(waits) == 3 and waits[0] < waits[1] < waits[2]
 
 
+def test_the_export_says_at_once_that_the_endpoint_refuses(synthetic_logs: Path) -> None:
+    """A refused connection is said at its first attempt, with the wait and the retries left, long before
+    the retries run out (about a minute of back-off); the export's start is said first."""
+    import select
+    import socket
+    import time
+
+    from helpers import clean_env
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed when the block ends: nothing listens there
+    command = [sys.executable, "-m", "mpmon.analysis", "--logdir", str(synthetic_logs)]
+    command += ["--otlp-endpoint", f"http://127.0.0.1:{port}"]
+    with subprocess.Popen(command, cwd=ROOT, env=clean_env(), stderr=subprocess.PIPE, text=True) as export:
+        assert export.stderr is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 30  # the first retry comes after ~1 s; the last after ~64 s
+        try:
+            while not any("retries left" in line for line in lines) and time.monotonic() < deadline:
+                if select.select([export.stderr], [], [], 1.0)[0]:
+                    lines.append(export.stderr.readline())
+        finally:
+            export.kill()
+    assert lines and "exporting" in lines[0] and "spans of run 20261125T180000Z-cccccc" in lines[0]
+    (refused,) = [line for line in lines if "retries left" in line]
+    assert "ConnectionRefusedError" in refused and "6 retries left" in refused
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

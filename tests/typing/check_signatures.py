@@ -46,6 +46,8 @@ with mpmon.Timer(name="block") as timer:
     assert_type(timer, mpmon.decorators.TimerDecorator)
 with mpmon.ErrorCatcher():
     pass
+with mpmon.Timer("load", log_to_console=False) as load:  # codetiming's habit: the text is the name
+    assert_type(load, mpmon.decorators.TimerDecorator)
 started = mpmon.Timer(name="span").start()
 started.stop()
 

@@ -167,3 +167,36 @@ def test_a_connect_to_a_full_listen_queue_has_a_deadline(tmp_path: Path) -> None
     assert outcome and isinstance(outcome[0], OSError | EOFError)
     for s in [*waiting, listener]:
         s.close()
+
+
+@mpmon.Timer(track_resources=False)
+def last_step() -> None:
+    """A lean child called last: its end is within a microsecond of its parent's."""
+
+
+@mpmon.Timer
+def ends_with_a_child() -> None:
+    last_step()
+
+
+class TestOneClockPerProcess:
+    """A process's calls lie on one clock: nesting in the records is nesting in time."""
+
+    def test_a_child_never_ends_after_its_parent(self) -> None:
+        """20,000 parents whose last step is a child (and as many with-blocks): no child ends after its
+        parent (the wall clock read apart from the perf counter put 0.1 % of them past it)."""
+        with capture_records() as records:
+            for _ in range(10_000):
+                ends_with_a_child()
+                with mpmon.Timer(name="block"):
+                    last_step()
+        calls_by_no = {r.call_no: r for r in records.calls}
+        children = [r for r in records.calls if r.parent_no]
+        assert len(children) == 20_000
+        late = [
+            r.start_ns + r.duration_ns - (p.start_ns + p.duration_ns)
+            for r in children
+            if r.start_ns + r.duration_ns > (p := calls_by_no[r.parent_no]).start_ns + p.duration_ns
+        ]
+        assert late == [], f"{len(late)} children end after their parent, by up to {max(late)} ns"
+        assert all(r.start_ns >= calls_by_no[r.parent_no].start_ns for r in children)

@@ -143,6 +143,19 @@ class TestThreeWaysIn:
         outer_row = rows[rows["parent_id"] == ""]
         assert list(rows[rows["parent_id"] != ""]["parent_id"]) == list(outer_row["call_id"])
 
+    def test_a_text_as_first_argument_names_the_row(self, captured: CapturedRecords) -> None:
+        """`Timer("load")` (codetiming's habit) is `Timer(name="load")`: the text is not taken as
+        log_to_console, which stays the run's; a name given twice, or ErrorCatcher("x"), is a TypeError."""
+        timer = mpmon.Timer("load")
+        assert timer.settings.log_to_console is None
+        with timer:
+            pass
+        assert list(captured_rows(captured)["function"]) == ["load"]
+        with pytest.raises(TypeError, match="name twice"):
+            mpmon.Timer("load", name="other")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match=r"Timer\(name='x'\)"):
+            mpmon.ErrorCatcher("x")  # type: ignore[arg-type]
+
     def test_block_name_defaults_to_the_enclosing_function(self, captured: CapturedRecords) -> None:
         """Without name=, a block's row is named after the function it is in."""
         with mpmon.Timer():

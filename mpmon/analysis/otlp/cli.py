@@ -63,6 +63,7 @@ def run(args: argparse.Namespace, prog: str) -> int:
         timeout=args.otlp_timeout,
         compression=None if args.otlp_no_gzip else "gzip",
         progress=sys.stderr.isatty(),
+        say=lambda line: print(f"{prog}: {line}", file=sys.stderr, flush=True),
     )
     for name, count in selected.skipped.items():
         if count:

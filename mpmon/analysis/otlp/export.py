@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +30,7 @@ __all__ = ["ExportSummary", "OtlpError", "export_otlp", "export_run"]
 
 INSTALL_HINT = "pip install 'mpmon[otlp]'"
 IN_FLIGHT = 3  # batches encoded ahead of the sender: bounds memory, keeps both threads busy
+PROGRESS_EVERY = 5.0  # seconds between two progress lines (without a bar)
 
 
 class OtlpError(load.AnalysisError):
@@ -103,16 +105,20 @@ def export_run(
     compression: str | None = "gzip",
     max_retries: int = 6,
     progress: bool = False,
+    say: Callable[[str], Any] | None = None,
 ) -> ExportSummary:
     """Send the calls of a selected :class:`~mpmon.analysis.load.Run` to ``endpoint``.
 
     ``service_name`` defaults to ``$OTEL_SERVICE_NAME``, else the name of the script that started each
     host's collector (its ``run_start`` line), else (logs of an older mpmon) the run's tag, else ``"mpmon"``.
     ``trace_per_call`` makes one trace per top-level call instead of one per run.
+    ``progress`` draws a bar (on a terminal); ``say``, when given, is told in a line what the export
+    does while it runs: its start, each failed attempt at once (with the retries left), and, without a
+    bar, how far it got every few seconds.
     """
     if not timeout > 0:
         raise OtlpError(f"the request timeout must be a positive number of seconds, not {timeout!r}")
-    exporter = _exporter(endpoint, headers, timeout, compression, max_retries)
+    exporter = _exporter(endpoint, headers, timeout, compression, max_retries, _retry_teller(endpoint, say))
     named = service_name or os.environ.get("OTEL_SERVICE_NAME")
     options = translate.Options(
         service_name=named or _tag(run) or "mpmon",
@@ -123,7 +129,9 @@ def export_run(
     )
     spans = translate.span_count(run.calls)
     summary = ExportSummary(exporter.url.geturl(), run.run_ids, rows=len(run.calls), spans=spans)
-    bar = _progress_bar(summary.spans) if progress else None
+    bar = _progress_bar(summary.spans) if progress else (_ProgressLines(summary.spans, say) if say else None)
+    if say is not None:
+        say(f"exporting {spans:,} spans of run {', '.join(run.run_ids)} to {summary.endpoint}")
     errors = translate.error_details(run.error_lines)
     try:
         with exporter, ThreadPoolExecutor(1, thread_name_prefix="mpmon-otlp") as sending:
@@ -204,12 +212,22 @@ def _settle(batch: translate.Batch, future: Future[Outcome], summary: ExportSumm
 
 
 def _exporter(
-    endpoint: str, headers: Mapping[str, str] | None, timeout: float, compression: str | None, retries: int
+    endpoint: str,
+    headers: Mapping[str, str] | None,
+    timeout: float,
+    compression: str | None,
+    retries: int,
+    on_retry: Callable[[str, float, int], Any] | None,
 ) -> OtlpHttpExporter:
     """The exporter, or :class:`OtlpError` when opentelemetry-proto is missing or the URL is wrong."""
     try:
         return OtlpHttpExporter(
-            endpoint, headers=headers, timeout=timeout, compression=compression, max_retries=retries
+            endpoint,
+            headers=headers,
+            timeout=timeout,
+            compression=compression,
+            max_retries=retries,
+            on_retry=on_retry,
         )
     except ImportError as exc:
         raise OtlpError(f"OTLP export needs the opentelemetry-proto package: {INSTALL_HINT}") from exc
@@ -226,6 +244,34 @@ def _positive(value: int, name: str) -> int:
     if not isinstance(value, int) or value < 1:
         raise OtlpError(f"{name} must be a positive integer, not {value!r}")
     return value
+
+
+def _retry_teller(endpoint: str, say: Callable[[str], Any] | None) -> Callable[[str, float, int], Any] | None:
+    """What tells `say` of a failed attempt, at once: the refusal, the wait, the retries left."""
+    if say is None:
+        return None
+
+    def tell(why: str, wait: float, left: int) -> None:
+        say(f"{endpoint} did not take a batch ({why}); retrying in {wait:.1f} s, {left} retries left")
+
+    return tell
+
+
+class _ProgressLines:
+    """Progress as a line every PROGRESS_EVERY seconds (where no bar can be drawn: a log, a pipe)."""
+
+    def __init__(self, total: int, say: Callable[[str], Any]) -> None:
+        self.total, self.say, self.done = total, say, 0
+        self.next_line = time.monotonic() + PROGRESS_EVERY
+
+    def update(self, spans: int) -> None:
+        self.done += spans
+        if time.monotonic() >= self.next_line and self.done < self.total:
+            self.next_line = time.monotonic() + PROGRESS_EVERY
+            self.say(f"{self.done:,} of {self.total:,} spans sent")
+
+    def close(self) -> None:
+        pass
 
 
 def _progress_bar(total: int) -> Any:

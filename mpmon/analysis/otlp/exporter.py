@@ -5,6 +5,7 @@ path), gzip-compressed by default, with the caller's headers, over one kept-aliv
 has its own timeout. A 429, 502, 503 or 504 answer, a timeout or a broken connection is retried with
 exponential back-off (doubling from ``backoff`` seconds, with jitter), waiting what ``Retry-After`` asks
 when the server says; after ``max_retries`` retries the batch is given up (:attr:`ExportResult.FAILURE`).
+``on_retry``, when given, hears of each failed attempt at once (why, the wait, the retries left).
 Any other 4xx is the caller's mistake and raises :class:`OtlpRejected` at once; any other answer (a 500,
 a redirect) fails the batch without a retry. A 2xx answer may carry
 ``partial_success``: the spans the server rejected are counted (:attr:`ExportResult.PARTIAL`).
@@ -81,6 +82,7 @@ class OtlpHttpExporter:
         backoff: float = 1.0,
         max_wait: float = 60.0,
         sleep: Callable[[float], Any] | None = None,
+        on_retry: Callable[[str, float, int], Any] | None = None,
     ) -> None:
         if compression not in ("gzip", None):
             raise ValueError(f"compression must be 'gzip' or None, not {compression!r}")
@@ -89,6 +91,7 @@ class OtlpHttpExporter:
         self.max_retries, self.backoff, self.max_wait = max_retries, backoff, max_wait
         self._aborted = threading.Event()
         self._sleep = sleep or self._aborted.wait
+        self._on_retry = on_retry  # told (why, seconds to wait, retries left) before each wait
         self._headers = {
             "Content-Type": "application/x-protobuf",
             "User-Agent": f"mpmon/{_version()}",
@@ -122,6 +125,8 @@ class OtlpHttpExporter:
             if attempt == self.max_retries or wait > self.max_wait:
                 return Outcome(ExportResult.FAILURE, message=f"gave up after {attempt + 1} attempts: {why}",
                                retries=attempt)  # fmt: skip
+            if self._on_retry is not None:
+                self._on_retry(why, wait, self.max_retries - attempt)
             self._sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
 
