@@ -1,0 +1,254 @@
+"""The results tables of a log directory as one DuckDB view, scanned where they lie, never loaded.
+
+:func:`open_source` makes a DuckDB connection whose view ``calls`` unions every results table of a log
+directory (``timing_results.csv``, the ``timing_results.parquet/`` parts, each ``host=<name>/``
+partition) with the calls that only the JSON lines hold (timing.log, spill files), in the schema's column
+names and types: text never null (``""``), floats NaN-free (null), and ``start_us`` / ``end_us`` integer
+microseconds beside the timestamps. DuckDB streams the files, spills to disk past ``memory_limit`` and
+reads only the columns a query names, so memory grows with functions and processes, not with calls.
+The original module's tables (and rows without a run id, whose runs are time clusters) are not scanned:
+:func:`open_source` returns None for them and the caller loads them as before (they are small).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from mpmon import schema
+from mpmon.analysis import hosts
+from mpmon.analysis.jsonlines import LineCalls, LineLog, errors_frame, read_line_family
+from mpmon.analysis.selection import RUN_EVENTS, AnalysisError
+
+__all__ = ["MEMORY_LIMIT", "THREADS", "Source", "connect", "open_source", "sql_text"]
+
+MEMORY_LIMIT = os.environ.get("MPMON_ANALYSIS_MEMORY", "600MB")
+"""DuckDB's memory limit (past it, sorts, joins and groupings spill to a temporary directory)."""
+THREADS = int(os.environ.get("MPMON_ANALYSIS_THREADS", "0")) or min(4, os.cpu_count() or 1)
+
+_DUCK_TYPES = {"string": "VARCHAR", "timestamp": "TIMESTAMPTZ", "float": "DOUBLE", "int": "BIGINT"}
+_KINDS = {c.name: c.kind for c in schema.COLUMNS}
+
+Vet = Callable[[Path], bool]
+"""Says whether the analysis may open a file (the trust rules); a file it refuses is skipped."""
+
+
+@dataclass
+class Source:
+    """An open scan of one log directory: the connection (view ``calls``), and what the lines held."""
+
+    path: Path
+    con: duckdb.DuckDBPyConnection
+    events: list[dict[str, Any]]
+    errors: Any  # error.log entries (jsonlines.errors_frame)
+    timing_log: LineLog
+    error_log: LineLog
+    skipped: dict[str, int] = field(default_factory=dict)
+    hosts: tuple[str, ...] = ()
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
+        """A query's result relation (``.df()`` for pandas, ``.fetchall()`` for tuples)."""
+        return self.con.sql(query, params=params)
+
+    def close(self) -> None:
+        """Close the connection (its temporary files go with it)."""
+        self.con.close()
+
+
+def connect(memory_limit: str = MEMORY_LIMIT, threads: int = THREADS) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB bounded by ``memory_limit``, spilling to a private temporary directory."""
+    spill = tempfile.mkdtemp(prefix="mpmon-duckdb-")
+    con = duckdb.connect(
+        str(Path(spill) / "scan.duckdb"),
+        config={
+            "memory_limit": memory_limit,
+            "threads": threads,
+            "temp_directory": spill,
+            "preserve_insertion_order": False,
+        }
+    )
+    con.execute("SET TimeZone = 'UTC'")
+    # Parquet statistics leave NaN out, so the optimizer would fold isnan() to false: keep it
+    con.execute("SET disabled_optimizers = 'statistics_propagation'")
+    return con
+
+
+def sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def open_source(path: Path, vet: Vet | None = None) -> Source | None:
+    """Scan ``path`` (an ordinary log directory or a multi-host root); None if it holds tables the scan
+    does not read (the original module's, or rows without a run id)."""
+    parts = hosts.partitions(path)
+    dirs = [(path, "")] if not parts else [(p, h) for h, p in parts.items()]
+    if parts and _has_logs(path):
+        dirs.insert(0, (path, ""))
+    con = connect()
+    selects: list[str] = []
+    events: list[dict[str, Any]] = []
+    errors, timing, error_logs, skipped = [], [], [], {}
+    for number, (folder, host) in enumerate(dirs):
+        lines = _read_lines(folder, host, skipped)
+        tables = _table_selects(folder, vet)
+        if lines is None or tables is None:
+            con.close()
+            return None
+        found_events, entries, timing_log, error_log, extra = lines
+        events += found_events
+        errors.append(entries)
+        timing.append(timing_log)
+        error_logs.append(error_log)
+        selects += _stored(con, f"t{number}", tables, extra, host)
+    if not selects:
+        con.close()
+        return None
+    con.execute("CREATE VIEW calls AS " + "\nUNION ALL\n".join(selects))
+    joined = (LineLog.join(timing), LineLog.join(error_logs))
+    source = Source(path, con, events, _concat(errors), *joined, skipped, tuple(parts))
+    if source.sql("SELECT count(*) FROM calls WHERE run_id = ''").fetchall()[0][0]:
+        source.close()
+        return None
+    return source
+
+
+def _stored(
+    con: duckdb.DuckDBPyConnection, name: str, scans: list[str], extra: pa.Table | None, host: str
+) -> list[str]:
+    """SELECTs of one folder's calls: Parquet scanned in place, CSV parsed once into a table of the
+    on-disk database (a CSV scan parses every time), and the line calls the tables lack."""
+    selects = []
+    for number, scan in enumerate(scans):
+        shaped = _shaped(scan, host)
+        if scan.startswith("read_csv"):
+            con.execute(f"CREATE TABLE {name}_csv{number} AS {shaped}")
+            shaped = f"SELECT * FROM {name}_csv{number}"
+        selects.append(shaped)
+    if extra is None or not extra.num_rows:
+        return selects
+    con.register(f"{name}_lines_arrow", extra)
+    lines = _shaped(f"{name}_lines_arrow", host)
+    query = f"SELECT * FROM ({lines})"
+    if selects:  # the table ids that could match: those ending when a line call ended (cheap to hash)
+        union = " UNION ALL ".join(f"SELECT call_id, end_us FROM ({t})" for t in selects)
+        near = f"SELECT call_id FROM ({union}) WHERE end_us IN (SELECT end_us FROM ({lines}))"
+        query += f" WHERE call_id NOT IN ({near})"
+    con.execute(f"CREATE TABLE {name}_lines AS {query}")
+    con.unregister(f"{name}_lines_arrow")
+    return [*selects, f"SELECT * FROM {name}_lines"]
+
+
+def _has_logs(path: Path) -> bool:
+    """Whether a multi-host root also holds logs of its own."""
+    names = (schema.RESULTS_CSV, schema.RESULTS_PARQUET, schema.TIMING_LOG)
+    return any((path / n).exists() for n in names) or any(path.glob(schema.SPILL_GLOB))
+
+
+def _concat(frames: list[Any]) -> Any:
+    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
+
+    return pd.concat(frames, ignore_index=True)
+
+
+def _read_lines(
+    folder: Path, host: str, skipped: dict[str, int]
+) -> tuple[list[dict[str, Any]], Any, LineLog, LineLog, pa.Table | None] | None:
+    """The folder's JSON lines: run events, error.log entries, the raw line logs and the calls they hold;
+    None for the original module's lines (no run ids)."""
+    from mpmon.analysis import load  # the directory rules live there
+
+    own: dict[str, int] = {}
+    timing_objs, timing_log = read_line_family(load._rotated(folder, schema.TIMING_LOG), own)
+    spill_objs, _ = read_line_family(sorted(folder.glob(schema.SPILL_GLOB)), own)
+    events = [obj for obj in timing_objs if obj.get("event") in RUN_EVENTS]
+    calls = LineCalls.of([*timing_objs, *spill_objs], own)
+    del timing_objs, spill_objs
+    if calls.legacy:
+        return None
+    error_objs, error_log = read_line_family(load._rotated(folder, schema.ERROR_LOG), own)
+    errors = errors_frame(error_objs)
+    if host:
+        errors.loc[errors["host"] == "", "host"] = host
+        for event in events:
+            event.setdefault("host", host)
+    prefix = f"host={host}/" if host else ""
+    skipped.update({prefix + k: v for k, v in own.items() if v})
+    return events, errors, timing_log, error_log, calls.rows
+
+
+def _table_selects(folder: Path, vet: Vet | None) -> list[str] | None:
+    """Scans of the folder's results tables; None for the original module's tables."""
+    selects = []
+    csv_path, parquet = folder / schema.RESULTS_CSV, folder / schema.RESULTS_PARQUET
+    if csv_path.is_file() and (vet is None or vet(csv_path)):
+        with csv_path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
+            header = next(csv.reader([fh.readline()]), [])
+        if header and not set(schema.COLUMN_NAMES) <= set(header):
+            return None
+        if header:
+            selects.append(_read_csv(csv_path, header))
+    if parquet.is_file():
+        return None  # a single legacy Parquet file
+    if parquet.is_dir():
+        files = sorted(
+            p for p in parquet.rglob("*.parquet") if not p.name.startswith(("_", ".")) and p.is_file()
+        )
+        files = [p for p in files if vet is None or vet(p)]
+        if files:
+            listed = ", ".join(sql_text(str(p)) for p in files)
+            scan = f"read_parquet([{listed}], union_by_name = true)"
+            if selects:  # a call in both tables is kept once (the CSV's)
+                scan = f"(SELECT * FROM {scan} WHERE call_id NOT IN (SELECT call_id FROM ({selects[0]})))"
+            selects.append(scan)
+    return selects
+
+
+def _read_csv(path: Path, header: list[str]) -> str:
+    """A DuckDB CSV scan with the schema's types; rows that do not parse (a torn last line) are skipped."""
+    types = ", ".join(
+        f"{sql_text(n)}: {sql_text(_DUCK_TYPES[_KINDS[n]] if n in _KINDS else 'VARCHAR')}" for n in header
+    )
+    return (
+        f"read_csv({sql_text(str(path))}, header = true, auto_detect = false, columns = {{{types}}}, "
+        "delim = ',', quote = '\"', escape = '\"', ignore_errors = true, strict_mode = false, "
+        "parallel = true)"
+    )
+
+
+def _shaped(scan: str, host: str) -> str:
+    """A SELECT giving every schema column in its type (text never null, NaN as null) plus µs times."""
+    exprs = []
+    for name in schema.COLUMN_NAMES:
+        kind = _KINDS[name]
+        value = f"CAST({_quote(name)} AS {_DUCK_TYPES[kind]})"
+        if kind == "string":
+            value = f"coalesce({value}, '')"
+            if name == "host" and host:
+                value = f"CASE WHEN {value} = '' THEN {sql_text(host)} ELSE {value} END"
+        elif kind == "float":
+            value = f"CASE WHEN isnan({value}) THEN NULL ELSE {value} END"
+        elif name == "pid":
+            value = f"coalesce({value}, -1)"
+        exprs.append(f"{value} AS {_quote(name)}")
+    exprs += [f"epoch_us(CAST({t} AS TIMESTAMPTZ)) AS {t[:-5]}_us" for t in ("start_time", "end_time")]
+    return f"SELECT {', '.join(exprs)} FROM {scan}"
+
+
+def _quote(name: str) -> str:
+    return '"' + name + '"'
+
+
+def no_calls(path: Path) -> AnalysisError:
+    """The error for a directory without calls."""
+    return AnalysisError(f"no calls recorded in {path}")
