@@ -20,7 +20,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon import units
-from mpmon.analysis import figures, load, report, stats, trace
+from mpmon.analysis import figures, load, report, scanned, stats, trace
 from mpmon.analysis.otlp import cli as otlp_cli
 from mpmon.units import format_duration
 
@@ -104,18 +104,20 @@ def _analyze(args: argparse.Namespace) -> int:
     steps = 5 + len(figures.FIGURES) + (1 if args.trace is not None else 0) + (1 if args.export_rows else 0)
     with _progress(steps, quiet=args.quiet) as step:
         step("reading logs")
-        data = load.read_log_dir(args.logdir, _columns(args.logdir))
+        run = scanned.open_run(args.logdir, args.run_id, args.start_time, args.end_time)
         step("selecting the run")
-        run = load.select_run(data, args.run_id, args.start_time, args.end_time)
-        del data
+        if run is None:  # the original module's logs: loaded (they are small)
+            data = load.read_log_dir(args.logdir, _columns(args.logdir))
+            run = load.select_run(data, args.run_id, args.start_time, args.end_time)
+            del data
         step("aggregating")
-        summary = stats.summarize(run.calls)
+        summary = scanned.summarize_run(run)
         out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"
         tag = args.tag or (run.tag.split(", ")[0] if run.tag else "run")
         traced = None
         if args.trace is not None:
             step("trace")
-            traced = trace.to_chrome_trace(run.calls, args.trace)
+            traced = trace.to_chrome_trace(scanned.run_rows(run), args.trace)
         written = report.write_report(
             run,
             report.output_folder(out, tag),
@@ -210,7 +212,9 @@ def _top_table(functions: pd.DataFrame) -> str:
 
 def _list_runs(log_dir: Path) -> int:
     """Print the runs of a log directory, oldest first."""
-    runs = load.list_runs(log_dir)
+    runs = scanned.list_runs(log_dir)
+    if runs is None:  # the original module's logs
+        runs = load.list_runs(log_dir)
     rows = [["run_id", "tag", "start (UTC)", "duration*", "calls", "processes", "errors"]]
     for r in runs.itertuples():
         start = f"{r.start:%Y-%m-%d %H:%M:%S}" if r.start is not pd.NaT else ""

@@ -29,6 +29,7 @@ FIGURE_TITLES = {
     "execution_time": "Execution time per function",
     "timeline": "Call timeline",
     "memory_delta": "Memory delta per function",
+    "memory_over_time": "Resident memory over time",
     "top_functions": "Top 10 functions by total time",
     "histograms": "Duration histograms",
     "cpu_utilisation": "CPU utilisation per function",
