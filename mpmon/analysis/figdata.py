@@ -227,7 +227,7 @@ def of_frame(df: pd.DataFrame, summary: stats.Summary) -> FigureData:
         frame["start_us"], frame["end_us"] = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     con = duckdb.connect()
     try:
-        con.register("frame_rows", frame.drop(columns=["start_time", "end_time", "args", "message"]))
+        con.register("frame_rows", frame.drop(columns=["args", "message"]))
         return figure_data(con, "frame_rows", summary)
     finally:
         con.close()

@@ -39,6 +39,8 @@ THREADS = int(os.environ.get("MPMON_ANALYSIS_THREADS", "0")) or min(4, os.cpu_co
 _DUCK_TYPES = {"string": "VARCHAR", "timestamp": "TIMESTAMPTZ", "float": "DOUBLE", "int": "BIGINT"}
 _KINDS = {c.name: c.kind for c in schema.COLUMNS}
 
+_CSV_IDS = "<the CSV table's call ids>"
+
 Vet = Callable[[Path], bool]
 """Says whether the analysis may open a file (the trust rules); a file it refuses is skipped."""
 
@@ -130,7 +132,7 @@ def _stored(
     on-disk database (a CSV scan parses every time), and the line calls the tables lack."""
     selects = []
     for number, scan in enumerate(scans):
-        shaped = _shaped(scan, host)
+        shaped = _shaped(scan.replace(_CSV_IDS, f"SELECT call_id FROM {name}_csv0"), host)
         if scan.startswith("read_csv"):
             con.execute(f"CREATE TABLE {name}_csv{number} AS {shaped}")
             shaped = f"SELECT * FROM {name}_csv{number}"
@@ -209,7 +211,7 @@ def _table_selects(folder: Path, vet: Vet | None) -> list[str] | None:
             listed = ", ".join(sql_text(str(p)) for p in files)
             scan = f"read_parquet([{listed}], union_by_name = true)"
             if selects:  # a call in both tables is kept once (the CSV's)
-                scan = f"(SELECT * FROM {scan} WHERE call_id NOT IN (SELECT call_id FROM ({selects[0]})))"
+                scan = f"(SELECT * FROM {scan} WHERE call_id NOT IN ({_CSV_IDS}))"
             selects.append(scan)
     return selects
 

@@ -114,13 +114,14 @@ class _Timeline:
     def draw_errors(self, ax: Axes) -> None:
         """A red x at the end of each failed call."""
         errors = self.data.errors
+        many = len(errors) > 500
         ax.plot(
             errors["end"].to_numpy() / self.unit_us,
             errors["lane"].to_numpy() - 0.3,
             "x",
             color="#d62728",
-            ms=5,
-            mew=1.5,
+            ms=3 if many else 5,
+            mew=0.6 if many else 1.5,
         )
 
     def mark_slowest(self, ax: Axes) -> None:
@@ -154,8 +155,7 @@ class _Timeline:
         ax.set_xlim(0, self.span / self.unit_us * 1.01)
         ax.set_title(
             f"{units.plural(self.data.calls_total, 'call')}: top-level calls binned into {TIMELINE_BINS} "
-            "slices per lane; bar height = share of the slice busy, colour = the function that took most "
-            "of it; the slowest calls are numbered and errors marked x",
+            "slices per lane; bar height = share of the slice busy, colour = the function that took most",
             fontsize=8,
             loc="left",
         )
