@@ -64,7 +64,9 @@ def summarize_view(con: duckdb.DuckDBPyConnection, view: str) -> stats.Summary:
     """Every aggregate of the run whose call rows are ``view``, as :func:`stats.summarize` computes them."""
     fmap, procs = function_map(con, view), process_map(con, view)
     fine = _fine(con, view).merge(fmap, on=["function", "module"])
-    fine = fine.merge(procs[["host", "pid", "label"]].rename(columns={"label": "process"}), on=["host", "pid"])
+    fine = fine.merge(
+        procs[["host", "pid", "label"]].rename(columns={"label": "process"}), on=["host", "pid"]
+    )
     quantiles = _quantiles(con, view)
     functions = _function_rows(fine, quantiles, fmap)
     functions["self_s"] = functions["total_s"] - _children_time(con, view, fmap).reindex(functions.index)
@@ -134,7 +136,10 @@ def _floats(values: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
     """A list of quantiles (None or with nulls where a function had no values) as floats, NaN for null."""
     if values is None or values is pd.NA or (isinstance(values, float) and np.isnan(values)):
         return np.full(5, np.nan)
-    return pd.array(list(values), dtype="Float64").to_numpy(dtype=float, na_value=np.nan)
+    floats: np.ndarray[Any, np.dtype[np.float64]] = pd.array(list(values), dtype="Float64").to_numpy(
+        dtype=float, na_value=np.nan
+    )
+    return floats
 
 
 def _children_time(con: duckdb.DuckDBPyConnection, view: str, fmap: pd.DataFrame) -> pd.Series:
@@ -192,7 +197,11 @@ def _process_rows(
 
 
 def _run_totals(
-    con: duckdb.DuckDBPyConnection, view: str, fine: pd.DataFrame, processes: pd.DataFrame, workload: list[str]
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    fine: pd.DataFrame,
+    processes: pd.DataFrame,
+    workload: list[str],
 ) -> dict[str, Any]:
     """Run-level totals, as :func:`stats.summarize` gives them."""
     ids = con.sql(f"SELECT run_id FROM {view} WHERE run_id <> '' GROUP BY run_id ORDER BY min(start_us)")

@@ -110,22 +110,11 @@ def _analyze(args: argparse.Namespace) -> int:
             data = load.read_log_dir(args.logdir, _columns(args.logdir))
             run = load.select_run(data, args.run_id, args.start_time, args.end_time)
             del data
-        step("aggregating")
-        summary = scanned.summarize_run(run)
-        out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"
-        tag = args.tag or (run.tag.split(", ")[0] if run.tag else "run")
-        traced = None
-        if args.trace is not None:
-            step("trace")
-            traced = trace.to_chrome_trace(scanned.run_rows(run), args.trace)
-        written = report.write_report(
-            run,
-            report.output_folder(out, tag),
-            subtitle=args.subtitle,
-            summary=summary,
-            export=args.export_rows,
-            progress=step,
-        )
+        try:
+            summary, written, traced = _write(args, run, step)
+        finally:
+            if run.source is not None:
+                run.source.close()
     if not args.quiet:
         for name, count in run.skipped.items():
             skipped = units.plural(count, "line")
@@ -138,6 +127,30 @@ def _analyze(args: argparse.Namespace) -> int:
             print(f"trace: {traced}")
     print(f"report: {written.folder / report.REPORT_HTML}")
     return 0
+
+
+def _write(
+    args: argparse.Namespace, run: load.Run, step: report.Progress
+) -> tuple[stats.Summary, report.Report, Path | None]:
+    """Aggregate the run, write its trace (first: a bad path fails before the slow part) and its
+    report folder."""
+    step("aggregating")
+    summary = scanned.summarize_run(run)
+    out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"
+    tag = args.tag or (run.tag.split(", ")[0] if run.tag else "run")
+    traced = None
+    if args.trace is not None:
+        step("trace")
+        traced = trace.to_chrome_trace(scanned.run_rows(run), args.trace)
+    written = report.write_report(
+        run,
+        report.output_folder(out, tag),
+        subtitle=args.subtitle,
+        summary=summary,
+        export=args.export_rows,
+        progress=step,
+    )
+    return summary, written, traced
 
 
 def _columns(log_dir: Path) -> tuple[str, ...] | None:

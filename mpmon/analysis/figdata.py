@@ -81,7 +81,9 @@ def figure_data(con: duckdb.DuckDBPyConnection, view: str, summary: stats.Summar
     con.register("_lanes", pmap[["host", "pid", "lane"]])
     con.register("_colours", fmap[["function", "module", "colour"]])
     rows = f"(SELECT * FROM {view} JOIN _lanes USING (host, pid) JOIN _colours USING (function, module))"
-    t0, end, count = con.sql(f"SELECT min(start_us), max(greatest(end_us, start_us)), count(*) FROM {view}").fetchall()[0]
+    t0, end, count = con.sql(
+        f"SELECT min(start_us), max(greatest(end_us, start_us)), count(*) FROM {view}"
+    ).fetchall()[0]
     t0, span = int(t0 or 0), max(int((end or 0) - (t0 or 0)), 1)
     return FigureData(
         t0_us=t0,
@@ -117,7 +119,8 @@ def _occupancy(
                 least((greatest(end_us, start_us) - {t0}) * {bins} / {span}, {bins} - 1e-9) AS hi,
                 (start_us - {t0}) * {bins} / {span} AS lo0 FROM {rows} WHERE parent_id = '' AND lane >= 0),
             y AS (SELECT lane, colour, hi, least(lo0, hi) AS lo FROM x),
-            z AS (SELECT lane, colour, hi, lo, CAST(floor(lo) AS BIGINT) AS b0, CAST(floor(hi) AS BIGINT) AS b1 FROM y)
+            z AS (SELECT lane, colour, hi, lo, CAST(floor(lo) AS BIGINT) AS b0,
+                  CAST(floor(hi) AS BIGINT) AS b1 FROM y)
         SELECT lane, colour, b0, b1, coalesce(sum(hi - lo) FILTER (b0 = b1), 0) AS same,
             coalesce(sum(b0 + 1 - lo) FILTER (b0 <> b1), 0) AS head,
             coalesce(sum(hi - b1) FILTER (b0 <> b1), 0) AS tail, count(*) FILTER (b0 <> b1) AS n
@@ -153,10 +156,14 @@ def _histograms(
 ) -> dict[str, Histogram]:
     """Per shown function, its positive durations in HISTOGRAM_BINS bins (log-spaced when they span more
     than ten times), counted where they lie."""
-    ranges = con.sql(
-        f"SELECT function, module, count(*) AS calls, min(duration_s) FILTER (duration_s > 0) AS lo, "
-        f"max(duration_s) FILTER (duration_s > 0) AS hi FROM {view} GROUP BY ALL"
-    ).df().merge(fmap, on=["function", "module"])
+    ranges = (
+        con.sql(
+            f"SELECT function, module, count(*) AS calls, min(duration_s) FILTER (duration_s > 0) AS lo, "
+            f"max(duration_s) FILTER (duration_s > 0) AS hi FROM {view} GROUP BY ALL"
+        )
+        .df()
+        .merge(fmap, on=["function", "module"])
+    )
     ranges = ranges[ranges["label"].isin(shown)].copy()
     ranges["lo"], ranges["hi"] = ranges["lo"].astype(float), ranges["hi"].astype(float)
     edges: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
@@ -176,18 +183,23 @@ def _histograms(
         con.register("_hist", pd.DataFrame(params, columns=["function", "module", "label", "log", "a", "w"]))
         counts = con.sql(
             f"""SELECT label, least({HISTOGRAM_BINS - 1}, greatest(0, CAST(floor(CASE WHEN log
-                THEN ln(duration_s / a) / w ELSE (duration_s - a) / w END * {HISTOGRAM_BINS}) AS BIGINT))) AS bin,
-                count(*) AS n FROM {view} JOIN _hist USING (function, module) WHERE duration_s > 0 GROUP BY ALL"""
+                THEN ln(duration_s / a) / w ELSE (duration_s - a) / w END * {HISTOGRAM_BINS})
+                AS BIGINT))) AS bin, count(*) AS n
+                FROM {view} JOIN _hist USING (function, module) WHERE duration_s > 0 GROUP BY ALL"""
         ).df()
     found: dict[str, Histogram] = {}
     for r in ranges.itertuples():
         label = str(r.label)
         if label not in edges:  # no positive duration, or all equal: one bar (or nothing) at lo
-            positive = 0 if not np.isfinite(r.lo) else int(
-                con.sql(
-                    f"SELECT count(*) FROM {view} WHERE function = ? AND module = ? AND duration_s > 0",
-                    params=[r.function, r.module],
-                ).fetchall()[0][0]
+            positive = (
+                0
+                if not np.isfinite(r.lo)
+                else int(
+                    con.sql(
+                        f"SELECT count(*) FROM {view} WHERE function = ? AND module = ? AND duration_s > 0",
+                        params=[r.function, r.module],
+                    ).fetchall()[0][0]
+                )
             )
             lo = float(r.lo) if np.isfinite(r.lo) else 0.0
             found[label] = Histogram(np.array([positive]), np.array([lo, lo]), False, int(r.calls))
@@ -202,10 +214,14 @@ def _memory_levels(
     con: duckdb.DuckDBPyConnection, view: str, fmap: pd.DataFrame
 ) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
     """Per function, memory delta's min, p25, p50, p75 and p99 (for a summary made by pandas)."""
-    levels = con.sql(
-        f"SELECT function, module, quantile_cont(mem_delta_mib, [0.0, 0.25, 0.5, 0.75, 0.99]) AS mq "
-        f"FROM {view} WHERE mem_delta_mib IS NOT NULL GROUP BY ALL"
-    ).df().merge(fmap, on=["function", "module"])
+    levels = (
+        con.sql(
+            f"SELECT function, module, quantile_cont(mem_delta_mib, [0.0, 0.25, 0.5, 0.75, 0.99]) AS mq "
+            f"FROM {view} WHERE mem_delta_mib IS NOT NULL GROUP BY ALL"
+        )
+        .df()
+        .merge(fmap, on=["function", "module"])
+    )
     return {str(r.label): np.asarray(r.mq, dtype=float) for r in levels.itertuples()}
 
 

@@ -51,6 +51,7 @@ class Source:
 
     path: Path
     con: duckdb.DuckDBPyConnection
+    spill: Path  # the database file and what DuckDB spills: removed by close()
     events: list[dict[str, Any]]
     errors: Any  # error.log entries (jsonlines.errors_frame)
     timing_log: LineLog
@@ -63,26 +64,35 @@ class Source:
         return self.con.sql(query, params=params)
 
     def close(self) -> None:
-        """Close the connection (its temporary files go with it)."""
-        self.con.close()
+        """Close the connection and remove its temporary directory."""
+        _drop(self.con, self.spill)
 
 
-def connect(memory_limit: str = MEMORY_LIMIT, threads: int = THREADS) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB bounded by ``memory_limit``, spilling to a private temporary directory."""
-    spill = tempfile.mkdtemp(prefix="mpmon-duckdb-")
+def _drop(con: duckdb.DuckDBPyConnection, spill: Path) -> None:
+    """Close a connection and remove its directory (safe to call twice)."""
+    con.close()
+    shutil.rmtree(spill, ignore_errors=True)
+
+
+def connect(
+    memory_limit: str = MEMORY_LIMIT, threads: int = THREADS
+) -> tuple[duckdb.DuckDBPyConnection, Path]:
+    """A DuckDB in a private temporary directory (returned: remove it after closing), bounded by
+    ``memory_limit`` and spilling there past it."""
+    spill = Path(tempfile.mkdtemp(prefix="mpmon-duckdb-"))
     con = duckdb.connect(
-        str(Path(spill) / "scan.duckdb"),
+        str(spill / "scan.duckdb"),
         config={
             "memory_limit": memory_limit,
             "threads": threads,
-            "temp_directory": spill,
+            "temp_directory": str(spill),
             "preserve_insertion_order": False,
-        }
+        },
     )
     con.execute("SET TimeZone = 'UTC'")
     # Parquet statistics leave NaN out, so the optimizer would fold isnan() to false: keep it
     con.execute("SET disabled_optimizers = 'statistics_propagation'")
-    return con
+    return con, spill
 
 
 def sql_text(value: str) -> str:
@@ -97,15 +107,18 @@ def open_source(path: Path, vet: Vet | None = None) -> Source | None:
     dirs = [(path, "")] if not parts else [(p, h) for h, p in parts.items()]
     if parts and _has_logs(path):
         dirs.insert(0, (path, ""))
-    con = connect()
+    con, spill = connect()
     selects: list[str] = []
     events: list[dict[str, Any]] = []
-    errors, timing, error_logs, skipped = [], [], [], {}
+    errors: list[Any] = []
+    timing: list[LineLog] = []
+    error_logs: list[LineLog] = []
+    skipped: dict[str, int] = {}
     for number, (folder, host) in enumerate(dirs):
         lines = _read_lines(folder, host, skipped)
         tables = _table_selects(folder, vet)
         if lines is None or tables is None:
-            con.close()
+            _drop(con, spill)
             return None
         found_events, entries, timing_log, error_log, extra = lines
         events += found_events
@@ -114,11 +127,12 @@ def open_source(path: Path, vet: Vet | None = None) -> Source | None:
         error_logs.append(error_log)
         selects += _stored(con, f"t{number}", tables, extra, host)
     if not selects:
-        con.close()
+        _drop(con, spill)
         return None
     con.execute("CREATE VIEW calls AS " + "\nUNION ALL\n".join(selects))
     joined = (LineLog.join(timing), LineLog.join(error_logs))
-    source = Source(path, con, events, _concat(errors), *joined, skipped, tuple(parts))
+    source = Source(path, con, spill, events, _concat(errors), *joined, skipped, tuple(parts))
+    weakref.finalize(source, _drop, con, spill)
     if source.sql("SELECT count(*) FROM calls WHERE run_id = ''").fetchall()[0][0]:
         source.close()
         return None

@@ -80,7 +80,9 @@ def _make_run(source: scan.Source, how: str, window: tuple[Any, Any], run_id: st
     )
     entries = source.errors
     entries = entries[sel.lines(entries["timestamp"], entries["run_id"], entries["uuid"], None).to_numpy()]
-    failed = source.sql(f"SELECT * EXCLUDE (args, message, start_us, end_us) FROM {RUN_VIEW} WHERE status = 'error'")
+    failed = source.sql(
+        f"SELECT * EXCLUDE (args, message, start_us, end_us) FROM {RUN_VIEW} WHERE status = 'error'"
+    )
     events = [e for e in source.events if e.get("run_id") in run_ids]
     offsets = hosts.clock_offsets(events)
     timing, errs = source.timing_log.index, source.error_log.index
@@ -149,11 +151,17 @@ def list_runs(log_dir: str | Path, vet: scan.Vet | None = None) -> pd.DataFrame 
     if source is None:
         return None
     try:
-        runs = source.sql(
-            "SELECT run_id, min(start_time) AS start, max(end_time) AS \"end\", count(*) AS calls, "
-            "count(DISTINCT (host, pid)) AS processes FROM calls GROUP BY run_id"
-        ).df().set_index("run_id")
-        failed = source.sql("SELECT * EXCLUDE (args, message, start_us, end_us) FROM calls WHERE status = 'error'")
+        runs = (
+            source.sql(
+                'SELECT run_id, min(start_time) AS start, max(end_time) AS "end", count(*) AS calls, '
+                "count(DISTINCT (host, pid)) AS processes FROM calls GROUP BY run_id"
+            )
+            .df()
+            .set_index("run_id")
+        )
+        failed = source.sql(
+            "SELECT * EXCLUDE (args, message, start_us, end_us) FROM calls WHERE status = 'error'"
+        )
         counts = selection.error_events(failed.df(), source.errors).groupby("run_key").size()
         runs["errors"] = counts[counts.index != ""]
     finally:

@@ -1,8 +1,8 @@
 """Aggregates of a run's call rows, computed once and shared by the tables, the figures and the report.
 
-Per function: calls, duration total / self (less monitored children) / mean / quantiles / max, CPU time and CPU utilisation (cpu / wall),
-memory delta mean and max, final memory max, errors and error rate, processes that ran it. Per process:
-busy time (the union of its calls' intervals, so nested calls are not counted twice), idle gaps, calls.
+Per function: calls, duration total / self (less monitored children) / mean / quantiles / max, CPU time
+and CPU utilisation (cpu / wall), memory delta mean and max, final memory max, errors and error rate,
+processes that ran it. Per process: busy time (the union of its calls' intervals, so nested calls are not counted twice), idle gaps, calls.
 For the run: wall span and parallel efficiency over the processes that ran the run's workload (see
 :func:`workload_functions`): their busy time / (their number x span), the mean of their utilisation.
 Everything is vectorised: a million rows take well under a second.
@@ -226,13 +226,16 @@ def function_table(
 
 
 def _children_time(df: pd.DataFrame, codes: Any, count: int) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Per function code, the seconds its calls spent in monitored children (total minus this is self time)."""
+    """Per function code, the seconds its calls spent in monitored children (total less this: self time)."""
     ids = pd.Index(df["call_id"].to_numpy(dtype=object))
     parents = pd.Index(ids[~ids.duplicated()]).get_indexer(df["parent_id"].to_numpy(dtype=object))
     rows = np.flatnonzero(~ids.duplicated())
     nested = parents >= 0
     duration = np.nan_to_num(df["duration_s"].to_numpy(dtype=float, na_value=np.nan))
-    return np.bincount(codes[rows[parents[nested]]], weights=duration[nested], minlength=count)
+    seconds: np.ndarray[Any, np.dtype[np.float64]] = np.bincount(
+        codes[rows[parents[nested]]], weights=duration[nested], minlength=count
+    ).astype(np.float64)
+    return seconds
 
 
 def _cpu_columns(df: pd.DataFrame, labels: Any) -> pd.DataFrame:

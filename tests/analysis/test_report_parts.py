@@ -29,7 +29,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[st
 
 
 class TestSelfTime:
-    def test_self_time_is_total_less_monitored_children(self, report: tuple[Path, list[dict[str, object]]]) -> None:
+    def test_self_time_is_total_less_monitored_children(
+        self, report: tuple[Path, list[dict[str, object]]]
+    ) -> None:
         """task's self time excludes its nested step; step and flaky have no children: self = total."""
         folder, _rows = report
         table = pd.read_csv(folder / "aggregate.csv", index_col="function")
@@ -82,7 +84,9 @@ def test_busy_panel_counts_top_level_calls_only(tmp_path: Path) -> None:
             parent = f"w{worker}-{i}"
             rows.append(lf.row("busy-run", parent, "outer", at, 0.010, 100 + worker))
             inner_at = at + pd.Timedelta(milliseconds=1)
-            rows.append(lf.row("busy-run", parent + "-c", "inner", inner_at, 0.008, 100 + worker, parent_id=parent))
+            rows.append(
+                lf.row("busy-run", parent + "-c", "inner", inner_at, 0.008, 100 + worker, parent_id=parent)
+            )
             at += pd.Timedelta(milliseconds=20)
     lf.write_run(tmp_path / "logs", rows)
     df = load_run(tmp_path / "logs")

@@ -123,7 +123,9 @@ class TestMillionRows:
         assert len(run.errors) == len(loaded.errors) > 0
         got = error_groups(run.errors, run.error_lines).set_index(["error_type", "function"])
         want = error_groups(loaded.errors, loaded.error_lines).set_index(["error_type", "function"])
-        assert got[["count", "first", "last"]].sort_index().equals(want[["count", "first", "last"]].sort_index())
+        assert (
+            got[["count", "first", "last"]].sort_index().equals(want[["count", "first", "last"]].sort_index())
+        )
 
     def test_figures_are_aggregates(self, both: Any) -> None:
         """What the figures hold is sized by processes, functions and bins: the histograms count every
@@ -133,7 +135,9 @@ class TestMillionRows:
         assert data.calls is None and len(data.marks) == 5
         for name, histogram in data.histograms.items():
             assert histogram.counts.sum() == base.functions.loc[name, "calls"]
-        busy = np.clip(data.occupancy.sum(axis=1), 0, 1).sum() * data.span_us / 1e6 / len(data.occupancy[0, 0])
+        busy = (
+            np.clip(data.occupancy.sum(axis=1), 0, 1).sum() * data.span_us / 1e6 / len(data.occupancy[0, 0])
+        )
         assert busy == pytest.approx(base.run["busy_s"], rel=1e-3)
 
 

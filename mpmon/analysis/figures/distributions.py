@@ -7,8 +7,6 @@ in each. Distributions are drawn from quantiles and numpy histograms, fast at a 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from matplotlib.axes import Axes
@@ -67,7 +65,7 @@ def plot_memory_delta(
         return fig
     levels = c.figure_data(df, summary).memory_levels
     tracked = tracked[[str(f) in levels for f in tracked.index]]
-    boxes = [c.box(str(name), levels[str(name)]) for name in tracked.index]
+    boxes = [c.box(str(name), levels[str(name)].tolist()) for name in tracked.index]
     colours = c.palette(list(table.index))
     c.draw_boxes(ax, boxes, [colours[f] for f in tracked.index])
     rows = np.arange(1, len(tracked) + 1)

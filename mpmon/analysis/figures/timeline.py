@@ -33,7 +33,6 @@ __all__ = [
 ]
 
 
-
 def plot_timeline(df: pd.DataFrame, *, subtitle: str = "", summary: stats_.Summary | None = None) -> Figure:
     """One lane per process, bars from start to end coloured by function; below, busy processes over time.
 
