@@ -2,7 +2,8 @@
 
 Per function: calls, duration total / self (less monitored children) / mean / quantiles / max, CPU time
 and CPU utilisation (cpu / wall), memory delta mean and max, final memory max, errors and error rate,
-processes that ran it. Per process: busy time (the union of its calls' intervals, so nested calls are not counted twice), idle gaps, calls.
+processes that ran it. Per process: busy time (the union of its calls' intervals, so nested calls are
+not counted twice), idle gaps, calls.
 For the run: wall span and parallel efficiency over the processes that ran the run's workload (see
 :func:`workload_functions`): their busy time / (their number x span), the mean of their utilisation.
 Everything is vectorised: a million rows take well under a second.
