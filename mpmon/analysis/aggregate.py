@@ -28,22 +28,32 @@ def _df(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
     return con.sql(query).df()
 
 
-def function_map(con: duckdb.DuckDBPyConnection, view: str) -> pd.DataFrame:
+def maps(con: duckdb.DuckDBPyConnection, view: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The fine sums (:func:`_fine`), the function labels and the process labels, from one scan."""
+    fine = _fine(con, view)
+    return fine, function_map(fine), process_map(fine)
+
+
+def function_map(fine: pd.DataFrame) -> pd.DataFrame:
     """(function, module) -> label: the function's name, ``module.function`` where a name has several
     modules (the rule of :func:`stats.function_groups`)."""
-    pairs = _df(con, f"SELECT DISTINCT function, module FROM {view}")
+    pairs = fine[["function", "module"]].drop_duplicates().reset_index(drop=True)
     clash = pairs.groupby("function")["module"].transform("size") > 1
     pairs["label"] = np.where(clash, pairs["module"] + "." + pairs["function"], pairs["function"])
     return pairs
 
 
-def process_map(con: duckdb.DuckDBPyConnection, view: str) -> pd.DataFrame:
-    """(host, pid) -> label ``process_name (pid)``, with ``@host`` when the run spans hosts."""
-    procs = _df(
-        con,
-        f"SELECT host, pid, arg_min(process_name, start_us) AS process_name, count(*) AS calls, "
-        f"min(start_time) AS first_start, max(end_time) AS last_end FROM {view} GROUP BY host, pid",
+def process_map(fine: pd.DataFrame) -> pd.DataFrame:
+    """(host, pid) -> label ``process_name (pid)``, with ``@host`` when the run spans hosts; calls, first
+    start and last end of each process."""
+    first = fine.sort_values("first_us", kind="stable").drop_duplicates(["host", "pid"])
+    g = fine.groupby(["host", "pid"], sort=False)
+    procs = pd.DataFrame(
+        {"calls": g["calls"].sum(), "first_us": g["first_us"].min(), "last_us": g["last_us"].max()}
     )
+    procs = procs.join(first.set_index(["host", "pid"])["pname"].rename("process_name")).reset_index()
+    procs["first_start"] = pd.to_datetime(procs["first_us"], unit="us", utc=True)
+    procs["last_end"] = pd.to_datetime(procs["last_us"], unit="us", utc=True)
     many = procs["host"].nunique() > 1
     procs["label"] = [
         f"{n or 'process'} ({p}){'@' + h if many else ''}"
@@ -56,14 +66,14 @@ def function_durations(con: duckdb.DuckDBPyConnection, view: str) -> pd.DataFram
     """Per function label: calls, total_s and the duration quantiles (what ``compare`` needs), exact."""
     fine = _fine(con, view)
     quantiles = _quantiles(con, view)
-    table = _function_rows(fine, quantiles, function_map(con, view))
+    table = _function_rows(fine, quantiles, function_map(fine))
     return table[["calls", "total_s", "mean_s", "p50_s", "p95_s", "p99_s", "max_s"]]
 
 
 def summarize_view(con: duckdb.DuckDBPyConnection, view: str) -> stats.Summary:
     """Every aggregate of the run whose call rows are ``view``, as :func:`stats.summarize` computes them."""
-    fmap, procs = function_map(con, view), process_map(con, view)
-    fine = _fine(con, view).merge(fmap, on=["function", "module"])
+    raw, fmap, procs = maps(con, view)
+    fine = raw.merge(fmap, on=["function", "module"])
     fine = fine.merge(
         procs[["host", "pid", "label"]].rename(columns={"label": "process"}), on=["host", "pid"]
     )
@@ -80,6 +90,7 @@ def summarize_view(con: duckdb.DuckDBPyConnection, view: str) -> stats.Summary:
     memory = {str(k): v for k, v in ((k, _floats(v)) for k, v in levels.items()) if not np.isnan(v).all()}
     summary = stats.Summary(functions[list(stats.FUNCTION_COLUMNS)], processes, totals)
     summary.extra["memory_levels"] = memory
+    summary.extra["maps"] = (raw, fmap, procs)
     return summary
 
 
@@ -92,7 +103,10 @@ def _fine(con: duckdb.DuckDBPyConnection, view: str) -> pd.DataFrame:
             max(duration_s) AS dmax, sum(cpu_time_s) AS cpu,
             sum(duration_s) FILTER (cpu_time_s IS NOT NULL) AS tracked_wall,
             sum(mem_delta_mib) AS md_sum, count(mem_delta_mib) AS md_n, max(mem_delta_mib) AS md_max,
-            max(mem_final_mib) AS mf_max, count(*) FILTER (status = 'error') AS errors
+            max(mem_final_mib) AS mf_max, count(*) FILTER (status = 'error') AS errors,
+            min(start_us) AS first_us, max(end_us) AS last_us, arg_min(process_name, start_us) AS pname,
+            min(duration_s) FILTER (duration_s > 0) AS pos_min, max(duration_s) FILTER (duration_s > 0)
+            AS pos_max, count(*) FILTER (duration_s > 0) AS positive
         FROM {view} GROUP BY ALL""",
     )
 

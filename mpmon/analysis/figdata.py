@@ -69,86 +69,118 @@ class FigureData:
 
 
 def figure_data(con: duckdb.DuckDBPyConnection, view: str, summary: stats.Summary) -> FigureData:
-    """The figures' aggregates of the calls in ``view``, labelled as ``summary`` labels them."""
+    """The figures' aggregates of the calls in ``view``, labelled as ``summary`` labels them.
+
+    Each query groups by the raw keys (host, pid, function, module) and the labels are put on the few
+    grouped rows afterwards: no join over the calls."""
     lanes = [str(x) for x in summary.processes.index]
     order = [str(x) for x in summary.functions.index]
     coloured = order[:COLOURED_FUNCTIONS]
-    pmap = aggregate.process_map(con, view)[["host", "pid", "label"]]
+    fine, fmap, procs = summary.extra.get("maps") or aggregate.maps(con, view)
+    pmap = procs[["host", "pid", "label"]].copy()
     pmap["lane"] = pmap["label"].map({n: i for i, n in enumerate(lanes)}).fillna(-1).astype("int64")
-    fmap = aggregate.function_map(con, view)
+    fmap = fmap.copy()
     fmap["colour"] = fmap["label"].map({n: i for i, n in enumerate(coloured)}).fillna(len(coloured))
     fmap["colour"] = fmap["colour"].astype("int64")
-    con.register("_lanes", pmap[["host", "pid", "lane"]])
-    con.register("_colours", fmap[["function", "module", "colour"]])
-    rows = f"(SELECT * FROM {view} JOIN _lanes USING (host, pid) JOIN _colours USING (function, module))"
-    t0, end, count = con.sql(
-        f"SELECT min(start_us), max(greatest(end_us, start_us)), count(*) FROM {view}"
-    ).fetchall()[0]
-    t0, span = int(t0 or 0), max(int((end or 0) - (t0 or 0)), 1)
+    t0 = int(fine["first_us"].min()) if len(fine) else 0
+    span = max(int(max(fine["last_us"].max(), fine["first_us"].max()) - t0), 1) if len(fine) else 1
+    count = int(fine["calls"].sum()) if len(fine) else 0
+    lane = _Lanes(pmap)
     return FigureData(
         t0_us=t0,
         span_us=span,
         lanes=lanes,
         coloured=coloured,
-        occupancy=_occupancy(con, rows, t0, span, len(lanes), len(coloured) + 1),
-        calls=_every_call(con, rows, t0) if count <= EXACT_TIMELINE_CALLS else None,
-        marks=con.sql(
-            f"SELECT lane, start_us - {t0} AS start, parent_id <> '' AS nested FROM {rows} "
-            f"ORDER BY duration_s DESC NULLS LAST, call_id LIMIT {MARKED_SLOWEST}"
-        ).df(),
-        errors=con.sql(f"SELECT lane, end_us - {t0} AS end FROM {rows} WHERE status = 'error'").df(),
-        histograms=_histograms(con, view, fmap, order[:MAX_HISTOGRAMS]),
+        occupancy=_occupancy(con, view, t0, span, lane, fmap, len(lanes), len(coloured) + 1),
+        calls=_every_call(con, view, t0, lane, fmap) if count <= EXACT_TIMELINE_CALLS else None,
+        marks=lane.of(
+            con.sql(
+                f"SELECT host, pid, start_us - {t0} AS start, parent_id <> '' AS nested FROM {view} "
+                f"ORDER BY duration_s DESC NULLS LAST, call_id LIMIT {MARKED_SLOWEST}"
+            ).df()
+        ),
+        errors=lane.of(
+            con.sql(f"SELECT host, pid, end_us - {t0} AS end FROM {view} WHERE status = 'error'").df()
+        ),
+        histograms=_histograms(
+            con, view, fine.merge(fmap, on=["function", "module"]), order[:MAX_HISTOGRAMS]
+        ),
         memory_levels=dict(summary.extra.get("memory_levels") or _memory_levels(con, view, fmap)),
-        memory=con.sql(
-            f"SELECT lane, least(CAST(floor((end_us - {t0}) * {TIMELINE_BINS} / {span}) AS BIGINT), "
-            f"{TIMELINE_BINS - 1}) AS bin, max(mem_final_mib) AS mib FROM {rows} "
-            "WHERE mem_final_mib IS NOT NULL GROUP BY ALL ORDER BY lane, bin"
-        ).df(),
-        calls_total=int(count),
+        memory=lane.of(
+            con.sql(
+                f"SELECT host, pid, least(CAST(floor((end_us - {t0}) * {TIMELINE_BINS} / {span}) AS BIGINT), "
+                f"{TIMELINE_BINS - 1}) AS bin, max(mem_final_mib) AS mib FROM {view} "
+                "WHERE mem_final_mib IS NOT NULL GROUP BY ALL"
+            ).df()
+        ).sort_values(["lane", "bin"], ignore_index=True),
+        calls_total=count,
     )
 
 
+@dataclass(frozen=True)
+class _Lanes:
+    """(host, pid) -> lane: the position of the process in the process table."""
+
+    pmap: pd.DataFrame
+
+    def of(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``rows`` with a ``lane`` column instead of host and pid (rows of unknown processes dropped)."""
+        keyed = rows.merge(self.pmap[["host", "pid", "lane"]], on=["host", "pid"], how="inner")
+        return keyed[keyed["lane"] >= 0].drop(columns=["host", "pid"]).reset_index(drop=True)
+
+
 def _occupancy(
-    con: duckdb.DuckDBPyConnection, rows: str, t0: int, span: int, lanes: int, colours: int
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    t0: int,
+    span: int,
+    lane: _Lanes,
+    fmap: pd.DataFrame,
+    lanes: int,
+    colours: int,
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
     """Busy fraction of each (lane, colour, bin) from top-level calls: a call's first and last bins get
     their partial share, the bins between count as full (a difference array summed along time)."""
     bins = TIMELINE_BINS
     parts = con.sql(
-        f"""WITH x AS (SELECT lane, colour,
+        f"""WITH x AS (SELECT host, pid, function, module,
                 least((greatest(end_us, start_us) - {t0}) * {bins} / {span}, {bins} - 1e-9) AS hi,
-                (start_us - {t0}) * {bins} / {span} AS lo0 FROM {rows} WHERE parent_id = '' AND lane >= 0),
-            y AS (SELECT lane, colour, hi, least(lo0, hi) AS lo FROM x),
-            z AS (SELECT lane, colour, hi, lo, CAST(floor(lo) AS BIGINT) AS b0,
+                (start_us - {t0}) * {bins} / {span} AS lo0 FROM {view} WHERE parent_id = ''),
+            y AS (SELECT host, pid, function, module, hi, least(lo0, hi) AS lo FROM x),
+            z AS (SELECT host, pid, function, module, hi, lo, CAST(floor(lo) AS BIGINT) AS b0,
                   CAST(floor(hi) AS BIGINT) AS b1 FROM y)
-        SELECT lane, colour, b0, b1, coalesce(sum(hi - lo) FILTER (b0 = b1), 0) AS same,
+        SELECT host, pid, function, module, b0, b1, coalesce(sum(hi - lo) FILTER (b0 = b1), 0) AS same,
             coalesce(sum(b0 + 1 - lo) FILTER (b0 <> b1), 0) AS head,
             coalesce(sum(hi - b1) FILTER (b0 <> b1), 0) AS tail, count(*) FILTER (b0 <> b1) AS n
         FROM z GROUP BY ALL"""
     ).df()
+    parts = lane.of(parts.merge(fmap[["function", "module", "colour"]], on=["function", "module"]))
     grid = np.zeros((lanes, colours, bins))
     full = np.zeros((lanes, colours, bins + 1))
-    lane, colour = parts["lane"].to_numpy(), parts["colour"].to_numpy()
+    where, colour = parts["lane"].to_numpy(), parts["colour"].to_numpy()
     b0, b1 = parts["b0"].to_numpy(), parts["b1"].to_numpy()
-    np.add.at(grid, (lane, colour, b0), parts["same"].to_numpy() + parts["head"].to_numpy())
-    np.add.at(grid, (lane, colour, b1), parts["tail"].to_numpy())
+    np.add.at(grid, (where, colour, b0), parts["same"].to_numpy() + parts["head"].to_numpy())
+    np.add.at(grid, (where, colour, b1), parts["tail"].to_numpy())
     cross = (b0 != b1).nonzero()[0]
-    np.add.at(full, (lane[cross], colour[cross], b0[cross] + 1), parts["n"].to_numpy()[cross])
-    np.add.at(full, (lane[cross], colour[cross], b1[cross]), -parts["n"].to_numpy()[cross])
+    np.add.at(full, (where[cross], colour[cross], b0[cross] + 1), parts["n"].to_numpy()[cross])
+    np.add.at(full, (where[cross], colour[cross], b1[cross]), -parts["n"].to_numpy()[cross])
     result: np.ndarray[Any, np.dtype[np.float64]] = grid + np.cumsum(full, axis=2)[:, :, :bins]
     return result
 
 
-def _every_call(con: duckdb.DuckDBPyConnection, rows: str, t0: int) -> pd.DataFrame:
+def _every_call(
+    con: duckdb.DuckDBPyConnection, view: str, t0: int, lane: _Lanes, fmap: pd.DataFrame
+) -> pd.DataFrame:
     """Every call of a small run: lane, colour, start and end (µs from t0), nesting depth, error."""
     from mpmon.analysis.figures.timeline import depths  # drawing helpers live with the timeline
 
     calls = con.sql(
-        f"SELECT lane, colour, start_us - {t0} AS start, greatest(end_us, start_us) - {t0} AS end, "
-        f"call_id, parent_id, status = 'error' AS error FROM {rows} WHERE lane >= 0"
+        f"SELECT host, pid, function, module, start_us - {t0} AS start, greatest(end_us, start_us) - {t0} "
+        f"AS end, call_id, parent_id, status = 'error' AS error FROM {view}"
     ).df()
+    calls = lane.of(calls.merge(fmap[["function", "module", "colour"]], on=["function", "module"]))
     calls["depth"] = depths(calls)
-    return calls.drop(columns=["call_id", "parent_id"])
+    return calls.drop(columns=["call_id", "parent_id", "function", "module"])
 
 
 def _histograms(

@@ -32,7 +32,7 @@ from mpmon.analysis.selection import RUN_EVENTS, AnalysisError
 
 __all__ = ["MEMORY_LIMIT", "THREADS", "Source", "connect", "open_source", "sql_text"]
 
-MEMORY_LIMIT = os.environ.get("MPMON_ANALYSIS_MEMORY", "600MB")
+MEMORY_LIMIT = os.environ.get("MPMON_ANALYSIS_MEMORY", "500MB")
 """DuckDB's memory limit (past it, sorts, joins and groupings spill to a temporary directory)."""
 THREADS = int(os.environ.get("MPMON_ANALYSIS_THREADS", "0")) or min(4, os.cpu_count() or 1)
 
@@ -90,6 +90,7 @@ def connect(
         },
     )
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     # Parquet statistics leave NaN out, so the optimizer would fold isnan() to false: keep it
     con.execute("SET disabled_optimizers = 'statistics_propagation'")
     return con, spill

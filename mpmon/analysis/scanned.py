@@ -210,8 +210,9 @@ def slowest_calls(run: Run, summary: stats.Summary, top: int = 20) -> pd.DataFra
         "WHERE call_id IN (SELECT call_id FROM _slowest_ids) GROUP BY call_id"
     ).df()
     rows = rows.merge(args, on="call_id", how="left")
-    labels = aggregate.function_map(con, RUN_VIEW).set_index(["function", "module"])["label"]
-    lanes = aggregate.process_map(con, RUN_VIEW).set_index(["host", "pid"])["label"]
+    _fine, fmap, procs = summary.extra.get("maps") or aggregate.maps(con, RUN_VIEW)
+    labels = fmap.set_index(["function", "module"])["label"]
+    lanes = procs.set_index(["host", "pid"])["label"]
     first = pd.Timestamp(summary.run["start"])
     start = rows["start_time"].astype("datetime64[us, UTC]")
     return pd.DataFrame(
