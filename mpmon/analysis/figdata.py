@@ -184,18 +184,19 @@ def _every_call(
 
 
 def _histograms(
-    con: duckdb.DuckDBPyConnection, view: str, fmap: pd.DataFrame, shown: list[str]
+    con: duckdb.DuckDBPyConnection, view: str, fine: pd.DataFrame, shown: list[str]
 ) -> dict[str, Histogram]:
     """Per shown function, its positive durations in HISTOGRAM_BINS bins (log-spaced when they span more
-    than ten times), counted where they lie."""
-    ranges = (
-        con.sql(
-            f"SELECT function, module, count(*) AS calls, min(duration_s) FILTER (duration_s > 0) AS lo, "
-            f"max(duration_s) FILTER (duration_s > 0) AS hi FROM {view} GROUP BY ALL"
-        )
-        .df()
-        .merge(fmap, on=["function", "module"])
-    )
+    than ten times), counted where they lie; ``fine`` has each (function, module)'s positive range."""
+    g = fine.groupby(["function", "module", "label"], sort=False)
+    ranges = pd.DataFrame(
+        {
+            "calls": g["calls"].sum(),
+            "lo": g["pos_min"].min(),
+            "hi": g["pos_max"].max(),
+            "positive": g["positive"].sum(),
+        }
+    ).reset_index()
     ranges = ranges[ranges["label"].isin(shown)].copy()
     ranges["lo"], ranges["hi"] = ranges["lo"].astype(float), ranges["hi"].astype(float)
     edges: dict[str, np.ndarray[Any, np.dtype[np.float64]]] = {}
@@ -223,18 +224,8 @@ def _histograms(
     for r in ranges.itertuples():
         label = str(r.label)
         if label not in edges:  # no positive duration, or all equal: one bar (or nothing) at lo
-            positive = (
-                0
-                if not np.isfinite(r.lo)
-                else int(
-                    con.sql(
-                        f"SELECT count(*) FROM {view} WHERE function = ? AND module = ? AND duration_s > 0",
-                        params=[r.function, r.module],
-                    ).fetchall()[0][0]
-                )
-            )
             lo = float(r.lo) if np.isfinite(r.lo) else 0.0
-            found[label] = Histogram(np.array([positive]), np.array([lo, lo]), False, int(r.calls))
+            found[label] = Histogram(np.array([int(r.positive)]), np.array([lo, lo]), False, int(r.calls))
             continue
         mine = counts[counts["label"] == label]
         bars = np.bincount(mine["bin"].to_numpy(dtype=np.int64), mine["n"].to_numpy(), HISTOGRAM_BINS)
