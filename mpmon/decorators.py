@@ -23,6 +23,7 @@ from .lazy import timed_lazy
 from .monitored import Monitored, TimedBase, caller_names, main_module_name
 from .options import ErrorSettings, TimerSettings
 from .render import Sanitizer, render_exception
+from .state import MAX_DEPTH as _MAX_DEPTH
 from .state import sender as _sender
 from .state import stack as _stack
 from .wire import CALL
@@ -80,6 +81,9 @@ class TimedFunction(TimedBase):
         call_no = next(s.counter)
         stack = _stack
         parent = stack.current
+        depth = stack.depth
+        if depth >= _MAX_DEPTH:
+            raise RecursionError(f"{self.name}: @Timer calls nested as deep as this thread's C stack allows")
         stack.current = call_no
         if not s.ready:
             arm()
@@ -94,8 +98,14 @@ class TimedFunction(TimedBase):
         else:
             t0 = _perf_counter_ns()
         try:
-            result = self.__wrapped__(*args, **kwargs)
+            if len(args) == 1 and not kwargs:  # a plain call: the function runs in this C frame
+                stack.depth = depth + 2
+                result = self.__wrapped__(args[0])
+            else:  # a call with *args runs in a C frame of its own: recursion reaches half as deep
+                stack.depth = depth + 3
+                result = self.__wrapped__(*args, **kwargs)
         except BaseException as exc:
+            stack.depth = depth
             begun = Begun(call_no, parent, True, start, t0, cpu0, rss0)
             finish(begun, "timer", self.name, self.module_name, type(exc).__name__,
                    self.rendered(args, kwargs), self.route, stop_clocks(begun))  # fmt: skip
@@ -107,6 +117,7 @@ class TimedFunction(TimedBase):
         else:
             t1 = _perf_counter_ns()
         stack.current = parent
+        stack.depth = depth
         rendered = None
         if args or kwargs:
             settings = self.settings

@@ -32,11 +32,13 @@ __all__ = [
     "DEFAULT_MAX_ARG_LENGTH",
     "MAX_ARGS_FIELD",
     "MAX_ITEMS",
+    "MAX_NAME",
     "MAX_TEXT",
     "Rendered",
     "Sanitizer",
     "bounded_repr",
     "bounded_text",
+    "cap_args",
     "forget_run_sanitizer",
     "render_args",
     "render_exception",
@@ -61,6 +63,8 @@ MAX_ARGS_FIELD: Final = 32_768
 characters escaped (up to 12 characters each) and every double quote doubled."""
 MAX_TEXT: Final = 64 * 1024
 """Longest exception message or traceback kept."""
+MAX_NAME: Final = 1024
+"""Longest name kept (function, module, thread, error type, logger): the collector cuts longer ones."""
 MAX_INT_BITS: Final = 4096
 """Larger ints are shown by their size (their decimal text costs time quadratic in their length)."""
 
@@ -219,15 +223,16 @@ def render_args(
         named = [(k[:limit], sanitized(bounded_repr(v, limit), sanitize)[:limit]) for k, v in items]
         if len(kwargs) > MAX_ARGS:
             named.append(("...", f"<{len(kwargs) - MAX_ARGS} more>"))
-    return _capped(positional, named)
+    return cap_args(positional, named)
 
 
 _WORST_CHAR: Final = 13  # an astral character: a 12-character escape pair; a quote: \"" (3); + a separator
 _SKELETON: Final = 64  # {"args":[],"kwargs":{}} with its quotes doubled, and some slack
 
 
-def _capped(positional: list[str], named: list[tuple[str, str]]) -> Rendered:
-    """The arguments, each cut to its share of MAX_ARGS_FIELD where the field would be longer."""
+def cap_args(positional: list[str], named: list[tuple[str, str]]) -> Rendered:
+    """The arguments, each cut to its share of MAX_ARGS_FIELD where the field would be longer (the
+    sender's cap, applied again by the collector: collector/bounds.py)."""
     texts = positional + [t for pair in named for t in pair]
     if sum(map(len, texts)) * _WORST_CHAR + _SKELETON <= MAX_ARGS_FIELD:
         return tuple(positional), tuple(named)  # the usual case: no escaping measured

@@ -15,13 +15,19 @@ secret was there and of which kind) is listed in `FORMATS`:
   contains password, passwd, passphrase, pwd, secret, token, api_key / apikey / api-key, access_key,
   private_key, auth_key, session / session_id, cookie or credential;
 - HTTP `Authorization:` and `Proxy-Authorization:` headers, and `Bearer <token>` anywhere;
-- the password of `scheme://user:password@host` URLs, and the key of Azure connection strings;
+- the password of `scheme://user:password@host` and `scheme://:password@host` URLs, and the key of
+  Azure connection strings;
+- the password glued to `-p` on a command line that mentions mysql or mariadb (`mysql -pS3cret`);
 - PEM private key blocks and JSON Web Tokens;
 - the token shapes that vendors publish for secret scanning (`VENDOR_TOKENS`: AWS, GitHub, GitLab,
   Slack, Stripe, Google, OpenAI, Anthropic, Hugging Face, npm, PyPI, and more).
 
 It is a safety net, not a guarantee: a secret with no recognizable name or shape passes through. A
 sanitizer of your own can run it first: `return mask_my_ids(mpmon.sanitizers.default(text))`.
+
+Every rule runs in time linear in the text (it runs in the caller, holding the GIL, for every captured
+log line): no two ways to match the same characters, a repeated part that cannot rescan what a previous
+start scanned, and starts only at the beginning of a name or token (benchmarks/sanitizer_time.py).
 """
 
 from __future__ import annotations
@@ -47,6 +53,19 @@ def _masked_value(match: re.Match[str]) -> str:
         return match.group(0)
     quote = match.group("quote") or "" if "quote" in match.re.groupindex else ""
     return match.group(1) + match.group(2) + quote + MASK + quote
+
+
+def _masked_quoted(match: re.Match[str]) -> str:
+    """The same for a quoted value: the quote is the first character after the separator."""
+    if not _SECRET_NAME.search(match.group(1)):
+        return match.group(0)
+    quote = match.string[match.end(2)]
+    return match.group(1) + match.group(2) + quote + MASK + quote
+
+
+QUOTED_MAX: Final = 4096
+"""The longest quoted value the pair rule masks whole (a longer one is masked up to its first space by the
+unquoted rule): the bound keeps a text with many unclosed quotes linear in time."""
 
 
 VENDOR_TOKENS: Final[tuple[tuple[str, str, str, tuple[str, ...]], ...]] = (
@@ -142,6 +161,7 @@ _NAMED: Final = (
     "Authorization header",
     "Bearer token",
     "password in a URL",
+    "mysql -p<password>",
     "Azure connection string key",
     "PEM private key block",
     "JSON Web Token",
@@ -172,18 +192,24 @@ _GENERIC: Final[tuple[_Rule, ...]] = (
         rf"\1{MASK}",
     ),
     (("bearer",), True, re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), rf"\1{MASK}"),
-    # "name": "value", 'name': 'value', name="value": the whole quoted value, spaces and all
+    # "name": "value", 'name': 'value', name="value": the whole quoted value, spaces and all. An escape
+    # and a plain character never start alike, so a value without its closing quote fails in one pass
+    # (the rule before this one backtracked exponentially on a run of backslashes).
     (
         _KEYWORDS,
         True,
-        re.compile(rf"{_NAME}([\"']?\s*[:=]\s*b?)(?P<quote>[\"'])(?:\\.|(?!(?P=quote))[^\n])*(?P=quote)"),
-        _masked_value,
+        re.compile(
+            rf"{_NAME}([\"']?\s*[:=]\s*b?)"
+            rf"(?:\"(?:[^\"\\\n]|\\.){{0,{QUOTED_MAX}}}\"|'(?:[^'\\\n]|\\.){{0,{QUOTED_MAX}}}')"
+        ),
+        _masked_quoted,
     ),
-    # name=value, name: value, unquoted
+    # name=value, name: value, unquoted; a value ends at "?" too, so that the value of a name that is not
+    # secret ("https:" of a URL) does not swallow the first parameter of its query ("?token=...")
     (
         _KEYWORDS,
         True,
-        re.compile(rf"{_NAME}([\"']?\s*[:=]\s*(?:b?[\"'])?)(?:(?![\"'])[^\s,;&}})\]])+"),
+        re.compile(rf"{_NAME}([\"']?\s*[:=]\s*(?:b?[\"'])?)(?:(?![\"'])[^\s,;&?}})\]])+"),
         _masked_value,
     ),
     # the same, URL-encoded: name%3Dvalue, %22name%22%3A%22value%22 (up to the next encoded delimiter)
@@ -202,10 +228,23 @@ _GENERIC: Final[tuple[_Rule, ...]] = (
         re.compile(r"(?i)\b((?:AccountKey|SharedAccessKey)=)[A-Za-z0-9+/=]{20,}"),
         rf"\1{MASK}",
     ),
-    # user:password@host in URLs
-    (("://",), False, re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]+:)[^\s@/]+@"), rf"\1{MASK}@"),
-    # JSON Web Tokens
-    (("eyJ",), False, re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"), MASK),
+    # user:password@host in URLs, and :password@host with no user (redis://:password@host); a scheme
+    # starts only where no scheme character precedes (else each of its letters would start a new scan)
+    (
+        ("://",),
+        False,
+        re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@"),
+        rf"\1{MASK}@",
+    ),
+    # JSON Web Tokens (starting only at the start of a run of token characters: linear)
+    (
+        ("eyJ",),
+        False,
+        re.compile(r"(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"),
+        MASK,
+    ),
+    # mysql / mariadb command lines: -p<password> (the password glued to the option)
+    (("mysql", "mariadb"), True, re.compile(r"(?<!\S)(-p)[^\s]+"), rf"\1{MASK}"),
 )
 _RULES: Final[tuple[_Rule, ...]] = _GENERIC + tuple(
     (hints, False, re.compile(rf"(?<![A-Za-z0-9_])({prefix}){rest}"), rf"\1{MASK}")

@@ -95,6 +95,7 @@ class Sender:
         self.spill = SpillTransport(discovery.log_dir)
         self.socket = SocketTransport(discovery, self.spill)
         self.transport: Transport = self.socket
+        self._lost_told = 0  # records the collector reported lost that a flush(wait=True) has told
 
     # -- the hot path's one rule -----------------------------------------------------------------
 
@@ -133,8 +134,11 @@ class Sender:
 
     def _arm(self, autostart: Callable[[], object] | None) -> None:
         self.ready, self.limit = True, BATCH_SIZE
-        if self._discovery.address is None and autostart is not None and environment.is_top_level():
-            autostart()
+        if self._discovery.address is None:
+            if autostart is not None and environment.is_top_level():
+                autostart()
+            elif not environment.is_top_level() or self._discovery.run_id:
+                self._say_no_collector()
         self._register_exit()
         self._hook_pool_results()
         self._start_flusher()
@@ -142,7 +146,8 @@ class Sender:
     def flush(self, wait: bool = False, timeout: float | None = None) -> bool:
         """Hand every buffered record to the collector (or, failing that, to a spill file) now. With
         `wait`, return once every record this process made before the call is on disk and confirmed by
-        the collector: True then, False if that could not be confirmed within `timeout` seconds."""
+        the collector: True then, False if that could not be confirmed within `timeout` seconds, or if the
+        collector reported records of this process lost (not written) since the last such flush."""
         deadline = None if timeout is None else monotonic() + timeout
         if not self.lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
             return False
@@ -155,7 +160,9 @@ class Sender:
             if not self.transport.mark(self._meta(), next(self._seqs)):
                 return False
             left = SETTLE_SECONDS * 6 if deadline is None else max(deadline - monotonic(), 0.0)
-            return self.transport.confirm(left)
+            confirmed = self.transport.confirm(left)
+            lost, self._lost_told = self.socket.lost - self._lost_told, self.socket.lost
+            return confirmed and not lost
         finally:
             self.lock.release()
 
@@ -261,6 +268,20 @@ class Sender:
             self.spill.deliver(meta, batch, seq)
 
     # -- exit, pools, fork -----------------------------------------------------------------------
+
+    def _say_no_collector(self) -> None:
+        """Once per process: a process of a run (started by multiprocessing, or one that knows the run's
+        id) finds no collector address in its environment: say where its records go instead."""
+        from .spill import spill_path
+
+        where = spill_path(self._discovery.log_dir, self._meta())
+        print(
+            f"mpmon: process {self._pid} finds no collector in its environment ({environment.ADDRESS} is "
+            "unset: removed by a library or a sandbox, or the run has stopped); its records go to "
+            f"{where}, ingested by the next collector started on {self._discovery.log_dir}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _register_exit(self) -> None:
         atexit.register(self.finish)

@@ -76,8 +76,10 @@ def _append(path: str, data: bytes) -> None:
         fd = os.open(path, _FLAGS, 0o600)  # never through a symlink (another user's trap)
         try:
             found = os.fstat(fd)
-            if not stat.S_ISREG(found.st_mode) or found.st_uid != os.geteuid():
-                raise OSError(errno.EPERM, f"refusing {path}: not a regular file of this user")
+            if not stat.S_ISREG(found.st_mode) or found.st_uid != os.geteuid() or found.st_nlink > 1:
+                raise OSError(
+                    errno.EPERM, f"refusing {path}: not a regular file of this user (or a hard link)"
+                )
             os.set_blocking(fd, True)
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:

@@ -20,7 +20,7 @@ from time import perf_counter_ns
 from typing import Any, Final, Protocol
 
 from . import environment
-from .wire import ACK, DROPPED, FLUSH, MAX_MESSAGE, SYNC, connect, encode_batch
+from .wire import ACK, DROPPED, FLUSH, LOST, MAX_MESSAGE, SYNC, connect, encode_batch
 
 __all__ = [
     "ACK_WINDOW",
@@ -134,6 +134,7 @@ class SocketTransport:
         self._unacked: deque[tuple[int, Meta, list[Record]]] = deque()
         self._unacked_count = 0
         self._connecting = threading.Lock()
+        self.lost = 0  # records the collector said it could not write (LOST), since this transport began
 
     @property
     def connected(self) -> bool:
@@ -268,6 +269,8 @@ class SocketTransport:
                 unacked = self._unacked
                 while unacked and unacked[0][0] <= confirmed:
                     self._unacked_count -= len(unacked.popleft()[2])
+            elif message.startswith(LOST):
+                self.lost += int(message[len(LOST) :])
 
 
 def count_records(batch: list[Record]) -> int:

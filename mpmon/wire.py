@@ -31,6 +31,7 @@ __all__ = [
     "FLUSH",
     "LOG",
     "LOG_FIELDS",
+    "LOST",
     "MAX_MESSAGE",
     "META_FIELDS",
     "STOP",
@@ -64,6 +65,10 @@ arguments) is about 0.6 MiB."""
 ACK: Final = b"ack:"
 """Collector to sender, `ACK + decimal seq`: every batch of this connection up to seq is on disk (or
 was counted as lost by the collector), so the sender may forget it."""
+LOST: Final = b"lost:"
+"""Collector to sender, `LOST + decimal count`, sent before the ACK it concerns: that many records of
+this connection could not be written (a failed write, a malformed or oversized batch); the run summary
+counts them. `flush(wait=True)` then returns False, and a strict run fails at stop."""
 
 # Record kinds: the first item of every record tuple.
 CALL: Final = 0

@@ -10,6 +10,8 @@ for (no logs, unknown run, empty window, unreadable time) prints one line on std
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,13 +22,15 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon import units
-from mpmon.analysis import figures, load, report, scanned, stats, trace
+from mpmon.analysis import figures, load, report, safe_files, scanned, stats, trace
 from mpmon.analysis.otlp import cli as otlp_cli
 from mpmon.units import format_duration
 
 __all__ = ["build_parser", "main"]
 
 PROG = "mpmon-analyze"
+TRACEBACK_VARIABLE = "MPMON_ANALYZE_TRACEBACK"
+"""Set (to anything) to see the traceback of a run that cannot be analysed, instead of one line."""
 TOP_FUNCTIONS = 5
 ALL_COLUMNS_BYTES = 256 * 2**20
 LIST_RUNS_NOTE = (
@@ -82,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code (0 done, 2 a user error)."""
     matplotlib.use("Agg")  # this process only writes files: never look for a display
+    _say_skipped_files()
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed by argparse
@@ -96,6 +101,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"{PROG}: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
+    except Exception as exc:  # a run that cannot be analysed: one line, never a traceback
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        reason = (str(exc).strip().splitlines() or [""])[0][:300]
+        print(f"{PROG}: error: cannot analyse {args.logdir}: {type(exc).__name__}: {reason}", file=sys.stderr)
+        print(f"{PROG}: (set {TRACEBACK_VARIABLE}=1 to see where)", file=sys.stderr)
+        return 2
+
+
+def _say_skipped_files() -> None:
+    """Files the analysis does not read (safe_files, readers) are said on stderr, one line each."""
+    logger = safe_files.LOG
+    if not any(isinstance(h, _Stderr) for h in logger.handlers):
+        logger.addHandler(_Stderr())
+        logger.propagate = False
+
+
+class _Stderr(logging.Handler):
+    """`mpmon-analyze: <message>` on the sys.stderr of the moment."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"{PROG}: {record.getMessage()}", file=sys.stderr)
 
 
 def _analyze(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon.analysis._convert import to_micros
 from mpmon.analysis.jsonlines import EVENT_CLOCK_OFFSET
+from mpmon.analysis.safe_files import skip, vet_directory
 
 __all__ = [
     "HOST_PARTITION",
@@ -43,8 +44,12 @@ def partitions(root: Path) -> dict[str, Path]:
     found = {}
     for child in sorted(root.iterdir()) if root.is_dir() else []:
         match = HOST_PARTITION.fullmatch(child.name)
-        if match and child.is_dir():
-            found[match["host"]] = child
+        if match and (child.is_dir() or child.is_symlink()):
+            reason = vet_directory(child)
+            if reason is None:
+                found[match["host"]] = child
+            else:
+                skip(child, reason)
     return found
 
 

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from mpmon import schema
 from mpmon.analysis import _legacy
 from mpmon.analysis._convert import convert, typed_arrow
+from mpmon.analysis.safe_files import open_vetted, skip
 
 __all__ = [
     "ERROR_COLUMNS",
@@ -66,7 +67,12 @@ def read_line_family(paths: Iterable[Path], skipped: dict[str, int]) -> tuple[li
     lines: list[bytes] = []
     for path in paths:
         bad = 0
-        with path.open("rb") as fh:
+        try:
+            opened = open_vetted(path)
+        except OSError as exc:  # a link, another user's file, gone: never read
+            skip(path, exc.strerror or str(exc))
+            continue
+        with opened as fh:
             for raw in fh:
                 obj = _parse_line(raw)
                 if obj is None:

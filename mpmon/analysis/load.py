@@ -11,8 +11,9 @@ this package imports.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from mpmon.analysis import _legacy, hosts, readers
 from mpmon.analysis._convert import to_micros, typed_arrow
 from mpmon.analysis.jsonlines import LineCalls, LineLog, errors_frame, read_line_family, unknown
 from mpmon.analysis.readers import ANALYSIS_COLUMNS, CATEGORY_COLUMNS
+from mpmon.analysis.safe_files import skip
 from mpmon.analysis.selection import (
     CLUSTER_GAP_S,
     RUN_EVENTS,
@@ -115,7 +117,18 @@ def read_log_dir(log_dir: str | Path, columns: Sequence[str] | None = None) -> L
     :func:`load_run`); None reads them all.
     """
     with _returning_memory():
-        return _read_log_dir(Path(log_dir), readers.columns_for(columns))
+        return _unique_calls(_read_log_dir(Path(log_dir), readers.columns_for(columns)))
+
+
+def _unique_calls(data: LogDir) -> LogDir:
+    """The rows with a call id seen before (a row written twice, or a hand-made file) left out and
+    counted: every later step keys calls by their id."""
+    ids = data.calls["call_id"]
+    repeated = ids.duplicated(keep="first").to_numpy() & (ids != "").to_numpy()
+    if not repeated.any():
+        return data
+    skip(data.path, f"{int(repeated.sum())} row(s) whose call id was already read")
+    return dataclasses.replace(data, calls=data.calls[~repeated].reset_index(drop=True))
 
 
 @contextlib.contextmanager
@@ -233,12 +246,33 @@ def _rotated(path: Path, base: str) -> list[Path]:
 def _read_tables(path: Path, columns: Sequence[str], skipped: dict[str, int]) -> pa.Table | None:
     """The CSV and Parquet results tables combined (a call in both kept once), or None if there are none."""
     csv_path, parquet = path / schema.RESULTS_CSV, path / schema.RESULTS_PARQUET
-    csv_rows = readers.read_csv_table(csv_path, columns, skipped) if csv_path.is_file() else None
-    parquet_rows = readers.read_parquet_table(parquet, columns, skipped) if parquet.exists() else None
+    csv_rows = parquet_rows = None
+    if csv_path.is_file() or csv_path.is_symlink():
+        csv_rows = _unless_bad(csv_path, readers.read_csv_table, columns, skipped)
+    if parquet.exists() or parquet.is_symlink():
+        parquet_rows = _unless_bad(parquet, readers.read_parquet_table, columns, skipped)
     if csv_rows is not None and parquet_rows is not None:
         parquet_rows = parquet_rows.filter(unknown(parquet_rows["call_id"], csv_rows["call_id"]))
     tables = [t for t in (csv_rows, parquet_rows) if t is not None]
     return pa.concat_tables(tables) if tables else None
+
+
+def _unless_bad(
+    path: Path,
+    read: Callable[[Path, Sequence[str], dict[str, int]], pa.Table | None],
+    columns: Sequence[str],
+    skipped: dict[str, int],
+) -> pa.Table | None:
+    """``read(path, ...)``, or None, with one line saying why, when the file cannot be read at all (a field
+    larger than a parser block, values that convert to nothing, junk): the other files are still read."""
+    try:
+        return read(path, columns, skipped)
+    except MemoryError:
+        raise
+    except Exception as exc:  # whatever a bad file makes a parser raise: never a traceback
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        skip(path, f"cannot read it ({type(exc).__name__}{': ' + reason if reason else ''})")
+        return None
 
 
 def _to_pandas(pieces: list[pa.Table] | pa.Table) -> pd.DataFrame:

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from mpmon import schema
 from mpmon.analysis import _legacy
 from mpmon.analysis._convert import typed_arrow
+from mpmon.analysis.safe_files import open_vetted, skip, vet, vet_directory, vetted
 
 __all__ = [
     "ANALYSIS_COLUMNS",
@@ -104,8 +105,13 @@ def shape(table: pa.Table, columns: Sequence[str]) -> pa.Table:
 
 
 def read_csv_table(path: Path, columns: Sequence[str], skipped: dict[str, int]) -> pa.Table | None:
-    """The CSV results table as Arrow (``columns`` only), or None if it holds no rows."""
-    with path.open("rb") as fh:
+    """The CSV results table as Arrow (``columns`` only), or None if it holds no rows (or is not read:
+    a link, another user's file)."""
+    reason = vet(path)
+    if reason is not None:
+        skip(path, reason)
+        return None
+    with open_vetted(path) as fh:
         header = next(csv.reader([fh.readline().decode("utf-8", "replace")]), [])
     if not header:
         return None
@@ -124,7 +130,7 @@ def read_csv_table(path: Path, columns: Sequence[str], skipped: dict[str, int]) 
 
 def _last_newline(path: Path) -> tuple[int, int]:
     """The offset just past the file's last newline, and 1 if a partial last line lies beyond it."""
-    with path.open("rb") as fh:
+    with open_vetted(path) as fh:
         size = fh.seek(0, io.SEEK_END)
         end = size
         while end > 0:
@@ -142,7 +148,7 @@ class _Prefix(io.RawIOBase):
     """The first ``limit`` bytes of a file, as a readable stream."""
 
     def __init__(self, path: Path, limit: int) -> None:
-        self._fh = path.open("rb")
+        self._fh = open_vetted(path)
         self._left = limit
 
     def readable(self) -> bool:
@@ -210,7 +216,8 @@ def _grouped(reader: pa.RecordBatchReader, columns: Sequence[str]) -> Iterator[p
 
 def _read_legacy_csv(path: Path, columns: Sequence[str], skipped: dict[str, int]) -> pa.Table | None:
     """The original module's results CSV, mapped to schema columns; None (all lines skipped) if unknown."""
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False, on_bad_lines="skip", engine="python")
+    with open_vetted(path) as fh:
+        frame = pd.read_csv(fh, dtype=str, keep_default_na=False, on_bad_lines="skip", engine="python")
     rows = _legacy.legacy_frame(frame)
     if rows is None:
         skipped[path.name] = skipped.get(path.name, 0) + len(frame)
@@ -223,16 +230,33 @@ def _read_legacy_csv(path: Path, columns: Sequence[str], skipped: dict[str, int]
 
 def read_parquet_table(path: Path, columns: Sequence[str], skipped: dict[str, int]) -> pa.Table | None:
     """The Parquet dataset (in-progress ``_``/``.`` files ignored), or a single legacy Parquet file."""
-    if path.is_file():
-        frame = pq.read_table(path).to_pandas()
+    if path.is_file() or path.is_symlink():
+        reason = vet(path)
+        if reason is not None:
+            skip(path, reason)
+            return None
+        with open_vetted(path) as fh:
+            frame = pq.read_table(fh).to_pandas()
         rows = frame if set(schema.COLUMN_NAMES) <= set(frame.columns) else _legacy.legacy_frame(frame)
         return None if rows is None else shape(typed_arrow(rows, path.name, skipped), columns)
+    reason = vet_directory(path)
+    if reason is not None:
+        skip(path, reason)
+        return None
+    parts = [str(part) for part in _parts(path)]
+    if not parts:
+        return None
     try:
         return _scan(
-            pa_ds.dataset(path, format=_parquet_format(columns), schema=schema.arrow_schema()), columns
+            pa_ds.dataset(parts, format=_parquet_format(columns), schema=schema.arrow_schema()), columns
         )
     except (pa.ArrowException, OSError):  # one unreadable part: read the parts one by one
         return _read_parts(path, columns, skipped)
+
+
+def _parts(path: Path) -> list[Path]:
+    """The complete part files of a dataset directory (not ``_``/``.`` ones) that pass the vetting."""
+    return vetted(sorted(p for p in path.rglob("*.parquet") if not p.name.startswith(("_", "."))))
 
 
 def _parquet_format(columns: Sequence[str]) -> pa_ds.ParquetFileFormat:
@@ -255,10 +279,11 @@ def _scan(dataset: pa_ds.Dataset, columns: Sequence[str]) -> pa.Table | None:
 def _read_parts(path: Path, columns: Sequence[str], skipped: dict[str, int]) -> pa.Table | None:
     """Each readable part file of a Parquet dataset; an unreadable part is counted in ``skipped``."""
     tables = []
-    for part in sorted(p for p in path.rglob("*.parquet") if not p.name.startswith(("_", "."))):
+    for part in _parts(path):
         try:
-            present = pq.read_schema(part).names
-            table = pq.read_table(part, columns=[n for n in columns if n in present])
+            with open_vetted(part) as fh:
+                present = pq.read_schema(fh).names
+                table = pq.read_table(fh, columns=[n for n in columns if n in present])
             tables.append(shape(table, columns))
         except (pa.ArrowException, OSError, KeyError):
             skipped[f"{path.name}/{part.name}"] = 1

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from .. import rows, schema
 from ..units import plural
 from . import files
+from .outcome import describe_losses
 from .report import say
 
 __all__ = ["QUARANTINE_BYTES", "QUARANTINE_ITEM", "Meta", "Quarantine", "Stats"]
@@ -52,6 +53,8 @@ class Stats:
     dropped: int = 0  # records the senders dropped under the drop policy, as they reported
     files_reopened: int = 0  # log or results files found removed or replaced, and started anew
     unsafe_files: int = 0  # spill files or log paths refused: a symlink, not regular, or another user's
+    refused_spills: int = 0  # of those: spill files never read, so their records are lost
+    directories_recreated: int = 0  # the log directory (and its lock file) made again after it went
 
     def counts(self) -> dict[str, Any]:
         """Every count but the processes, for the ledger (a restarted writer carries on from them)."""
@@ -59,12 +62,24 @@ class Stats:
         counts["by_source"] = dict(self.by_source)
         return counts
 
-    def message(self, run_id: str) -> str:
+    def lost(self, drop_policy: str) -> dict[str, int]:
+        """What the run lost, by reason (outcome.LOSS_REASONS); empty when every record was written."""
+        counts = {
+            "write_failures": self.write_failures,
+            "rejected_payloads": self.rejected,
+            "refused_spill_files": self.refused_spills,
+            "unrequested_drops": 0 if drop_policy == "drop" else self.dropped,
+        }
+        return {why: count for why, count in counts.items() if count}
+
+    def message(self, run_id: str, drop_policy: str = "block") -> str:
         calls = plural(sum(self.by_source.values()), "call")
         processes, errors = plural(len(self.processes), "process"), plural(self.errors, "error")
-        return f"run {run_id}: {calls} from {processes}, {errors}"
+        losses = describe_losses(self.lost(drop_policy))
+        incomplete = f"; INCOMPLETE: {losses}" if losses else ""
+        return f"run {run_id}: {calls} from {processes}, {errors}{incomplete}"
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, drop_policy: str = "block") -> dict[str, Any]:
         """The run_summary line's counts, each named for what it counts."""
         return {
             "records_by_source": dict(self.by_source),
@@ -82,6 +97,10 @@ class Stats:
             "write_failures": self.write_failures,
             "files_reopened": self.files_reopened,
             "unsafe_files": self.unsafe_files,
+            "refused_spill_files": self.refused_spills,
+            "directories_recreated": self.directories_recreated,
+            "lost": self.lost(drop_policy),
+            "complete": not self.lost(drop_policy),
         }
 
     def restore(self, counts: dict[str, Any], processes: set[tuple[str, int]]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import json
 import os
 import secrets
 import select
@@ -115,7 +116,8 @@ def start_collector(
     for example one id shared by the collectors of several hosts.
 
     `strict=True`: a run whose records could not all be confirmed on disk (its collector killed at stop,
-    or unable to drain or to start again) makes `stop_collector()` raise RunIncomplete, and, stopped at
+    or unable to drain or to start again, or records it could not write, rejected, or found only in
+    refused spill files) makes `stop_collector()` raise RunIncomplete, and, stopped at
     exit, the program exit with status 3. Either way it is said on stderr.
 
     A log file that exists but is a symlink, not a regular file, or another user's is refused here
@@ -173,11 +175,11 @@ def stop_collector(timeout: float | None = None) -> None:
         return
     _running = None
     capture.uninstall()
-    confirmed, failure = False, ""
+    confirmed, failure, lost = False, "", dict[str, int]()
     try:
         if not current.alive():
             current.restart()  # ingests what was spilled while it was down, then stops
-        confirmed = _request_stop(current, deadline)
+        confirmed, lost = _request_stop(current, deadline)
     except (OSError, RuntimeError) as exc:
         failure = str(exc)
     finally:
@@ -185,7 +187,9 @@ def stop_collector(timeout: float | None = None) -> None:
         _unpublish()
         sender.rediscover()
         shutil.rmtree(current.config.private_dir, ignore_errors=True)
-    incomplete = outcome.report(current.run_id, current.log_dir, current.deaths, failure, confirmed, ended)
+    incomplete = outcome.report(
+        current.run_id, current.log_dir, current.deaths, failure, confirmed, ended, lost
+    )
     if incomplete and current.strict:
         raise RunIncomplete(incomplete)
 
@@ -335,8 +339,9 @@ def _unpublish() -> None:
         os.environ.pop(name, None)
 
 
-def _request_stop(current: Collector, deadline: float) -> bool:
-    """Ask the collector to drain (within half the time left) and close; True once it answered."""
+def _request_stop(current: Collector, deadline: float) -> tuple[bool, dict[str, int]]:
+    """Ask the collector to drain (within half the time left) and close; True once it answered, with
+    what the run lost (outcome.LOSS_REASONS)."""
     config = current.config
     left = max(deadline - time.monotonic(), 0.1)
     try:
@@ -344,12 +349,21 @@ def _request_stop(current: Collector, deadline: float) -> bool:
         with time_limit(conn, max(deadline - time.monotonic(), 0.01)):
             conn.send_bytes(STOP + b":%.3f" % (left / 2))
     except (OSError, EOFError, AuthenticationError):
-        return False
+        return False, {}
     with conn, contextlib.suppress(EOFError, OSError):
         if conn.poll(max(deadline - time.monotonic(), 0)):
-            conn.recv_bytes()
-            return True
-    return False
+            return True, _losses(conn.recv_bytes())
+    return False, {}
+
+
+def _losses(answer: bytes) -> dict[str, int]:
+    """The counts of what the run lost, from the collector's answer to STOP (`stopped:{json}`)."""
+    _, _, counts = answer.partition(b":")
+    try:
+        lost = json.loads(counts or b"{}")
+    except ValueError:
+        return {"unreadable_answer": 1}
+    return {str(k): int(v) for k, v in lost.items()} if isinstance(lost, dict) else {}
 
 
 def _connect(address: str, authkey: bytes, timeout: float) -> connection.Connection:

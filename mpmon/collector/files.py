@@ -1,7 +1,8 @@
 """The collector's file safety, as small named mechanisms the sinks use.
 
 - `open_fd()` opens without following a symlink (`O_NOFOLLOW`) and accepts only a regular file owned by
-  the collector's user (`UnsafeFile` otherwise); a new file is 0600 (the collector's umask, made from
+  the collector's user with one link (a hard link planted in the directory names a file outside it just
+  as a symlink does; `UnsafeFile` otherwise); a new file is 0600 (the collector's umask, made from
   `start_collector(file_mode=...)`).
 - `check_existing()` refuses, before a run starts, a log path that is a link, not a regular file, or
   another user's.
@@ -26,7 +27,7 @@ _NOFOLLOW: Final = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # O_NONBLOCK: a
 
 
 class UnsafeFile(OSError):
-    """A path the collector refuses to open: a symlink, not a regular file, or another user's."""
+    """A path the collector refuses to open: a symlink, a hard link, not a regular file, or another user's."""
 
 
 def open_fd(path: str, flags: int = os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode: int = 0o666) -> int:
@@ -53,10 +54,12 @@ def _check(path: str, found: os.stat_result) -> None:
         raise UnsafeFile(errno.EPERM, f"refusing {path}: not a regular file")
     if found.st_uid != os.geteuid():
         raise UnsafeFile(errno.EPERM, f"refusing {path}: owned by uid {found.st_uid}, not by this user")
+    if found.st_nlink > 1:
+        raise UnsafeFile(errno.EMLINK, f"refusing {path}: it is a hard link ({found.st_nlink} names)")
 
 
 def check_existing(path: str) -> None:
-    """UnsafeFile if `path` exists and is a symlink, not a regular file, or another user's."""
+    """UnsafeFile if `path` exists and is a symlink, a hard link, not a regular file, or another user's."""
     try:
         found = os.lstat(path)
     except FileNotFoundError:
@@ -89,6 +92,17 @@ class DirectoryLock:
         self._owner = owner.encode()
         self._fd = open_fd(path, os.O_RDWR | os.O_CREAT)
         self._depth = 0
+
+    @property
+    def fd(self) -> int:
+        return self._fd
+
+    def reopen(self) -> None:
+        """Open the lock file again (created if it went), between rounds: it was removed with its
+        directory, and a second run would otherwise lock another file than this one."""
+        fd = open_fd(self.path, os.O_RDWR | os.O_CREAT)
+        self.close()
+        self._fd = fd
 
     def __enter__(self) -> DirectoryLock:
         if self._depth == 0:

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from .. import schema
 from ..spill import BATCH_KEY, DROPPED_EVENT
-from . import files, tables
+from . import bounds, files, tables
 
 __all__ = ["Spill", "leftovers", "parse", "read_lines", "spill_files"]
 
@@ -65,7 +65,7 @@ def parse(lines: list[str], seen: Callable[[str, int], bool]) -> Spill:
 
 
 def _parse_line(line: str, seen: Callable[[str, int], bool], spill: Spill) -> None:
-    entry = json.loads(line)
+    entry = bounds.bound_entry(json.loads(line))
     mark = entry.pop(BATCH_KEY, None)
     if mark is not None:
         prefix, _, seq = str(mark).rpartition(":")

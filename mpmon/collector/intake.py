@@ -77,6 +77,7 @@ class SpillIntake:
     def _refuse(self, path: str, exc: OSError) -> None:
         self._refused.add(path)
         self.stats.unsafe_files += 1
+        self.stats.refused_spills += 1
         say("unsafe", f"not ingesting {path}: {exc}")
 
     def _ingest_leftovers(self) -> None:
@@ -98,15 +99,19 @@ class SpillIntake:
             say("ingest", f"cannot ingest {taken} yet: {exc}")
             return
         spill = ingest.parse(lines, self.ledger.seen)
-        with self._round():
-            try:
-                self._write_spill(spill)
-                self.flush()
-            except OSError as exc:
-                say("ingest", f"cannot ingest {taken} yet: {exc}")
-                self._reopen()
-                return
-            self.commit(sorted(spill.batches), (taken,))
+        try:
+            with self._round():
+                try:
+                    self._write_spill(spill)
+                    self.flush()
+                except OSError as exc:
+                    say("ingest", f"cannot ingest {taken} yet: {exc}")
+                    self._reopen()
+                    return
+                self.commit(sorted(spill.batches), (taken,))
+        except OSError as exc:  # the round could not start: the directory is gone or unreachable
+            say("ingest", f"cannot ingest {taken} yet: {exc}")
+            return
         with contextlib.suppress(OSError):
             os.remove(taken)
 

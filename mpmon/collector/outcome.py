@@ -2,17 +2,29 @@
 run started with `start_collector(strict=True)`, raised from `stop_collector()` (RunIncomplete), or, when
 the run is stopped at exit, made the program's exit status (EXIT_STATUS).
 
-A run is complete when its collector drained every peer and ended in time: every record handed over is
-then on disk. A collector that died during the run and was restarted, having ingested what was spilled
-meanwhile, leaves the run complete, but is reported.
+A run is complete when its collector drained every peer, ended in time and lost nothing: every record
+handed over is then on disk. What the collector lost it reports in its answer to the stop request (the
+`lost` counts of the run summary, LOSS_REASONS): records it could not write, batches or lines it
+rejected (quarantined), spill files it refused, drops the run did not ask for. A collector that died
+during the run and was restarted, having ingested what was spilled meanwhile, leaves the run complete,
+but is reported.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import Final
 
-__all__ = ["EXIT_STATUS", "RunIncomplete", "report", "say"]
+__all__ = ["EXIT_STATUS", "LOSS_REASONS", "RunIncomplete", "describe_losses", "report", "say"]
+
+LOSS_REASONS: Final = {
+    "write_failures": "records could not be written (the log directory was missing, unwritable or full)",
+    "rejected_payloads": "batches or lines were rejected as malformed or oversized (see the quarantine file)",
+    "refused_spill_files": "spill files were refused (a link, not a regular file, or another user's)",
+    "unrequested_drops": "records were dropped by senders although the run's drop policy is block",
+}
+"""Each count of the run summary's `lost` object, and what it means."""
 
 EXIT_STATUS: Final = 3
 """The exit status of a strict run that ends, at exit, without its records confirmed on disk."""
@@ -22,9 +34,22 @@ class RunIncomplete(RuntimeError):
     """A run started with `strict=True` ended without the collector confirming every record written."""
 
 
-def report(run_id: str, log_dir: str, deaths: list[str], failure: str, confirmed: bool, ended: bool) -> str:
+def describe_losses(lost: Mapping[str, int]) -> str:
+    """The losses of a run in words ("" if none): "1,024 records could not be written (...); ..."."""
+    return "; ".join(f"{count:,} {LOSS_REASONS.get(why, why)}" for why, count in lost.items() if count)
+
+
+def report(
+    run_id: str,
+    log_dir: str,
+    deaths: list[str],
+    failure: str,
+    confirmed: bool,
+    ended: bool,
+    lost: Mapping[str, int] | None = None,
+) -> str:
     """Say on stderr what the stop of a run could not confirm; return why the run is incomplete ("" if
-    it is complete)."""
+    it is complete). `lost`: the collector's counts of what it could not write (LOSS_REASONS)."""
     if deaths:
         say(
             f"WARNING: the collector of run {run_id} died {len(deaths)} time(s) during the run "
@@ -44,6 +69,11 @@ def report(run_id: str, log_dir: str, deaths: list[str], failure: str, confirmed
     if not confirmed:
         why = f"the collector of run {run_id} ended without confirming that it drained every peer"
         say(why)
+        return why
+    losses = describe_losses(lost or {})
+    if losses:
+        why = f"run {run_id} is incomplete: {losses}"
+        say(f"WARNING: {why}")
         return why
     return failure and f"the collector of run {run_id} could not be stopped cleanly: {failure}"
 

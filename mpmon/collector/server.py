@@ -6,7 +6,8 @@ replaced. One thread accepts connections and runs each handshake in a thread of 
 limit, so a peer that never answers delays no one. The main thread waits on every connection at once
 and reads without blocking, keeping a message until all of it has come, so a peer frozen in the middle
 of a message stalls nothing. After the writer has written and committed a round, each sender is told
-(ACK) the last of its batches that is on disk. A stop request drains every connection, within the
+(ACK) the last of its batches that is on disk, preceded (LOST) by how many of its records could not be
+written, if any. A stop request drains every connection, within the
 time it allows, before the files are closed; so does the end of the supervisor.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import struct
 import threading
@@ -22,7 +24,20 @@ from multiprocessing import AuthenticationError, connection
 from typing import Any, Final
 
 from ..units import format_duration
-from ..wire import ACK, FLUSH, MAX_MESSAGE, STOP, STOPPED, SYNC, Batch, RejectedPayload, admit, decode_batch
+from ..wire import (
+    ACK,
+    FLUSH,
+    LOST,
+    MAX_MESSAGE,
+    STOP,
+    STOPPED,
+    SYNC,
+    Batch,
+    RejectedPayload,
+    admit,
+    decode_batch,
+)
+from .bounds import Unbounded, bound_batch
 from .report import say
 from .settings import Settings
 from .writer import Writer
@@ -73,8 +88,9 @@ class Server:
         if unfinished:
             self.writer.reject(f"{unfinished} peers stopped in the middle of a message")
         self.writer.stop()
-        for requester in self._stop_requests:
-            requester.send(STOPPED, wait=True)
+        lost = self.writer.stats.lost(self.writer.settings.drop_policy)
+        for requester in self._stop_requests:  # with what the run lost, for the stop's outcome
+            requester.send(STOPPED + b":" + json.dumps(lost).encode(), wait=True)
 
     # -- connections ----------------------------------------------------------------------------------
 
@@ -185,22 +201,36 @@ class Server:
     def _write(self, received: list[tuple[_Peer, bytes]]) -> None:
         batches: list[Batch] = []
         last: dict[_Peer, int] = {}
+        unreadable: dict[_Peer, int] = {}
         for peer, payload in received:
             try:
                 batch = decode_batch(payload)
+                batch = batch._replace(records=bound_batch(batch.records))  # whatever the sender sent
+            except Unbounded as exc:  # decoded, but past every bound: kept aside, reported lost
+                self.writer.reject(str(exc), payload, oversized=True)
+                unreadable[peer] = unreadable.get(peer, 0) + exc.records
+                peer.prefix = batch.meta[3]
+                if batch.seq:
+                    last[peer] = peer.last_seq = batch.seq
+                continue
             except RejectedPayload as exc:
                 self.writer.reject(str(exc), payload)
+                unreadable[peer] = unreadable.get(peer, 0) + 1  # records unknown: at least one each
                 continue
             batches.append(batch)
+            peer.prefix = batch.meta[3]
             if batch.seq:
                 last[peer] = peer.last_seq = batch.seq
-        self.writer.write(batches)  # written, pushed to the operating system and committed
+        lost = self.writer.write(batches)  # written, pushed to the operating system and committed
         if self._flush_requests:  # FLUSH: the rows must be visible to readers before the ACK
             self.writer.close_parts()
             for peer in self._flush_requests:
                 last[peer] = peer.last_seq
             self._flush_requests.clear()
         for peer, seq in last.items():
+            count = lost.pop(peer.prefix, 0) + unreadable.get(peer, 0)
+            if count:  # before the ACK: the sender learns that these records are not on disk
+                peer.send(LOST + str(count).encode())
             peer.send(ACK + str(seq).encode())
 
     def _drain(self, deadline: float) -> None:
@@ -220,6 +250,7 @@ class _Peer:
         self.outbox = bytearray()
         self.closed = False
         self.last_seq = 0  # the last batch number received from this peer
+        self.prefix = ""  # the id prefix of its batches (one sender process per connection)
 
     def fileno(self) -> int:
         return self.fd

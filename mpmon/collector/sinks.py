@@ -52,7 +52,6 @@ class JsonLinesSink:
     """
 
     def __init__(self, path: str, max_bytes: int, backup_count: int, noticed: Noticed = _ignore) -> None:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         self._rotation = _SafeRotatingFile(
             path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8", delay=True
         )
@@ -95,6 +94,7 @@ class JsonLinesSink:
                 stream.close()
             stream = self._rotation.stream = None
         if stream is None:
+            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)  # a custom error log's directory
             stream = self._rotation.stream = self._rotation._open()
         return stream
 
@@ -192,7 +192,6 @@ class ParquetSink:
     PART_SECONDS = 30.0
 
     def __init__(self, directory: str, run_id: str, arrow_schema: pa.Schema | None = None) -> None:
-        os.makedirs(directory, exist_ok=True)
         self.directory = directory
         self._run_id = run_id
         self._schema = schema.arrow_schema() if arrow_schema is None else arrow_schema

@@ -18,6 +18,7 @@ import logging.config
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -66,6 +67,7 @@ class Writer(SpillIntake):
         self._refused: set[str] = set()
         self.quarantine = Quarantine(self.log_dir, self.run_id)
         self._round_sizes: dict[str, list[int]] = {}
+        self._lost: Counter[str] = Counter()  # records of this round not written, by sender
         # First: dictConfig closes every logging handler that exists, the sinks' rotating files included.
         self._console = ConsoleSink(_console_logger(settings.logging_config))
         self._sinks = RunSinks(settings, self._noticed)
@@ -100,10 +102,10 @@ class Writer(SpillIntake):
 
     def _summary(self, s: Stats) -> None:
         settings = self.settings
-        summary = s.summary()
+        summary = s.summary(settings.drop_policy)
         self._event(
             schema.RUN_SUMMARY_EVENT,
-            s.message(self.run_id),
+            s.message(self.run_id, settings.drop_policy),
             tag=settings.tag,
             drop_policy=settings.drop_policy,
             **summary,
@@ -129,33 +131,47 @@ class Writer(SpillIntake):
     def _round(self) -> Iterator[None]:
         """Hold the directory's lock, say this writer writes now, and note the files' sizes (a failed
         write is cut back to them: bytes another run wrote are never removed)."""
+        self._recover_directory()
         with self._lock:
             self._lock.mark()
             self._round_sizes = sizes_of(self._sinks.paths())
-            yield
-
-    def write(self, batches: list[Batch]) -> None:
-        """Write every record of these batches (but those already written), push the files to the
-        operating system and commit the round; after that the batches may be confirmed."""
-        fresh = [b for b in batches if not (b.seq and self.ledger.seen(Meta(*b.meta).id_prefix, b.seq))]
-        with self._round():
             try:
-                calls: list[tuple[Meta, list[tuple[Any, ...]]]] = []
-                for batch in fresh:
-                    meta = Meta(*batch.meta)
-                    try:
-                        calls.append((meta, self._write_batch(meta, batch.records)))
-                    except OSError:
-                        raise
-                    except Exception as exc:  # whatever a hostile batch holds: never fatal
-                        self.reject(f"malformed records: {exc!r}", repr(batch.records))
-                self._write_calls([part for part in calls if part[1]])
-                self.flush()
-            except OSError as exc:
-                self._write_failed(exc, sum(len(b.records) for b in fresh))
-            if self._slow:
-                time.sleep(self._slow * len(fresh))
-            self.commit([(Meta(*b.meta).id_prefix, b.seq) for b in fresh if b.seq])
+                yield
+            finally:
+                self._round_sizes = {}  # a failure outside a round cuts nothing back
+
+    def write(self, batches: list[Batch]) -> Counter[str]:
+        """Write every record of these batches (but those already written), push the files to the
+        operating system and commit the round; after that the batches may be confirmed. Returns the
+        records that could not be written, by sender (id prefix): they are confirmed as lost (LOST)."""
+        fresh = [b for b in batches if not (b.seq and self.ledger.seen(Meta(*b.meta).id_prefix, b.seq))]
+        self._lost = Counter()
+        try:
+            with self._round():
+                try:
+                    self._write_fresh(fresh)
+                except OSError as exc:
+                    self._write_failed(exc, fresh)
+                if self._slow:
+                    time.sleep(self._slow * len(fresh))
+                self.commit([(Meta(*b.meta).id_prefix, b.seq) for b in fresh if b.seq])
+        except OSError as exc:  # the round could not even start: the directory is gone or unreachable
+            self._write_failed(exc, fresh)
+        return self._lost
+
+    def _write_fresh(self, fresh: list[Batch]) -> None:
+        calls: list[tuple[Meta, list[tuple[Any, ...]]]] = []
+        for batch in fresh:
+            meta = Meta(*batch.meta)
+            try:
+                calls.append((meta, self._write_batch(meta, batch.records)))
+            except OSError:
+                raise
+            except Exception as exc:  # whatever a hostile batch holds: never fatal
+                lost = (meta, len(batch.records))
+                self.reject(f"malformed records: {exc!r}", repr(batch.records), lost=lost)
+        self._write_calls([part for part in calls if part[1]])
+        self.flush()
 
     def commit(self, batches: list[tuple[str, int]], ingested: tuple[str, ...] = ()) -> None:
         """Record in the ledger the files' sizes now and the batches written since the last commit."""
@@ -166,8 +182,13 @@ class Writer(SpillIntake):
         self._committed_processes.update(new)
         self.ledger.commit(sizes_of(self._sinks.paths()), batches, ingested, self.stats.counts(), new)
 
-    def _write_failed(self, exc: OSError, count: int) -> None:
-        """A file could not be written: count the records as lost, say so, cut the files back, go on."""
+    def _write_failed(self, exc: OSError, fresh: list[Batch]) -> None:
+        """A file could not be written: count the records as lost (and tell their senders), say so, cut
+        the files back, go on with fresh sinks (they open the files again once they can)."""
+        count = 0
+        for batch in fresh:
+            self._lost[Meta(*batch.meta).id_prefix] += len(batch.records)
+            count += len(batch.records)
         self.stats.write_failures += count
         if isinstance(exc, files.UnsafeFile):
             self.stats.unsafe_files += 1
@@ -177,14 +198,36 @@ class Writer(SpillIntake):
 
     def _reopen(self) -> None:
         """Close every file whatever state a failed write left it in, cut it back to its size at the
-        start of the round (so that it parses), and start again with fresh sinks."""
+        start of the round (so that it parses), and start again with fresh sinks, which open their files
+        on first use."""
         self.close(quietly=True)
-        self.ledger.cut_back(self._round_sizes)
+        with contextlib.suppress(OSError):
+            self.ledger.cut_back(self._round_sizes)
         self._sinks = RunSinks(self.settings, self._noticed)
 
-    def reject(self, reason: str, payload: bytes | str = b"", oversized: bool = False) -> None:
-        """Count a batch or message that cannot be written, and keep it in the quarantine file."""
+    def _recover_directory(self) -> None:
+        """Before a round: if the log directory or its lock file went (removed by a user), make them
+        again, so that this round writes where readers look and a second run locks the same file.
+        OSError if that cannot be done now (the round then fails and is counted)."""
+        if os.path.isdir(self.log_dir) and not files.replaced(self._lock.path, self._lock.fd):
+            return
+        os.makedirs(self.log_dir, exist_ok=True)
+        self._lock.reopen()
+        self.stats.directories_recreated += 1
+        say("recreated", f"{self.log_dir} or its lock file was removed; made them again and went on")
+
+    def reject(
+        self,
+        reason: str,
+        payload: bytes | str = b"",
+        oversized: bool = False,
+        lost: tuple[Meta, int] | None = None,
+    ) -> None:
+        """Count a batch or message that cannot be written, and keep it in the quarantine file; `lost`:
+        whose records (and how many) it held, told to their sender as lost."""
         self.stats.rejected += 1
+        if lost is not None:
+            self._lost[lost[0].id_prefix] += lost[1]
         self.stats.oversized += oversized
         say("reject", f"rejected a batch: {reason}")
         if payload:
@@ -218,7 +261,7 @@ class Writer(SpillIntake):
             groups = _group([record[-1] for _, calls in parts for record in calls])
         except _MALFORMED:
             if len(parts) == 1:
-                self.reject("malformed call records", repr(parts[0][1]))
+                self.reject("malformed call records", repr(parts[0][1]), lost=(parts[0][0], len(parts[0][1])))
                 return
             for part in parts:
                 self._write_calls([part])

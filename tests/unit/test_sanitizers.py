@@ -24,6 +24,7 @@ CASES: dict[str, tuple[str, str, str]] = {
     "Authorization header": ("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz", "authorization needed"),
     "Bearer token": ("sent bearer abcdefgh12345678", "abcdefgh12345678", "the bearer of bad news"),
     "password in a URL": ("postgres://bob:hunter2@db:5432/x", "hunter2", "https://example.org/a:b@c"),
+    "mysql -p<password>": ("mysql -u root -phunter2 shop", "hunter2", "ssh -p2222 host"),
     "Azure connection string key": ("AccountName=x;AccountKey=" + B64, B64, "AccountKey=short"),
     "PEM private key block": (
         "-----BEGIN RSA PRIVATE KEY-----\n" + B64 + "\n-----END RSA PRIVATE KEY-----",
