@@ -17,16 +17,17 @@ import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from mpmon import schema
-from mpmon.analysis import hosts
+from mpmon.analysis import hosts, readers, safe_files
 from mpmon.analysis.jsonlines import LineCalls, LineLog, errors_frame, read_line_family
 from mpmon.analysis.selection import RUN_EVENTS, AnalysisError
 
@@ -39,10 +40,9 @@ THREADS = int(os.environ.get("MPMON_ANALYSIS_THREADS", "0")) or min(4, os.cpu_co
 _DUCK_TYPES = {"string": "VARCHAR", "timestamp": "TIMESTAMPTZ", "float": "DOUBLE", "int": "BIGINT"}
 _KINDS = {c.name: c.kind for c in schema.COLUMNS}
 
+DEDUP_CHECK_ROWS = 5_000_000
+"""A CSV of up to this many rows is checked for repeated call ids (a hash of every id: paid once)."""
 _CSV_IDS = "<the CSV table's call ids>"
-
-Vet = Callable[[Path], bool]
-"""Says whether the analysis may open a file (the trust rules); a file it refuses is skipped."""
 
 
 @dataclass
@@ -101,7 +101,7 @@ def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def open_source(path: Path, vet: Vet | None = None) -> Source | None:
+def open_source(path: Path) -> Source | None:
     """Scan ``path`` (an ordinary log directory or a multi-host root); None if it holds tables the scan
     does not read (the original module's, or rows without a run id)."""
     parts = hosts.partitions(path)
@@ -117,7 +117,7 @@ def open_source(path: Path, vet: Vet | None = None) -> Source | None:
     skipped: dict[str, int] = {}
     for number, (folder, host) in enumerate(dirs):
         lines = _read_lines(folder, host, skipped)
-        tables = _table_selects(folder, vet)
+        tables = _table_selects(folder)
         if lines is None or tables is None:
             _drop(con, spill)
             return None
@@ -126,7 +126,11 @@ def open_source(path: Path, vet: Vet | None = None) -> Source | None:
         errors.append(entries)
         timing.append(timing_log)
         error_logs.append(error_log)
-        selects += _stored(con, f"t{number}", tables, extra, host)
+        try:
+            selects += _stored(con, f"t{number}", tables, extra, host, skipped)
+        except _BadTable:  # a CSV with rows that do not parse: the loading path says and skips them
+            _drop(con, spill)
+            return None
     if not selects:
         _drop(con, spill)
         return None
@@ -140,8 +144,17 @@ def open_source(path: Path, vet: Vet | None = None) -> Source | None:
     return source
 
 
+class _BadTable(Exception):
+    """A results table with rows that do not parse (beyond a torn last line)."""
+
+
 def _stored(
-    con: duckdb.DuckDBPyConnection, name: str, scans: list[str], extra: pa.Table | None, host: str
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    scans: list[str],
+    extra: pa.Table | None,
+    host: str,
+    skipped: dict[str, int],
 ) -> list[str]:
     """SELECTs of one folder's calls: Parquet scanned in place, CSV parsed once into a table of the
     on-disk database (a CSV scan parses every time), and the line calls the tables lack."""
@@ -149,7 +162,7 @@ def _stored(
     for number, scan in enumerate(scans):
         shaped = _shaped(scan.replace(_CSV_IDS, f"SELECT call_id FROM {name}_csv0"), host)
         if scan.startswith("read_csv"):
-            con.execute(f"CREATE TABLE {name}_csv{number} AS {shaped}")
+            _store_csv(con, f"{name}_csv{number}", shaped, scan, skipped)
             shaped = f"SELECT * FROM {name}_csv{number}"
         selects.append(shaped)
     if extra is None or not extra.num_rows:
@@ -164,6 +177,28 @@ def _stored(
     con.execute(f"CREATE TABLE {name}_lines AS {query}")
     con.unregister(f"{name}_lines_arrow")
     return [*selects, f"SELECT * FROM {name}_lines"]
+
+
+def _store_csv(
+    con: duckdb.DuckDBPyConnection, table: str, shaped: str, scan: str, skipped: dict[str, int]
+) -> None:
+    """Parse a CSV once into ``table``; a torn last line (a writer stopped mid-row) is counted in
+    ``skipped``, any other row that does not parse raises :class:`_BadTable`."""
+    path = Path(scan.split("'", 2)[1].replace("''", "'"))
+    try:
+        con.execute(f"CREATE TABLE {table} AS {shaped}")
+        rejected = con.sql("SELECT count(*) FROM reject_errors").fetchall()[0][0]
+        con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+    except duckdb.Error as exc:
+        raise _BadTable(str(exc)) from None
+    torn = readers._last_newline(path)[1]
+    if rejected > torn:
+        raise _BadTable(f"{rejected} rows of {path} do not parse")
+    if rejected:
+        skipped[path.name] = skipped.get(path.name, 0) + rejected
+    rows, ids = con.sql(f"SELECT count(*), count(DISTINCT call_id) FROM {table}").fetchall()[0]
+    if rows <= DEDUP_CHECK_ROWS and ids < rows:  # a call written twice: the loading path drops and says
+        raise _BadTable(f"{rows - ids} repeated call ids in {path}")
 
 
 def _has_logs(path: Path) -> bool:
@@ -204,24 +239,30 @@ def _read_lines(
     return events, errors, timing_log, error_log, calls.rows
 
 
-def _table_selects(folder: Path, vet: Vet | None) -> list[str] | None:
-    """Scans of the folder's results tables; None for the original module's tables."""
+def _table_selects(folder: Path) -> list[str] | None:
+    """Scans of the folder's results tables (only files :mod:`.safe_files` lets the analysis open); None
+    for the original module's tables, or a Parquet part whose footer does not read (the loading path
+    reads those part by part and says which it skipped)."""
     selects = []
     csv_path, parquet = folder / schema.RESULTS_CSV, folder / schema.RESULTS_PARQUET
-    if csv_path.is_file() and (vet is None or vet(csv_path)):
-        with csv_path.open("r", encoding="utf-8", errors="replace", newline="") as fh:
-            header = next(csv.reader([fh.readline()]), [])
+    if (csv_path.is_file() or csv_path.is_symlink()) and safe_files.vetted([csv_path]):
+        with safe_files.open_vetted(csv_path) as raw:
+            first = raw.readline().decode("utf-8", "replace")
+        header = next(csv.reader([first]), [])
         if header and not set(schema.COLUMN_NAMES) <= set(header):
             return None
         if header:
             selects.append(_read_csv(csv_path, header))
     if parquet.is_file():
         return None  # a single legacy Parquet file
-    if parquet.is_dir():
-        files = sorted(
-            p for p in parquet.rglob("*.parquet") if not p.name.startswith(("_", ".")) and p.is_file()
-        )
-        files = [p for p in files if vet is None or vet(p)]
+    if parquet.is_dir() and safe_files.vet_directory(parquet) is None:
+        files = sorted(p for p in parquet.rglob("*.parquet") if not p.name.startswith(("_", ".")))
+        files = safe_files.vetted(files)
+        try:
+            for part in files:
+                pq.read_metadata(part)
+        except (pa.ArrowException, OSError):
+            return None
         if files:
             listed = ", ".join(sql_text(str(p)) for p in files)
             scan = f"read_parquet([{listed}], union_by_name = true)"
@@ -238,8 +279,8 @@ def _read_csv(path: Path, header: list[str]) -> str:
     )
     return (
         f"read_csv({sql_text(str(path))}, header = true, auto_detect = false, columns = {{{types}}}, "
-        "delim = ',', quote = '\"', escape = '\"', ignore_errors = true, strict_mode = false, "
-        "parallel = true)"
+        "delim = ',', quote = '\"', escape = '\"', ignore_errors = true, store_rejects = true, "
+        "strict_mode = false, parallel = true)"
     )
 
 

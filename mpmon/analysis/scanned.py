@@ -27,14 +27,13 @@ def open_run(
     run_id: str | None = None,
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
-    vet: scan.Vet | None = None,
 ) -> Run | None:
     """The selected run of a scanned directory (as :func:`load.select_run` picks it), or None when the
     directory needs the loading path (the original module's logs)."""
     path = Path(log_dir)
     if not path.is_dir():
         raise AnalysisError(f"log directory {path} does not exist")
-    source = scan.open_source(path, vet)
+    source = scan.open_source(path)
     if source is None:
         return None
     lo = selection.parse_time(start) if start is not None else None
@@ -142,12 +141,12 @@ def run_rows(run: Run, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
     return frame
 
 
-def list_runs(log_dir: str | Path, vet: scan.Vet | None = None) -> pd.DataFrame | None:
+def list_runs(log_dir: str | Path) -> pd.DataFrame | None:
     """:func:`load.list_runs` read from the tables' run ids and times alone; None for the loading path."""
     path = Path(log_dir)
     if not path.is_dir():
         raise AnalysisError(f"log directory {path} does not exist")
-    source = scan.open_source(path, vet)
+    source = scan.open_source(path)
     if source is None:
         return None
     try:
