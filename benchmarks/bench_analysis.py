@@ -8,8 +8,8 @@ reports the wall time and the peak RSS of its child (``RUSAGE_CHILDREN``). Targe
 under 4 s; 10M rows under 20 s (CSV) and 10 s (Parquet) and 1 GB; 100M rows (Parquet) under 2 min and
 1.5 GB. ``--formats parquet`` measures one format only. Big runs are written in chunks of a million
 rows (one after the other in time, 8 processes each), so writing them never holds more than a chunk.
-With ``--data DIR`` the log directories are kept in ``DIR/<rows>-<format>/logs`` and reused by later runs (10M rows take
-about 4 GB of CSV and some minutes to write).
+With ``--data DIR`` the log directories are kept in ``DIR/<rows>-<format>/logs`` and reused by later
+runs (10M rows take about 4 GB of CSV and some minutes to write).
 
     python benchmarks/bench_analysis.py [rows] [repetitions] [--data DIR]
 """
