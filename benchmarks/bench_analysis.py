@@ -48,15 +48,16 @@ TIMING_LOG_LINES = 80_000  # about six 10 MiB files: what the default rotation k
 RUN_ID = "20261125T180000Z-bench0"
 _T0_US = 1_795_629_600_000_000  # 2026-11-25T18:00:00Z
 
-# Measures one command in a fresh interpreter, so RUSAGE_CHILDREN holds that command's peak alone.
+# Measures one command in a fresh interpreter, so RUSAGE_CHILDREN holds that command's peak alone; its
+# CPU seconds (user + system) say more than the wall time on a machine shared with other work.
 _WRAPPER = """
 import json, resource, subprocess, sys, time
 start = time.perf_counter()
 done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 wall = time.perf_counter() - start
-peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps({"wall_s": wall, "peak_rss_mb": peak_kib / 1024, "returncode": done.returncode,
-                  "stderr": done.stderr[-2000:]}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024,
+                  "returncode": done.returncode, "stderr": done.stderr[-2000:]}))
 """
 
 
@@ -275,6 +276,7 @@ def run(
             best = min(runs, key=lambda r: r["wall_s"])
             results[fmt] = {
                 "wall_s": round(best["wall_s"], 2),
+                "cpu_s": round(min(r["cpu_s"] for r in runs), 2),
                 "peak_rss_mb": round(max(r["peak_rss_mb"] for r in runs), 1),
                 "write_s": round(write_s, 2),
                 "log_dir_mb": round(
