@@ -57,7 +57,8 @@ done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
 wall = time.perf_counter() - start
 usage = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
-                  "peak_rss_mb": usage.ru_maxrss / 1024, "returncode": done.returncode, "stderr": done.stderr[-2000:]}))
+                  "peak_rss_mb": usage.ru_maxrss / 1024, "returncode": done.returncode,
+                  "stderr": done.stderr[-2000:]}))
 """
 
 
