@@ -26,6 +26,8 @@ from mpmon.analysis.error_groups import error_groups
 from mpmon.analysis.load import read_log_dir, select_run
 from mpmon.analysis.selection import Run
 
+pytestmark = pytest.mark.slow  # a 1M-row run is written once for the module (about a minute in all)
+
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 1_000_000
 
@@ -158,7 +160,6 @@ def test_function_durations_for_compare(million: Path, both: Any) -> None:
         _close(got[name].reindex(want.index), want[name])
 
 
-@pytest.mark.slow
 def test_demo_run_agrees(demo_report: Path) -> None:
     """On examples/demo.py's real run, the report's tables (scanned) equal the DataFrame path's."""
     logs = demo_report.parents[1] / "logs"
@@ -174,7 +175,6 @@ def test_demo_run_agrees(demo_report: Path) -> None:
     assert summary["parallel_efficiency"] == pytest.approx(base.run["parallel_efficiency"], rel=1e-12)
 
 
-@pytest.mark.slow
 def test_memory_grows_with_processes_not_calls(tmp_path: Path, million: Path) -> None:
     """Analysing 20x more calls (1M against 50k rows, Parquet) takes at most 1.5x the peak RSS of
     ``mpmon-analyze`` (measured in a fresh process)."""
