@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from mpmon.analysis import stats
+from mpmon.analysis import quantiles, stats
 
 __all__ = ["QUANTILES", "function_durations", "function_map", "process_map", "summarize_view"]
 
@@ -112,14 +112,18 @@ def _fine(con: duckdb.DuckDBPyConnection, view: str) -> pd.DataFrame:
 
 
 def _quantiles(con: duckdb.DuckDBPyConnection, view: str) -> pd.DataFrame:
-    """Exact duration quantiles (and memory-delta levels for the figure) per (function, module)."""
-    levels = ", ".join(str(q) for q in QUANTILES)
+    """Exact duration quantiles per (function, module) in bounded memory (:mod:`.quantiles`), and the
+    memory-delta levels the figure draws (DuckDB's ``approx_quantile``, a t-digest: a figure only)."""
+    exact = quantiles.exact_quantiles(con, view, "duration_s", QUANTILES)
     memory = ", ".join(str(q) for q in _MEMORY_LEVELS)
-    return _df(
+    frame = _df(
         con,
-        f"SELECT function, module, quantile_cont(duration_s, [{levels}]) AS q, "
-        f"quantile_cont(mem_delta_mib, [{memory}]) AS mq FROM {view} GROUP BY ALL",
+        f"SELECT function, module, approx_quantile(mem_delta_mib, [{memory}]) AS mq FROM {view} GROUP BY ALL",
     )
+    frame["q"] = [
+        exact.get((str(f), str(m))) for f, m in zip(frame["function"], frame["module"], strict=True)
+    ]
+    return frame
 
 
 def _function_rows(fine: pd.DataFrame, quantiles: pd.DataFrame, fmap: pd.DataFrame) -> pd.DataFrame:
