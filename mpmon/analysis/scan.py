@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import tempfile
 import weakref
@@ -23,12 +24,20 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mpmon import schema
 from mpmon.analysis import hosts, readers, safe_files
-from mpmon.analysis.jsonlines import LineCalls, LineLog, errors_frame, read_line_family
+from mpmon.analysis.jsonlines import (
+    LineCalls,
+    LineLog,
+    _line_index,
+    _parse_line,
+    errors_frame,
+    read_line_family,
+)
 from mpmon.analysis.selection import RUN_EVENTS, AnalysisError
 
 __all__ = ["MEMORY_LIMIT", "THREADS", "Source", "connect", "open_source", "sql_text"]
@@ -121,13 +130,13 @@ def open_source(path: Path) -> Source | None:
         if lines is None or tables is None:
             _drop(con, spill)
             return None
-        found_events, entries, timing_log, error_log, extra = lines
+        found_events, entries, timing_log, error_log, line_calls = lines
         events += found_events
         errors.append(entries)
         timing.append(timing_log)
         error_logs.append(error_log)
         try:
-            selects += _stored(con, f"t{number}", tables, extra, host, skipped)
+            selects += _stored(con, f"t{number}", tables, line_calls, host, skipped)
         except _BadTable:  # a CSV with rows that do not parse: the loading path says and skips them
             _drop(con, spill)
             return None
@@ -152,7 +161,7 @@ def _stored(
     con: duckdb.DuckDBPyConnection,
     name: str,
     scans: list[str],
-    extra: pa.Table | None,
+    line_calls: _LineCalls,
     host: str,
     skipped: dict[str, int],
 ) -> list[str]:
@@ -165,6 +174,9 @@ def _stored(
             _store_csv(con, f"{name}_csv{number}", shaped, scan, skipped)
             shaped = f"SELECT * FROM {name}_csv{number}"
         selects.append(shaped)
+    extra = line_calls.missing(con, name, selects)
+    for file, count in line_calls.skipped.items():
+        skipped[file] = skipped.get(file, 0) + count
     if extra is None or not extra.num_rows:
         return selects
     con.register(f"{name}_lines_arrow", extra)
@@ -208,20 +220,18 @@ def _has_logs(path: Path) -> bool:
 
 
 def _concat(frames: list[Any]) -> Any:
-    import pandas as pd  # type: ignore[import-untyped, unused-ignore]
-
     return pd.concat(frames, ignore_index=True)
 
 
 def _read_lines(
     folder: Path, host: str, skipped: dict[str, int]
-) -> tuple[list[dict[str, Any]], Any, LineLog, LineLog, pa.Table | None] | None:
+) -> tuple[list[dict[str, Any]], Any, LineLog, LineLog, _LineCalls] | None:
     """The folder's JSON lines: run events, error.log entries, the raw line logs and the calls they hold;
     None for the original module's lines (no run ids)."""
     from mpmon.analysis import load  # the directory rules live there
 
     own: dict[str, int] = {}
-    timing_objs, timing_log = read_line_family(load._rotated(folder, schema.TIMING_LOG), own)
+    timing_objs, timing_log, call_lines = _timing_lines(load._rotated(folder, schema.TIMING_LOG), own)
     spill_objs, _ = read_line_family(sorted(folder.glob(schema.SPILL_GLOB)), own)
     events = [obj for obj in timing_objs if obj.get("event") in RUN_EVENTS]
     calls = LineCalls.of([*timing_objs, *spill_objs], own)
@@ -236,7 +246,88 @@ def _read_lines(
             event.setdefault("host", host)
     prefix = f"host={host}/" if host else ""
     skipped.update({prefix + k: v for k, v in own.items() if v})
-    return events, errors, timing_log, error_log, calls.rows
+    return events, errors, timing_log, error_log, _LineCalls(calls.rows, call_lines, prefix)
+
+
+_CALL_LINE = re.compile(rb'"event": ?"call"')
+_UUID = re.compile(rb'"uuid": ?"([^"]*)"')
+_END = re.compile(rb'"end_time": ?"([^"]*)"')
+
+
+@dataclass
+class _LineCalls:
+    """The calls of a folder's JSON lines: spill files' (parsed) and timing.log's call lines kept raw,
+    parsed only if the tables lack them (80,000 lines of a default rotation take seconds to parse)."""
+
+    rows: pa.Table | None
+    raw: list[bytes]
+    prefix: str  # "host=<name>/" in a host partition: the prefix of the file names in ``skipped``
+    skipped: dict[str, int] = field(default_factory=dict)  # call lines that did not parse, by file
+
+    def missing(self, con: duckdb.DuckDBPyConnection, name: str, tables: list[str]) -> pa.Table | None:
+        """The rows the ``tables`` lack: call lines whose id is not among the table ids ending at the
+        same microsecond, parsed now, with the spill files' rows."""
+        if not self.raw:
+            return self.rows
+        keys = pd.DataFrame(
+            {
+                "i": range(len(self.raw)),
+                "call_id": [
+                    (m[1] if (m := _UUID.search(r)) else b"").decode("utf-8", "replace") for r in self.raw
+                ],
+                "ended": [
+                    (m[1] if (m := _END.search(r)) else b"").decode("utf-8", "replace") for r in self.raw
+                ],
+            }
+        )
+        con.register(f"{name}_keys", keys)
+        picked: list[int] = list(range(len(self.raw)))
+        if tables:
+            union = " UNION ALL ".join(f"SELECT call_id, end_us FROM ({t})" for t in tables)
+            ends = f"SELECT epoch_us(TRY_CAST(ended AS TIMESTAMPTZ)) FROM {name}_keys"
+            picked = [
+                int(r[0])
+                for r in con.sql(
+                    f"SELECT i FROM {name}_keys WHERE call_id = '' OR call_id NOT IN "
+                    f"(SELECT call_id FROM ({union}) WHERE end_us IN ({ends}))"
+                ).fetchall()
+            ]
+        con.unregister(f"{name}_keys")
+        objs = [obj for i in picked if (obj := _parse_line(self.raw[i])) is not None]
+        counts = {schema.TIMING_LOG: len(picked) - len(objs)}
+        parsed = LineCalls.of(objs, counts).rows
+        self.skipped = {self.prefix + k: v for k, v in counts.items() if v}
+        found = [t for t in (self.rows, parsed) if t is not None and t.num_rows]
+        return pa.concat_tables(found, promote_options="default") if found else None
+
+
+def _timing_lines(
+    paths: list[Path], skipped: dict[str, int]
+) -> tuple[list[dict[str, Any]], LineLog, list[bytes]]:
+    """timing.log's lines: every line but the calls parsed (events, log records), the call lines raw."""
+    objs: list[dict[str, Any]] = []
+    lines: list[bytes] = []
+    calls: list[bytes] = []
+    for path in paths:
+        bad = 0
+        try:
+            opened = safe_files.open_vetted(path)
+        except OSError as exc:  # a link, another user's file, gone: never read
+            safe_files.skip(path, exc.strerror or str(exc))
+            continue
+        with opened as fh:
+            for raw in fh:
+                if _CALL_LINE.search(raw):
+                    calls.append(raw)
+                    continue
+                obj = _parse_line(raw)
+                if obj is None:
+                    bad += raw.strip() != b""
+                    continue
+                objs.append(obj)
+                lines.append(raw if raw.endswith(b"\n") else raw + b"\n")
+        skipped[path.name] = skipped.get(path.name, 0) + bad
+    return objs, LineLog(lines, _line_index(objs)), calls
 
 
 def _table_selects(folder: Path) -> list[str] | None:
