@@ -123,10 +123,38 @@ class _Lanes:
 
     pmap: pd.DataFrame
 
+    def case(self) -> str:
+        """A SQL expression of a row's lane (-1 for a process not in the table): integers to group by."""
+        known = self.pmap[self.pmap["lane"] >= 0]
+        if known.empty:
+            return "-1"
+        whens = " ".join(
+            f"WHEN host = {_text(h)} AND pid = {int(p)} THEN {int(n)}"
+            for h, p, n in zip(known["host"], known["pid"], known["lane"], strict=True)
+        )
+        return f"(CASE {whens} ELSE -1 END)"
+
     def of(self, rows: pd.DataFrame) -> pd.DataFrame:
         """``rows`` with a ``lane`` column instead of host and pid (rows of unknown processes dropped)."""
         keyed = rows.merge(self.pmap[["host", "pid", "lane"]], on=["host", "pid"], how="inner")
         return keyed[keyed["lane"] >= 0].drop(columns=["host", "pid"]).reset_index(drop=True)
+
+
+def _text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _colour_case(fmap: pd.DataFrame, other: int) -> str:
+    """A SQL expression of a row's colour: its function's, or ``other`` for the uncoloured ones."""
+    coloured = fmap[fmap["colour"] < other]
+    if coloured.empty:
+        return str(other)
+    whens = " ".join(
+        f"WHEN function = {_text(f)} AND module = {_text(m)} THEN {int(c)}"
+        for f, m, c in zip(coloured["function"], coloured["module"], coloured["colour"], strict=True)
+    )
+    return f"(CASE {whens} ELSE {other} END)"
 
 
 def _occupancy(
@@ -143,18 +171,18 @@ def _occupancy(
     their partial share, the bins between count as full (a difference array summed along time)."""
     bins = TIMELINE_BINS
     parts = con.sql(
-        f"""WITH x AS (SELECT host, pid, function, module,
+        f"""WITH x AS (SELECT {lane.case()} AS lane, {_colour_case(fmap, colours - 1)} AS colour,
                 least((greatest(end_us, start_us) - {t0}) * {bins} / {span}, {bins} - 1e-9) AS hi,
                 (start_us - {t0}) * {bins} / {span} AS lo0 FROM {view} WHERE parent_id = ''),
-            y AS (SELECT host, pid, function, module, hi, least(lo0, hi) AS lo FROM x),
-            z AS (SELECT host, pid, function, module, hi, lo, CAST(floor(lo) AS BIGINT) AS b0,
+            y AS (SELECT lane, colour, hi, least(lo0, hi) AS lo FROM x),
+            z AS (SELECT lane, colour, hi, lo, CAST(floor(lo) AS BIGINT) AS b0,
                   CAST(floor(hi) AS BIGINT) AS b1 FROM y)
-        SELECT host, pid, function, module, b0, b1, coalesce(sum(hi - lo) FILTER (b0 = b1), 0) AS same,
+        SELECT lane, colour, b0, b1, coalesce(sum(hi - lo) FILTER (b0 = b1), 0) AS same,
             coalesce(sum(b0 + 1 - lo) FILTER (b0 <> b1), 0) AS head,
             coalesce(sum(hi - b1) FILTER (b0 <> b1), 0) AS tail, count(*) FILTER (b0 <> b1) AS n
         FROM z GROUP BY ALL"""
     ).df()
-    parts = lane.of(parts.merge(fmap[["function", "module", "colour"]], on=["function", "module"]))
+    parts = parts[parts["lane"] >= 0]
     grid = np.zeros((lanes, colours, bins))
     full = np.zeros((lanes, colours, bins + 1))
     where, colour = parts["lane"].to_numpy(), parts["colour"].to_numpy()

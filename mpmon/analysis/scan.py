@@ -100,6 +100,7 @@ def connect(
     )
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+    con.execute("SET enable_external_file_cache = false")  # the files are read where they lie, not kept
     # Parquet statistics leave NaN out, so the optimizer would fold isnan() to false: keep it
     con.execute("SET disabled_optimizers = 'statistics_propagation'")
     return con, spill
