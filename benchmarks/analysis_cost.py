@@ -19,9 +19,9 @@ from benchmarks.core import Row, Settings, at_most, unavailable
 
 SECTION = "5 analysis"
 FORMATS = ("csv", "parquet")
-TARGETS = {
-    1_000_000: {"s": ("< 15 s", 15.0), "MiB": ("< 2 GiB", 2048.0)},
-    10_000_000: {"s": ("< 60 s", 60.0), "MiB": ("< 3 GiB", 3072.0)},
+TARGETS = {  # issue 21 (the 10M wall target is 20 s for CSV and 10 s for Parquet: the looser one here)
+    1_000_000: {"s": ("< 4 s", 4.0), "MiB": ("< 1 GiB", 1024.0)},
+    10_000_000: {"s": ("< 20 s", 20.0), "MiB": ("< 1 GB", 1000.0)},
 }
 REPS = {1_000_000: 3, 10_000_000: 1}  # a 10M run is about a minute per format; one keeps the section short
 DATA_DIR = Path(os.environ.get("MPMON_BENCH_DATA", Path(tempfile.gettempdir()) / "mpmon-bench-analysis"))

@@ -26,6 +26,7 @@ from mpmon.analysis.plots import (
     plot_top_functions,
 )
 from mpmon.analysis.report import Report, write_report
+from mpmon.analysis.scanned import function_durations
 from mpmon.analysis.stats import Summary, summarize
 from mpmon.analysis.trace import to_chrome_trace
 
@@ -36,6 +37,7 @@ __all__ = [
     "Run",
     "Summary",
     "export_otlp",
+    "function_durations",
     "list_runs",
     "load_run",
     "plot_cpu_utilisation",

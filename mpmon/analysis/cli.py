@@ -22,7 +22,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon import units
-from mpmon.analysis import figures, load, report, safe_files, stats, trace
+from mpmon.analysis import figures, load, report, safe_files, scanned, stats, trace
 from mpmon.analysis.otlp import cli as otlp_cli
 from mpmon.units import format_duration
 
@@ -138,26 +138,17 @@ def _analyze(args: argparse.Namespace) -> int:
     steps = 5 + len(figures.FIGURES) + (1 if args.trace is not None else 0) + (1 if args.export_rows else 0)
     with _progress(steps, quiet=args.quiet) as step:
         step("reading logs")
-        data = load.read_log_dir(args.logdir, _columns(args.logdir))
+        run = scanned.open_run(args.logdir, args.run_id, args.start_time, args.end_time)
         step("selecting the run")
-        run = load.select_run(data, args.run_id, args.start_time, args.end_time)
-        del data
-        step("aggregating")
-        summary = stats.summarize(run.calls)
-        out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"
-        tag = args.tag or (run.tag.split(", ")[0] if run.tag else "run")
-        traced = None
-        if args.trace is not None:
-            step("trace")
-            traced = trace.to_chrome_trace(run.calls, args.trace)
-        written = report.write_report(
-            run,
-            report.output_folder(out, tag),
-            subtitle=args.subtitle,
-            summary=summary,
-            export=args.export_rows,
-            progress=step,
-        )
+        if run is None:  # the original module's logs: loaded (they are small)
+            data = load.read_log_dir(args.logdir, _columns(args.logdir))
+            run = load.select_run(data, args.run_id, args.start_time, args.end_time)
+            del data
+        try:
+            summary, written, traced = _write(args, run, step)
+        finally:
+            if run.source is not None:
+                run.source.close()
     if not args.quiet:
         for name, count in run.skipped.items():
             skipped = units.plural(count, "line")
@@ -170,6 +161,30 @@ def _analyze(args: argparse.Namespace) -> int:
             print(f"trace: {traced}")
     print(f"report: {written.folder / report.REPORT_HTML}")
     return 0
+
+
+def _write(
+    args: argparse.Namespace, run: load.Run, step: report.Progress
+) -> tuple[stats.Summary, report.Report, Path | None]:
+    """Aggregate the run, write its trace (first: a bad path fails before the slow part) and its
+    report folder."""
+    step("aggregating")
+    summary = scanned.summarize_run(run)
+    out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"
+    tag = args.tag or (run.tag.split(", ")[0] if run.tag else "run")
+    traced = None
+    if args.trace is not None:
+        step("trace")
+        traced = trace.to_chrome_trace(scanned.run_rows(run), args.trace)
+    written = report.write_report(
+        run,
+        report.output_folder(out, tag),
+        subtitle=args.subtitle,
+        summary=summary,
+        export=args.export_rows,
+        progress=step,
+    )
+    return summary, written, traced
 
 
 def _columns(log_dir: Path) -> tuple[str, ...] | None:
@@ -244,7 +259,9 @@ def _top_table(functions: pd.DataFrame) -> str:
 
 def _list_runs(log_dir: Path) -> int:
     """Print the runs of a log directory, oldest first."""
-    runs = load.list_runs(log_dir)
+    runs = scanned.list_runs(log_dir)
+    if runs is None:  # the original module's logs
+        runs = load.list_runs(log_dir)
     rows = [["run_id", "tag", "start (UTC)", "duration*", "calls", "processes", "errors"]]
     for r in runs.itertuples():
         start = f"{r.start:%Y-%m-%d %H:%M:%S}" if r.start is not pd.NaT else ""

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon import schema, units
+from mpmon.analysis import captured
 from mpmon.analysis.figures import CAPTIONS, efficiency_rule
 from mpmon.analysis.html_table import Column, cell, table
 from mpmon.analysis.html_table import escape as _e
@@ -29,6 +30,7 @@ FIGURE_TITLES = {
     "execution_time": "Execution time per function",
     "timeline": "Call timeline",
     "memory_delta": "Memory delta per function",
+    "memory_over_time": "Resident memory over time",
     "top_functions": "Top 10 functions by total time",
     "histograms": "Duration histograms",
     "cpu_utilisation": "CPU utilisation per function",
@@ -39,8 +41,10 @@ ERROR_GROUPS_SHOWN = 50
 SECTIONS = {
     "functions": "Functions",
     "processes": "Processes",
+    "self_time": "Self time",
     "slowest": "Slowest calls",
     "errors": "Errors",
+    "logs": "Log lines",
     "collector": "Collector",
     "files": "Files",
 }
@@ -84,6 +88,7 @@ class Page:
 FUNCTION_TABLE = (
     Column("calls", "calls", "count"),
     Column("total_s", "total", "duration"),
+    Column("self_s", "self", "duration"),
     Column("mean_s", "mean", "duration"),
     Column("p50_s", "median", "duration"),
     Column("p95_s", "p95", "duration"),
@@ -126,8 +131,10 @@ def render(page: Page) -> str:
         *(_figure(name, png, page.summary.run) for name, png in page.pngs.items()),
         _section("functions", _functions(page.summary)),
         _section("processes", _processes(page.summary)),
+        _section("self_time", captured.self_time_section(page.summary)),
         _section("slowest", _slowest(page.slowest)),
         _section("errors", _errors(page.errors, page.data)),
+        _section("logs", captured.log_section(run.timing_lines)),
         _section("collector", _collector(page.data)),
         _section("files", _files(page.data["files"])),
         "</body></html>",

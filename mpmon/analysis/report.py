@@ -23,10 +23,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mpmon import schema
-from mpmon.analysis import figures, page
+from mpmon.analysis import figures, page, scanned
 from mpmon.analysis.error_groups import error_groups
 from mpmon.analysis.load import Run
-from mpmon.analysis.stats import Summary, slowest_calls, summarize
+from mpmon.analysis.stats import Summary
 
 __all__ = [
     "AGGREGATE_CSV",
@@ -95,13 +95,13 @@ def write_report(
     """Write every output of ``run`` into ``folder`` (created; it must not exist yet); with ``export``
     also the run's rows as ``rows.parquet``. ``progress`` is told each step's name as it starts."""
     step = progress or (lambda _name: None)
-    summary = summary if summary is not None else summarize(run.calls)
+    summary = summary if summary is not None else scanned.summarize_run(run)
     folder.mkdir(parents=True)
     pngs = render_figures(run, summary, subtitle, step)
     step("tables")
     figures_ = {name: _write(folder / f"{name}.png", png) for name, png in pngs.items()}
     groups = error_groups(run.errors, run.error_lines)
-    slowest = slowest_calls(run.calls, SLOWEST_CALLS, summary.by_process, summary.by_function)
+    slowest = scanned.slowest_calls(run, summary, SLOWEST_CALLS)
     files = list(figures_.values())
     files.append(_write_csv(summary.functions, folder / AGGREGATE_CSV))
     files.append(_write_csv(summary.processes, folder / PROCESSES_CSV))
@@ -109,7 +109,7 @@ def write_report(
     files.append(_write_csv(slowest, folder / SLOWEST_CSV))
     if export:
         step("rows")
-        files.append(export_rows(run.calls, folder / ROWS_PARQUET))
+        files.append(export_rows(scanned.run_rows(run, schema.COLUMN_NAMES), folder / ROWS_PARQUET))
     data = summary_dict(run, summary, [f.name for f in files] + [SUMMARY_JSON, REPORT_HTML])
     files.append(_write(folder / SUMMARY_JSON, json.dumps(data, indent=2, allow_nan=False).encode()))
     step("report.html")

@@ -74,6 +74,7 @@ class Run:
     error_lines: list[bytes]
     skipped: dict[str, int]
     clock_offsets: dict[str, float] = field(default_factory=dict)  # host -> seconds to the scheduler
+    source: Any = None  # a scanned run (mpmon.analysis.scan.Source, view run_calls): calls is then empty
 
 
 def parse_time(text: str | pd.Timestamp) -> pd.Timestamp:
@@ -127,7 +128,7 @@ def select_run(
     if lo is not None or hi is not None:
         how += f", active from {lo or 'the start'} to {hi or 'the end'}"
     if data.hosts:
-        how += f", {len(data.hosts)} host partitions"
+        how += f", {len(data.hosts)} host partition{'s' if len(data.hosts) != 1 else ''}"
     return _make_run(data, mask, keys, how, (lo, hi))
 
 

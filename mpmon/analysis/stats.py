@@ -1,8 +1,9 @@
 """Aggregates of a run's call rows, computed once and shared by the tables, the figures and the report.
 
-Per function: calls, duration total / mean / quantiles / max, CPU time and CPU utilisation (cpu / wall),
-memory delta mean and max, final memory max, errors and error rate, processes that ran it. Per process:
-busy time (the union of its calls' intervals, so nested calls are not counted twice), idle gaps, calls.
+Per function: calls, duration total / self (less monitored children) / mean / quantiles / max, CPU time
+and CPU utilisation (cpu / wall), memory delta mean and max, final memory max, errors and error rate,
+processes that ran it. Per process: busy time (the union of its calls' intervals, so nested calls are
+not counted twice), idle gaps, calls.
 For the run: wall span and parallel efficiency over the processes that ran the run's workload (see
 :func:`workload_functions`): their busy time / (their number x span), the mean of their utilisation.
 Everything is vectorised: a million rows take well under a second.
@@ -10,7 +11,7 @@ Everything is vectorised: a million rows take well under a second.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,7 @@ FUNCTION_COLUMNS = (
     "module",
     "calls",
     "total_s",
+    "self_s",
     "mean_s",
     "min_s",
     *_QUANTILES,
@@ -110,6 +112,7 @@ class Summary:
     run: dict[str, Any]  # JSON-ready totals: span, calls, processes, errors, efficiency, ...
     by_function: Groups | None = None  # the summarised rows' function codes, reused by the figures
     by_process: Groups | None = None  # the summarised rows' process codes
+    extra: dict[str, Any] = field(default_factory=dict)  # figure aggregates of a scanned run (.figdata)
 
     def function_groups(self, df: pd.DataFrame) -> Groups:
         """The rows of ``df`` by function, reusing the codes computed for the summary when they fit."""
@@ -212,6 +215,7 @@ def function_table(
     for name, q in _QUANTILES.items():
         table[name] = quantiles[q]
     table["max_s"] = dur.max()
+    table["self_s"] = table["total_s"] - _children_time(df, codes, len(functions.names))[table.index]
     table = table.join(_cpu_columns(df, codes)).join(_memory_columns(df, codes))
     table["errors"] = np.bincount(codes[(df["status"] == "error").to_numpy()], minlength=len(functions.names))
     table["error_rate"] = table["errors"] / table["calls"]
@@ -220,6 +224,19 @@ def function_table(
     table["processes"] = np.bincount(pairs // width, minlength=len(functions.names))
     table.index = pd.Index([functions.names[i] for i in table.index], name="function")
     return table.sort_values(["total_s", "calls"], ascending=False, kind="stable")[list(FUNCTION_COLUMNS)]
+
+
+def _children_time(df: pd.DataFrame, codes: Any, count: int) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Per function code, the seconds its calls spent in monitored children (total less this: self time)."""
+    ids = pd.Index(df["call_id"].to_numpy(dtype=object))
+    parents = pd.Index(ids[~ids.duplicated()]).get_indexer(df["parent_id"].to_numpy(dtype=object))
+    rows = np.flatnonzero(~ids.duplicated())
+    nested = parents >= 0
+    duration = np.nan_to_num(df["duration_s"].to_numpy(dtype=float, na_value=np.nan))
+    seconds: np.ndarray[Any, np.dtype[np.float64]] = np.bincount(
+        codes[rows[parents[nested]]], weights=duration[nested], minlength=count
+    ).astype(np.float64)
+    return seconds
 
 
 def _cpu_columns(df: pd.DataFrame, labels: Any) -> pd.DataFrame:

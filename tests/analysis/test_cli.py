@@ -102,7 +102,7 @@ class TestAnalyze:
         assert f"calls                {calls} calls of {functions} functions" in out
         assert "processes            5 processes" in out
         assert re.search(r"parallel efficiency  \d+% over the \d+ processes that ran the workload", out)
-        assert re.search(r"report folder        13 files, \d+(\.\d+)? KiB", out)
+        assert re.search(r"report folder        14 files, \d+(\.\d+)? KiB", out)
         assert out.rstrip().splitlines()[-1].startswith("report: ")
 
     def test_quiet(self, one_run: OneRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from mpmon.analysis import (
     FIGURES,
+    figdata,
     load_run,
     plot_errors_over_time,
     plot_histograms,
@@ -118,8 +119,8 @@ class TestTimeline:
     def test_busy_processes_add_up_to_the_busy_time(self, bulk: pd.DataFrame) -> None:
         """The busy-processes curve integrates to the summed busy time (calls do not overlap here)."""
         summary = summarize(bulk)
-        grid = timeline._Timeline(bulk, summary)
-        busy = np.clip(grid.occupancy(top_level_only=False).sum(axis=1), 0, 1).sum(axis=0)
+        grid = timeline._Timeline(figdata.of_frame(bulk, summary), len(summary.functions))
+        busy = np.clip(grid.data.occupancy.sum(axis=1), 0, 1).sum(axis=0)
         slice_s = grid.span / plots.TIMELINE_BINS / 1e6
         assert busy.sum() * slice_s == pytest.approx(summary.run["busy_s"], rel=1e-6)
 

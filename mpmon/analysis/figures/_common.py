@@ -20,6 +20,7 @@ from matplotlib.ticker import Formatter, MaxNLocator
 
 from mpmon import units
 from mpmon.analysis import stats as stats_
+from mpmon.analysis.figdata import FigureData, of_frame
 from mpmon.analysis.load import to_micros
 
 WIDTH_IN = 11.0
@@ -30,7 +31,7 @@ PALETTE = (
     "#1f77b4",
     "#ff7f0e",
     "#2ca02c",
-    "#d62728",
+    "#7b4173",  # not the red that marks errors
     "#9467bd",
     "#8c564b",
     "#e377c2",
@@ -69,6 +70,25 @@ def palette(functions: Sequence[str]) -> dict[str, str]:
 def ensure_summary(df: pd.DataFrame, summary: stats_.Summary | None) -> stats_.Summary:
     """The given summary, or one computed now."""
     return summary if summary is not None else stats_.summarize(df)
+
+
+def figure_data(df: pd.DataFrame, summary: stats_.Summary) -> FigureData:
+    """The figures' aggregates: the scanned run's (in the summary), or computed from ``df`` once."""
+    found = summary.extra.get("figures")
+    if not isinstance(found, FigureData):
+        found = summary.extra["figures"] = of_frame(df, summary)
+    return found
+
+
+def lane_label(name: str, width: int = 44) -> str:
+    """A process label no wider than ``width``, its name cut at the end so the ``(pid)`` stays whole."""
+    if len(name) <= width:
+        return name
+    head, sep, pid = name.rpartition(" (")
+    if not sep:
+        return short(name, width)
+    tail = sep + pid
+    return head[: max(4, width - len(tail) - 1)] + "…" + tail
 
 
 def say_empty(ax: Axes, message: str) -> None:

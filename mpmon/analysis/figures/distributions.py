@@ -7,8 +7,6 @@ in each. Distributions are drawn from quantiles and numpy histograms, fast at a 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from matplotlib.axes import Axes
@@ -20,12 +18,12 @@ from matplotlib.ticker import MaxNLocator
 
 from mpmon import units
 from mpmon.analysis import stats as stats_
+from mpmon.analysis.figdata import Histogram
 from mpmon.analysis.figures import _common as c
 
 __all__ = ["MAX_HISTOGRAMS", "plot_execution_time", "plot_histograms", "plot_memory_delta"]
 
 MAX_HISTOGRAMS = 60
-_LEVELS = (0, 25, 50, 75, 99)
 
 
 def plot_execution_time(
@@ -65,8 +63,9 @@ def plot_memory_delta(
     if tracked.empty:
         c.say_empty(ax, "memory was not tracked for any call")
         return fig
-    values = c.rows_by_function(df, "mem_delta_mib", list(tracked.index), summary)
-    boxes = [c.box(name, np.percentile(v, _LEVELS)) for name, v in values.items()]
+    levels = c.figure_data(df, summary).memory_levels
+    tracked = tracked[[str(f) in levels for f in tracked.index]]
+    boxes = [c.box(str(name), levels[str(name)].tolist()) for name in tracked.index]
     colours = c.palette(list(table.index))
     c.draw_boxes(ax, boxes, [colours[f] for f in tracked.index])
     rows = np.arange(1, len(tracked) + 1)
@@ -98,7 +97,8 @@ def plot_histograms(
 
     Bins are log-spaced when a function's durations span more than ten times, linear otherwise; a
     function whose calls all took the same time (one call, say) is one bar with one tick. The grid is
-    laid out by hand (no constrained layout): with 50 small axes that halves the drawing time.
+    laid out by hand (no constrained layout): with 50 small axes that halves the drawing time. ``bins``
+    is fixed at figdata.HISTOGRAM_BINS (the counts are made where the rows lie) and kept for callers.
     """
     summary = c.ensure_summary(df, summary)
     table = summary.functions
@@ -118,11 +118,14 @@ def plot_histograms(
         return fig
     axes = fig.subplots(rows, columns, squeeze=False, gridspec_kw={"hspace": 0.65, "wspace": 0.28}).ravel()
     colours = c.palette(list(table.index))
-    for ax, (name, values) in zip(
-        axes, c.rows_by_function(df, "duration_s", shown, summary).items(), strict=False
-    ):
-        _histogram(ax, values, bins, colours[name])
-        ax.set_title(f"{c.short(name, 30)}  ({units.plural(len(values), 'call')})", fontsize=8)
+    histograms = c.figure_data(df, summary).histograms
+    for ax, name in zip(axes, shown, strict=False):
+        histogram = histograms.get(str(name))
+        if histogram is None:
+            c.say_empty(ax, "no positive durations")
+            continue
+        _histogram(ax, histogram, colours[name])
+        ax.set_title(f"{c.short(name, 30)}  ({units.plural(histogram.calls, 'call')})", fontsize=8)
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
     fig.supxlabel("duration (each panel in its own unit)", fontsize=9, y=0.15 / height)
@@ -130,30 +133,28 @@ def plot_histograms(
     return fig
 
 
-def _histogram(ax: Axes, values: np.ndarray[Any, Any], bins: int, colour: str) -> None:
-    """One histogram of positive durations, on a log axis when they span more than ten times."""
-    positive = values[values > 0]
+def _histogram(ax: Axes, histogram: Histogram, colour: str) -> None:
+    """One histogram of positive durations (binned where the rows lie), on a log axis when they span
+    more than ten times."""
     ax.tick_params(labelsize=7)
-    if positive.size == 0:
+    counts, edges = histogram.counts, histogram.edges
+    if not counts.sum():
         c.say_empty(ax, "no positive durations")
         return
-    lo, hi = float(positive.min()), float(positive.max())
+    lo, hi = float(edges[0]), float(edges[-1])
     name, scale = units.duration_unit(hi)
     formatter = c.UnitFormatter(scale, f" {name}")
     if lo == hi:  # one call, or every call the same: one bar, one tick
-        ax.bar([lo], [positive.size], width=lo * 0.1, color=colour, alpha=0.8)
+        ax.bar([lo], [int(counts.sum())], width=lo * 0.1, color=colour, alpha=0.8)
         ax.set_xlim(lo * 0.8, lo * 1.2)
         ax.set_xticks([lo])
-    elif hi > 10 * lo:
-        counts, edges = np.histogram(positive, bins=np.geomspace(lo, hi * 1.0001, bins + 1))
-        ax.stairs(counts, edges, fill=True, color=colour, alpha=0.8)
-        ax.set_xscale("log")
-        ax.minorticks_off()
     else:
-        pad = (hi - lo) * 0.05
-        counts, edges = np.histogram(positive, bins=np.linspace(lo - pad, hi + pad, bins + 1))
         ax.stairs(counts, edges, fill=True, color=colour, alpha=0.8)
-        ax.xaxis.set_major_locator(MaxNLocator(3))
+        if histogram.log:
+            ax.set_xscale("log")
+            ax.minorticks_off()
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(3))
     ax.xaxis.set_major_formatter(formatter)
     c.count_axis(ax.yaxis, 4)
     ax.grid(alpha=0.2)

@@ -38,9 +38,11 @@ def plot_errors_over_time(
     if events.empty:
         c.say_empty(ax, "no errors in this run")
         return fig
-    t0 = c.run_start_us(df) if len(df) else int(to_micros(events["time"]).min())
+    calls = int(summary.run["calls"])
+    data = c.figure_data(df, summary) if calls else None
+    t0 = data.t0_us if data is not None else int(to_micros(events["time"]).min())
     when = (to_micros(events["time"]) - t0) / 1e6
-    end = max(float(when.max()), (int(to_micros(df["end_time"]).max()) - t0) / 1e6 if len(df) else 0.0, 1e-3)
+    end = max(float(when.max()), data.span_us / 1e6 if data is not None else 0.0, 1e-3)
     scale = c.time_axis(ax, t0, end)
     when = when / scale
     edges = np.linspace(min(0.0, float(when.min())), end / scale, bins + 1)
@@ -52,7 +54,7 @@ def plot_errors_over_time(
     running.set_ylim(0, len(when) * 1.05)
     c.count_axis(running.yaxis)
     c.count_axis(ax.yaxis)
-    rate = f" · {len(events) / len(df):.1%} of {units.plural(len(df), 'call')}" if len(df) else ""
+    rate = f" · {len(events) / calls:.1%} of {units.plural(calls, 'call')}" if calls else ""
     ax.set_title(f"{units.plural(len(events), 'error')}{rate}", fontsize=10, loc="left")
     ax.set_ylabel(f"errors per {units.format_duration((edges[1] - edges[0]) * scale)} (bars)")
     return fig

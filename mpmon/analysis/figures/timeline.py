@@ -2,7 +2,8 @@
 how many processes were busy, with the rule of parallel efficiency written on it.
 
 Up to EXACT_TIMELINE_CALLS calls every call is drawn; larger runs are binned per lane at screen
-resolution, so the figure costs the same at a million calls.
+resolution (aggregated where the rows lie, :mod:`mpmon.analysis.figdata`), so the figure costs the same
+at a hundred million calls.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from matplotlib.patches import Patch
 
 from mpmon import units
 from mpmon.analysis import stats as stats_
+from mpmon.analysis.figdata import EXACT_TIMELINE_CALLS, MARKED_SLOWEST, TIMELINE_BINS, FigureData
 from mpmon.analysis.figures import _common as c
-from mpmon.analysis.load import to_micros
 
 __all__ = [
     "EXACT_TIMELINE_CALLS",
@@ -31,34 +32,32 @@ __all__ = [
     "plot_timeline",
 ]
 
-EXACT_TIMELINE_CALLS = 20_000  # up to this many calls the timeline draws every call; beyond, it bins
-TIMELINE_BINS = 1_000
-MARKED_SLOWEST = 5  # the slowest calls get their rank (as in the report's slowest-calls table) on the lanes
-
 
 def plot_timeline(df: pd.DataFrame, *, subtitle: str = "", summary: stats_.Summary | None = None) -> Figure:
     """One lane per process, bars from start to end coloured by function; below, busy processes over time.
 
     Up to EXACT_TIMELINE_CALLS calls every call is drawn (nested calls as thinner bars inside their parent,
-    errors marked with a red x); beyond, each lane is binned at screen resolution: a bin's bar height is
-    how busy the process was and its colour the function that took most of that time.
+    errors marked with a red x); beyond, each lane is binned at screen resolution (a bin's bar height is
+    how busy the process was and its colour the function that took most of that time), with the slowest
+    calls and the errors drawn individually on top.
     """
     summary = c.ensure_summary(df, summary)
     lanes = list(summary.processes.index)
     lane_height = max(2.0, 0.32 * len(lanes))
     fig = c.new_figure(2.2 + lane_height + 1.6)
     c.heading(fig, "Call timeline (one lane per process)", subtitle, summary)
-    if df.empty:
+    if not summary.run["calls"]:
         c.say_empty(fig.add_subplot(), "no calls")
         return fig
     ax, busy_ax = fig.subplots(2, 1, sharex=True, height_ratios=[lane_height, 1.3])
-    grid = _Timeline(df, summary)
-    grid.unit_us = c.time_axis(busy_ax, grid.t0, grid.span / 1e6) * 1e6
-    if len(df) <= EXACT_TIMELINE_CALLS:
+    grid = _Timeline(c.figure_data(df, summary), len(summary.functions))
+    grid.unit_us = c.time_axis(busy_ax, grid.data.t0_us, grid.span / 1e6) * 1e6
+    if grid.data.calls is not None:
         grid.draw_calls(ax)
     else:
         grid.draw_bins(ax)
-    grid.mark_slowest(ax, MARKED_SLOWEST)
+    grid.draw_errors(ax)
+    grid.mark_slowest(ax)
     grid.draw_busy(busy_ax, summary.run)
     _lane_axis(ax, lanes)
     fig.legend(handles=grid.legend(), loc="outside lower center", ncols=6, fontsize=8, frameon=False)
@@ -68,26 +67,21 @@ def plot_timeline(df: pd.DataFrame, *, subtitle: str = "", summary: stats_.Summa
 def _lane_axis(ax: Axes, lanes: Sequence[str]) -> None:
     """Label the lanes (thinned when there are many), first process at the top."""
     step = max(1, len(lanes) // 40)
-    ax.set_yticks(range(0, len(lanes), step), [c.short(lanes[i], 32) for i in range(0, len(lanes), step)])
+    ax.set_yticks(range(0, len(lanes), step), [c.lane_label(lanes[i]) for i in range(0, len(lanes), step)])
     ax.set_ylim(len(lanes) - 0.5, -0.5)
     ax.tick_params(axis="y", labelsize=8)
     ax.grid(axis="x", alpha=0.3)
 
 
 class _Timeline:
-    """The arrays behind the timeline: each call's lane, colour, start and end (µs from the run start)."""
+    """The timeline's aggregates (:class:`~mpmon.analysis.figdata.FigureData`) and how to draw them."""
 
-    def __init__(self, df: pd.DataFrame, summary: stats_.Summary) -> None:
-        self.df = df
-        self.lanes = list(summary.processes.index)
-        self.functions = list(summary.functions.index[: c.COLOURED_FUNCTIONS])
-        self.rest = len(summary.functions) - len(self.functions)
-        self.t0 = c.run_start_us(df)
-        self.start = to_micros(df["start_time"]) - self.t0
-        self.end = np.maximum(to_micros(df["end_time"]) - self.t0, self.start)
-        self.span = max(int(self.end.max()), 1)
-        self.lane = _recode(summary.process_groups(df), self.lanes, len(self.lanes))
-        self.colour = _recode(summary.function_groups(df), self.functions, len(self.functions))
+    def __init__(self, data: FigureData, functions: int) -> None:
+        self.data = data
+        self.lanes = data.lanes
+        self.functions = data.coloured
+        self.rest = functions - len(self.functions)
+        self.span = data.span_us
         self.colours = np.array([*c.PALETTE[: len(self.functions)], c.OTHER])
         self.unit_us = 1e6  # microseconds per unit of the x axis
 
@@ -102,63 +96,52 @@ class _Timeline:
         )
 
     def draw_calls(self, ax: Axes) -> None:
-        """Every call as a bar; a nested call is thinner and drawn over its parent; errors get a red x."""
-        depth = depths(self.df)
-        order = np.argsort(depth, kind="stable")
-        height = 0.8 * 0.6 ** depth[order]
-        x0 = self.start[order] / self.unit_us
-        x1 = np.maximum(self.end[order], self.start[order] + self.span / 1500) / self.unit_us
-        y0 = self.lane[order] + 0.4 - height
-        edges = "white" if len(order) <= 2_000 else "none"
-        ax.add_collection(_rectangles(x0, x1, y0, height, self.colours[self.colour[order]], edges))
-        failed = (self.df["status"] == "error").to_numpy()
-        ax.plot(self.end[failed] / self.unit_us, self.lane[failed] - 0.3, "x", color="#d62728", ms=5, mew=1.5)
+        """Every call as a bar; a nested call is thinner and drawn over its parent."""
+        calls = self.data.calls
+        assert calls is not None
+        calls = calls.sort_values("depth", kind="stable")
+        depth = calls["depth"].to_numpy()
+        start, end = calls["start"].to_numpy(), calls["end"].to_numpy()
+        height = 0.8 * 0.6**depth
+        x0 = start / self.unit_us
+        x1 = np.maximum(end, start + self.span / 1500) / self.unit_us
+        y0 = calls["lane"].to_numpy() + 0.4 - height
+        edges = "white" if len(calls) <= 2_000 else "none"
+        ax.add_collection(_rectangles(x0, x1, y0, height, self.colours[calls["colour"].to_numpy()], edges))
         ax.set_xlim(0, self.span / self.unit_us * 1.01)
 
-    def mark_slowest(self, ax: Axes, top: int) -> None:
-        """Write the rank of the ``top`` slowest calls (1 = slowest) at their start in their lane: above the
+    def draw_errors(self, ax: Axes) -> None:
+        """A red x at the end of each failed call."""
+        errors = self.data.errors
+        many = len(errors) > 500
+        ax.plot(
+            errors["end"].to_numpy() / self.unit_us,
+            errors["lane"].to_numpy() - 0.3,
+            "x",
+            color="#d62728",
+            ms=3 if many else 5,
+            mew=0.6 if many else 1.5,
+        )
+
+    def mark_slowest(self, ax: Axes) -> None:
+        """Write the rank of the slowest calls (1 = slowest) at their start in their lane: above the
         lane for a top-level call, below it for a nested one (a call and its slow child start together)."""
-        durations = np.nan_to_num(self.df["duration_s"].to_numpy(dtype=float, na_value=np.nan), nan=-np.inf)
-        if len(durations) > top:
-            chosen = np.argpartition(-durations, top - 1)[:top]
-        else:
-            chosen = np.arange(len(durations))
-        chosen = chosen[np.lexsort((chosen, -durations[chosen]))]
-        nested = (self.df["parent_id"].to_numpy()[chosen] != "").tolist()
-        for rank, (row, below) in enumerate(zip(chosen, nested, strict=True), start=1):
+        marks = self.data.marks
+        for rank, (lane, start, below) in enumerate(
+            zip(marks["lane"], marks["start"], marks["nested"], strict=True), start=1
+        ):
             ax.annotate(
                 str(rank),
-                (self.start[row] / self.unit_us, self.lane[row] + (0.42 if below else -0.42)),
+                (float(start) / self.unit_us, int(lane) + (0.42 if below else -0.42)),
                 fontsize=7,
                 ha="center",
                 va="top" if below else "bottom",
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "0.3", "lw": 0.6},
             )
 
-    def occupancy(self, top_level_only: bool) -> np.ndarray[Any, np.dtype[np.float64]]:
-        """Busy fraction of each (lane, colour, bin): the share of the bin each lane spent in each colour."""
-        keep = (
-            (self.df["parent_id"] == "").to_numpy() if top_level_only else np.ones(len(self.df), dtype=bool)
-        )
-        width = self.span / TIMELINE_BINS
-        last = np.minimum(self.end[keep] / width, TIMELINE_BINS - 1e-9)
-        first = np.minimum(self.start[keep] / width, last)
-        cell = (self.lane[keep] * (len(self.functions) + 1) + self.colour[keep]) * TIMELINE_BINS
-        size = len(self.lanes) * (len(self.functions) + 1) * TIMELINE_BINS
-        b0, b1 = first.astype(np.int64), last.astype(np.int64)
-        same, cross = b0 == b1, b0 != b1
-        grid = np.zeros(size)
-        grid += np.bincount(cell[same] + b0[same], weights=(last - first)[same], minlength=size)
-        grid += np.bincount(cell[cross] + b0[cross], weights=(b0 + 1 - first)[cross], minlength=size)
-        grid += np.bincount(cell[cross] + b1[cross], weights=(last - b1)[cross], minlength=size)
-        full = np.bincount(cell[cross] + b0[cross] + 1, minlength=size + 1)[:size].astype(float)
-        full -= np.bincount(cell[cross] + b1[cross], minlength=size)
-        grid += np.cumsum(full.reshape(-1, TIMELINE_BINS), axis=1).ravel()
-        return grid.reshape(len(self.lanes), len(self.functions) + 1, TIMELINE_BINS)
-
     def draw_bins(self, ax: Axes) -> None:
         """Each lane binned: a bar per busy bin, height = busy fraction, colour = the dominant function."""
-        grid = self.occupancy(top_level_only=True)
+        grid = self.data.occupancy
         busy = np.clip(grid.sum(axis=1), 0, 1)
         lane, where = np.nonzero(busy > 0.005)
         colour = grid.argmax(axis=1)[lane, where]
@@ -170,17 +153,16 @@ class _Timeline:
         )
         ax.set_xlim(0, self.span / self.unit_us * 1.01)
         ax.set_title(
-            f"{units.plural(len(self.df), 'call')}: top-level calls binned into {TIMELINE_BINS} slices "
-            "per lane; "
-            "bar height = share of the slice busy, colour = the function that took most of it",
+            f"{units.plural(self.data.calls_total, 'call')}: top-level calls binned into {TIMELINE_BINS} "
+            "slices per lane; bar height = share of the slice busy, colour = the function that took most",
             fontsize=8,
             loc="left",
         )
 
     def draw_busy(self, ax: Axes, totals: dict[str, Any]) -> None:
-        """How many processes were busy over time, against how many ran the workload, and the rule of
-        parallel efficiency."""
-        busy = np.clip(self.occupancy(top_level_only=False).sum(axis=1), 0, 1).sum(axis=0)
+        """How many processes were busy over time (top-level calls only, so a nested call is not counted
+        on top of its parent), against how many ran the workload, and the rule of parallel efficiency."""
+        busy = np.clip(self.data.occupancy.sum(axis=1), 0, 1).sum(axis=0)
         edges = np.linspace(0, self.span / self.unit_us, TIMELINE_BINS + 1)
         ax.stairs(busy, edges, fill=True, color="#1f77b4", alpha=0.6)
         working = int(totals.get("workload_processes") or len(self.lanes))
@@ -207,13 +189,6 @@ def efficiency_rule(totals: dict[str, Any]) -> str:
         f"that ran the workload ({workload}{more}) / ({working} x wall span){left_out}"
         f" · dashed line: {working}"
     )
-
-
-def _recode(groups: stats_.Groups, order: Sequence[str], missing: int) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """Each row's position of its group name in ``order`` (``missing`` for names not in it)."""
-    position = {name: i for i, name in enumerate(order)}
-    by_code = np.array([position.get(name, missing) for name in groups.names], dtype=np.int64)
-    return by_code[groups.codes] if len(by_code) else np.zeros(len(groups.codes), dtype=np.int64)
 
 
 def _rectangles(
