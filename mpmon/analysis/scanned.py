@@ -40,7 +40,10 @@ def open_run(
     hi = selection.parse_time(end) if end is not None else None
     if lo is not None and hi is not None and lo > hi:
         raise AnalysisError(f"--start-time {lo} is after --end-time {hi}")
-    runs = source.sql("SELECT run_id, min(start_time) AS start_time FROM calls GROUP BY run_id").df()
+    runs = source.sql(
+        'SELECT run_id, min(start_time) AS "first", max(end_time) AS "last", count(*) AS calls '
+        "FROM calls GROUP BY run_id"
+    ).df()
     if runs.empty:
         raise AnalysisError(f"no calls recorded in {path}")
     where, how = ["true"], "calls in a time window"
@@ -48,8 +51,8 @@ def open_run(
         chosen = selection._resolve_run_id(run_id, runs["run_id"], source.events)
         where, how = [f"run_id = {scan.sql_text(chosen)}"], "chosen by id"
     elif lo is None and hi is None:
-        chosen = selection._most_recent(runs, runs["run_id"], path)
-        where, how = [f"run_id = {scan.sql_text(chosen)}"], "the most recent run"
+        chosen, how = selection.pick_recent(runs.set_index("run_id"))
+        where = [f"run_id = {scan.sql_text(chosen)}"]
     if lo is not None:
         where.append(f"end_time >= '{lo.isoformat()}'::TIMESTAMPTZ")
     if hi is not None:

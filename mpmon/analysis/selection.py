@@ -157,6 +157,12 @@ def _most_recent(calls: pd.DataFrame, keys: pd.Series, path: Path) -> tuple[str,
     grouped = calls.groupby(keys, sort=False, observed=True)
     runs = pd.DataFrame({"first": grouped["start_time"].min(), "last": grouped["end_time"].max()})
     runs["calls"] = grouped.size()
+    return pick_recent(runs)
+
+
+def pick_recent(runs: pd.DataFrame) -> tuple[str, str]:
+    """:func:`_most_recent`'s rule over one row per run (index: the run key; columns ``first``, ``last``
+    and ``calls``), so that a reader that aggregates where the data lies applies the same rule."""
     period = runs["first"].max() - pd.Timedelta(seconds=CLUSTER_GAP_S)
     recent = runs[runs["last"] >= period].sort_values(["calls", "first"], ascending=False, kind="stable")
     chosen = str(recent.index[0])
