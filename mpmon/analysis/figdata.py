@@ -200,7 +200,6 @@ def _every_call(
     con: duckdb.DuckDBPyConnection, view: str, t0: int, lane: _Lanes, fmap: pd.DataFrame
 ) -> pd.DataFrame:
     """Every call of a small run: lane, colour, start and end (µs from t0), nesting depth, error."""
-    from mpmon.analysis.figures.timeline import depths  # drawing helpers live with the timeline
 
     calls = con.sql(
         f"SELECT host, pid, function, module, start_us - {t0} AS start, greatest(end_us, start_us) - {t0} "
@@ -298,3 +297,17 @@ def of_frame(df: pd.DataFrame, summary: stats.Summary) -> FigureData:
         return figure_data(con, "frame_rows", summary)
     finally:
         con.close()
+
+
+def depths(df: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """Each call's nesting depth: 0 without a parent among the rows, else its parent's depth + 1."""
+    parent = pd.Index(df["call_id"]).get_indexer(df["parent_id"])
+    depth = np.zeros(len(df), dtype=np.int64)
+    current = parent
+    for _ in range(32):
+        nested = current >= 0
+        if not nested.any():
+            break
+        depth += nested
+        current = np.where(nested, parent[np.maximum(current, 0)], -1)
+    return depth

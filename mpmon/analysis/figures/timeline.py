@@ -20,7 +20,7 @@ from matplotlib.patches import Patch
 
 from mpmon import units
 from mpmon.analysis import stats as stats_
-from mpmon.analysis.figdata import EXACT_TIMELINE_CALLS, MARKED_SLOWEST, TIMELINE_BINS, FigureData
+from mpmon.analysis.figdata import EXACT_TIMELINE_CALLS, MARKED_SLOWEST, TIMELINE_BINS, FigureData, depths
 from mpmon.analysis.figures import _common as c
 
 __all__ = [
@@ -203,17 +203,3 @@ def _rectangles(
     y1 = y0 + height
     verts = np.stack([np.c_[x0, y0], np.c_[x1, y0], np.c_[x1, y1], np.c_[x0, y1]], axis=1)
     return PolyCollection(cast("Sequence[Any]", verts), facecolors=colours, edgecolors=edges, linewidths=0.4)
-
-
-def depths(df: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.int64]]:
-    """Each call's nesting depth: 0 without a parent among the rows, else its parent's depth + 1."""
-    parent = pd.Index(df["call_id"]).get_indexer(df["parent_id"])
-    depth = np.zeros(len(df), dtype=np.int64)
-    current = parent
-    for _ in range(32):
-        nested = current >= 0
-        if not nested.any():
-            break
-        depth += nested
-        current = np.where(nested, parent[np.maximum(current, 0)], -1)
-    return depth
