@@ -44,6 +44,8 @@ READY_TIMEOUT = 60.0
 DEFAULT_STOP_TIMEOUT = 60.0
 KILL_SLACK: Final = 1.0
 """After the timeout of stop_collector(), the time a SIGKILLed collector gets to be reaped."""
+DIED_WAIT_SECONDS: Final = 0.5
+"""How long a stop whose STOP went unanswered waits to see whether the collector process has ended."""
 
 
 @dataclass
@@ -227,6 +229,9 @@ def stop_collector(timeout: float | None = None) -> None:
         if not current.alive():
             current.restart()  # ingests what was spilled while it was down, then stops
         confirmed, lost = _request_stop(current, deadline)
+        if not confirmed and _died(current, deadline):  # killed just before the stop: the same again
+            current.restart()
+            confirmed, lost = _request_stop(current, deadline)
     except (OSError, RuntimeError) as exc:
         failure = str(exc)
     finally:
@@ -402,6 +407,16 @@ def _request_stop(current: Collector, deadline: float) -> tuple[bool, dict[str, 
         if conn.poll(max(deadline - time.monotonic(), 0)):
             return True, _losses(conn.recv_bytes())
     return False, {}
+
+
+def _died(current: Collector, deadline: float) -> bool:
+    """Whether the collector process has ended (or ends within a moment: a process killed just before
+    the stop may still be exiting when its socket refuses the STOP)."""
+    if current.process is None:
+        return False
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        current.process.wait(min(DIED_WAIT_SECONDS, max(deadline - time.monotonic(), 0.0)))
+    return current.process.returncode is not None
 
 
 def _losses(answer: bytes) -> dict[str, int]:
