@@ -86,6 +86,7 @@ def test_the_readme_starts_with_the_user() -> None:
     assert headings[:2] == ["Install", "A first run"]
     assert "pip install /path/to/mpmon" in README_BLOCKS[1].code
     assert headings[-1].startswith("Coming from monitoring")
+    assert len(README.read_text().splitlines()) < 300, "the user-facing README stays under 300 lines"
     for page in ("architecture", "wire", "files"):
         assert (ROOT / "docs" / f"{page}.md").is_file()
 

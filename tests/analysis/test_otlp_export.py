@@ -434,7 +434,7 @@ class TestAnswers:
         receiver.script = [Answer(503, {"Retry-After": "1"})]
         done = analyze("--logdir", str(pool_run), "--otlp-endpoint", receiver.url, "--otlp-batch-size", "8")
         assert done.returncode == 0, done.stderr
-        assert "(1 retries)" in done.stdout
+        assert "(1 retry)" in done.stdout
         assert len(receiver.refused) == 1
         ids = [s.span_id for _, s in receiver.spans()]
         assert len(ids) == len(set(ids)) == ROWS

@@ -25,6 +25,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from mpmon.analysis import load
 from mpmon.analysis.otlp import resource, translate
 from mpmon.analysis.otlp.exporter import ExportResult, OtlpHttpExporter, OtlpRejected, Outcome
+from mpmon.units import plural
 
 __all__ = ["ExportSummary", "OtlpError", "export_otlp", "export_run"]
 
@@ -64,8 +65,8 @@ class ExportSummary:
     def line(self) -> str:
         """The account in one line."""
         text = (
-            f"sent {self.sent - self.rejected:,} of {self.spans:,} spans to {self.endpoint} "
-            f"in {self.requests:,} requests ({self.retries} retries)"
+            f"sent {self.sent - self.rejected:,} of {plural(self.spans, 'span')} to {self.endpoint} "
+            f"in {plural(self.requests, 'request')} ({plural(self.retries, 'retry', 'retries')})"
         )
         if self.rejected:
             text += f"; the server rejected {self.rejected:,}"
