@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from itertools import chain
 from typing import Any, Final, NamedTuple
 
 import numpy as np
@@ -24,6 +25,7 @@ from .lines import csv_table, json_escape, json_lines
 __all__ = [
     "ARROW_SCHEMA",
     "CallTable",
+    "call_columns",
     "call_table",
     "csv_table",
     "error_table",
@@ -121,21 +123,39 @@ def _mib(resident: pa.Array, subtract: pa.Array | None = None) -> pa.Array:
     return pc.divide(pc.cast(resident, pa.float64()), _MIB)
 
 
-def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_id: str) -> CallTable:
-    """The results rows of the call records of several batches (each with its meta), in one table.
+def call_columns(rows: list[tuple[Any, ...]], columns: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+    """Call records in columns (CALL_FIELDS, without the kind): those given as rows, then `columns`
+    (as they came on the wire); () when there are none."""
+    if not rows:
+        return columns
+    from_rows = tuple(zip(*rows))[1:]
+    if not columns:
+        return from_rows
+    return tuple(a + b for a, b in zip(from_rows, columns, strict=True))
+
+
+def call_table(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> CallTable:
+    """The results rows of the call records of several batches (each with its meta), in one table. A
+    batch's calls are a tuple of columns (CALL_FIELDS, without the kind: `call_columns`) or a list of
+    record tuples.
 
     Numbers are computed with numpy and text columns made once per round, so that a round costs few
     Arrow calls whatever its size: a round has a fixed cost, and pool workers send small batches."""
-    sizes = [len(calls) for _, calls in parts]
+    parts = [(meta, call_columns(calls) if type(calls) is list else calls) for meta, calls in parts]
+    sizes = [len(calls[0]) for _, calls in parts]
     metas = [meta for meta, _ in parts]
-    records = [record for _, calls in parts for record in calls]
-    (_, source, function, module, call_no, parent_no, start_ns, duration_ns, cpu_ns, rss0, rss1,
-     thread, error_type, args, _route) = zip(*records)  # fmt: skip
+    if len(parts) == 1:
+        joined = parts[0][1]
+    else:
+        joined = tuple(tuple(chain.from_iterable(c[i] for _, c in parts)) for i in range(len(parts[0][1])))
+    (source, function, module, call_no, parent_no, start_ns, duration_ns, cpu_ns, rss0, rss1,
+     thread, error_type, args, _route) = joined  # fmt: skip
+    count = len(source)
     start = _numbers(pa.array(start_ns, pa.int64()))
     duration = pa.array(duration_ns, pa.int64())
     duration_np = _numbers(duration)
     resident = _rss_bytes(rss0 + rss1)  # one pass over both
-    before, after = resident.slice(0, len(records)), resident.slice(len(records))
+    before, after = resident.slice(0, count), resident.slice(count)
     prefix_array = _per_batch([m[3] for m in metas], sizes, pa.string())
     distinct = {name: set(values) for name, values in
                 (("source", source), ("function", function), ("module", module), ("thread_name", thread),
@@ -151,7 +171,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
         _text(error_type, distinct["error_type"]),
     )
     no_error = distinct["error_type"] == {""}
-    failed = pa.repeat(False, len(records)) if no_error else pc.not_equal(error_array, "")
+    failed = pa.repeat(False, count) if no_error else pc.not_equal(error_array, "")
     columns = {
         "run_id": _per_batch(batch_values["run_id"], sizes, pa.string()),
         "call_id": _ids(prefix_array, pa.array(call_no, pa.int64())),
@@ -169,7 +189,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
         "process_name": _per_batch(batch_values["process_name"], sizes, pa.string()),
         "thread_name": _text(thread, distinct["thread_name"]),
         "host": _per_batch(batch_values["host"], sizes, pa.string()),
-        "status": pa.repeat("ok", len(records)) if no_error else pc.if_else(failed, "error", "ok"),
+        "status": pa.repeat("ok", count) if no_error else pc.if_else(failed, "error", "ok"),
         "error_type": error_array,
         "args": args_column(args),
         "message": _messages(function_array, duration, error_array, failed),
