@@ -8,6 +8,7 @@ no class is ever looked up and no code runs.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import io
 import os
@@ -15,6 +16,7 @@ import pickle
 import re
 import socket
 import struct
+import sys
 import time
 from collections.abc import Iterator
 from multiprocessing import connection
@@ -25,6 +27,7 @@ __all__ = [
     "ACK",
     "CALL",
     "CALL_FIELDS",
+    "CALL_NUMBERS",
     "DROPPED",
     "ERROR",
     "ERROR_FIELDS",
@@ -145,9 +148,14 @@ ERROR_FIELDS: Final = (
 LOG_FIELDS: Final = ("time_ns", "level", "logger", "message", "thread_name", "module", "function")
 DROPPED_FIELDS: Final = ("count",)
 PROGRESS_FIELDS: Final = ("time_ns", "label", "total", "done")
+CALL_NUMBERS: Final = tuple(CALL_FIELDS.index(name) for name in
+                             ("call_no", "parent_no", "start_ns", "duration_ns", "cpu_ns"))  # fmt: skip
+"""The call columns (indices in CALL_FIELDS) that travel as int64 values, little-endian, in one bytes
+object (or, when a value does not fit, as a tuple like the others)."""
 # Each batch starts with these, shared by all its records.
 META_FIELDS: Final = ("pid", "process_name", "host", "id_prefix", "run_id")
 
+_BIG_ENDIAN: Final = sys.byteorder == "big"
 _ID_PREFIX: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-")
 _ARITY: Final = {
     CALL: len(CALL_FIELDS) + 1,
@@ -201,8 +209,14 @@ def encode_batch(meta: tuple[Any, ...], records: list[tuple[Any, ...]], seq: int
     else:
         calls = [r for r in records if r[0] == CALL]
         others = [r for r in records if r[0] != CALL]
-    columns = tuple(zip(*calls))[1:] if calls else ()
-    return pickle.dumps((meta, others, seq, columns), protocol=5)
+    columns: list[Any] = list(zip(*calls))[1:] if calls else []
+    for index in CALL_NUMBERS if columns else ():
+        with contextlib.suppress(OverflowError, TypeError):  # not all int64: left as a tuple
+            numbers = array.array("q", columns[index])
+            if _BIG_ENDIAN:
+                numbers.byteswap()
+            columns[index] = numbers.tobytes()
+    return pickle.dumps((meta, others, seq, tuple(columns)), protocol=5)
 
 
 def decode_batch(payload: bytes) -> Batch:
@@ -241,13 +255,15 @@ def decode_batch(payload: bytes) -> Batch:
 
 
 def _check_columns(calls: Any) -> None:
-    """Call columns are a tuple of one tuple per field of CALL_FIELDS, all of one length > 0."""
-    if not (
-        type(calls) is tuple
-        and len(calls) == len(CALL_FIELDS)
-        and set(map(type, calls)) == {tuple}
-        and len(set(map(len, calls))) == 1
-        and len(calls[0])
+    """Call columns are a tuple of one tuple per field of CALL_FIELDS, all of one length > 0; those of
+    CALL_NUMBERS may be bytes of 8 per record instead."""
+    if not (type(calls) is tuple and len(calls) == len(CALL_FIELDS) and type(calls[0]) is tuple):
+        raise RejectedPayload("malformed call columns")
+    count = len(calls[0])
+    if not count or not all(
+        (type(column) is tuple and len(column) == count)
+        or (type(column) is bytes and len(column) == 8 * count and index in CALL_NUMBERS)
+        for index, column in enumerate(calls)
     ):
         raise RejectedPayload("malformed call columns")
 

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from .. import probe, schema
 from ..units import NS_UNITS
+from ..wire import CALL_NUMBERS
 from . import fixed
 from .arguments import args_column
 from .lines import csv_table, json_escape, json_lines
@@ -125,13 +126,32 @@ def _mib(resident: pa.Array, subtract: pa.Array | None = None) -> pa.Array:
 
 def call_columns(rows: list[tuple[Any, ...]], columns: tuple[Any, ...] = ()) -> tuple[Any, ...]:
     """Call records in columns (CALL_FIELDS, without the kind): those given as rows, then `columns`
-    (as they came on the wire); () when there are none."""
+    (as they came on the wire: CALL_NUMBERS may be int64 bytes); () when there are none."""
     if not rows:
         return columns
     from_rows = tuple(zip(*rows))[1:]
     if not columns:
         return from_rows
-    return tuple(a + b for a, b in zip(from_rows, columns, strict=True))
+    return tuple(
+        _join(index, (a, b)) if index in CALL_NUMBERS else a + b
+        for index, (a, b) in enumerate(zip(from_rows, columns, strict=True))
+    )
+
+
+def _int64(column: Any) -> pa.Array:
+    """A number column as it came (int64 bytes, little-endian, or a tuple of ints) as an int64 array."""
+    if type(column) is bytes:
+        return pa.array(np.frombuffer(column, "<i8").astype(np.int64, copy=False), pa.int64())
+    if isinstance(column, pa.Array):  # joined already (call_columns)
+        return column
+    return pa.array(column, pa.int64())
+
+
+def _join(index: int, columns: Any) -> Any:
+    """One column of several batches: tuples joined, number columns as one int64 array."""
+    if index in CALL_NUMBERS:
+        return pa.concat_arrays([_int64(c) for c in columns])
+    return tuple(chain.from_iterable(columns))
 
 
 def call_table(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> CallTable:
@@ -145,14 +165,14 @@ def call_table(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> CallTab
     sizes = [len(calls[0]) for _, calls in parts]
     metas = [meta for meta, _ in parts]
     if len(parts) == 1:
-        joined = parts[0][1]
+        joined = [_int64(c) if i in CALL_NUMBERS else c for i, c in enumerate(parts[0][1])]
     else:
-        joined = tuple(tuple(chain.from_iterable(c[i] for _, c in parts)) for i in range(len(parts[0][1])))
+        joined = [_join(i, [c[i] for _, c in parts]) for i in range(len(parts[0][1]))]
     (source, function, module, call_no, parent_no, start_ns, duration_ns, cpu_ns, rss0, rss1,
      thread, error_type, args, _route) = joined  # fmt: skip
     count = len(source)
-    start = _numbers(pa.array(start_ns, pa.int64()))
-    duration = pa.array(duration_ns, pa.int64())
+    start = _numbers(start_ns)
+    duration = duration_ns
     duration_np = _numbers(duration)
     resident = _rss_bytes(rss0 + rss1)  # one pass over both
     before, after = resident.slice(0, count), resident.slice(count)
@@ -174,7 +194,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> CallTab
     failed = pa.repeat(False, count) if no_error else pc.not_equal(error_array, "")
     columns = {
         "run_id": _per_batch(batch_values["run_id"], sizes, pa.string()),
-        "call_id": _ids(prefix_array, pa.array(call_no, pa.int64())),
+        "call_id": _ids(prefix_array, call_no),
         "parent_id": _parent_ids(prefix_array, parent_no),
         "source": _text(source, distinct["source"]),
         "function": function_array,
@@ -182,7 +202,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> CallTab
         "start_time": _timestamps(_divided(start, 1000)),
         "end_time": _timestamps(_divided(start + duration_np, 1000)),
         "duration_s": pa.array(duration_np.astype(np.float64) / 1e9, pa.float64()),
-        "cpu_time_s": _cpu_seconds(pa.array(cpu_ns, pa.int64())),
+        "cpu_time_s": _cpu_seconds(cpu_ns),
         "mem_delta_mib": _mib(after, before),
         "mem_final_mib": _mib(after),
         "pid": _per_batch(batch_values["pid"], sizes, pa.int64()),
@@ -198,7 +218,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> CallTab
     if {"function", "error_type"} <= plain:
         plain.add("message")
     table = table_of_columns(columns)
-    constant = _constant(table, {**distinct, **batch_values}, args, any(parent_no))
+    constant = _constant(table, {**distinct, **batch_values}, args, _nested(parent_no))
     return CallTable(table, frozenset(plain), constant)
 
 
@@ -243,10 +263,15 @@ def _ids(prefixes: pa.Array, numbers: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(prefixes, *digits, "")
 
 
-def _parent_ids(prefixes: pa.Array, parent_no: tuple[int, ...]) -> pa.Array | list[str]:
-    if not any(parent_no):
-        return [""] * len(parent_no)
-    numbers = pa.array(parent_no, pa.int64())
+def _nested(parent_no: pa.Array) -> bool:
+    """True if a call has an enclosing monitored call (a parent number other than 0)."""
+    return bool(_numbers(parent_no).any())
+
+
+def _parent_ids(prefixes: pa.Array, parent_no: Any) -> pa.Array | list[str]:
+    numbers = _int64(parent_no)
+    if not _nested(numbers):
+        return [""] * len(numbers)
     return pc.if_else(pc.equal(numbers, 0), "", _ids(prefixes, numbers))
 
 
