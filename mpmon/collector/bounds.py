@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import operator
+from collections.abc import Sequence
 from itertools import chain
 from operator import itemgetter
 from typing import Any, Final
@@ -141,7 +142,7 @@ def _bound_columns(calls: tuple[Any, ...]) -> tuple[tuple[Any, ...], int]:
         if most > limit:
             columns[index - 1] = tuple(_cut(value, limit) for value in column)
     args = columns[_ARGS[CALL] - 1]
-    size, flagged = _args_sizes(list(args), list(args))
+    size, flagged = _args_sizes(args, args)
     total += size
     if flagged:
         columns[_ARGS[CALL] - 1] = tuple(_bounded_args(a) if id(a) in flagged else a for a in args)
@@ -174,15 +175,15 @@ def _over(record: tuple[Any, ...]) -> bool:
     )
 
 
-def _args_sizes(group: list[tuple[Any, ...]], column: list[Any]) -> tuple[int, set[int]]:
+def _args_sizes(group: Sequence[Any], column: Sequence[Any]) -> tuple[int, set[int]]:
     """The characters of every argument text of a group of records, and the records whose arguments
     may be over the sender's limit. When no text is longer than L and no record has more than K texts,
     no record is over if L * K fits: the usual case, measured without a loop in Python."""
-    present = [args for args in column if args]
+    present = list(filter(None, column))
     if not present:
         return 0, set()
     try:
-        positional, named = map(list, zip(*present))
+        positional, named = zip(*present)
         texts = list(
             map(len, chain(chain.from_iterable(positional), chain.from_iterable(chain.from_iterable(named))))
         )
