@@ -109,15 +109,20 @@ def writer_cost(
     from mpmon.collector.writer import Writer
     from mpmon.wire import Batch, decode_batch, encode_batch
 
-    def bound(records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        return records
+    def bound(batch: Batch) -> Batch:
+        return batch
 
     with contextlib.suppress(ImportError):  # collector/bounds.py is newer than some trees compared
-        from mpmon.collector.bounds import bound_batch as bound
+        from mpmon.collector.bounds import bound_batch
+
+        def bound(batch: Batch) -> Batch:
+            return batch._replace(records=bound_batch(batch.records))
+
+    with contextlib.suppress(ImportError):  # calls in columns on the wire: bound() takes the batch
+        from mpmon.collector.bounds import bound  # type: ignore[no-redef]
 
     def decoded(payload: bytes) -> Batch:  # the server bounds every decoded batch: its cost counts
-        batch = decode_batch(payload)
-        return batch._replace(records=bound(batch.records))
+        return bound(decode_batch(payload))
 
     meta, records = batches(batch, with_args)
     seqs = itertools.count(1)  # every batch a new number, or the ledger skips it as written

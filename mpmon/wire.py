@@ -8,6 +8,7 @@ no class is ever looked up and no code runs.
 
 from __future__ import annotations
 
+import array
 import contextlib
 import io
 import os
@@ -15,6 +16,7 @@ import pickle
 import re
 import socket
 import struct
+import sys
 import time
 from collections.abc import Iterator
 from multiprocessing import connection
@@ -25,6 +27,7 @@ __all__ = [
     "ACK",
     "CALL",
     "CALL_FIELDS",
+    "CALL_NUMBERS",
     "DROPPED",
     "ERROR",
     "ERROR_FIELDS",
@@ -145,9 +148,14 @@ ERROR_FIELDS: Final = (
 LOG_FIELDS: Final = ("time_ns", "level", "logger", "message", "thread_name", "module", "function")
 DROPPED_FIELDS: Final = ("count",)
 PROGRESS_FIELDS: Final = ("time_ns", "label", "total", "done")
+CALL_NUMBERS: Final = tuple(CALL_FIELDS.index(name) for name in
+                             ("call_no", "parent_no", "start_ns", "duration_ns", "cpu_ns"))  # fmt: skip
+"""The call columns (indices in CALL_FIELDS) that travel as int64 values, little-endian, in one bytes
+object (or, when a value does not fit, as a tuple like the others)."""
 # Each batch starts with these, shared by all its records.
 META_FIELDS: Final = ("pid", "process_name", "host", "id_prefix", "run_id")
 
+_BIG_ENDIAN: Final = sys.byteorder == "big"
 _ID_PREFIX: Final = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-")
 _ARITY: Final = {
     CALL: len(CALL_FIELDS) + 1,
@@ -170,29 +178,60 @@ class _PlainUnpickler(pickle.Unpickler):
 
 
 class Batch(NamedTuple):
-    """A decoded batch: its header, its records, and the sender's sequence number of it (0: none)."""
+    """A decoded batch: its header, its records other than calls, the sender's sequence number of it
+    (0: none), and its call records in columns (CALL_FIELDS, the kind left out; () when it holds none).
+
+    A batch made from rows (a spill file, a test) may also hold its calls among `records`: the writer
+    takes both."""
 
     meta: tuple[Any, ...]
     records: list[tuple[Any, ...]]
     seq: int
+    calls: tuple[Any, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """How many records the batch holds, calls in columns included."""
+        return len(self.records) + (len(self.calls[0]) if self.calls else 0)
 
 
 def encode_batch(meta: tuple[Any, ...], records: list[tuple[Any, ...]], seq: int = 0) -> bytes:
-    """One batch as bytes for Connection.send_bytes; `seq` numbers it for the collector's ACK."""
-    return pickle.dumps((meta, records, seq), protocol=pickle.HIGHEST_PROTOCOL)
+    """One batch as bytes for Connection.send_bytes; `seq` numbers it for the collector's ACK.
+
+    The call records leave in columns, one tuple per field of CALL_FIELDS (the sender transposes them
+    once per batch, so the one collector makes its table from columns without a step per record); the
+    other kinds as rows: `(meta, other records, seq, call columns)`."""
+    if not records:
+        return pickle.dumps((meta, records, seq, ()), protocol=5)
+    kinds = set(map(itemgetter(0), records))
+    if kinds == {CALL}:
+        calls, others = records, []
+    else:
+        calls = [r for r in records if r[0] == CALL]
+        others = [r for r in records if r[0] != CALL]
+    columns: list[Any] = list(zip(*calls))[1:] if calls else []
+    for index in CALL_NUMBERS if columns else ():
+        with contextlib.suppress(OverflowError, TypeError):  # not all int64: left as a tuple
+            numbers = array.array("q", columns[index])
+            if _BIG_ENDIAN:
+                numbers.byteswap()
+            columns[index] = numbers.tobytes()
+    return pickle.dumps((meta, others, seq, tuple(columns)), protocol=5)
 
 
 def decode_batch(payload: bytes) -> Batch:
-    """The (meta, records, seq) of a batch; RejectedPayload if it is anything else."""
+    """The (meta, records, seq, calls) of a batch (a `(meta, records, seq)` triple holds its calls as
+    rows); RejectedPayload if it is anything else."""
     try:
         batch = _PlainUnpickler(io.BytesIO(payload)).load()
     except RejectedPayload:
         raise
     except Exception as exc:
         raise RejectedPayload(f"undecodable payload: {exc!r}") from None
-    if not (isinstance(batch, tuple) and len(batch) == 3):
-        raise RejectedPayload("a batch is a (meta, records, seq) triple")
-    meta, records, seq = batch
+    if not (isinstance(batch, tuple) and len(batch) in (3, 4)):
+        raise RejectedPayload("a batch is a (meta, records, seq[, calls]) tuple")
+    meta, records, seq = batch[:3]
+    calls = batch[3] if len(batch) == 4 else ()
     if not (isinstance(meta, tuple) and len(meta) == len(META_FIELDS) and isinstance(records, list)):
         raise RejectedPayload("malformed batch header")
     if type(seq) is not int or seq < 0:
@@ -210,7 +249,23 @@ def decode_batch(payload: bytes) -> Batch:
         raise RejectedPayload("malformed record") from None
     if not all(type(kind) is int and _ARITY.get(kind) == length for kind, length in shapes):
         raise RejectedPayload("malformed record")
-    return Batch(meta, records, seq)
+    if calls != ():
+        _check_columns(calls)
+    return Batch(meta, records, seq, calls)
+
+
+def _check_columns(calls: Any) -> None:
+    """Call columns are a tuple of one tuple per field of CALL_FIELDS, all of one length > 0; those of
+    CALL_NUMBERS may be bytes of 8 per record instead."""
+    if not (type(calls) is tuple and len(calls) == len(CALL_FIELDS) and type(calls[0]) is tuple):
+        raise RejectedPayload("malformed call columns")
+    count = len(calls[0])
+    if not count or not all(
+        (type(column) is tuple and len(column) == count)
+        or (type(column) is bytes and len(column) == 8 * count and index in CALL_NUMBERS)
+        for index, column in enumerate(calls)
+    ):
+        raise RejectedPayload("malformed call columns")
 
 
 # -- the handshake: both sides prove they hold the run's key, within a time limit ---------------------

@@ -13,14 +13,16 @@ own side, after decoding:
   and the field to render.MAX_ARGS_FIELD (render.cap_args, the sender's own function);
 - counts (records dropped) must lie in 0..MAX_COUNT, or the batch (the spill line) is refused.
 
-`bound_batch(records)` is the one call for decoded batches, `bound_entry(entry)` for spill lines. The
-common case (every field within its limit) costs a few C-level passes over the batch's columns and
-returns the very same list.
+`bound(batch)` is the one call for decoded batches (its rows by `bound_batch(records)`, its call columns
+column by column), `bound_entry(entry)` for spill lines. The common case (every field within its limit)
+costs a few C-level passes over the batch's columns and returns the very same batch.
 """
 
 from __future__ import annotations
 
 import json
+import operator
+from collections.abc import Sequence
 from itertools import chain
 from operator import itemgetter
 from typing import Any, Final
@@ -28,9 +30,9 @@ from typing import Any, Final
 from .. import render
 from ..rows import args_json
 from ..spill_format import DROPPED_EVENT
-from ..wire import CALL, DROPPED, ERROR, LOG, RejectedPayload
+from ..wire import CALL, DROPPED, ERROR, LOG, Batch, RejectedPayload
 
-__all__ = ["MAX_COUNT", "MAX_EXPANDED", "Unbounded", "bound_batch", "bound_entry"]
+__all__ = ["MAX_COUNT", "MAX_EXPANDED", "Unbounded", "bound", "bound_batch", "bound_entry"]
 
 MAX_EXPANDED: Final = 64 << 20
 """Characters of text a batch may expand to once decoded: an honest batch of 1,024 calls with arguments
@@ -69,6 +71,23 @@ class Unbounded(RejectedPayload):
         self.records = records
 
 
+def bound(batch: Batch) -> Batch:
+    """A decoded batch with every field of its rows and call columns within the sender's limits (the
+    same batch when all are); Unbounded as bound_batch()."""
+    records, total = _bound_rows(batch.records, batch.size)
+    calls = batch.calls
+    if calls:
+        calls, size = _bound_columns(calls)
+        total += size
+    if total > MAX_EXPANDED:
+        raise Unbounded(
+            f"a batch that expands to {total:,} characters (at most {MAX_EXPANDED:,})", batch.size
+        )
+    if records is batch.records and calls is batch.calls:
+        return batch
+    return batch._replace(records=records, calls=calls)
+
+
 def bound_batch(records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """The records of a decoded batch, each field within the sender's limits (the same list when all
     are); Unbounded if the batch expands past MAX_EXPANDED or reports an impossible count. Records whose
@@ -76,13 +95,26 @@ def bound_batch(records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 
     Fields are measured a group of them at a time, with C-level passes (map, len, sum, max); a record is
     looked at alone only in a group where some field is over its limit."""
+    bounded, total = _bound_rows(records, len(records))
+    if total > MAX_EXPANDED:
+        raise Unbounded(
+            f"a batch that expands to {total:,} characters (at most {MAX_EXPANDED:,})", len(records)
+        )
+    return bounded
+
+
+def _bound_rows(records: list[tuple[Any, ...]], size: int) -> tuple[list[tuple[Any, ...]], int]:
+    """The records within the limits (the same list when all are), and the characters they expand to;
+    Unbounded (reporting `size` records lost: the whole batch) for an impossible count."""
+    if not records:
+        return records, 0
     kinds = set(map(itemgetter(0), records))
     groups = {kind: [r for r in records if r[0] == kind] for kind in kinds} if len(kinds) > 1 else {}
     total, over = 0, set[int]()
     for kind in kinds:
         group = groups.get(kind, records)
         if kind == DROPPED:
-            _check_counts(group, len(records))
+            _check_counts(group, size)
             continue
         for fields, limit in _LIMITS.get(kind, ()):
             size, most = _measure(chain.from_iterable(map(fields, group)) if len(group[0]) > 1 else ())
@@ -94,10 +126,36 @@ def bound_batch(records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
             total += size
             over.update(flagged)
     if total > MAX_EXPANDED:
-        raise Unbounded(
-            f"a batch that expands to {total:,} characters (at most {MAX_EXPANDED:,})", len(records)
-        )
-    return [_bounded(r) if id(r) in over else r for r in records] if over else records
+        return records, total
+    return ([_bounded(r) if id(r) in over else r for r in records] if over else records), total
+
+
+def _bound_columns(calls: tuple[Any, ...]) -> tuple[tuple[Any, ...], int]:
+    """Call columns (CALL_FIELDS, without the kind) with every sized field within its limit (the same
+    tuple when all are), and the characters they expand to. A column is looked at value by value only
+    when one of its values is over the limit."""
+    total, columns = 0, list(calls)
+    for index, limit in _FIELDS[CALL]:
+        column = columns[index - 1]
+        size, most = _measure(column)
+        total += size
+        if most > limit:
+            columns[index - 1] = tuple(_cut(value, limit) for value in column)
+    args = columns[_ARGS[CALL] - 1]
+    size, flagged = _args_sizes(args, args)
+    total += size
+    if flagged:
+        columns[_ARGS[CALL] - 1] = tuple(_bounded_args(a) if id(a) in flagged else a for a in args)
+    if all(map(operator.is_, columns, calls)):
+        return calls, total
+    return tuple(columns), total
+
+
+def _cut(value: Any, limit: int) -> Any:
+    """A sized field's value within its limit (others as they are)."""
+    if type(value) not in (str, bytes) or len(value) <= limit:
+        return value
+    return render.bounded_text(value) if limit == _TEXT and type(value) is str else value[:limit]
 
 
 def _measure(values: Any) -> tuple[int, int]:
@@ -117,15 +175,15 @@ def _over(record: tuple[Any, ...]) -> bool:
     )
 
 
-def _args_sizes(group: list[tuple[Any, ...]], column: list[Any]) -> tuple[int, set[int]]:
+def _args_sizes(group: Sequence[Any], column: Sequence[Any]) -> tuple[int, set[int]]:
     """The characters of every argument text of a group of records, and the records whose arguments
     may be over the sender's limit. When no text is longer than L and no record has more than K texts,
     no record is over if L * K fits: the usual case, measured without a loop in Python."""
-    present = [args for args in column if args]
+    present = list(filter(None, column))
     if not present:
         return 0, set()
     try:
-        positional, named = map(list, zip(*present))
+        positional, named = zip(*present)
         texts = list(
             map(len, chain(chain.from_iterable(positional), chain.from_iterable(chain.from_iterable(named))))
         )

@@ -42,7 +42,7 @@ from ..wire import (
     admit,
     decode_batch,
 )
-from .bounds import Unbounded, bound_batch
+from .bounds import Unbounded, bound
 from .report import say
 from .settings import Settings
 from .writer import Writer
@@ -217,7 +217,7 @@ class Server:
         for peer, payload in received:
             try:
                 batch = decode_batch(payload)
-                batch = batch._replace(records=bound_batch(batch.records))  # whatever the sender sent
+                batch = bound(batch)  # whatever the sender sent
             except Unbounded as exc:  # decoded, but past every bound: kept aside, reported lost
                 self.writer.reject(str(exc), payload, oversized=True)
                 unreadable[peer] = unreadable.get(peer, 0) + exc.records
@@ -231,7 +231,7 @@ class Server:
                 continue
             batches.append(batch)
             if peer.asked:
-                self.writer.stats.gathered += len(batch.records)
+                self.writer.stats.gathered += batch.size
             peer.prefix = batch.meta[3]
             if batch.seq:
                 last[peer] = peer.last_seq = batch.seq

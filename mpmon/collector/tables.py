@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from itertools import chain
 from typing import Any, Final, NamedTuple
 
 import numpy as np
@@ -17,6 +18,7 @@ import pyarrow.compute as pc
 
 from .. import probe, schema
 from ..units import NS_UNITS
+from ..wire import CALL_NUMBERS
 from . import fixed
 from .arguments import args_column
 from .lines import csv_table, json_escape, json_lines
@@ -24,6 +26,7 @@ from .lines import csv_table, json_escape, json_lines
 __all__ = [
     "ARROW_SCHEMA",
     "CallTable",
+    "call_columns",
     "call_table",
     "csv_table",
     "error_table",
@@ -121,21 +124,58 @@ def _mib(resident: pa.Array, subtract: pa.Array | None = None) -> pa.Array:
     return pc.divide(pc.cast(resident, pa.float64()), _MIB)
 
 
-def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_id: str) -> CallTable:
-    """The results rows of the call records of several batches (each with its meta), in one table.
+def call_columns(rows: list[tuple[Any, ...]], columns: tuple[Any, ...] = ()) -> tuple[Any, ...]:
+    """Call records in columns (CALL_FIELDS, without the kind): those given as rows, then `columns`
+    (as they came on the wire: CALL_NUMBERS may be int64 bytes); () when there are none."""
+    if not rows:
+        return columns
+    from_rows = tuple(zip(*rows))[1:]
+    if not columns:
+        return from_rows
+    return tuple(
+        _join(index, (a, b)) if index in CALL_NUMBERS else a + b
+        for index, (a, b) in enumerate(zip(from_rows, columns, strict=True))
+    )
+
+
+def _int64(column: Any) -> pa.Array:
+    """A number column as it came (int64 bytes, little-endian, or a tuple of ints) as an int64 array."""
+    if type(column) is bytes:
+        return pa.array(np.frombuffer(column, "<i8").astype(np.int64, copy=False), pa.int64())
+    if isinstance(column, pa.Array):  # joined already (call_columns)
+        return column
+    return pa.array(column, pa.int64())
+
+
+def _join(index: int, columns: Any) -> Any:
+    """One column of several batches: tuples joined, number columns as one int64 array."""
+    if index in CALL_NUMBERS:
+        return pa.concat_arrays([_int64(c) for c in columns])
+    return tuple(chain.from_iterable(columns))
+
+
+def call_table(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> CallTable:
+    """The results rows of the call records of several batches (each with its meta), in one table. A
+    batch's calls are a tuple of columns (CALL_FIELDS, without the kind: `call_columns`) or a list of
+    record tuples.
 
     Numbers are computed with numpy and text columns made once per round, so that a round costs few
     Arrow calls whatever its size: a round has a fixed cost, and pool workers send small batches."""
-    sizes = [len(calls) for _, calls in parts]
+    parts = [(meta, call_columns(calls) if type(calls) is list else calls) for meta, calls in parts]
+    sizes = [len(calls[0]) for _, calls in parts]
     metas = [meta for meta, _ in parts]
-    records = [record for _, calls in parts for record in calls]
-    (_, source, function, module, call_no, parent_no, start_ns, duration_ns, cpu_ns, rss0, rss1,
-     thread, error_type, args, _route) = zip(*records)  # fmt: skip
-    start = _numbers(pa.array(start_ns, pa.int64()))
-    duration = pa.array(duration_ns, pa.int64())
+    if len(parts) == 1:
+        joined = [_int64(c) if i in CALL_NUMBERS else c for i, c in enumerate(parts[0][1])]
+    else:
+        joined = [_join(i, [c[i] for _, c in parts]) for i in range(len(parts[0][1]))]
+    (source, function, module, call_no, parent_no, start_ns, duration_ns, cpu_ns, rss0, rss1,
+     thread, error_type, args, _route) = joined  # fmt: skip
+    count = len(source)
+    start = _numbers(start_ns)
+    duration = duration_ns
     duration_np = _numbers(duration)
     resident = _rss_bytes(rss0 + rss1)  # one pass over both
-    before, after = resident.slice(0, len(records)), resident.slice(len(records))
+    before, after = resident.slice(0, count), resident.slice(count)
     prefix_array = _per_batch([m[3] for m in metas], sizes, pa.string())
     distinct = {name: set(values) for name, values in
                 (("source", source), ("function", function), ("module", module), ("thread_name", thread),
@@ -151,10 +191,10 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
         _text(error_type, distinct["error_type"]),
     )
     no_error = distinct["error_type"] == {""}
-    failed = pa.repeat(False, len(records)) if no_error else pc.not_equal(error_array, "")
+    failed = pa.repeat(False, count) if no_error else pc.not_equal(error_array, "")
     columns = {
         "run_id": _per_batch(batch_values["run_id"], sizes, pa.string()),
-        "call_id": _ids(prefix_array, pa.array(call_no, pa.int64())),
+        "call_id": _ids(prefix_array, call_no),
         "parent_id": _parent_ids(prefix_array, parent_no),
         "source": _text(source, distinct["source"]),
         "function": function_array,
@@ -162,14 +202,14 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
         "start_time": _timestamps(_divided(start, 1000)),
         "end_time": _timestamps(_divided(start + duration_np, 1000)),
         "duration_s": pa.array(duration_np.astype(np.float64) / 1e9, pa.float64()),
-        "cpu_time_s": _cpu_seconds(pa.array(cpu_ns, pa.int64())),
+        "cpu_time_s": _cpu_seconds(cpu_ns),
         "mem_delta_mib": _mib(after, before),
         "mem_final_mib": _mib(after),
         "pid": _per_batch(batch_values["pid"], sizes, pa.int64()),
         "process_name": _per_batch(batch_values["process_name"], sizes, pa.string()),
         "thread_name": _text(thread, distinct["thread_name"]),
         "host": _per_batch(batch_values["host"], sizes, pa.string()),
-        "status": pa.repeat("ok", len(records)) if no_error else pc.if_else(failed, "error", "ok"),
+        "status": pa.repeat("ok", count) if no_error else pc.if_else(failed, "error", "ok"),
         "error_type": error_array,
         "args": args_column(args),
         "message": _messages(function_array, duration, error_array, failed),
@@ -178,7 +218,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], list[tuple[Any, ...]]]], run_i
     if {"function", "error_type"} <= plain:
         plain.add("message")
     table = table_of_columns(columns)
-    constant = _constant(table, {**distinct, **batch_values}, args, any(parent_no))
+    constant = _constant(table, {**distinct, **batch_values}, args, _nested(parent_no))
     return CallTable(table, frozenset(plain), constant)
 
 
@@ -223,10 +263,15 @@ def _ids(prefixes: pa.Array, numbers: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(prefixes, *digits, "")
 
 
-def _parent_ids(prefixes: pa.Array, parent_no: tuple[int, ...]) -> pa.Array | list[str]:
-    if not any(parent_no):
-        return [""] * len(parent_no)
-    numbers = pa.array(parent_no, pa.int64())
+def _nested(parent_no: pa.Array) -> bool:
+    """True if a call has an enclosing monitored call (a parent number other than 0)."""
+    return bool(_numbers(parent_no).any())
+
+
+def _parent_ids(prefixes: pa.Array, parent_no: Any) -> pa.Array | list[str]:
+    numbers = _int64(parent_no)
+    if not _nested(numbers):
+        return [""] * len(numbers)
     return pc.if_else(pc.equal(numbers, 0), "", _ids(prefixes, numbers))
 
 

@@ -168,16 +168,16 @@ class Writer(SpillIntake):
         return self._lost
 
     def _write_fresh(self, fresh: list[Batch]) -> None:
-        calls: list[tuple[Meta, list[tuple[Any, ...]]]] = []
+        calls: list[tuple[Meta, tuple[Any, ...]]] = []
         for batch in fresh:
             meta = Meta(*batch.meta)
             try:
-                calls.append((meta, self._write_batch(meta, batch.records)))
+                calls.append((meta, self._write_batch(meta, batch)))
             except OSError:
                 raise
             except Exception as exc:  # whatever a hostile batch holds: never fatal
-                lost = (meta, len(batch.records))
-                self.reject(f"malformed records: {exc!r}", repr(batch.records), lost=lost)
+                lost = (meta, batch.size)
+                self.reject(f"malformed records: {exc!r}", repr((batch.records, batch.calls)), lost=lost)
         self._write_calls([part for part in calls if part[1]])
         self.flush()
 
@@ -195,8 +195,8 @@ class Writer(SpillIntake):
         the files back, go on with fresh sinks (they open the files again once they can)."""
         count = 0
         for batch in fresh:
-            self._lost[Meta(*batch.meta).id_prefix] += len(batch.records)
-            count += len(batch.records)
+            self._lost[Meta(*batch.meta).id_prefix] += batch.size
+            count += batch.size
         self.stats.write_failures += count
         if isinstance(exc, files.UnsafeFile):
             self.stats.unsafe_files += 1
@@ -245,10 +245,11 @@ class Writer(SpillIntake):
         self.stats.quarantined += 1
         self.quarantine.keep(reason, payload)
 
-    def _write_batch(self, meta: Meta, records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """Write a batch's error and log records; its call records are returned, to be written with the
-        round's others in one table."""
+    def _write_batch(self, meta: Meta, batch: Batch) -> tuple[Any, ...]:
+        """Write a batch's error and log records; its call records are returned in columns (CALL_FIELDS,
+        without the kind), to be written with the round's others in one table."""
         self.stats.processes.add((meta.host, meta.pid))
+        records = batch.records
         calls, errors, logs = rows.split_kinds(records)
         if len(calls) + len(errors) + len(logs) < len(records):
             self.stats.dropped += sum(r[1] for r in records if r[0] == DROPPED and type(r[1]) is int)
@@ -260,23 +261,25 @@ class Writer(SpillIntake):
             self.stats.log_lines += len(logs)
             _live(self.figures.add_logs, [str(r[2]) for r in logs])
             self._sinks.timing.write([rows.summary_line(rows.log_entry(meta, r, self.run_id)) for r in logs])
-        return calls
+        return tables.call_columns(calls, batch.calls)
 
-    def _write_calls(self, parts: list[tuple[Meta, list[tuple[Any, ...]]]]) -> None:
-        """The call records of a round, as one table (a malformed batch is found and rejected alone)."""
+    def _write_calls(self, parts: list[tuple[Meta, tuple[Any, ...]]]) -> None:
+        """The call records of a round, in columns, as one table (a malformed batch is found and
+        rejected alone)."""
         if not parts:
             return
         try:
             table, plain, constant = tables.call_table(parts, self.run_id)  # type: ignore[arg-type]
-            groups = _group([record[-1] for _, calls in parts for record in calls])
+            groups = _group(parts[0][1][-1] if len(parts) == 1 else [r for _, c in parts for r in c[-1]])
         except _MALFORMED:
             if len(parts) == 1:
-                self.reject("malformed call records", repr(parts[0][1]), lost=(parts[0][0], len(parts[0][1])))
+                meta, calls = parts[0]
+                self.reject("malformed call records", repr(calls), lost=(meta, len(calls[0])))
                 return
             for part in parts:
                 self._write_calls([part])
             return
-        _live(self.figures.add_calls, table, [(m.host, m.pid, m.process_name, len(c)) for m, c in parts])
+        _live(self.figures.add_calls, table, [(m.host, m.pid, m.process_name, len(c[0])) for m, c in parts])
         if len(groups) == 1:
             self._write_routed(table, next(iter(groups)), plain, constant)
             return

@@ -22,9 +22,10 @@ import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
 
 from mpmon import probe
+from mpmon.collector.bounds import bound, bound_batch
 from mpmon.collector.settings import Settings
 from mpmon.collector.writer import Writer
-from mpmon.wire import CALL, ERROR, LOG, Batch
+from mpmon.wire import CALL, ERROR, LOG, Batch, decode_batch, encode_batch
 
 GOLDEN = Path(__file__).parent / "golden"
 FILES = ("timing.log", "timing_results.csv", "error.log", "error_results.csv")
@@ -154,8 +155,19 @@ def batches() -> list[list[Batch]]:
     ]
 
 
-def write_run(directory: Path, results_format: str) -> None:
-    """Write every round with the collector's Writer into `directory`."""
+def travelled(batch: Batch) -> Batch:
+    """A batch as the collector's server gets it: encoded by a sender (calls in columns), decoded, bounded."""
+    return bound(decode_batch(encode_batch(batch.meta, batch.records, batch.seq)))
+
+
+def bounded_rows(batch: Batch) -> Batch:
+    """A batch as the server got it before calls travelled in columns: rows, bounded row by row."""
+    return batch._replace(records=bound_batch(batch.records))
+
+
+def write_run(directory: Path, results_format: str, wire: Any = None) -> None:
+    """Write every round with the collector's Writer into `directory` (`wire`: what the server makes of
+    each batch first)."""
     probe.cpu_probe_ns = lambda: 100  # type: ignore[assignment]  # the machine's own is measured
     settings = Settings(
         log_dir=str(directory),
@@ -170,7 +182,7 @@ def write_run(directory: Path, results_format: str) -> None:
     writer = Writer(settings)
     writer.start()
     for round_ in batches():
-        writer.write(round_)
+        writer.write([wire(b) for b in round_] if wire else round_)
     writer.stop()
 
 
@@ -196,6 +208,19 @@ def test_the_collector_writes_the_bytes_of_0b19303(tmp_path: Path) -> None:
         expected = (GOLDEN / name).read_bytes()
         assert expected, name
         assert record_bytes(tmp_path, name) == expected, name
+
+
+def test_batches_in_columns_on_the_wire_write_the_same_bytes(tmp_path: Path) -> None:
+    """Each batch encoded (calls in columns), decoded and bounded column by column writes the bytes the
+    same batch wrote as bounded rows; the golden batches hold names past MAX_NAME, so both are cut."""
+    assert all(travelled(b).calls and not travelled(b).records for b in batches()[0])
+    for results_format in ("csv", "parquet"):
+        write_run(tmp_path / results_format / "columns", results_format, wire=travelled)
+        write_run(tmp_path / results_format / "rows", results_format, wire=bounded_rows)
+        for name in FILES:
+            expected = record_bytes(tmp_path / results_format / "rows", name)
+            assert expected or results_format == "parquet", name
+            assert record_bytes(tmp_path / results_format / "columns", name) == expected, name
 
 
 def test_parquet_holds_the_rows_of_the_csv(tmp_path: Path) -> None:
