@@ -2,8 +2,8 @@
 private directory of the host (0700), naming the collector's `MPMON_*` environment and the pid of the
 process that owns it. The key never leaves the host; a file whose owner died is not believed.
 
-Used by the cluster integrations (`mpmon.ray`): the owner of a host's collector publishes, the
-host's workers wait for it.
+Used by the cluster integrations (`mpmon.dask`, `mpmon.ray`): the owner of a host's collector
+publishes, the host's workers wait for it.
 """
 
 from __future__ import annotations

@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
-import stat
-import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any, Final
 
 from .. import environment
+from ..rendezvous import await_published, private_dir, write_private
 from ..run.control import start_collector, stop_collector
 from ..run.misuse import children_expected
 
@@ -78,20 +75,20 @@ def detach(host_dir: str) -> None:
 def _open_host(host_dir: str, run_id: str, settings: dict[str, Any]) -> _Host:
     if environment.is_owner() and os.environ.get(environment.ADDRESS):
         return _Host(_published_env(), None, None)  # this process runs a collector already: the host's
-    rendezvous = os.path.join(_private_dir(), "dask-" + sha256(host_dir.encode()).hexdigest()[:24])
+    rendezvous = os.path.join(private_dir(), "dask-" + sha256(host_dir.encode()).hexdigest()[:24])
     lock_fd = os.open(rendezvous + ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(lock_fd)
-        return _Host(_await_published(rendezvous + ".json"), None, None)
+        return _Host(await_published(rendezvous + ".json", RENDEZVOUS_WAIT_S), None, None)
     try:
         with contextlib.suppress(FileNotFoundError):
             os.remove(rendezvous + ".json")  # a dead owner's
         with children_expected():  # the nanny restarts its worker with the collector's environment
             start_collector(host_dir, run_id=run_id, **settings)
         env = _published_env()
-        _write_private(rendezvous + ".json", {"pid": os.getpid(), "env": env})
+        write_private(rendezvous + ".json", {"pid": os.getpid(), "env": env})
     except BaseException:
         os.close(lock_fd)
         raise
@@ -101,46 +98,3 @@ def _open_host(host_dir: str, run_id: str, settings: dict[str, Any]) -> _Host:
 def _published_env() -> dict[str, str]:
     """What start_collector() published in this process, for the workers (not the owner's pid)."""
     return {k: v for k, v in os.environ.items() if k.startswith("MPMON_") and k != environment.OWNER_PID}
-
-
-def _private_dir() -> str:
-    """This user's private directory of the host: created 0700, refused if anyone else could write it."""
-    path = os.path.join(tempfile.gettempdir(), f"mpmon-{os.getuid()}")
-    with contextlib.suppress(FileExistsError):
-        os.mkdir(path, 0o700)
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise PermissionError(f"mpmon: {path} must be a directory of this user that only it can open")
-    return path
-
-
-def _write_private(path: str, content: dict[str, Any]) -> None:
-    """Write a 0600 JSON file atomically (readers never see half of it)."""
-    partial = f"{path}.{os.getpid()}.tmp"
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(content, out)
-    os.replace(partial, path)
-
-
-def _await_published(path: str) -> dict[str, str]:
-    """The environment another nanny of this host published for its collector, once it has."""
-    deadline = time.monotonic() + RENDEZVOUS_WAIT_S
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):
-            with open(path, encoding="utf-8") as published:
-                content = json.load(published)
-            if _alive(int(content["pid"])):
-                return {str(k): str(v) for k, v in content["env"].items()}
-        time.sleep(0.05)
-    raise TimeoutError(f"mpmon: no nanny of this host published its collector in {path}")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
