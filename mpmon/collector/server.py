@@ -61,6 +61,9 @@ GATHER_BYTES = 48 << 10
 """A few hundred records: a full batch from a busy process is more (about 60 KiB without CPU and
 memory, 100 KiB with), and is written at once, so that writing overlaps with the sender's next batch."""
 HANDSHAKE_SECONDS = 5.0
+FLUSH_HANDSHAKE_WAIT_SECONDS = 1.0
+"""A FLUSH waits at most this long for the handshakes under way, whose peers may have sent records before
+the FLUSH was sent (a peer that never ends its handshake delays a FLUSH by this much at worst)."""
 GATHER_WAIT_SECONDS = 5.0
 """At stop, the longest wait (and at most half the stop's drain time) for the connected processes to answer
 GATHER: a process frozen or stuck without its GIL delays the stop by this much at worst."""
@@ -77,6 +80,7 @@ class Server:
         self._authkey = bytes.fromhex(settings.authkey)
         self._wake_read, self._wake_write = os.pipe()
         self._new: list[connection.Connection] = []
+        self._handshaking: set[connection.Connection] = set()  # accepted, handshake not yet ended
         self._peers: list[_Peer] = []
         self._stop_requests: list[_Peer] = []
         self._drain_seconds: float | None = None
@@ -120,15 +124,23 @@ class Server:
                 pause = min(pause * 2, ACCEPT_BACKOFF[1])
                 continue
             pause = ACCEPT_BACKOFF[0]
+            self._handshaking.add(conn)
             try:
                 threading.Thread(target=self._handshake, args=(conn,), daemon=True).start()
             except RuntimeError as exc:  # no thread can be started now
+                self._handshaking.discard(conn)
                 self.writer.stats.accept_errors += 1
                 say("accept", f"cannot serve a connection ({exc}); it was closed")
                 conn.close()
 
     def _handshake(self, conn: connection.Connection) -> None:
         """Admit a peer that proves it has the run's key within HANDSHAKE_SECONDS; refuse any other."""
+        try:
+            self._admit(conn)
+        finally:
+            self._handshaking.discard(conn)
+
+    def _admit(self, conn: connection.Connection) -> None:
         try:
             admit(conn, self._authkey, HANDSHAKE_SECONDS)
         except OSError as exc:
@@ -157,11 +169,14 @@ class Server:
         for source in ready:
             if source == self._wake_read:
                 os.read(self._wake_read, 4096)
-                taken = self._new[:]
-                del self._new[: len(taken)]  # a handshake thread may append meanwhile
-                self._peers += [_Peer(conn) for conn in taken]
+                self._admit_new_peers()
             else:
                 self._receive(source, received)  # type: ignore[arg-type]
+        if self._flush_requests:  # what any process sent before the FLUSH is written with it
+            self._await_handshakes(time.monotonic() + FLUSH_HANDSHAKE_WAIT_SECONDS)
+            self._admit_new_peers()
+            for readable in connection.wait(self._peers, 0):  # type: ignore[arg-type]
+                self._receive(readable, received)  # type: ignore[arg-type]
         if received and not self._stop_requests:
             self._gather(received)
         if received or self._flush_requests:
@@ -170,6 +185,18 @@ class Server:
             peer.push()
         self.writer.tick()
         return bool(ready)
+
+    def _await_handshakes(self, deadline: float) -> None:
+        """Let the handshakes under way end (or the deadline pass): a peer sends its records as soon as
+        its side of the handshake is done, which may be before this side has taken it in."""
+        while self._handshaking and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def _admit_new_peers(self) -> None:
+        """Take the peers whose handshakes have finished into the rounds."""
+        taken = self._new[:]
+        del self._new[: len(taken)]  # a handshake thread may append meanwhile
+        self._peers += [_Peer(conn) for conn in taken]
 
     def _gather(self, received: list[tuple[_Peer, bytes]]) -> None:
         """Let a trickle of small batches (pool workers send one per task) pile up for a moment, so that
