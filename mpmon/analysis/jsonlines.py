@@ -9,6 +9,7 @@ select them for a run.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,8 +62,11 @@ class LineLog:
         return LineLog([line for log in logs for line in log.lines], index)
 
 
-def read_line_family(paths: Iterable[Path], skipped: dict[str, int]) -> tuple[list[dict[str, Any]], LineLog]:
-    """Every JSON object of the files, in order, and the raw lines with their selection keys."""
+def read_line_family(
+    paths: Iterable[Path], skipped: dict[str, int], aside: tuple[re.Pattern[bytes], list[bytes]] | None = None
+) -> tuple[list[dict[str, Any]], LineLog]:
+    """Every JSON object of the files, in order, and the raw lines with their selection keys. `aside`:
+    lines matching its pattern are appended to its list unparsed instead (parsed later, if ever)."""
     objs: list[dict[str, Any]] = []
     lines: list[bytes] = []
     for path in paths:
@@ -74,6 +78,9 @@ def read_line_family(paths: Iterable[Path], skipped: dict[str, int]) -> tuple[li
             continue
         with opened as fh:
             for raw in fh:
+                if aside is not None and aside[0].search(raw):
+                    aside[1].append(raw)
+                    continue
                 obj = _parse_line(raw)
                 if obj is None:
                     bad += raw.strip() != b""

@@ -33,7 +33,6 @@ from mpmon.analysis import hosts, readers, safe_files
 from mpmon.analysis.jsonlines import (
     LineCalls,
     LineLog,
-    _line_index,
     _parse_line,
     errors_frame,
     read_line_family,
@@ -306,29 +305,9 @@ def _timing_lines(
     paths: list[Path], skipped: dict[str, int]
 ) -> tuple[list[dict[str, Any]], LineLog, list[bytes]]:
     """timing.log's lines: every line but the calls parsed (events, log records), the call lines raw."""
-    objs: list[dict[str, Any]] = []
-    lines: list[bytes] = []
     calls: list[bytes] = []
-    for path in paths:
-        bad = 0
-        try:
-            opened = safe_files.open_vetted(path)
-        except OSError as exc:  # a link, another user's file, gone: never read
-            safe_files.skip(path, exc.strerror or str(exc))
-            continue
-        with opened as fh:
-            for raw in fh:
-                if _CALL_LINE.search(raw):
-                    calls.append(raw)
-                    continue
-                obj = _parse_line(raw)
-                if obj is None:
-                    bad += raw.strip() != b""
-                    continue
-                objs.append(obj)
-                lines.append(raw if raw.endswith(b"\n") else raw + b"\n")
-        skipped[path.name] = skipped.get(path.name, 0) + bad
-    return objs, LineLog(lines, _line_index(objs)), calls
+    objs, lines = read_line_family(paths, skipped, aside=(_CALL_LINE, calls))
+    return objs, lines, calls
 
 
 def _table_selects(folder: Path) -> list[str] | None:
