@@ -11,7 +11,7 @@ import pytest
 from helpers import call_lines, log_family, read_results, run_program
 
 from mpmon import environment, rows, schema
-from mpmon.collector import tables
+from mpmon.collector import messages
 from mpmon.units import format_duration_ns
 
 MESSAGES = [
@@ -48,7 +48,7 @@ def test_messages_by_columns_equal_rows_message_over_every_magnitude() -> None:
     values += [int(10 ** generator.uniform(0, 14)) for _ in range(20_000)]
     errors = pa.array([generator.choice(["", "ValueError"]) for _ in values])
     function = pa.array(["work"] * len(values))
-    made = tables._messages(function, pa.array(values, pa.int64()), errors, pc.not_equal(errors, ""))
+    made = messages.messages(function, pa.array(values, pa.int64()), errors, pc.not_equal(errors, ""))
     assert made.to_pylist() == [rows.message("work", ns, e) for ns, e in zip(values, errors.to_pylist())]
 
 
