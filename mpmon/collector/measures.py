@@ -23,6 +23,7 @@ __all__ = [
     "nested",
     "parent_ids",
     "rss_bytes",
+    "statm_pages",
     "timestamps",
 ]
 
@@ -30,6 +31,8 @@ _MIB: Final = 1024.0 * 1024.0
 SMALL_ROUND: Final = 256
 """Below this many values, a Python loop costs less than the fixed cost of a chain of Arrow calls."""
 _TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
+_MATRIX_ROWS: Final = 64
+"""From this many statm lines on, statm_pages() (a few numpy calls) costs less than a Python loop."""
 
 
 def rss_bytes(raw: tuple[Any, ...]) -> pa.Array:
@@ -38,6 +41,10 @@ def rss_bytes(raw: tuple[Any, ...]) -> pa.Array:
 
     if raw.count(-1) == len(raw):  # not tracked
         return pa.nulls(len(raw), pa.int64())
+    if type(raw[0]) is bytes and len(raw) > _MATRIX_ROWS:
+        pages = statm_pages(raw)
+        if pages is not None:
+            return pa.array(pages * PAGE_SIZE, pa.int64())
     if type(raw[0]) is bytes and len(raw) > SMALL_ROUND:  # a few Arrow calls: worth it for many rows
         try:
             pages = pc.list_element(pc.split_pattern(pa.array(raw, pa.binary()), b" ", max_splits=2), 1)
@@ -45,6 +52,37 @@ def rss_bytes(raw: tuple[Any, ...]) -> pa.Array:
         except (pa.ArrowException, TypeError):
             pass
     return pa.array([None if r == -1 else rss_of(r) for r in raw], pa.int64())
+
+
+_PAGES_DIGITS: Final = 12
+_WHITESPACE: Final = np.isin(np.arange(256), list(b" \t\n\r\x0b\x0c"))
+"""Which bytes end a field for bytes.split(): a lookup table by byte value."""
+
+
+def statm_pages(raw: tuple[Any, ...]) -> np.ndarray | None:
+    """The second field (resident pages) of /proc/self/statm lines, read by numpy as a matrix of bytes;
+    None unless the lines are all as long, with their first two fields of digits at the same places, one
+    space between them (the usual round: the sizes of one process change little), as probe.rss_of reads
+    them."""
+    try:
+        lines = pa.array(raw, pa.binary())
+    except (pa.ArrowException, TypeError):  # not all bytes (-1 for an untracked call, ints)
+        return None
+    first_line = raw[0]
+    space = first_line.find(b" ")
+    second = first_line[space + 1 :]
+    end = space + 1 + len(second) - len(second.lstrip(b"0123456789"))  # where the second field ends
+    matrix = fixed.text_matrix(lines, len(first_line))
+    if matrix is None or space < 1 or not 0 < end - space - 1 <= _PAGES_DIGITS:
+        return None
+    pages = matrix[:, space + 1 : end] - ord("0")  # uint8: a byte below "0" wraps to 10 or more
+    fields_ok = (matrix[:, :space] - ord("0") < 10).all() and (pages < 10).all()
+    if not fields_ok or not (matrix[:, space] == ord(" ")).all():
+        return None
+    if end < matrix.shape[1] and not _WHITESPACE[matrix[:, end]].all():
+        return None
+    values: np.ndarray = pages.astype(np.int64) @ 10 ** np.arange(end - space - 2, -1, -1, dtype=np.int64)
+    return values
 
 
 def cpu_seconds(raw: pa.Array) -> pa.Array:
