@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -16,7 +17,6 @@ from . import fixed
 
 __all__ = ["csv_table", "json_escape", "json_lines"]
 
-_CONTROL: Final = r"[\x00-\x1f]"
 _MADE_HERE: Final = frozenset(("call_id", "parent_id", "status"))  # hex digits and words: nothing to escape
 
 
@@ -53,11 +53,24 @@ def csv_table(table: pa.Table) -> pa.Table:
 def _json_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
     """A text column's contents for inside JSON quotes: backslashes and quotes escaped by columns, and
     only a column that holds a control character escaped in Python, value by value."""
-    if pc.any(pc.match_substring_regex(column, _CONTROL)).as_py():
+    if _has_control(column):
         from json.encoder import encode_basestring
 
         return pa.array([encode_basestring(v)[1:-1] for v in column.to_pylist()], pa.string())
     return pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
+
+
+def _has_control(column: pa.ChunkedArray) -> bool:
+    """True if a text holds a control character (U+0000 to U+001F): a byte below 0x20 in the column's
+    UTF-8 (every byte of a longer character is 0x80 or above), one numpy pass over its bytes."""
+    for chunk in column.chunks:
+        offsets, data = chunk.buffers()[1:3]
+        if offsets is None or data is None or len(chunk) == 0:
+            continue
+        ends = np.frombuffer(offsets, np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
+        if (np.frombuffer(data, np.uint8)[ends[0] : ends[-1]] < 0x20).any():
+            return True
+    return False
 
 
 def _json_number(column: pa.ChunkedArray) -> pa.ChunkedArray:
