@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..rows import args_json
+from . import measures
 
 __all__ = ["args_column"]
 
@@ -27,6 +28,8 @@ def args_column(args: tuple[Any, ...]) -> pa.Array | list[str]:
     """rows.args_json() of each call's arguments, "" for a call without any."""
     if not any(args):
         return [""] * len(args)
+    if len(args) < measures.ROW_BY_ROW:
+        return [args_json(a) for a in args]
     try:
         rendered = pa.array(args, _SHAPE)
     except (pa.ArrowException, TypeError, ValueError, UnicodeError):  # not the usual shape: row by row

@@ -14,6 +14,7 @@ from .. import probe
 from . import fixed
 
 __all__ = [
+    "ROW_BY_ROW",
     "as_numpy",
     "cpu_seconds",
     "divided",
@@ -31,6 +32,10 @@ _MIB: Final = 1024.0 * 1024.0
 SMALL_ROUND: Final = 256
 """Below this many values, a Python loop costs less than the fixed cost of a chain of Arrow calls."""
 _TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
+ROW_BY_ROW: Final = 32
+"""A round of fewer rows has its call ids, messages, arguments and timestamps made row by row in Python
+(rows.py's functions, which spill files use): below this, the fixed cost of each Arrow call (10-20 us)
+is more than the loop. Read at each call (tests set it to check both paths write the same bytes)."""
 _MATRIX_ROWS: Final = 64
 """From this many statm lines on, statm_pages() (a few numpy calls) costs less than a Python loop."""
 
@@ -148,6 +153,10 @@ _HEX4: Final = _four_hex_digits()
 
 def ids(prefixes: pa.Array, numbers: pa.Array) -> pa.Array:
     """Call ids: each process's 24-character prefix and its call number as 12 hex digits (UUID-shaped)."""
+    if len(numbers) < ROW_BY_ROW:
+        values = numbers.to_pylist()
+        if all(0 <= n < 1 << 48 for n in values):
+            return pa.array([f"{p}{n:012x}" for p, n in zip(prefixes.to_pylist(), values)], pa.string())
     made = fixed.call_ids(prefixes, numbers.to_numpy(zero_copy_only=False))
     if made is not None:
         return made

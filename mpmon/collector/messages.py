@@ -11,13 +11,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import rows
 from ..units import NS_UNITS
+from . import measures
 
 __all__ = ["durations", "messages"]
 
 
 def messages(function: pa.Array, duration_ns: pa.Array, error_type: pa.Array, failed: pa.Array) -> pa.Array:
     """rows.message() of every row, by columns: the duration in its own unit (units.format_duration_ns)."""
+    if len(function) < measures.ROW_BY_ROW:
+        made = map(rows.message, function.to_pylist(), duration_ns.to_pylist(), error_type.to_pylist())
+        return pa.array(list(made), pa.string())
     text = pc.binary_join_element_wise(function, " finished in ", durations(duration_ns), "")
     if not pc.any(failed).as_py():
         return text
