@@ -72,8 +72,9 @@ def csv_table(table: pa.Table) -> pa.Table:
 
 def _json_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
     """A text column's contents for inside JSON quotes: backslashes and quotes escaped by columns, and
-    only a column that holds a control character escaped in Python, value by value."""
-    if _has_control(column):
+    only a column that holds a control character (or a round of a few rows) escaped in Python, value by
+    value."""
+    if len(column) < measures.ROW_BY_ROW or _has_control(column):
         from json.encoder import encode_basestring
 
         return pa.array([encode_basestring(v)[1:-1] for v in column.to_pylist()], pa.string())
