@@ -21,7 +21,8 @@ from . import measures
 __all__ = ["args_column"]
 
 _SHAPE: Final = pa.struct([("args", pa.list_(pa.string())), ("kwargs", pa.list_(pa.list_(pa.string())))])
-_ESCAPED: Final = r"[^ !#-\[\]-~]"  # what json's encode_basestring_ascii escapes: all but these
+_ESCAPES: Final = np.array([b < 0x20 or b in b'"\\' or b > 0x7E for b in range(256)])
+"""The bytes json's encode_basestring_ascii escapes (or that belong to a character it escapes), by value."""
 
 
 def args_column(args: tuple[Any, ...]) -> pa.Array | list[str]:
@@ -39,9 +40,9 @@ def args_column(args: tuple[Any, ...]) -> pa.Array | list[str]:
     by_python = count == 0  # no positional argument, or no arguments at all (None): rare
     if len(named.flatten()):
         by_python |= np.diff(named.offsets.to_numpy()) > 0
-    escaped = pc.match_substring_regex(positional.flatten(), _ESCAPED)
-    if escaped.true_count:
-        by_python[np.repeat(np.arange(len(args)), count)[escaped.to_numpy(zero_copy_only=False)]] = True
+    escaped = _escaped(positional.flatten())
+    if escaped.any():
+        by_python[np.repeat(np.arange(len(args)), count)[escaped]] = True
     listed = pc.binary_join(positional, '","')
     text = pc.binary_join_element_wise('{"args":["', listed, '"],"kwargs":{}}', "")
     if by_python.any():
@@ -49,3 +50,17 @@ def args_column(args: tuple[Any, ...]) -> pa.Array | list[str]:
         slow = pa.array([args_json(args[i]) for i in where], pa.string())
         text = pc.replace_with_mask(text, pa.array(by_python), slow)
     return text
+
+
+def _escaped(texts: pa.Array) -> np.ndarray:
+    """Which texts hold a character JSON escapes (as json's encode_basestring_ascii: a control character,
+    a quote, a backslash, anything past "~"), by one numpy pass over their UTF-8 bytes: every byte of a
+    character past "~" is 0x80 or above."""
+    found = np.zeros(len(texts), np.bool_)
+    offsets, data = texts.buffers()[1:3]
+    if offsets is None or data is None or len(texts) == 0:
+        return found
+    ends = np.frombuffer(offsets, np.int32)[texts.offset : texts.offset + len(texts) + 1]
+    where = np.flatnonzero(_ESCAPES[np.frombuffer(data, np.uint8)[ends[0] : ends[-1]]])
+    found[np.searchsorted(ends, where + ends[0], side="right") - 1] = True
+    return found
