@@ -74,24 +74,28 @@ def _json_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
     """A text column's contents for inside JSON quotes: backslashes and quotes escaped by columns, and
     only a column that holds a control character (or a round of a few rows) escaped in Python, value by
     value."""
-    if len(column) < measures.ROW_BY_ROW or _has_control(column):
+    found = _bytes_found(column) if len(column) >= measures.ROW_BY_ROW else None
+    if found is None or found[0]:
         from json.encoder import encode_basestring
 
         return pa.array([encode_basestring(v)[1:-1] for v in column.to_pylist()], pa.string())
-    return pc.replace_substring(pc.replace_substring(column, "\\", "\\\\"), '"', '\\"')
+    escaped = pc.replace_substring(column, "\\", "\\\\") if found[1] else column
+    return pc.replace_substring(escaped, '"', '\\"')
 
 
-def _has_control(column: pa.ChunkedArray) -> bool:
-    """True if a text holds a control character (U+0000 to U+001F): a byte below 0x20 in the column's
-    UTF-8 (every byte of a longer character is 0x80 or above), one numpy pass over its bytes."""
+def _bytes_found(column: pa.ChunkedArray) -> tuple[bool, bool]:
+    """Whether the column's texts hold a control character (U+0000 to U+001F), and a backslash: one numpy
+    pass over their UTF-8 bytes (every byte of a character past U+007F is 0x80 or above)."""
+    control = backslash = False
     for chunk in column.chunks:
         offsets, data = chunk.buffers()[1:3]
         if offsets is None or data is None or len(chunk) == 0:
             continue
         ends = np.frombuffer(offsets, np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
-        if (np.frombuffer(data, np.uint8)[ends[0] : ends[-1]] < 0x20).any():
-            return True
-    return False
+        text = np.frombuffer(data, np.uint8)[ends[0] : ends[-1]]
+        control = control or bool((text < 0x20).any())
+        backslash = backslash or bool((text == 0x5C).any())
+    return control, backslash
 
 
 def _json_number(column: pa.ChunkedArray) -> pa.ChunkedArray:
