@@ -38,6 +38,8 @@ KEEP_SECONDS: Final = 16
 SLOWEST: Final = 10
 LATEST_ERRORS: Final = 10
 TEXT: Final = 300
+_BY_PYTHON: Final = 32
+"""Rounds of fewer rows have their function names looked up in Python (an Arrow call costs 10-50 us)."""
 """Longest text (function name, error message) kept for the console and the snapshot."""
 _SEEN_ERRORS: Final = 4096
 _SLOW_COLUMNS: Final = ("function", "host", "pid", "end_time")
@@ -165,6 +167,8 @@ class Aggregates:
             self._add_failed_rows(table, np.flatnonzero(failed), end_us)
 
     def _function_indices(self, names: pa.ChunkedArray) -> np.ndarray:
+        if len(names) < _BY_PYTHON:  # a few rows: a Python loop costs less than dictionary_encode
+            return np.array([self._function(str(n)) for n in names.to_pylist()], np.int64)
         encoded = pc.dictionary_encode(names).combine_chunks()
         lookup = np.array([self._function(str(n)) for n in encoded.dictionary.to_pylist()], np.int64)
         indices: np.ndarray = lookup[encoded.indices.to_numpy(zero_copy_only=False)]
