@@ -81,14 +81,19 @@ def call_columns(rows: list[tuple[Any, ...]], columns: tuple[Any, ...] = ()) -> 
     if not columns:
         return from_rows
     return tuple(
-        _join(index, (a, b)) if index in CALL_NUMBERS else a + b
+        _join(index, (a, b), []) if index in CALL_NUMBERS else a + b
         for index, (a, b) in enumerate(zip(from_rows, columns, strict=True))
     )
 
 
-def _join(index: int, columns: Any) -> Any:
-    """One column of several batches: tuples joined, number columns as one int64 array."""
+def _join(index: int, columns: Any, sizes: list[int]) -> Any:
+    """One column of several batches: tuples joined, number columns as one int64 array (their int64
+    bytes, as they came on the wire, joined first: one array made, not one per batch)."""
     if index in CALL_NUMBERS:
+        if len(sizes) == len(columns) and all(
+            type(c) is bytes and len(c) == 8 * n for c, n in zip(columns, sizes)
+        ):
+            return measures.int64(b"".join(columns))
         return pa.concat_arrays([measures.int64(c) for c in columns])
     return tuple(chain.from_iterable(columns))
 
@@ -106,7 +111,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> CallTab
     if len(parts) == 1:
         joined = [measures.int64(c) if i in CALL_NUMBERS else c for i, c in enumerate(parts[0][1])]
     else:
-        joined = [_join(i, [c[i] for _, c in parts]) for i in range(len(parts[0][1]))]
+        joined = [_join(i, [c[i] for _, c in parts], sizes) for i in range(len(parts[0][1]))]
     (source, function, module, call_no, parent_no, start_ns, duration_ns, cpu_ns, rss0, rss1,
      thread, error_type, args, _route) = joined  # fmt: skip
     count = len(source)
