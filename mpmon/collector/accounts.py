@@ -53,7 +53,7 @@ class Stats:
     write_failures: int = 0  # records lost because a file could not be written (a full disk)
     dropped: int = 0  # records the senders dropped under the drop policy, as they reported
     files_reopened: int = 0  # log or results files found removed or replaced, and started anew
-    unsafe_files: int = 0  # spill files or log paths refused: a symlink, not regular, or another user's
+    unsafe_files: int = 0  # spill files or log paths refused: a link, not regular, elsewhere, not ours
     refused_spills: int = 0  # of those: spill files never read, so their records are lost
     directories_recreated: int = 0  # the log directory (and its lock file) made again after it went
 
