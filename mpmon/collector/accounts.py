@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 from .. import rows, schema
-from ..run.outcome import describe_losses  # shared with the stop's outcome (run/outcome.py)
+from ..losses import describe_losses  # worded as the stop's outcome words them (run/outcome.py)
 from ..units import plural
 from . import files
 from .report import say
@@ -64,7 +64,7 @@ class Stats:
         return counts
 
     def lost(self, drop_policy: str) -> dict[str, int]:
-        """What the run lost, by reason (outcome.LOSS_REASONS); empty when every record was written."""
+        """What the run lost, by reason (losses.LOSS_REASONS); empty when every record was written."""
         counts = {
             "write_failures": self.write_failures,
             "rejected_payloads": self.rejected,

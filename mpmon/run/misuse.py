@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .. import environment, render
+from .. import compat, environment, render
 
 __all__ = [
     "asked",
@@ -114,13 +114,15 @@ _children_expected = False
 
 def live_children() -> int:
     """How many child processes this process started with multiprocessing (or `multiprocess`) that
-    still run: pool workers made before the collector cannot find it."""
+    still run: pool workers made before the collector cannot find it. The server of a `Manager()` is
+    not one of them: it runs no monitored code (compat.manager_servers)."""
     if _children_expected:
         return 0
-    count = len(multiprocessing.active_children())
-    other = sys.modules.get("multiprocess")
-    if other is not None:
-        count += len(other.active_children())
+    count = 0
+    for package in (multiprocessing, sys.modules.get("multiprocess")):
+        if package is not None:
+            servers = compat.manager_servers(package)
+            count += sum(not any(child is s for s in servers) for child in package.active_children())
     return count
 
 
