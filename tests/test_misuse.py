@@ -66,14 +66,16 @@ def test_a_manager_started_before_the_collector_is_not_a_child_that_misses_it(
 ) -> None:
     """A `multiprocessing.Manager()` made first starts a server process, which makes no records: no line
     about child processes for it, while a pool made first is still said (2 workers, the manager not
-    counted); every call is a row."""
+    counted), without the false "not to <log dir>" when they spill into the run's own directory; every
+    call is a row."""
     run = run_program(tmp_path, MANAGER_FIRST, first, timeout=90)
     assert run.result() == {"shared": 100}
     said = [line for line in run.stderr.splitlines() if "child process(es)" in line]
     if first == "manager":
         assert said == [], run.stderr
-    else:
+    else:  # spilled into ./logs, the run's own directory, where the collector takes them in: not lost
         assert len(said) == 1 and "had started 2 child process(es)" in said[0], run.stderr
+        assert f"spill files in {tmp_path / 'logs'}, which it takes in" in said[0] and "not to" not in said[0]
     assert len(results(tmp_path / "logs")) == 100
 
 

@@ -65,10 +65,17 @@ def say_switched(old_dir: str, old_run: str, new_dir: str, new_run: str) -> None
 
 
 def say_children(children: int, spill_dir: str, log_dir: str) -> None:
+    """Children started before the collector spill into `spill_dir`: lost to the run unless that is its
+    log directory, where the collector takes spill files in (later: every few seconds and at stop)."""
+    where = (
+        f"go to spill files in {log_dir}, which it takes in only every few seconds and at stop"
+        if os.path.realpath(spill_dir) == os.path.realpath(log_dir)
+        else f"go to spill files in {spill_dir}, not to {log_dir}"
+    )
     say(
         f"start_collector() ran after this process had started {children} child process(es) (a pool "
-        f"made first?): they cannot find this collector, so their records go to spill files in "
-        f"{spill_dir}, not to {log_dir}. Call start_collector() before making pools."
+        f"made first?): they cannot find this collector, so their records {where}. Call "
+        "start_collector() before making pools."
     )
 
 
