@@ -16,6 +16,7 @@ __all__ = [
     "POOL_WORKER_LOOPS",
     "end_loky_executors",
     "exit_function",
+    "manager_servers",
     "mark_coroutine_function",
     "pool_worker_args",
     "result_queue_lock",
@@ -116,6 +117,29 @@ def exit_function(util: ModuleType | None) -> Callable[[], None] | None:
     """
     function = getattr(util, "_exit_function", None)
     return function if callable(function) else None
+
+
+def manager_servers(package: ModuleType | None) -> list[Any]:
+    """The server processes of the stock `Manager()`s (SyncManager) started by this process, through
+    `package` (multiprocessing or multiprocess): they run no code of the user's, so no monitored call.
+
+    Private: `util._finalizer_registry`, each `Finalize`'s `_callback` and `_args` (CPython 3.8-3.14,
+    multiprocess 0.70): `BaseManager.start()` registers `_finalize_manager(process, ...)`, the one link from
+    a manager to its process (the process's target is gone once it started). Fallback: [], so a Manager
+    counts as a child process started before the collector (a line on stderr too many, nothing lost).
+    """
+    util, managers = getattr(package, "util", None), getattr(package, "managers", None)
+    finalize = getattr(getattr(managers, "BaseManager", None), "_finalize_manager", None)
+    registry = getattr(util, "_finalizer_registry", None)
+    if finalize is None or not isinstance(registry, dict):
+        return []
+    found = []
+    for entry in list(registry.values()):
+        args = getattr(entry, "_args", None) or (None,)
+        name = str(getattr(args[0], "name", ""))
+        if getattr(entry, "_callback", None) is finalize and name.startswith("SyncManager-"):  # not a user's
+            found.append(args[0])
+    return found
 
 
 def run_finalizers() -> None:

@@ -10,7 +10,7 @@ since pool workers skip atexit) and, for errors, at once.
 
 A pool worker flushes before it sends each result to its pool, since the pool may end it with no exit
 hook at all once it has every result (`Pool.__exit__` terminates its workers): the flush is hooked into
-the write lock of the worker's result queue (see compat.py). A forked child starts with an empty
+the write lock of the worker's result queue (handover.py). A forked child starts with an empty
 buffer, fresh locks, no connection and no flusher: before a fork the flusher is stopped (so it holds no
 lock across it) and after it the parent starts a new one.
 
@@ -33,8 +33,9 @@ from contextlib import contextmanager
 from time import monotonic
 from typing import Any, Final
 
-from . import compat, environment, spill
+from . import environment, spill
 from .flusher import Flusher, Wake
+from .handover import flush_before_results
 from .probe import wall_offset_ns
 from .transport import (
     ACK_WINDOW,
@@ -314,7 +315,7 @@ class Sender:
         outermost monitored call returns."""
         worker_args = environment.pool_worker_args()
         if worker_args is not None:
-            hooked = len(worker_args) > 1 and _flush_before_results(worker_args[1], self.hand_over)
+            hooked = len(worker_args) > 1 and flush_before_results(worker_args[1], self.hand_over)
             self.eager = not hooked
 
     def _start_flusher(self) -> None:
@@ -360,39 +361,6 @@ class Sender:
     def _after_fork_in_parent(self) -> None:
         if self._restart_flusher:
             self._start_flusher()
-
-
-class _FlushFirst:
-    """Stands in for the write lock of a pool worker's result queue: the worker's records are handed to
-    the collector before each result is sent, so that once the pool's owner sees a task done, its
-    records are safe from a terminate()."""
-
-    def __init__(self, lock: Any, flush: Callable[[], None]) -> None:
-        self.lock = lock
-        self.flush = flush
-
-    def __enter__(self) -> Any:
-        try:
-            self.flush()
-        except Exception as failure:  # the pool must get its result whatever happens to the records
-            print(f"mpmon: could not hand records over before a result: {failure!r}", file=sys.stderr)
-        return self.lock.__enter__()
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        return self.lock.__exit__(*exc_info)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.lock, name)
-
-
-def _flush_before_results(queue: Any, flush: Callable[[], None]) -> bool:
-    """Make `queue` flush before it sends; False if this Python's queue offers no lock to hook."""
-    lock = compat.result_queue_lock(queue)
-    if lock is None:
-        return False
-    if not isinstance(lock, _FlushFirst):
-        compat.set_result_queue_lock(queue, _FlushFirst(lock, flush))
-    return True
 
 
 ENGINE_HINTS: Final = {

@@ -44,5 +44,5 @@ def test_pool_workers_hand_their_records_over_with_each_result(tmp_path: Path) -
     per call (eager)."""
     done = run_program(tmp_path, HAND_OVER)
     found = json.loads(done.stdout.splitlines()[-1])
-    expected = [False, "_FlushFirst"]
+    expected = [False, "FlushFirst"]
     assert found == {"pool": expected, "process_pool_executor": expected, "multiprocess_pool": expected}

@@ -174,13 +174,14 @@ class TestThreeWaysIn:
 
 
 def test_an_error_log_file_of_its_own_rotates_with_its_settings(tmp_path: Path) -> None:
-    """error_log_file, max_bytes and backup_count of an ErrorCatcher make their own rotating file."""
+    """error_log_file, max_bytes and backup_count of an ErrorCatcher make their own rotating file (in the
+    log directory: the collector writes nowhere else, see tests/reliability/test_confinement.py)."""
     run_program(
         tmp_path,
         """
         import mpmon
 
-        own = dict(error_log_file="own/errors.log", max_bytes=4096, backup_count=50)
+        own = dict(error_log_file="logs/own/errors.log", max_bytes=4096, backup_count=50)
 
         @mpmon.ErrorCatcher(log_to_console=False, **own)
         def fail(i):
@@ -194,9 +195,9 @@ def test_an_error_log_file_of_its_own_rotates_with_its_settings(tmp_path: Path) 
         """,
     )
 
-    files = list((tmp_path / "own").glob("errors.log*"))
+    files = list((tmp_path / "logs" / "own").glob("errors.log*"))
     assert len(files) > 3 and all(f.stat().st_size <= 4096 for f in files)
-    entries = log_family(tmp_path / "own", "errors.log")
+    entries = log_family(tmp_path / "logs" / "own", "errors.log")
     assert sorted(int(e["error_message"].split()[1]) for e in entries) == list(range(40))
     assert not (tmp_path / "logs" / "error.log").exists()
 

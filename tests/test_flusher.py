@@ -167,3 +167,56 @@ def test_under_the_drop_policy_a_new_workers_first_call_does_not_wait(tmp_path: 
     handshake's 10 s limit."""
     done = run_program(tmp_path, DROP, timeout=120)
     assert json.loads(done.stdout.splitlines()[-1]) < 2.0
+
+
+LATE_PEER = """
+import json, sys, time
+import multiprocessing as mp
+import pandas as pd
+import mpmon
+
+@mpmon.Timer(log_to_console=False)
+def work(i):
+    return i
+
+def trickle(stop):
+    while not stop.is_set():  # a small batch every 10 ms: the collector's rounds are always gathering
+        work(-1)
+        mpmon.flush()
+        time.sleep(0.01)
+
+def late(i, told):
+    work(i)  # this process connects only now; the flush sends its record at once
+    mpmon.flush()
+    told.send(True)
+
+if __name__ == "__main__":
+    context = mp.get_context("fork")
+    mpmon.start_collector("logs", log_to_console=False)
+    stop = context.Event()
+    feeder = context.Process(target=trickle, args=(stop,))
+    feeder.start()
+    found = []
+    for i in range(int(sys.argv[1])):
+        here, there = context.Pipe()
+        child = context.Process(target=late, args=(i, there))
+        child.start()
+        here.recv()
+        confirmed = mpmon.flush(wait=True, timeout=30)
+        rows = pd.read_csv("logs/timing_results.csv", usecols=["pid"])
+        found.append([confirmed, int((rows["pid"] == child.pid).sum())])
+        child.join()
+    stop.set()
+    feeder.join()
+    mpmon.stop_collector()
+    print(json.dumps(found))
+"""
+
+
+@pytest.mark.slow
+def test_flush_wait_covers_a_process_that_connected_while_the_collector_gathered(tmp_path: Path) -> None:
+    """A process connects, sends its record and tells the owner, whose flush(wait=True) then confirms: the
+    record is in the CSV, even though the collector was waiting for more data from another process when
+    that one connected (a FLUSH read in that wait once skipped the newly connected processes)."""
+    done = run_program(tmp_path, LATE_PEER, 20, timeout=120)
+    assert json.loads(done.stdout.splitlines()[-1]) == [[True, 1]] * 20

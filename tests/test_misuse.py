@@ -34,6 +34,51 @@ def test_start_collector_after_the_pool_says_where_the_workers_records_went(tmp_
     assert spill_files(tmp_path / "logs")
 
 
+MANAGER_FIRST = """
+import json, sys
+import multiprocessing as mp
+import mpmon
+
+@mpmon.Timer(log_to_console=False)
+def work(x, shared):
+    shared[x] = x
+    return x
+
+if __name__ == "__main__":
+    manager = mp.Manager()  # its server process runs none of the user's code
+    pool = mp.get_context("fork").Pool(2) if sys.argv[1] == "pool-first" else None
+    mpmon.start_collector("logs", log_to_console=False)
+    shared = manager.dict()
+    with mp.Pool(2) as mine:
+        mine.starmap(work, [(i, shared) for i in range(100)])
+    if pool is not None:
+        pool.close()
+        pool.join()
+    print(json.dumps({"shared": len(shared)}))
+    manager.shutdown()
+    mpmon.stop_collector()
+"""
+
+
+@pytest.mark.parametrize("first", ["manager", "pool-first"])
+def test_a_manager_started_before_the_collector_is_not_a_child_that_misses_it(
+    tmp_path: Path, first: str
+) -> None:
+    """A `multiprocessing.Manager()` made first starts a server process, which makes no records: no line
+    about child processes for it, while a pool made first is still said (2 workers, the manager not
+    counted), without the false "not to <log dir>" when they spill into the run's own directory; every
+    call is a row."""
+    run = run_program(tmp_path, MANAGER_FIRST, first, timeout=90)
+    assert run.result() == {"shared": 100}
+    said = [line for line in run.stderr.splitlines() if "child process(es)" in line]
+    if first == "manager":
+        assert said == [], run.stderr
+    else:  # spilled into ./logs, the run's own directory, where the collector takes them in: not lost
+        assert len(said) == 1 and "had started 2 child process(es)" in said[0], run.stderr
+        assert f"spill files in {tmp_path / 'logs'}, which it takes in" in said[0] and "not to" not in said[0]
+    assert len(results(tmp_path / "logs")) == 100
+
+
 CALL_BEFORE_START = """
 import mpmon
 

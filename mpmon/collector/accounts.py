@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
 from .. import rows, schema
-from ..run.outcome import describe_losses  # shared with the stop's outcome (run/outcome.py)
+from ..losses import describe_losses  # worded as the stop's outcome words them (run/outcome.py)
 from ..units import plural
 from . import files
 from .report import say
@@ -53,7 +53,7 @@ class Stats:
     write_failures: int = 0  # records lost because a file could not be written (a full disk)
     dropped: int = 0  # records the senders dropped under the drop policy, as they reported
     files_reopened: int = 0  # log or results files found removed or replaced, and started anew
-    unsafe_files: int = 0  # spill files or log paths refused: a symlink, not regular, or another user's
+    unsafe_files: int = 0  # spill files or log paths refused: a link, not regular, elsewhere, not ours
     refused_spills: int = 0  # of those: spill files never read, so their records are lost
     directories_recreated: int = 0  # the log directory (and its lock file) made again after it went
 
@@ -64,7 +64,7 @@ class Stats:
         return counts
 
     def lost(self, drop_policy: str) -> dict[str, int]:
-        """What the run lost, by reason (outcome.LOSS_REASONS); empty when every record was written."""
+        """What the run lost, by reason (losses.LOSS_REASONS); empty when every record was written."""
         counts = {
             "write_failures": self.write_failures,
             "rejected_payloads": self.rejected,

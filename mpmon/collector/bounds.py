@@ -41,8 +41,6 @@ MAX_COUNT: Final = 1 << 48
 """The largest count of dropped records a batch or a spill line may report."""
 MAX_RAW: Final = 256
 """Longest raw resident-memory reading (a /proc statm line is about 40 bytes)."""
-MAX_PATH: Final = 4096
-"""Longest path a record may name (a decorator's error_log_file)."""
 
 _NAME, _TEXT = render.MAX_NAME, render.MAX_TEXT
 # Per kind: (the fields of each limit (the kind is index 0), the limit), where the arguments and route are.

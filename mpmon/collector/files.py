@@ -6,6 +6,9 @@
   `start_collector(file_mode=...)`).
 - `check_existing()` refuses, before a run starts, a log path that is a link, not a regular file, or
   another user's.
+- `confined()` refuses a path a record names (a decorator's `error_log_file`) unless it is a file of
+  the log directory (or of a directory below it) by its real path: no `..` out of it, no symlinked
+  parent, none of the run's own files.
 - `DirectoryLock` is the lock file of a log directory: a collector holds it around each write round and
   each rotation, so that two runs writing into one directory never interleave a line or a header, and
   each sink re-opens a path whose inode changed (rotated by the other run, or deleted by a user) before
@@ -21,7 +24,9 @@ import os
 import stat
 from typing import Final
 
-__all__ = ["DirectoryLock", "UnsafeFile", "check_existing", "open_fd", "replaced"]
+from .. import schema
+
+__all__ = ["MAX_PATH", "DirectoryLock", "UnsafeFile", "check_existing", "confined", "open_fd", "replaced"]
 
 _NOFOLLOW: Final = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # O_NONBLOCK: a FIFO cannot hang us
 
@@ -67,6 +72,40 @@ def check_existing(path: str) -> None:
     if stat.S_ISLNK(found.st_mode):
         raise UnsafeFile(errno.ELOOP, f"refusing {path}: it is a symlink")
     _check(path, found)
+
+
+MAX_PATH: Final = 4096
+"""Longest path a record may name (a decorator's error_log_file)."""
+_OWN_NAMES: Final = frozenset(
+    (schema.TIMING_LOG, schema.RESULTS_CSV, schema.RESULTS_PARQUET, schema.ERROR_RESULTS_CSV,
+     schema.ERROR_RESULTS_PARQUET, schema.LIVE_SNAPSHOT, schema.LOCK_FILE)
+)  # fmt: skip
+_OWN_PREFIXES: Final = (schema.TIMING_LOG + ".", schema.QUARANTINE_PREFIX, schema.SPILL_PREFIX)
+
+
+def confined(directory: str, path: object) -> str:
+    """The real path of the file `path` names (a relative one from `directory`), if it lies in
+    `directory` or a directory below it; UnsafeFile otherwise, or if it is one of the run's own files
+    (timing.log, the results, the lock...) or an existing file check_existing() refuses.
+
+    Why: a keyed sender names its error_log_file in its records, and the collector must not append to
+    a file of its choice elsewhere (`../x`, an absolute path, a parent that is a symlink)."""
+    if type(path) is not str or not path or "\0" in path or len(path) > MAX_PATH:
+        raise UnsafeFile(errno.EINVAL, f"refusing the path {str(path)[:200]!r}: not a file name")
+    home = os.path.realpath(directory)
+    full = os.path.normpath(os.path.join(home, path))
+    parent, name = os.path.realpath(os.path.dirname(full)), os.path.basename(full)
+    if os.path.commonpath((home, parent)) != home:
+        raise UnsafeFile(errno.EPERM, f"refusing {path}: it is outside the log directory {directory}")
+    if parent == home and (name in _OWN_NAMES or name.startswith(_OWN_PREFIXES)):
+        raise UnsafeFile(errno.EPERM, f"refusing {path}: it is one of the run's own files")
+    try:
+        check_existing(os.path.join(parent, name))
+    except UnsafeFile:
+        raise
+    except OSError as exc:  # a parent that is a file, say
+        raise UnsafeFile(errno.EPERM, f"refusing {path}: {exc.strerror or exc}") from None
+    return os.path.join(parent, name)
 
 
 def replaced(path: str, fd: int) -> bool:

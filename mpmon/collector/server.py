@@ -172,13 +172,13 @@ class Server:
                 self._admit_new_peers()
             else:
                 self._receive(source, received)  # type: ignore[arg-type]
+        if received and not self._stop_requests:
+            self._gather(received)  # a FLUSH may arrive meanwhile: it is handled next, in this round
         if self._flush_requests:  # what any process sent before the FLUSH is written with it
             self._await_handshakes(time.monotonic() + FLUSH_HANDSHAKE_WAIT_SECONDS)
             self._admit_new_peers()
             for readable in connection.wait(self._peers, 0):  # type: ignore[arg-type]
                 self._receive(readable, received)  # type: ignore[arg-type]
-        if received and not self._stop_requests:
-            self._gather(received)
         if received or self._flush_requests:
             self._write(received)
         for peer in self._peers:

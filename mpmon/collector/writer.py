@@ -76,13 +76,24 @@ class Writer(SpillIntake):
         self.figures = Aggregates()  # the per-second figures of the console's status line and the snapshot
         self._console = Console(ConsoleSink(_console_logger(settings.logging_config)), self.figures)
         self._snapshot = Snapshot(settings, self.figures)
-        self._sinks = RunSinks(settings, self._noticed)
+        self._refused_logs: set[str] = set()  # error_log_file paths refused (their errors went to error.log)
+        self._sinks = RunSinks(settings, self._noticed, self._refused_log)
         self._last_ingest = 0.0
         self.commit([])
 
     def _noticed(self, path: str) -> None:
         self.stats.files_reopened += 1
         say("reopened", f"{path} was removed or replaced while the run wrote to it; started it anew")
+
+    def _refused_log(self, path: str, why: OSError) -> None:
+        """A record named an error log outside the log directory (sinks.RunSinks.error_log): counted
+        once per path (`unsafe_files`), said, and its errors written to error.log instead."""
+        if path in self._refused_logs or len(self._refused_logs) > 1000:
+            return
+        self._refused_logs.add(path)
+        self.stats.unsafe_files += 1
+        text = f"{why.strerror or why}; its errors go to error.log instead"
+        say("error_log_file", text, always=len(self._refused_logs) <= 20)  # each path once, then rate-limited
 
     # -- the run's first and last lines ---------------------------------------------------------------
 
@@ -211,7 +222,7 @@ class Writer(SpillIntake):
         self.close(quietly=True)
         with contextlib.suppress(OSError):
             self.ledger.cut_back(self._round_sizes)
-        self._sinks = RunSinks(self.settings, self._noticed)
+        self._sinks = RunSinks(self.settings, self._noticed, self._refused_log)
 
     def _recover_directory(self) -> None:
         """Before a round: if the log directory or its lock file went (removed by a user), make them

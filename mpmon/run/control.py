@@ -7,45 +7,34 @@ collector to drain every connection and close its files, and waits for it within
 run goes on, the collector process restarts its own writer if that dies (see `collector/__main__.py`);
 a collector process found dead by `start_collector()` or `stop_collector()` is started again on the same
 address, and ingests what the processes spilled meanwhile.
+
+How a collector process is launched and published is `launch.py`; how it is asked to stop and ended,
+`shutdown.py`: this module holds the decisions (which collector runs, when it starts, restarts, stops).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
-import secrets
-import select
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from multiprocessing import AuthenticationError, connection
-from typing import Any, Final
+from typing import Any
 
-from .. import capture, compat, environment, render, schema
-from ..collector import files
-from ..collector.settings import Settings, check_run_id, new_run_id
+from .. import capture, compat, environment, render
+from ..collector.settings import Settings
 from ..sender import SETTLE_SECONDS
 from ..state import sender
-from ..wire import STOP, time_limit
-from . import misuse, outcome, private, program
+from . import launch, misuse, outcome, shutdown
 from .outcome import RunIncomplete
 
 __all__ = ["Collector", "RunIncomplete", "collector", "start_collector", "stop_collector"]
 
-READY_TIMEOUT = 60.0
 DEFAULT_STOP_TIMEOUT = 60.0
-KILL_SLACK: Final = 1.0
-"""After the timeout of stop_collector(), the time a SIGKILLed collector gets to be reaped."""
-DIED_WAIT_SECONDS: Final = 0.5
-"""How long a stop whose STOP went unanswered waits to see whether the collector process has ended."""
 
 
 @dataclass
@@ -76,7 +65,7 @@ class Collector:
         code = None if self.process is None else self.process.returncode
         self.deaths.append("gave up restarting its writer" if code == 1 else f"exit status {code}")
         self.config.resumed = True
-        self.process = _launch(self.config)
+        self.process = launch.launch(self.config)
 
 
 _running: Collector | None = None
@@ -143,7 +132,7 @@ def start_collector(
         return _joined()
     children = misuse.live_children()
     spill_dir = environment.discover().log_dir
-    config = _settings(
+    config = launch.settings(
         log_dir,
         results_format,
         max_bytes,
@@ -157,10 +146,10 @@ def start_collector(
     )
     config.logging_config = logging_config
     config.sanitize = render.sanitizer_name(sanitize_func)
-    config.umask = _umask(file_mode)
+    config.umask = launch.umask(file_mode)
     compat.end_loky_executors()  # workers started before this run would not find it
     try:
-        process = _launch(config)
+        process = launch.launch(config)
     except BaseException:
         shutil.rmtree(config.private_dir, ignore_errors=True)
         raise
@@ -170,7 +159,7 @@ def start_collector(
         misuse.say_switched(earlier.log_dir, earlier.run_id, config.log_dir, config.run_id)
     if children:
         misuse.say_children(children, spill_dir, config.log_dir)
-    _publish(config)
+    launch.publish(config)
     render.forget_run_sanitizer()
     sender.rediscover()
     if capture_logging:
@@ -228,15 +217,15 @@ def stop_collector(timeout: float | None = None) -> None:
     try:
         if not current.alive():
             current.restart()  # ingests what was spilled while it was down, then stops
-        confirmed, lost = _request_stop(current, deadline)
-        if not confirmed and _died(current, deadline):  # killed just before the stop: the same again
+        confirmed, lost = shutdown.request_stop(current, deadline)
+        if not confirmed and shutdown.died(current, deadline):  # killed just before the stop: the same again
             current.restart()
-            confirmed, lost = _request_stop(current, deadline)
+            confirmed, lost = shutdown.request_stop(current, deadline)
     except (OSError, RuntimeError) as exc:
         failure = str(exc)
     finally:
-        ended = current.process is None or _end_process(current.process, deadline)
-        _unpublish()
+        ended = current.process is None or shutdown.end_process(current.process, deadline)
+        launch.unpublish()
         compat.end_loky_executors()  # their workers would look for this run's collector
         sender.rediscover()
         shutil.rmtree(current.config.private_dir, ignore_errors=True)
@@ -273,197 +262,3 @@ def collector(log_dir: str | os.PathLike[str] = "logs", **settings: Any) -> Iter
         yield started
     finally:
         stop_collector()
-
-
-def _settings(
-    log_dir: str | os.PathLike[str],
-    results_format: str,
-    max_bytes: int,
-    backup_count: int,
-    log_to_console: bool,
-    capture_logging: bool,
-    tag: str | None,
-    log_to_file: bool,
-    drop_policy: str,
-    run_id: str | None,
-) -> Settings:
-    """The run's settings, checked (ValueError) before anything is made; then its private directory."""
-    run_id = new_run_id() if run_id is None else check_run_id(run_id)
-    Settings("", run_id, "", "", "", None, results_format, max_bytes, backup_count, drop_policy=drop_policy)
-    directory = _writable_dir(log_dir)
-    private.sweep()
-    socket_dir = private.make()  # 0700: only this user can reach the socket
-    return Settings(
-        log_dir=directory,
-        run_id=run_id,
-        address=os.path.join(socket_dir, "collector.sock"),
-        authkey=secrets.token_bytes(32).hex(),
-        private_dir=socket_dir,
-        ledger=os.path.join(socket_dir, "ledger"),
-        results_format=results_format,
-        max_bytes=max_bytes,
-        backup_count=backup_count,
-        log_to_console=bool(log_to_console),
-        log_to_file=bool(log_to_file),
-        capture_logging=bool(capture_logging),
-        tag=tag,
-        drop_policy=drop_policy,
-        program=program.describe(),
-    )
-
-
-def _umask(file_mode: int) -> int:
-    """The umask that creates files with `file_mode` and directories with it plus search permission."""
-    if not isinstance(file_mode, int) or file_mode & ~0o666 or file_mode & 0o600 != 0o600:
-        raise ValueError(f"file_mode must let the owner read and write (0o600, 0o640...), not {file_mode!r}")
-    return 0o777 & ~(file_mode | (file_mode & 0o444) >> 2)
-
-
-def _writable_dir(log_dir: str | os.PathLike[str]) -> str:
-    """The absolute log directory, created if missing; a clear error if it cannot be written."""
-    directory = os.path.abspath(os.fspath(log_dir))
-    try:
-        os.makedirs(directory, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as exc:
-        raise PermissionError(f"mpmon cannot write its logs to {directory}: {exc.strerror or exc}") from exc
-    names = (
-        schema.TIMING_LOG,
-        schema.RESULTS_CSV,
-        schema.ERROR_LOG,
-        schema.ERROR_RESULTS_CSV,
-        schema.LOCK_FILE,
-    )
-    for name in names:
-        files.check_existing(os.path.join(directory, name))
-    return directory
-
-
-def _launch(config: Settings) -> subprocess.Popen[bytes]:
-    """Start the collector process and wait until it listens."""
-    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mpmon.collector"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=env,
-        start_new_session=True,  # a Ctrl-C for the program must not kill the writer before it drains
-    )
-    assert process.stdin is not None and process.stdout is not None
-    process.stdin.write(config.to_json().encode())
-    process.stdin.close()
-    answer = _read_line(process.stdout, READY_TIMEOUT)
-    process.stdout.close()
-    if answer != "ready":
-        process.kill()
-        process.wait()
-        raise RuntimeError(f"the mpmon collector did not start: {answer or 'no answer'}")
-    private.mark(config.private_dir, process.pid)
-    return process
-
-
-def _read_line(stream: Any, timeout: float) -> str:
-    ready, _, _ = select.select([stream], [], [], timeout)
-    return stream.readline().decode(errors="replace").strip() if ready else ""
-
-
-def _publish(config: Settings) -> None:
-    os.environ.update(
-        {
-            environment.ADDRESS: config.address,
-            environment.AUTHKEY: config.authkey,
-            environment.RUN_ID: config.run_id,
-            environment.LOG_DIR: config.log_dir,
-            environment.OWNER_PID: str(os.getpid()),
-            environment.CAPTURE_LOGGING: "1" if config.capture_logging else "0",
-            environment.LOG_TO_CONSOLE: "1" if config.log_to_console else "0",
-            environment.DROP_POLICY: config.drop_policy,
-            environment.SANITIZE: config.sanitize or "",
-        }
-    )
-
-
-def _unpublish() -> None:
-    """Forget the stopped collector; keep the log directory, where late records are spilled."""
-    for name in (environment.ADDRESS, environment.AUTHKEY, environment.OWNER_PID):
-        os.environ.pop(name, None)
-
-
-def _request_stop(current: Collector, deadline: float) -> tuple[bool, dict[str, int]]:
-    """Ask the collector to drain (within half the time left) and close; True once it answered, with
-    what the run lost (outcome.LOSS_REASONS)."""
-    config = current.config
-    left = max(deadline - time.monotonic(), 0.1)
-    try:
-        conn = _connect(config.address, bytes.fromhex(config.authkey), left / 2)
-        with time_limit(conn, max(deadline - time.monotonic(), 0.01)):
-            conn.send_bytes(STOP + b":%.3f" % (left / 2))
-    except (OSError, EOFError, AuthenticationError):
-        return False, {}
-    with conn, contextlib.suppress(EOFError, OSError):
-        if conn.poll(max(deadline - time.monotonic(), 0)):
-            return True, _losses(conn.recv_bytes())
-    return False, {}
-
-
-def _died(current: Collector, deadline: float) -> bool:
-    """Whether the collector process has ended (or ends within a moment: a process killed just before
-    the stop may still be exiting when its socket refuses the STOP)."""
-    if current.process is None:
-        return False
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        current.process.wait(min(DIED_WAIT_SECONDS, max(deadline - time.monotonic(), 0.0)))
-    return current.process.returncode is not None
-
-
-def _losses(answer: bytes) -> dict[str, int]:
-    """The counts of what the run lost, from the collector's answer to STOP (`stopped:{json}`)."""
-    _, _, counts = answer.partition(b":")
-    try:
-        lost = json.loads(counts or b"{}")
-    except ValueError:
-        return {"unreadable_answer": 1}
-    return {str(k): int(v) for k, v in lost.items()} if isinstance(lost, dict) else {}
-
-
-def _connect(address: str, authkey: bytes, timeout: float) -> connection.Connection:
-    """An authenticated connection to the collector, connect and handshake both within `timeout`
-    (a collector stopped or out of descriptors leaves a connect to a full backlog waiting for ever)."""
-    deadline = time.monotonic() + timeout
-    target = environment.parse_address(address)
-    if isinstance(target, tuple):
-        sock = socket.create_connection(target, timeout)
-    else:
-        sock = socket.socket(socket.AF_UNIX)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(address)
-        except BaseException:
-            sock.close()
-            raise
-    sock.setblocking(True)
-    conn = connection.Connection(sock.detach())
-    try:
-        with time_limit(conn, max(deadline - time.monotonic(), 0.01)):
-            connection.answer_challenge(conn, authkey)
-            connection.deliver_challenge(conn, authkey)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _end_process(process: subprocess.Popen[bytes], deadline: float) -> bool:
-    """Wait for the collector until the deadline, then kill it (and its writer); True if it ended alone."""
-    try:
-        process.wait(max(deadline - time.monotonic(), 0.01))
-        return True
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(OSError):
-            os.killpg(process.pid, signal.SIGKILL)  # the supervisor and its writer (own session)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(KILL_SLACK)
-        return False

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from .. import environment, render
+from .. import compat, environment, render
 
 __all__ = [
     "asked",
@@ -65,10 +65,17 @@ def say_switched(old_dir: str, old_run: str, new_dir: str, new_run: str) -> None
 
 
 def say_children(children: int, spill_dir: str, log_dir: str) -> None:
+    """Children started before the collector spill into `spill_dir`: lost to the run unless that is its
+    log directory, where the collector takes spill files in (later: every few seconds and at stop)."""
+    where = (
+        f"go to spill files in {log_dir}, which it takes in only every few seconds and at stop"
+        if os.path.realpath(spill_dir) == os.path.realpath(log_dir)
+        else f"go to spill files in {spill_dir}, not to {log_dir}"
+    )
     say(
         f"start_collector() ran after this process had started {children} child process(es) (a pool "
-        f"made first?): they cannot find this collector, so their records go to spill files in "
-        f"{spill_dir}, not to {log_dir}. Call start_collector() before making pools."
+        f"made first?): they cannot find this collector, so their records {where}. Call "
+        "start_collector() before making pools."
     )
 
 
@@ -114,13 +121,15 @@ _children_expected = False
 
 def live_children() -> int:
     """How many child processes this process started with multiprocessing (or `multiprocess`) that
-    still run: pool workers made before the collector cannot find it."""
+    still run: pool workers made before the collector cannot find it. The server of a `Manager()` is
+    not one of them: it runs no monitored code (compat.manager_servers)."""
     if _children_expected:
         return 0
-    count = len(multiprocessing.active_children())
-    other = sys.modules.get("multiprocess")
-    if other is not None:
-        count += len(other.active_children())
+    count = 0
+    for package in (multiprocessing, sys.modules.get("multiprocess")):
+        if package is not None:
+            servers = compat.manager_servers(package)
+            count += sum(not any(child is s for s in servers) for child in package.active_children())
     return count
 
 

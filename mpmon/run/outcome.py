@@ -4,7 +4,7 @@ the run is stopped at exit, made the program's exit status (EXIT_STATUS).
 
 A run is complete when its collector drained every peer, ended in time and lost nothing: every record
 handed over is then on disk. What the collector lost it reports in its answer to the stop request (the
-`lost` counts of the run summary, LOSS_REASONS): records it could not write, batches or lines it
+`lost` counts of the run summary, losses.LOSS_REASONS): records it could not write, batches or lines it
 rejected (quarantined), spill files it refused, drops the run did not ask for. A collector that died
 during the run and was restarted, having ingested what was spilled meanwhile, leaves the run complete,
 but is reported.
@@ -16,15 +16,9 @@ import sys
 from collections.abc import Mapping
 from typing import Final
 
-__all__ = ["EXIT_STATUS", "LOSS_REASONS", "RunIncomplete", "describe_losses", "report", "say"]
+from ..losses import LOSS_REASONS, describe_losses  # the collector's run summary words them alike
 
-LOSS_REASONS: Final = {
-    "write_failures": "records could not be written (the log directory was missing, unwritable or full)",
-    "rejected_payloads": "batches or lines were rejected as malformed or oversized (see the quarantine file)",
-    "refused_spill_files": "spill files were refused (a link, not a regular file, or another user's)",
-    "unrequested_drops": "records were dropped by senders although the run's drop policy is block",
-}
-"""Each count of the run summary's `lost` object, and what it means."""
+__all__ = ["EXIT_STATUS", "LOSS_REASONS", "RunIncomplete", "describe_losses", "report", "say"]
 
 EXIT_STATUS: Final = 3
 """The exit status of a strict run that ends, at exit, without its records confirmed on disk."""
@@ -32,11 +26,6 @@ EXIT_STATUS: Final = 3
 
 class RunIncomplete(RuntimeError):
     """A run started with `strict=True` ended without the collector confirming every record written."""
-
-
-def describe_losses(lost: Mapping[str, int]) -> str:
-    """The losses of a run in words ("" if none): "1,024 records could not be written (...); ..."."""
-    return "; ".join(f"{count:,} {LOSS_REASONS.get(why, why)}" for why, count in lost.items() if count)
 
 
 def report(

@@ -35,7 +35,7 @@ def break_dir(logs, how):
         shutil.rmtree(logs)
     elif how == "unwritable":
         os.chmod(logs, 0)
-    else:  # "replaced": the directory moved aside and a file in its place (a root user ignores chmod)
+    else:  # "replaced": the directory moved aside and a file in its place
         os.rename(logs, logs + ".aside")
         open(logs, "w").close()
 
@@ -48,15 +48,40 @@ def repair_dir(logs, how):
         os.remove(logs)
         os.rename(logs + ".aside", logs)
 
+def held_to_permissions():
+    # Root ignores chmod: run this program again without the capabilities that let it (CAP_DAC_OVERRIDE,
+    # CAP_DAC_READ_SEARCH), dropped from the bounding set so that no process it starts gets them back (root
+    # gets the bounding set at exec): it and its collector are then stopped by a chmod like any user.
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        if libc.prctl(24, capability, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            error = ctypes.get_errno()
+            print(json.dumps({"cannot_drop": f"prctl(PR_CAPBSET_DROP): {os.strerror(error)}"}))
+            sys.exit(0)
+    os.environ["HELD_TO_PERMISSIONS"] = "1"
+    os.execv(sys.executable, [sys.executable, *sys.argv])
+
+def blocked(logs):
+    try:
+        os.listdir(logs)
+    except PermissionError:
+        return True
+    return False
+
 if __name__ == "__main__":
     how, per_phase = sys.argv[1], 3000
+    if how == "unwritable" and os.geteuid() == 0 and not os.environ.get("HELD_TO_PERMISSIONS"):
+        held_to_permissions()
     mpmon.start_collector("logs", log_to_console=False, strict=True)
-    flushes = []
+    flushes, more = [], {}
     for phase in range(4):  # whole, broken (removed: made again at once), repaired, whole
         steady(per_phase)
         flushes.append(mpmon.flush(wait=True, timeout=30))
         if phase == 0:
             break_dir("logs", how)
+            if how == "unwritable":
+                more["blocked"] = blocked("logs")
         elif phase == 1:
             repair_dir("logs", how)
     lock_there = os.path.exists(os.path.join("logs", ".mpmon.lock"))
@@ -65,7 +90,7 @@ if __name__ == "__main__":
         raised = None
     except mpmon.RunIncomplete as exc:
         raised = str(exc)
-    print(json.dumps({"flushes": flushes, "raised": raised, "lock": lock_there}))
+    print(json.dumps({"flushes": flushes, "raised": raised, "lock": lock_there, **more}))
 """
 )
 
@@ -80,10 +105,12 @@ class TestConfirmation:
         """The directory made unusable after the first phase and repaired after the second: the second
         phase's 3,000 records are lost and the flush that waited for them returns False; the strict stop
         raises with the count; the summary says why; the records made after the repair are all written."""
-        if how == "unwritable" and os.geteuid() == 0:
-            pytest.skip("chmod does not stop root: the 'replaced' case covers it")
         run = run_program(tmp_path, BREAK_AND_REPAIR, how, timeout=120)
         result = run.result()
+        if "cannot_drop" in result:  # root that may not drop a capability: a chmod cannot stop it
+            pytest.skip(f"chmod does not stop root, which cannot drop its override: {result['cannot_drop']}")
+        if how == "unwritable":  # as root too: the program drops the capabilities that ignore chmod
+            assert result.pop("blocked") is True, "the chmod did not stop the program"
         assert result["flushes"] == [True, False, True, True], (result, run.stderr)
         rows = results(tmp_path / "logs")
         lost = 4 * 3000 - len(rows)

@@ -59,3 +59,16 @@ def test_the_import_graph_has_no_cycle() -> None:
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+def test_the_collector_process_imports_nothing_of_the_user_side() -> None:
+    """No module of mpmon.collector imports mpmon.run (start, stop, the stop's outcome run in the user's
+    program): what both sides say alike sits on the ground floor (mpmon.losses, mpmon.schema)."""
+    collector = [name for name in mpmon_modules() if name.split(".")[:2] == ["mpmon", "collector"]]
+    found = {
+        f"{name} -> {other}"
+        for name in collector
+        for other in imports_of(name)
+        if other.split(".")[:2] == ["mpmon", "run"]
+    }
+    assert len(collector) > 10 and found == set()
