@@ -19,8 +19,9 @@ from . import files, ingest, tables
 from .accounts import Quarantine, Stats
 from .ledger import Ledger
 from .report import say
+from .run_sinks import RunSinks
 from .settings import Settings
-from .sinks import CsvSink, RunSinks
+from .sinks import CsvSink
 
 __all__ = ["MALFORMED", "SpillIntake"]
 

@@ -36,15 +36,16 @@ from .intake import MALFORMED as _MALFORMED
 from .intake import SpillIntake
 from .ledger import Ledger, sizes_of
 from .report import say
+from .run_sinks import RunSinks
 from .settings import Settings
-from .sinks import ConsoleSink, CsvSink, RunSinks
+from .sinks import ConsoleSink, CsvSink
 from .snapshot import Snapshot
 
 __all__ = ["Stats", "Writer"]
 
 
 class Writer(SpillIntake):
-    """The routing of a run's records to its files (sinks.RunSinks), counted, committed to the ledger;
+    """The routing of a run's records to its files (run_sinks.RunSinks), counted, committed to the ledger;
     spill files are taken in through intake.SpillIntake.
 
     Every write to the log directory happens in a round (`_round()`), under the directory's lock file,
@@ -86,7 +87,7 @@ class Writer(SpillIntake):
         say("reopened", f"{path} was removed or replaced while the run wrote to it; started it anew")
 
     def _refused_log(self, path: str, why: OSError) -> None:
-        """A record named an error log outside the log directory (sinks.RunSinks.error_log): counted
+        """A record named an error log outside the log directory (run_run_sinks.RunSinks.error_log): counted
         once per path (`unsafe_files`), said, and its errors written to error.log instead."""
         if path in self._refused_logs or len(self._refused_logs) > 1000:
             return
