@@ -19,13 +19,18 @@ from typing import Any
 
 from . import state
 
-__all__ = ["FILENAME", "call", "counted"]
+__all__ = ["FILENAME", "SAFE_LIMIT", "call", "counted"]
 
 Caller = Callable[[Callable[..., Any], tuple[Any, ...], dict[str, Any]], Any]
 INLINE: bool = sys.version_info >= (3, 11)
 """Whether a call written out in Python code runs inline in its caller's C frame."""
 MAX_SHAPES = 512
 """Call shapes written out at most, per process (a program passing ever new keyword names falls back)."""
+SAFE_LIMIT = 2 * state.MAX_DEPTH
+"""Recursion limits up to this cannot run the C stack out through decorated calls (each level is at least
+two Python frames, the wrapper and the function, and takes at most state.C_STACK_PER_CALL), so wrappers
+call `func(*args, **kwargs)` as it is: as few Python frames a level as before, the usual call pays nothing.
+Above it (a limit the program raised) they call through `call()`."""
 FILENAME = "<mpmon call>"
 """The file name of the written-out calls, in tracebacks (error.log leaves their frames out)."""
 _callers: dict[Any, Caller] = {}

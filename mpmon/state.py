@@ -64,11 +64,11 @@ def _max_depth() -> int:
     return max((size - C_STACK_MARGIN) // C_STACK_PER_CALL, 500)
 
 
-C_STACK_PER_CALL: Final = 600 if sys.version_info >= (3, 11) else 1600
-"""C stack one counted call takes, with room to spare: `func(*args, **kwargs)` entering the interpreter
-anew took 370 to 460 bytes on CPython 3.11 (a plain closure decorator's cost per level). Before 3.11
-every Python call takes C stack: a level is the wrapper, invoke.counted and the function (not measured
-here; three interpreter entries)."""
+C_STACK_PER_CALL: Final = 1200 if sys.version_info >= (3, 11) else 3000
+"""C stack one counted level may take, with room to spare: on CPython 3.11 `func(*args, **kwargs)`
+entering the interpreter anew took 370 to 470 bytes (a plain closure decorator's cost per level), and as
+much again when the function's own recursive call is written `f(*args, **kwargs)` (measured: 940 bytes
+a level). Before 3.11 every Python call takes C stack (not measured here: a guess, kept large)."""
 C_STACK_MARGIN: Final = 512 << 10
 """C stack kept for what runs under the deepest call (the body, raising, printing the traceback)."""
 MAX_DEPTH: Final = _max_depth()

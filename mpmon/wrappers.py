@@ -25,13 +25,12 @@ import types
 from collections.abc import Callable
 from typing import Any, cast
 
-from . import invoke, probe
+from . import invoke, probe, wire
 from .calls import Begun, arm, begin, finish, record_error, rendered_args, stop_clocks
 from .monitored import Monitored, main_module_name
 from .options import ErrorSettings, TimerSettings
 from .render import render_exception
 from .state import ThisProcess
-from .wire import CALL
 
 __all__ = ["caught", "report_error", "timed"]
 
@@ -86,9 +85,10 @@ def timed(func: Callable[..., Any], settings: TimerSettings) -> Callable[..., An
     route, track = settings.route, settings.track_resources
     max_arg_length, sanitize = settings.max_arg_length, settings.sanitize_func
     inner, inline, here, invoke_call = _inner_run(func), invoke.INLINE, ThisProcess, invoke.call
+    limit, safe = sys.getrecursionlimit, invoke.SAFE_LIMIT
     perf_counter_ns, cpu_ns, current_thread = probe.perf_counter_ns, probe.cpu_ns, threading.current_thread
-    begin_, begun_, arm_, finish_, stop_, render, call = (
-        begin, Begun, arm, finish, stop_clocks, rendered_args, CALL)  # fmt: skip
+    begin_, begun_, arm_, finish_, stop_, render = begin, Begun, arm, finish, stop_clocks, rendered_args
+    CALL = wire.CALL  # a free variable, as every name the wrapper uses
 
     def timed_call(*args: Any, **kwargs: Any) -> Any:
         # The hot path: calls.begin(), finish() and record_call() in one frame, which saves a tenth of
@@ -111,15 +111,13 @@ def timed(func: Callable[..., Any], settings: TimerSettings) -> Callable[..., An
             cpu0 = cpu_ns()
         else:
             t0 = perf_counter_ns()
-        try:
-            if kwargs or not inline:
-                result = invoke_call(func, args, kwargs)
-            elif len(args) == 1:  # written out, the call runs inline: no C stack (invoke.py)
-                result = func(args[0])
-            elif not args:
-                result = func()
+        try:  # the call, in one of three ways (as in run(), and caught()'s)
+            if inline and not kwargs and len(args) < 2:  # written out, it runs inline: no C stack
+                result = func(args[0]) if args else func()
+            elif limit() <= safe:  # the C stack cannot run out (invoke.SAFE_LIMIT)
+                result = func(*args, **kwargs)
             else:
-                result = invoke_call(func, args, kwargs)
+                result = invoke_call(func, args, kwargs)  # written out (invoke.py), or counted
         except BaseException as exc:
             begun = begun_(call_no, parent, True, t0 + s.wall_offset, t0, cpu0, rss0)
             finish_(begun, "timer", name, module, type(exc).__name__,
@@ -136,7 +134,7 @@ def timed(func: Callable[..., Any], settings: TimerSettings) -> Callable[..., An
         if args or kwargs:
             rendered = render(args, kwargs, max_arg_length, sanitize)
         s.add(
-            (call, "timer", name, module, call_no, parent, t0 + s.wall_offset, t1 - t0, cpu,
+            (CALL, "timer", name, module, call_no, parent, t0 + s.wall_offset, t1 - t0, cpu,
              rss0, rss1, current_thread().name, "", rendered, route),
             parent,
         )  # fmt: skip
@@ -145,7 +143,14 @@ def timed(func: Callable[..., Any], settings: TimerSettings) -> Callable[..., An
     def run(call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         begun = begin_(track, call_no)
         try:
-            result = invoke_call(func, args, kwargs) if inner is None else inner(call_no, args, kwargs)
+            if inner is not None:
+                result = inner(call_no, args, kwargs)
+            elif inline and not kwargs and len(args) < 2:
+                result = func(args[0]) if args else func()
+            elif limit() <= safe:
+                result = func(*args, **kwargs)
+            else:
+                result = invoke_call(func, args, kwargs)
         except BaseException as exc:
             ended = stop_(begun)
             finish_(begun, "timer", name, module, type(exc).__name__,
@@ -163,24 +168,35 @@ def caught(func: Callable[..., Any], settings: ErrorSettings) -> Callable[..., A
     name, module = _names(func, None)
     inner, inline, here, invoke_call, arm_, report = (
         _inner_run(func), invoke.INLINE, ThisProcess, invoke.call, arm, report_error)  # fmt: skip
+    limit, safe = sys.getrecursionlimit, invoke.SAFE_LIMIT
 
     def caught_call(*args: Any, **kwargs: Any) -> Any:
         s = here.sender
-        if inner is not None:
-            return run(next(s.counter), args, kwargs)
+        call_no = 0
         if not s.ready:
             arm_()  # a collector started on demand runs before the body logs anything
         try:
-            if kwargs or not inline or len(args) != 1:
-                return invoke_call(func, args, kwargs)
-            return func(args[0])  # written out, the call runs inline: no C stack (invoke.py)
+            if inner is not None:  # stacked: one call number for both (one Python frame less than run())
+                call_no = next(s.counter)
+                return inner(call_no, args, kwargs)
+            if inline and not kwargs and len(args) < 2:  # as in timed()
+                return func(args[0]) if args else func()
+            if limit() <= safe:
+                return func(*args, **kwargs)
+            return invoke_call(func, args, kwargs)
         except Exception as exc:
-            report(exc, next(s.counter), args, kwargs, name, module, settings)
+            report(exc, call_no or next(s.counter), args, kwargs, name, module, settings)
             raise
 
     def run(call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
-            return invoke_call(func, args, kwargs) if inner is None else inner(call_no, args, kwargs)
+            if inner is not None:
+                return inner(call_no, args, kwargs)
+            if inline and not kwargs and len(args) < 2:
+                return func(args[0]) if args else func()
+            if limit() <= safe:
+                return func(*args, **kwargs)
+            return invoke_call(func, args, kwargs)
         except Exception as exc:
             report(exc, call_no, args, kwargs, name, module, settings)
             raise
