@@ -1,41 +1,35 @@
-"""`Timer` and `ErrorCatcher`: measure a call, pack the numbers into a raw record, hand it to the sender.
+"""`Timer` and `ErrorCatcher`: the decorators, context managers and start()/stop() timers people write.
 
-A decorated function is an object holding the function and its decorator's settings, nothing else (see
-monitored.py). Everything a call measures lives in local variables of that call, so recursion and
-threads are safe. Every form goes through calls.py (begin -> finish -> record_call); a plain Timer call
-keeps those steps inline for speed, and a test checks that both build the same record. What each
-decorator was told is checked in options.py.
+What they return for a function is a real Python function holding the function and the decorator's
+settings, nothing else (wrappers.py; coroutine and generator functions: lazy.py). Everything a call
+measures lives in local variables of that call, so recursion and threads are safe. Every form goes
+through calls.py (begin -> finish -> record_call); a plain Timer call keeps those steps inline for speed,
+and a test checks that both build the same record. What each decorator was told is checked in options.py.
 """
 
 from __future__ import annotations
 
 import inspect
 import os
-import sys
-import threading
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast, overload
 
 from . import probe
-from .calls import Begun, arm, begin, finish, record_error, rendered_args, stop_clocks
+from .calls import begin, finish
 from .lazy import timed_lazy
-from .monitored import Monitored, TimedBase, caller_names, main_module_name
+from .monitored import Monitored, caller_names, main_module_name
 from .options import ErrorSettings, TimerSettings
-from .render import Sanitizer, render_exception
-from .state import MAX_DEPTH as _MAX_DEPTH
-from .state import SAFE_RECURSION_LIMIT
+from .render import Sanitizer
 from .state import sender as _sender
 from .state import stack as _stack
-from .wire import CALL, call_record
+from .wrappers import caught, report_error, timed
 
 __all__ = [
-    "CaughtFunction",
     "ErrorCatcher",
     "ErrorCatcherDecorator",
     "ErrorSettings",
     "Monitored",
-    "TimedFunction",
     "Timer",
     "TimerDecorator",
     "TimerSettings",
@@ -45,9 +39,7 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
-_current_thread = threading.current_thread
 _cpu_ns = probe.cpu_ns
-_rss_raw = probe.rss_raw
 _perf_counter_ns = probe.perf_counter_ns
 
 
@@ -67,192 +59,8 @@ def _deprecated_multiprocessing(value: object, stacklevel: int) -> None:
 _warned_multiprocessing = False
 
 
-class TimedFunction(TimedBase):
-    """A function under @Timer: each call makes one results row."""
-
-    settings: TimerSettings
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.inner is not None:
-            return self.run(next(_sender.counter), args, kwargs)
-        # The hot path: calls.begin(), finish() and record_call() in one frame, which saves a tenth of
-        # the cost; tests/test_calls.py checks that it builds the same record as they do.
-        s = _sender
-        call_no = next(s.counter)
-        stack = _stack
-        parent = stack.current
-        stack.current = call_no
-        if not s.ready:
-            arm()
-        cpu0 = cpu = -1
-        rss0: bytes | int = -1
-        rss1: bytes | int = -1
-        if self.track:
-            rss0 = _rss_raw()
-            t0 = _perf_counter_ns()
-            cpu0 = _cpu_ns()
-        else:
-            t0 = _perf_counter_ns()
-        try:
-            result = self.__wrapped__(*args, **kwargs)
-        except BaseException as exc:
-            begun = Begun(call_no, parent, True, t0 + s.wall_offset, t0, cpu0, rss0)
-            finish(begun, "timer", self.name, self.module_name, type(exc).__name__,
-                   self.rendered(args, kwargs), self.route, stop_clocks(begun))  # fmt: skip
-            raise
-        if cpu0 >= 0:
-            cpu = _cpu_ns() - cpu0
-            t1 = _perf_counter_ns()
-            rss1 = _rss_raw()
-        else:
-            t1 = _perf_counter_ns()
-        stack.current = parent
-        rendered = None
-        if args or kwargs:
-            settings = self.settings
-            rendered = rendered_args(args, kwargs, settings.max_arg_length, settings.sanitize_func)
-        s.add(
-            (CALL, "timer", self.name, self.module_name, call_no, parent, t0 + s.wall_offset, t1 - t0, cpu,
-             rss0, rss1, _current_thread().name, "", rendered, self.route),
-            parent,
-        )  # fmt: skip
-        return result
-
-    def run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        begun = begin(self.track, call_no)
-        try:
-            if self.inner is None:
-                result = self.__wrapped__(*args, **kwargs)
-            else:
-                result = self.inner.run(call_no, args, kwargs)
-        except BaseException as exc:
-            ended = stop_clocks(begun)
-            finish(begun, "timer", self.name, self.module_name, type(exc).__name__,
-                   self.rendered(args, kwargs), self.route, ended)  # fmt: skip
-            raise
-        finish(begun, "timer", self.name, self.module_name, "", self.rendered(args, kwargs), self.route)
-        return result
-
-
-def _counted_call(self: TimedFunction, *args: Any, **kwargs: Any) -> Any:
-    """TimedFunction.__call__ while the recursion limit lets a recursion run the C stack out (see
-    check_recursion_limit): the same hot path, counting the C stack its open calls take (CallStack.depth,
-    state.MAX_DEPTH): past it RecursionError, never a segfault."""
-    if self.inner is not None:
-        return self.run(next(_sender.counter), args, kwargs)
-    # The hot path: calls.begin(), finish() and record_call() in one frame, which saves a tenth of
-    # the cost; tests/test_calls.py checks that it builds the same record as they do.
-    s = _sender
-    call_no = next(s.counter)
-    stack = _stack
-    parent = stack.current
-    depth = stack.depth
-    if depth >= _MAX_DEPTH:
-        raise RecursionError(f"{self.name}: @Timer calls nested as deep as this thread's C stack allows")
-    stack.current = call_no
-    if not s.ready:
-        arm()
-    cpu0 = cpu = -1
-    rss0: bytes | int = -1
-    rss1: bytes | int = -1
-    if self.track:
-        rss0 = _rss_raw()
-        t0 = _perf_counter_ns()
-        cpu0 = _cpu_ns()
-    else:
-        t0 = _perf_counter_ns()
-    start = t0 + s.wall_offset  # one clock per process (calls.py)
-    try:
-        if len(args) == 1 and not kwargs:  # a plain call: the function runs in this C frame
-            stack.depth = depth + 2
-            result = self.__wrapped__(args[0])
-        else:  # a call with *args runs in a C frame of its own: recursion reaches half as deep
-            stack.depth = depth + 3
-            result = self.__wrapped__(*args, **kwargs)
-    except BaseException as exc:
-        stack.depth = depth
-        begun = Begun(call_no, parent, True, start, t0, cpu0, rss0)
-        finish(begun, "timer", self.name, self.module_name, type(exc).__name__,
-               self.rendered(args, kwargs), self.route, stop_clocks(begun))  # fmt: skip
-        raise
-    if cpu0 >= 0:
-        cpu = _cpu_ns() - cpu0
-        t1 = _perf_counter_ns()
-        rss1 = _rss_raw()
-    else:
-        t1 = _perf_counter_ns()
-    stack.current = parent
-    stack.depth = depth
-    rendered = None
-    if args or kwargs:
-        settings = self.settings
-        rendered = rendered_args(args, kwargs, settings.max_arg_length, settings.sanitize_func)
-    record = call_record("timer", self.name, self.module_name, call_no, parent, start, t1 - t0, cpu, rss0,
-                         rss1, _current_thread().name, "", rendered, self.route)  # fmt: skip
-    s.add(record, parent)
-    return result
-
-
-_plain_call = TimedFunction.__call__
-
-
-def check_recursion_limit() -> None:
-    """Give TimedFunction the call that counts the C stack while sys.getrecursionlimit() lets a recursion
-    of decorated calls run the C stack out (a segfault, no row, no error), and the plain one otherwise
-    (the default limit, 1,000, is far below): the usual call pays nothing for the guard. Run when a
-    process arms and by its flusher every second."""
-    wanted = _counted_call if sys.getrecursionlimit() > SAFE_RECURSION_LIMIT else _plain_call
-    if TimedFunction.__dict__["__call__"] is not wanted:
-        TimedFunction.__call__ = wanted  # type: ignore[method-assign]
-
-
-_sender.checks.append(check_recursion_limit)
-
-
-class CaughtFunction(Monitored):
-    """A function under @ErrorCatcher: an exception is logged with its traceback, then re-raised."""
-
-    settings: ErrorSettings
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.inner is not None:
-            return self.run(next(_sender.counter), args, kwargs)
-        if not _sender.ready:
-            arm()  # a collector started on demand runs before the body logs anything
-        try:
-            return self.__wrapped__(*args, **kwargs)
-        except Exception as exc:
-            self.report(exc, next(_sender.counter), args, kwargs)
-            raise
-
-    def run(self, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        try:
-            if self.inner is None:
-                return self.__wrapped__(*args, **kwargs)
-            return self.inner.run(call_no, args, kwargs)
-        except Exception as exc:
-            self.report(exc, call_no, args, kwargs)
-            raise
-
-    def report(self, exc: BaseException, call_no: int, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Hand the error record to the collector at once; never raises."""
-        try:
-            settings = self.settings
-            sanitize = settings.sanitize_func
-            message, trace = render_exception(exc, sanitize, hide_file=__file__)
-            rendered = rendered_args(args, kwargs, settings.max_arg_length, sanitize)
-            record_error(self.name, self.module_name, call_no, type(exc).__name__, message, trace, rendered,
-                         self.route)  # fmt: skip
-        except Exception as failure:  # monitoring must never replace the user's exception
-            print(f"mpmon: could not record {type(exc).__name__}: {failure!r}", file=sys.stderr)
-
-
 def _is_function(value: object) -> bool:
     return callable(value) and not isinstance(value, (bool, int, str, type(None)))
-
-
-def _block() -> None:
-    """Stands for the body of a `with` block or a start()/stop() span."""
 
 
 class _BareOrConfigured:
@@ -312,7 +120,7 @@ class TimerDecorator(_BareOrConfigured):
             or inspect.isgeneratorfunction(func)
         ):
             return cast(Callable[P, R], timed_lazy(func, self.settings))
-        return cast(Callable[P, R], TimedFunction(func, self.settings))
+        return cast(Callable[P, R], timed(func, self.settings))
 
     def start(self) -> TimerDecorator:
         """Start timing a block; stop() ends it. Nested and per-thread starts are kept apart."""
@@ -379,16 +187,15 @@ class ErrorCatcherDecorator(_BareOrConfigured):
         )
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
-        return cast(Callable[P, R], CaughtFunction(func, self.settings))
+        return cast(Callable[P, R], caught(func, self.settings))
 
     def __enter__(self) -> ErrorCatcherDecorator:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
         if isinstance(error, Exception):
-            caught = CaughtFunction(_block, self.settings)
-            caught.name, caught.module_name = caller_names(1)
-            caught.report(error, next(_sender.counter), (), {})
+            name, module = caller_names(1)
+            report_error(error, next(_sender.counter), (), {}, name, module, self.settings)
 
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
-"""What every decorated function is: the function and its decorator's settings, and nothing else.
+"""What a decorated coroutine or generator function is: the function and its settings, nothing else.
 
-Shared by decorators.py (Timer's and ErrorCatcher's plain wrappers) and lazy.py (coroutines and
-generators), so that neither imports the other's classes. A decorated function travels like the function
+(A plain function decorated is a function: wrappers.py.) Used by lazy.py, and by wrappers.py and
+mpmon.ray to recognise such objects, so that none imports the others' classes. It travels like the function
 it replaces: by reference where that works, and by value where the pickler would send the plain function
 by value (cloudpickle, as joblib/loky, Dask and Ray use it, sends a `__main__` function by value). By
 value it carries the function and its settings, never any of mpmon's per-process state.

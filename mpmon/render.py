@@ -23,7 +23,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any, Final
 
 from .environment import SANITIZE
@@ -276,16 +276,16 @@ def _safe_str(exc: BaseException) -> str:
 
 
 def render_exception(
-    exc: BaseException, sanitize: Sanitizer | None, hide_file: str | None = None
+    exc: BaseException, sanitize: Sanitizer | None, hide_files: Collection[str] = ()
 ) -> tuple[str, str]:
     """The sanitized message and full traceback of `exc`, each bounded to MAX_TEXT characters.
 
-    Frames of `hide_file` (mpmon's own wrappers) are left out of the traceback.
+    Frames of `hide_files` (mpmon's own wrappers) are left out of the traceback.
     """
     try:
         report = traceback.TracebackException.from_exception(exc)
         report.stack = traceback.StackSummary.from_list(
-            [frame for frame in report.stack if frame.filename != hide_file]
+            [frame for frame in report.stack if frame.filename not in hide_files]
         )
         trace = "".join(report.format())
     except Exception as failure:

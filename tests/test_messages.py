@@ -56,7 +56,7 @@ PROGRAM = """
     import sys
     import mpmon
     import mpmon.calls
-    import mpmon.decorators
+    import mpmon.probe
 
     DURATIONS = {durations}
     ticks = iter([t for ns in DURATIONS + [1_500] for t in (10**9, 10**9 + ns)])
@@ -64,8 +64,10 @@ PROGRAM = """
     def clock():
         return next(ticks)
 
-    # This program's own clock: each call lasts exactly the table's time.
-    mpmon.decorators._perf_counter_ns = mpmon.calls.perf_counter_ns = clock
+    # This program's own clock: each call lasts exactly the table's time (a wrapper takes its clock
+    # from mpmon.probe when it is made; the rest of mpmon keeps the real one).
+    real, mpmon.probe.perf_counter_ns = mpmon.probe.perf_counter_ns, clock
+    mpmon.calls.perf_counter_ns = clock
 
     @mpmon.Timer(track_resources=False)
     def work(i):
@@ -74,6 +76,8 @@ PROGRAM = """
     @mpmon.Timer(track_resources=False)
     def fail():
         raise ValueError("no")
+
+    mpmon.probe.perf_counter_ns = real
 
     if __name__ == "__main__":
         mpmon.start_collector("logs", results_format=sys.argv[1])

@@ -1,10 +1,11 @@
 """`mpmon.ray.remote`: `ray.remote` for functions and actor classes that mpmon decorates.
 
 Ray makes a task only of a plain function and finds an actor's methods only among plain functions of
-its class, while `@mpmon.Timer` and `@mpmon.ErrorCatcher` return callable objects: `@ray.remote` over
-them raises "must be applied to either a function or a class", and a decorated actor method is not
-callable remotely. `remote` hands Ray a plain function (or a subclass with plain methods) that calls
-the decorated one: same name, signature and arguments; the call is timed in the worker as usual.
+its class. `@mpmon.Timer` and `@mpmon.ErrorCatcher` return a function for a plain function (Ray takes it
+as it is), but a callable object for a coroutine or generator function: `@ray.remote` over that raises
+"must be applied to either a function or a class", and such an actor method is not callable remotely.
+`remote` hands Ray a plain function (or a subclass with plain methods) that calls the decorated one:
+same name, signature and arguments; the call is timed in the worker as usual.
 """
 
 from __future__ import annotations

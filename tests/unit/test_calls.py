@@ -60,7 +60,11 @@ class TestOneRecordBuilder:
                         first = node.elts[0]
                         if isinstance(first, ast.Name) and first.id == "CALL":
                             builders.append(f"{path.relative_to(ROOT)}:{function.name}")
-        assert sorted(set(builders)) == ["mpmon/decorators.py:__call__", "mpmon/wire.py:call_record"]
+        assert sorted(set(builders)) == [
+            "mpmon/wire.py:call_record",
+            "mpmon/wrappers.py:timed",
+            "mpmon/wrappers.py:timed_call",
+        ]
 
 
 class TestEveryWayIn:
