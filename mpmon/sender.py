@@ -73,7 +73,6 @@ class Sender:
     def __init__(self) -> None:
         self._flusher: Flusher | None = None
         self._wake = Wake()  # the flusher's, for the process's life; made anew in a forked child
-        self.checks: list[Callable[[], None]] = []  # run when the process arms, and by the flusher each round
         self._reset()
         os.register_at_fork(
             before=self._before_fork, after_in_parent=self._after_fork_in_parent, after_in_child=self._reset
@@ -147,7 +146,6 @@ class Sender:
 
     def _arm(self, autostart: Callable[[], object] | None) -> None:
         self.ready, self.limit = True, BATCH_SIZE
-        self.run_checks()
         if self._discovery.address is None:
             engine = environment.engine()
             if engine is not None:
@@ -231,7 +229,6 @@ class Sender:
     @contextmanager
     def diverted(self, transport: Transport) -> Iterator[None]:
         """Send every record to `transport`, one by one and at once, inside the block (for tests)."""
-        self.run_checks()
         with self.lock:
             self._deliver_all()
             saved = (self.transport, self.ready, self.limit, self.dropping)
@@ -323,15 +320,9 @@ class Sender:
             self._flusher = Flusher(self, FLUSH_INTERVAL_NS / 1e9, self._wake)
             self._flusher.start()
 
-    def run_checks(self) -> None:
-        """Run the checks that other modules registered (decorators: the recursion limit)."""
-        for check in self.checks:
-            check()
-
     def flush_due(self) -> None:
-        """The flusher's round: run the registered checks, follow a step of the wall clock, connect if
-        need be (drop policy: only here), then hand the buffer over."""
-        self.run_checks()
+        """The flusher's round: follow a step of the wall clock, connect if need be (drop policy: only
+        here), then hand the buffer over."""
         offset = wall_offset_ns()
         if abs(offset - self.wall_offset) > WALL_STEP_NS:
             self.wall_offset = offset
