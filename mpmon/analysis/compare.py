@@ -4,7 +4,9 @@ Each run is reduced by :func:`run_durations` to a small per-function table (call
 total and self time, all from every row) plus a bounded sample of each function's per-call durations
 (:func:`.compare_stats.bounded_sample`); :func:`compare` lines the two up and asks
 :mod:`.compare_stats` whether each change is beyond noise. :func:`run_durations` is the one place that
-reads log files, so a streaming engine can replace it without touching the rest.
+reads log files: DuckDB queries over the scanned run (:mod:`.scanned`) give the per-function figures,
+exact, and the samples, so its memory grows with functions, not calls; the original module's logs are
+loaded (they are small).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mpmon.analysis import compare_stats as cs
+from mpmon.analysis import scanned
+from mpmon.analysis.batches import query_batches
 from mpmon.analysis.load import AnalysisError, Run, read_log_dir, select_run
 
 __all__ = [
@@ -63,12 +67,67 @@ class RunDurations:
 def run_durations(log_dir: Path, run_ids: Sequence[str | None]) -> list[RunDurations]:
     """Each run of ``run_ids`` (None: the most recent) of one log directory, reduced for comparison.
 
-    The directory is read once with :data:`COLUMNS` only; durations of calls that ended in an error
-    stay out of p50, p95 and the sample (a call that fails fast is no speed-up), but count in total time.
+    Durations of calls that ended in an error stay out of p50, p95 and the sample (a call that fails
+    fast is no speed-up), but count in total time. A scanned directory is aggregated where its rows lie
+    (:func:`_scan_reduce`); the original module's logs are read once with :data:`COLUMNS` only.
     """
-    data = read_log_dir(log_dir, COLUMNS)
     rng = np.random.default_rng(SEED)
-    return [_reduce(select_run(data, run_id), rng) for run_id in run_ids]
+    reduced, data = [], None
+    for run_id in run_ids:
+        run = scanned.open_run(log_dir, run_id)
+        if run is None:
+            data = read_log_dir(log_dir, COLUMNS) if data is None else data
+            reduced.append(_reduce(select_run(data, run_id), rng))
+            continue
+        try:
+            reduced.append(_scan_reduce(run))
+        finally:
+            if run.source is not None:
+                run.source.close()
+    return reduced
+
+
+_FIGURES = f"""
+WITH spent AS (
+    SELECT parent_id, sum(duration_s) AS spent FROM {scanned.RUN_VIEW}
+    WHERE parent_id <> '' GROUP BY parent_id
+)
+SELECT c.function, count(*) AS calls, sum(c.duration_s) AS total_s,
+       sum(greatest(c.duration_s - coalesce(s.spent, 0), 0)) AS self_s,
+       quantile_cont(c.duration_s, 0.5) FILTER (WHERE c.status <> 'error') AS p50_s,
+       quantile_cont(c.duration_s, 0.95) FILTER (WHERE c.status <> 'error') AS p95_s
+FROM {scanned.RUN_VIEW} c LEFT JOIN spent s ON s.parent_id = c.call_id
+GROUP BY c.function
+"""
+_SAMPLE = f"""
+SELECT function, duration_s FROM {scanned.RUN_VIEW}
+WHERE status <> 'error' AND duration_s IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY function ORDER BY hash(call_id, {SEED}), call_id) <= {{limit}}
+"""
+
+
+def _scan_reduce(run: Run) -> RunDurations:
+    """A scanned run as per-function figures (exact: DuckDB's ``quantile_cont`` is numpy's linear rule)
+    and duration samples (at most :data:`.compare_stats.SAMPLE_LIMIT` per function, chosen by a hash of
+    the call id: the same runs give the same sample), fetched in batches."""
+    assert run.source is not None
+    table = run.source.sql(_FIGURES).df()
+    table["function"] = table["function"].astype(str)
+    table = table.set_index("function").sort_index()
+    table.index.name = "function"
+    parts: dict[str, list[np.ndarray[Any, Any]]] = {}
+    for batch in query_batches(run, _SAMPLE.format(limit=cs.SAMPLE_LIMIT)):
+        names = batch.column(0).dictionary_encode()
+        durations = batch.column(1).to_numpy(zero_copy_only=False)
+        for code, name in enumerate(names.dictionary.to_pylist()):
+            chosen = durations[np.asarray(pc.equal(names.indices, code), dtype=bool)]
+            parts.setdefault(str(name), []).append(chosen)
+    samples = {f: np.concatenate(p).astype(np.float32) for f, p in parts.items()}
+    errors = run.errors["function"].astype(str).value_counts()
+    table = table[table["calls"] > 0].join(errors.rename("errors"), how="outer")
+    table[["calls", "errors"]] = table[["calls", "errors"]].fillna(0).astype("int64")
+    table = table[["calls", "errors", "p50_s", "p95_s", "total_s", "self_s"]].rename_axis("function")
+    return RunDurations(run.log_dir, run.run_ids, run.tag, run.selection, table, samples)
 
 
 def _reduce(run: Run, rng: np.random.Generator) -> RunDurations:

@@ -1,0 +1,62 @@
+"""A selected run's rows in bounded batches, read where they lie, for the outputs that need every row.
+
+The trace, the OTLP export, ``rows.parquet`` and ``compare`` read a scanned run
+(:func:`~mpmon.analysis.scanned.open_run`) through :func:`row_batches`: one DuckDB query over the run's
+view, fetched as Arrow record batches of at most ``size`` rows (``to_arrow_reader``), only the
+columns asked for. DuckDB sorts and joins out of core, so the memory these outputs take grows with the
+batch, not with the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+from mpmon.analysis.scan import sql_text
+from mpmon.analysis.scanned import RUN_VIEW
+from mpmon.analysis.selection import Run
+
+__all__ = ["BATCH_ROWS", "column_list", "query_batches", "row_batches", "scalar", "sql_text"]
+
+BATCH_ROWS = 65_536
+"""Rows per batch: a few MB of Arrow for the widest row, enough to keep numpy and Arrow kernels busy."""
+
+
+def column_list(columns: Sequence[str]) -> str:
+    """Column names quoted for SQL, comma-separated."""
+    return ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+
+
+def row_batches(
+    run: Run, columns: Sequence[str], *, where: str = "", order: str = "", size: int = BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """The rows of a scanned ``run`` (``run.source`` set) with ``columns``, filtered by the SQL ``where``
+    and sorted by the SQL ``order`` when given, in record batches of at most ``size`` rows."""
+    query = f"SELECT {column_list(columns)} FROM {RUN_VIEW}"
+    query += f" WHERE {where}" if where else ""
+    query += f" ORDER BY {order}" if order else ""
+    return query_batches(run, query, size=size)
+
+
+def query_batches(run: Run, query: str, *, size: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """The result of ``query`` (over the run's view, ``run_calls``) in record batches of at most ``size``
+    rows; empty batches are skipped."""
+    if run.source is None:
+        raise ValueError("row batches need a scanned run (scanned.open_run), not a loaded one")
+    cursor = run.source.con.cursor()  # its own stream: other queries meanwhile do not end this one
+    try:
+        for batch in cursor.sql(query).to_arrow_reader(size):
+            if batch.num_rows:
+                yield batch
+    finally:
+        cursor.close()
+
+
+def scalar(run: Run, query: str) -> Any:
+    """The first value of the first row of ``query`` (a count, a minimum), or None."""
+    if run.source is None:
+        raise ValueError("queries need a scanned run (scanned.open_run), not a loaded one")
+    rows = run.source.con.sql(query).fetchall()
+    return rows[0][0] if rows else None
