@@ -9,7 +9,7 @@ batch, not with the run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -18,7 +18,7 @@ from mpmon.analysis.scan import sql_text
 from mpmon.analysis.scanned import RUN_VIEW
 from mpmon.analysis.selection import Run
 
-__all__ = ["BATCH_ROWS", "column_list", "query_batches", "row_batches", "scalar", "sql_text"]
+__all__ = ["BATCH_ROWS", "column_list", "query_batches", "rechunked", "row_batches", "scalar", "sql_text"]
 
 BATCH_ROWS = 65_536
 """Rows per batch: a few MB of Arrow for the widest row, enough to keep numpy and Arrow kernels busy."""
@@ -60,3 +60,20 @@ def scalar(run: Run, query: str) -> Any:
         raise ValueError("queries need a scanned run (scanned.open_run), not a loaded one")
     rows = run.source.con.sql(query).fetchall()
     return rows[0][0] if rows else None
+
+
+def rechunked(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
+    """The batches' rows as tables of exactly ``rows`` rows (the last one fewer): at most one table and
+    one batch held at a time."""
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        held.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(held)
+            yield table.slice(0, rows)
+            rest = table.slice(rows)
+            held, count = rest.to_batches(), rest.num_rows
+    if count:
+        yield pa.Table.from_batches(held)

@@ -19,7 +19,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 import pyarrow as pa
 
 from mpmon.analysis import load
-from mpmon.analysis.batches import row_batches, scalar
+from mpmon.analysis.batches import rechunked, row_batches, scalar
 from mpmon.analysis.scanned import RUN_VIEW
 from mpmon.analysis.trace import to_chrome_trace
 
@@ -63,20 +63,10 @@ def part_paths(path: Path, parts: int) -> list[Path]:
 
 def _parts(run: load.Run, rows: int) -> Iterator[pa.Table]:
     """The run's rows with a start, sorted by start, as tables of ``rows`` rows (the last one fewer)."""
-    columns = (*COLUMNS, "start_us")
-    held: list[pa.RecordBatch] = []
-    count = 0
-    for batch in row_batches(run, columns, where="start_time IS NOT NULL", order="start_us, call_id"):
-        held.append(batch)
-        count += batch.num_rows
-        if count >= rows:
-            table = pa.Table.from_batches(held)
-            yield table.slice(0, rows)
-            rest = table.slice(rows)
-            held, count = rest.to_batches(), rest.num_rows
-            del table, rest
-    if count:
-        yield pa.Table.from_batches(held)
+    batches = row_batches(
+        run, (*COLUMNS, "start_us"), where="start_time IS NOT NULL", order="start_us, call_id"
+    )
+    return rechunked(batches, rows)
 
 
 def _frame(table: pa.Table | None) -> pd.DataFrame:

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mpmon.analysis.batches import rechunked
 from mpmon.analysis.otlp import protobuf as pb
 from mpmon.analysis.otlp.translate import (
     _FLOATS,
@@ -49,29 +50,13 @@ def stream_requests(
         raise ValueError("one trace per top-level call needs every row: use requests()")
     step = max(1, options.chunk // options.batch_size) * options.batch_size
     scope = pb.field(1, SCOPE_NAME.encode()) + pb.field(2, _version().encode())
-    for chunk in _rechunked(batches, step):
+    for chunk in rechunked(batches, step):
         table = _from_arrow(chunk, options.default_run_id)
         ids = _ids(table, step)
         traces = _trace_fields(table, ids.parent_index, per_call=False)
         resource_of, bodies = _resources(table.select(["run_id", "host", "pid", "process_name"]), options)
         spans = _spans(table, [traces, ids.span, ids.parent], errors)
         yield from _batches(spans, resource_of, bodies, scope, options.batch_size)
-
-
-def _rechunked(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
-    """The batches' rows as tables of exactly ``rows`` rows (the last one fewer)."""
-    held: list[pa.RecordBatch] = []
-    count = 0
-    for batch in batches:
-        held.append(batch)
-        count += batch.num_rows
-        while count >= rows:
-            table = pa.Table.from_batches(held)
-            yield table.slice(0, rows)
-            rest = table.slice(rows)
-            held, count = rest.to_batches(), rest.num_rows
-    if count:
-        yield pa.Table.from_batches(held)
 
 
 def _from_arrow(chunk: pa.Table, default_run_id: str) -> pa.Table:
