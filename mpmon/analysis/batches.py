@@ -3,12 +3,14 @@
 The trace, the OTLP export, ``rows.parquet`` and ``compare`` read a scanned run
 (:func:`~mpmon.analysis.scanned.open_run`) through :func:`row_batches`: one DuckDB query over the run's
 view, fetched as Arrow record batches of at most ``size`` rows (``to_arrow_reader``), only the
-columns asked for. DuckDB sorts and joins out of core, so the memory these outputs take grows with the
-batch, not with the run.
+columns asked for. DuckDB sorts and joins out of core: while a stream is read, its memory limit is
+:data:`STREAM_MEMORY` (a sort spills sooner, fewer buffers are kept), so the memory these outputs take grows with the batch,
+not with the run.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -18,10 +20,21 @@ from mpmon.analysis.scan import sql_text
 from mpmon.analysis.scanned import RUN_VIEW
 from mpmon.analysis.selection import Run
 
-__all__ = ["BATCH_ROWS", "column_list", "query_batches", "rechunked", "row_batches", "scalar", "sql_text"]
+__all__ = [
+    "BATCH_ROWS",
+    "STREAM_MEMORY",
+    "column_list",
+    "query_batches",
+    "rechunked",
+    "row_batches",
+    "scalar",
+    "sql_text",
+]
 
 BATCH_ROWS = 65_536
 """Rows per batch: a few MB of Arrow for the widest row, enough to keep numpy and Arrow kernels busy."""
+STREAM_MEMORY = os.environ.get("MPMON_EXPORT_MEMORY", "100MB")
+"""DuckDB's memory limit while a stream of rows is read (past it a sort spills to disk)."""
 
 
 def column_list(columns: Sequence[str]) -> str:
@@ -37,21 +50,37 @@ def row_batches(
     query = f"SELECT {column_list(columns)} FROM {RUN_VIEW}"
     query += f" WHERE {where}" if where else ""
     query += f" ORDER BY {order}" if order else ""
-    return query_batches(run, query, size=size)
+    # unsorted, one thread reads as fast as the rows are used, and holds one thread's buffers
+    return query_batches(run, query, size=size, memory_limit=STREAM_MEMORY, threads=None if order else 1)
 
 
-def query_batches(run: Run, query: str, *, size: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+def query_batches(
+    run: Run,
+    query: str,
+    *,
+    size: int = BATCH_ROWS,
+    memory_limit: str | None = None,
+    threads: int | None = None,
+) -> Iterator[pa.RecordBatch]:
     """The result of ``query`` (over the run's view, ``run_calls``) in record batches of at most ``size``
-    rows; empty batches are skipped."""
+    rows; empty batches are skipped. ``memory_limit`` and ``threads`` are DuckDB's while the stream is
+    read."""
     if run.source is None:
         raise ValueError("row batches need a scanned run (scanned.open_run), not a loaded one")
-    cursor = run.source.con.cursor()  # its own stream: other queries meanwhile do not end this one
+    con = run.source.con
+    settings = {"memory_limit": memory_limit, "threads": threads}
+    before = {k: con.sql(f"SELECT current_setting('{k}')").fetchall()[0][0] for k, v in settings.items() if v}
+    cursor = con.cursor()  # its own stream: other queries meanwhile do not end this one
     try:
+        for name in before:
+            con.execute(f"SET {name} = {sql_text(str(settings[name]))}")
         for batch in cursor.sql(query).to_arrow_reader(size):
             if batch.num_rows:
                 yield batch
     finally:
         cursor.close()
+        for name, value in before.items():
+            con.execute(f"SET {name} = {sql_text(str(value))}")
 
 
 def scalar(run: Run, query: str) -> Any:

@@ -257,6 +257,7 @@ class TestMemory:
 
         def command(log_dir: Path) -> list[str]:
             out = tmp_path / _stamp()
+            out.mkdir()
             flags = ["--trace", str(out / "trace.json"), "--trace-calls-per-file", "50000"]
             return ["--logdir", str(log_dir), "--out", str(out), "-q", *flags]
 
