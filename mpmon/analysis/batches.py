@@ -2,10 +2,10 @@
 
 The trace, the OTLP export, ``rows.parquet`` and ``compare`` read a scanned run
 (:func:`~mpmon.analysis.scanned.open_run`) through :func:`row_batches`: one DuckDB query over the run's
-view, fetched as Arrow record batches of at most ``size`` rows (``to_arrow_reader``), only the
-columns asked for. DuckDB sorts and joins out of core: while a stream is read, its memory limit is
-:data:`STREAM_MEMORY` (a sort spills sooner, fewer buffers are kept), so the memory these outputs take grows with the batch,
-not with the run.
+view, fetched as Arrow record batches of at most ``size`` rows (``to_arrow_reader``), only the columns
+asked for, never sorted as a whole (a global sort holds hundreds of MB before it spills). While a stream
+is read DuckDB runs on one thread with :data:`STREAM_MEMORY`: one thread reads as fast as the rows are
+used and holds one thread's buffers, so the memory these outputs take grows with the batch, not the run.
 """
 
 from __future__ import annotations
@@ -28,13 +28,12 @@ __all__ = [
     "rechunked",
     "row_batches",
     "scalar",
-    "sql_text",
 ]
 
 BATCH_ROWS = 65_536
 """Rows per batch: a few MB of Arrow for the widest row, enough to keep numpy and Arrow kernels busy."""
 STREAM_MEMORY = os.environ.get("MPMON_EXPORT_MEMORY", "100MB")
-"""DuckDB's memory limit while a stream of rows is read (past it a sort spills to disk)."""
+"""DuckDB's memory limit while a stream of rows is read."""
 
 
 def column_list(columns: Sequence[str]) -> str:
@@ -43,15 +42,13 @@ def column_list(columns: Sequence[str]) -> str:
 
 
 def row_batches(
-    run: Run, columns: Sequence[str], *, where: str = "", order: str = "", size: int = BATCH_ROWS
+    run: Run, columns: Sequence[str], *, where: str = "", size: int = BATCH_ROWS
 ) -> Iterator[pa.RecordBatch]:
     """The rows of a scanned ``run`` (``run.source`` set) with ``columns``, filtered by the SQL ``where``
-    and sorted by the SQL ``order`` when given, in record batches of at most ``size`` rows."""
+    when given, in record batches of at most ``size`` rows (in no particular order)."""
     query = f"SELECT {column_list(columns)} FROM {RUN_VIEW}"
     query += f" WHERE {where}" if where else ""
-    query += f" ORDER BY {order}" if order else ""
-    # unsorted, one thread reads as fast as the rows are used, and holds one thread's buffers
-    return query_batches(run, query, size=size, memory_limit=STREAM_MEMORY, threads=None if order else 1)
+    return query_batches(run, query, size=size, memory_limit=STREAM_MEMORY, threads=1)
 
 
 def query_batches(
@@ -64,7 +61,7 @@ def query_batches(
 ) -> Iterator[pa.RecordBatch]:
     """The result of ``query`` (over the run's view, ``run_calls``) in record batches of at most ``size``
     rows; empty batches are skipped. ``memory_limit`` and ``threads`` are DuckDB's while the stream is
-    read."""
+    read (the connection's own settings come back after)."""
     if run.source is None:
         raise ValueError("row batches need a scanned run (scanned.open_run), not a loaded one")
     con = run.source.con
@@ -83,14 +80,6 @@ def query_batches(
             con.execute(f"SET {name} = {sql_text(str(value))}")
 
 
-def scalar(run: Run, query: str) -> Any:
-    """The first value of the first row of ``query`` (a count, a minimum), or None."""
-    if run.source is None:
-        raise ValueError("queries need a scanned run (scanned.open_run), not a loaded one")
-    rows = run.source.con.sql(query).fetchall()
-    return rows[0][0] if rows else None
-
-
 def rechunked(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
     """The batches' rows as tables of exactly ``rows`` rows (the last one fewer): at most one table and
     one batch held at a time."""
@@ -106,3 +95,11 @@ def rechunked(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table
             held, count = rest.to_batches(), rest.num_rows
     if count:
         yield pa.Table.from_batches(held)
+
+
+def scalar(run: Run, query: str) -> Any:
+    """The first value of the first row of ``query`` (a count, a minimum), or None."""
+    if run.source is None:
+        raise ValueError("queries need a scanned run (scanned.open_run), not a loaded one")
+    rows = run.source.con.sql(query).fetchall()
+    return rows[0][0] if rows else None

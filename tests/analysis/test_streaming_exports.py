@@ -96,8 +96,8 @@ class TestSameOutput:
     """On a small run, each streamed export writes what the loading path writes."""
 
     def test_trace_in_one_file_and_in_parts(self, small: Path, tmp_path: Path) -> None:
-        """One file: today's slices and process names. In parts of 1,000 calls: every call once, at the
-        same instant, duration, process and lane; each part a whole trace sorted by start."""
+        """One file: today's slices and process names. In parts of at most 1,000 calls: every call once,
+        at the same instant, duration, process and lane; each part a whole trace sorted by start."""
         from mpmon.analysis import trace_stream
 
         want = _read(to_chrome_trace(load_run(small), tmp_path / "today.json"))
@@ -112,11 +112,12 @@ class TestSameOutput:
         assert [e for e in got["traceEvents"] if e["ph"] == "M" and e["name"].startswith("process")] == [
             e for e in want["traceEvents"] if e["ph"] == "M" and e["name"].startswith("process")
         ]
-        assert [p.name for p in parts] == [f"t.{k:04d}.json" for k in range(1, 5)]
+        assert [p.name for p in parts] == [f"t.{k:04d}.json" for k in range(1, len(parts) + 1)]
+        assert len(parts) >= 4
         joined: dict[str, tuple[Any, ...]] = {}
         for path in parts:
             trace = _read(path)
-            assert trace["otherData"]["calls"] == 1_000
+            assert 0 < trace["otherData"]["calls"] <= 1_000
             starts = [e["ts"] for e in trace["traceEvents"] if e["ph"] == "X"]
             assert starts == sorted(starts) and starts[0] == 0
             joined.update(_slices(trace))
@@ -263,8 +264,8 @@ class TestMemory:
 
         peaks = _peaks(sizes, command)
         print(f"peak RSS of mpmon-analyze --trace, MB by rows: {peaks}")
-        written = sorted(p.name for p in tmp_path.glob("*/trace*.json"))
-        assert len(written) == 1 + 20 and "trace.0020.json" in written
+        small, *big = sorted(tmp_path.glob("*/trace*.json"), key=lambda p: p.stat().st_mtime)
+        assert small.name == "trace.json" and len(big) >= 20 and big[0].name == "trace.0001.json"
         assert peaks[BIG_ROWS] <= 1.5 * peaks[BIG_ROWS // 20], peaks
 
     def test_export_rows(self, sizes: dict[int, Path], tmp_path: Path) -> None:

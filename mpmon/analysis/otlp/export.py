@@ -167,8 +167,8 @@ _BOTH_TIMES = "start_time IS NOT NULL AND end_time IS NOT NULL"
 def _requests(
     run: load.Run, errors: Mapping[str, translate.ErrorDetail], options: translate.Options
 ) -> tuple[int, int, Iterator[translate.Batch]]:
-    """The run's row count, span count and requests: streamed from a scanned run (sorted by resource
-    where the rows lie, a chunk at a time), made from the rows of a loaded one or with one trace per
+    """The run's row count, span count and requests: streamed from a scanned run (a chunk at a time),
+    made from the rows of a loaded one or with one trace per
     top-level call (which needs every row's root)."""
     if run.source is None:
         calls = run.calls
@@ -182,8 +182,7 @@ def _requests(
             calls[name] = calls[name].astype("datetime64[us, UTC]")
         return rows, spans, translate.requests(calls, errors, options)
     columns = [c for c in translate.COLUMNS if c not in ("start_time", "end_time")] + ["start_us", "end_us"]
-    order = "run_id, host, pid, start_us, call_id"
-    batches = row_batches(run, columns, where=_BOTH_TIMES, order=order)
+    batches = row_batches(run, columns, where=_BOTH_TIMES)
     return int(rows), int(spans), stream.stream_requests(batches, errors, options)
 
 

@@ -1,10 +1,12 @@
 """A scanned run's rows as OTLP request bodies, one chunk of rows in memory at a time.
 
-:func:`stream_requests` takes Arrow batches already in resource order (run id, host, pid, start: a DuckDB
-query over the scanned run sorts them out of core) and makes of each chunk the requests that
-:func:`.translate.requests` makes of the same rows: the same bytes, since a span's parent id is a hash of
-the parent's call id and needs no lookup across chunks. One trace per top-level call needs each call's
-root, found across every row: that option keeps the loading path (:func:`.translate.requests`).
+:func:`stream_requests` takes the run's rows as Arrow batches (in any order), cuts them into chunks of
+``Options.chunk`` rows, sorts each chunk by resource (run id, host, pid, start) and makes of it the requests
+that :func:`.translate.requests` makes of the same rows: the same bytes, since a span's parent id is a
+hash of the parent's call id and needs no lookup across chunks. A run of one chunk gives exactly
+today's requests; a bigger one, requests grouped by resource within each chunk rather than across the
+run (no global sort: it would hold hundreds of MB before spilling). One trace per top-level call needs
+each call's root, found across every row: that option keeps the loading path.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from mpmon.analysis.otlp.translate import (
 
 __all__ = ["stream_requests"]
 
+_RESOURCE_ORDER = ("run_id", "host", "pid", "start_ns")  # translate.requests sorts the run so
+
 
 def stream_requests(
     batches: Iterable[pa.RecordBatch], errors: Mapping[str, ErrorDetail], options: Options
@@ -43,8 +47,8 @@ def stream_requests(
     """The rows of ``batches`` as request bodies, one chunk of rows in memory at a time.
 
     ``batches`` hold :data:`COLUMNS` with ``start_us`` and ``end_us`` (integer microseconds) instead of
-    the times, only rows with both, sorted by run id, host, pid and start (the resource order): each
-    chunk's requests are those :func:`requests` makes of the same rows. Not for ``trace_per_call``.
+    the times, only rows with both, in any order: each chunk's requests are those
+    :func:`.translate.requests` makes of the same rows. Not for ``trace_per_call``.
     """
     if options.trace_per_call:
         raise ValueError("one trace per top-level call needs every row: use requests()")
@@ -52,6 +56,7 @@ def stream_requests(
     scope = pb.field(1, SCOPE_NAME.encode()) + pb.field(2, _version().encode())
     for chunk in rechunked(batches, step):
         table = _from_arrow(chunk, options.default_run_id)
+        table = table.take(pc.sort_indices(table, [(n, "ascending") for n in _RESOURCE_ORDER]))
         ids = _ids(table, step)
         traces = _trace_fields(table, ids.parent_index, per_call=False)
         resource_of, bodies = _resources(table.select(["run_id", "host", "pid", "process_name"]), options)
