@@ -23,8 +23,9 @@ import pyarrow.compute as pc
 
 from mpmon.analysis import compare_stats as cs
 from mpmon.analysis import scanned
-from mpmon.analysis.batches import query_batches
+from mpmon.analysis.batches import STREAM_MEMORY, query_batches
 from mpmon.analysis.load import AnalysisError, Run, read_log_dir, select_run
+from mpmon.analysis.scan import sql_text
 
 __all__ = [
     "COLUMNS",
@@ -87,6 +88,7 @@ def run_durations(log_dir: Path, run_ids: Sequence[str | None]) -> list[RunDurat
     return reduced
 
 
+_OK = "status <> 'error' AND duration_s IS NOT NULL"
 _FIGURES = f"""
 WITH spent AS (
     SELECT parent_id, sum(duration_s) AS spent FROM {scanned.RUN_VIEW}
@@ -95,39 +97,59 @@ WITH spent AS (
 SELECT c.function, count(*) AS calls, sum(c.duration_s) AS total_s,
        sum(greatest(c.duration_s - coalesce(s.spent, 0), 0)) AS self_s,
        quantile_cont(c.duration_s, 0.5) FILTER (WHERE c.status <> 'error') AS p50_s,
-       quantile_cont(c.duration_s, 0.95) FILTER (WHERE c.status <> 'error') AS p95_s
+       quantile_cont(c.duration_s, 0.95) FILTER (WHERE c.status <> 'error') AS p95_s,
+       count(*) FILTER (WHERE {_OK.replace("status", "c.status").replace("duration_s", "c.duration_s")}) AS ok
 FROM {scanned.RUN_VIEW} c LEFT JOIN spent s ON s.parent_id = c.call_id
 GROUP BY c.function
 """
-_SAMPLE = f"""
-SELECT function, duration_s FROM {scanned.RUN_VIEW}
-WHERE status <> 'error' AND duration_s IS NOT NULL
-QUALIFY row_number() OVER (PARTITION BY function ORDER BY hash(call_id, {SEED}), call_id) <= {{limit}}
-"""
+_HASH_SPAN = 2**64
+_MARGIN = 1.2  # a function's sample is drawn with this much to spare, then cut to the limit
 
 
 def _scan_reduce(run: Run) -> RunDurations:
     """A scanned run as per-function figures (exact: DuckDB's ``quantile_cont`` is numpy's linear rule)
-    and duration samples (at most :data:`.compare_stats.SAMPLE_LIMIT` per function, chosen by a hash of
-    the call id: the same runs give the same sample), fetched in batches."""
+    and duration samples (:func:`_scan_samples`)."""
     assert run.source is not None
     table = run.source.sql(_FIGURES).df()
     table["function"] = table["function"].astype(str)
     table = table.set_index("function").sort_index()
-    table.index.name = "function"
-    parts: dict[str, list[np.ndarray[Any, Any]]] = {}
-    for batch in query_batches(run, _SAMPLE.format(limit=cs.SAMPLE_LIMIT)):
-        names = batch.column(0).dictionary_encode()
-        durations = batch.column(1).to_numpy(zero_copy_only=False)
-        for code, name in enumerate(names.dictionary.to_pylist()):
-            chosen = durations[np.asarray(pc.equal(names.indices, code), dtype=bool)]
-            parts.setdefault(str(name), []).append(chosen)
-    samples = {f: np.concatenate(p).astype(np.float32) for f, p in parts.items()}
+    samples = _scan_samples(run, table["ok"])
     errors = run.errors["function"].astype(str).value_counts()
     table = table[table["calls"] > 0].join(errors.rename("errors"), how="outer")
     table[["calls", "errors"]] = table[["calls", "errors"]].fillna(0).astype("int64")
     table = table[["calls", "errors", "p50_s", "p95_s", "total_s", "self_s"]].rename_axis("function")
     return RunDurations(run.log_dir, run.run_ids, run.tag, run.selection, table, samples)
+
+
+def _scan_samples(run: Run, ok: pd.Series) -> dict[str, np.ndarray[Any, np.dtype[np.float32]]]:
+    """Each function's durations of calls that did not fail: all of them up to
+    :data:`.compare_stats.SAMPLE_LIMIT`, else those whose call ids hash lowest (a uniform sample, the
+    same for the same run). Rows are kept by a hash threshold set from the function's count (no sort),
+    streamed in batches, then cut to the limit: memory grows with functions, not calls."""
+    limit = cs.SAMPLE_LIMIT
+    kept = {f: min(_HASH_SPAN - 1, int((limit * _MARGIN + 50) / n * _HASH_SPAN)) for f, n in ok.items() if n}
+    if not kept:
+        return {}
+    values = ", ".join(f"({sql_text(f)}, {t}::UBIGINT)" for f, t in kept.items())
+    query = (
+        f"SELECT c.function, c.duration_s, hash(c.call_id, {SEED}) AS h FROM {scanned.RUN_VIEW} c "
+        f"JOIN (VALUES {values}) AS k(function, threshold) ON k.function = c.function "
+        f"WHERE {_OK.replace('status', 'c.status').replace('duration_s', 'c.duration_s')} "
+        f"AND hash(c.call_id, {SEED}) <= k.threshold"
+    )
+    parts: dict[str, list[pa.RecordBatch]] = {}
+    for batch in query_batches(run, query, memory_limit=STREAM_MEMORY, threads=1):
+        names = batch.column(0).dictionary_encode()
+        for code, name in enumerate(names.dictionary.to_pylist()):
+            parts.setdefault(str(name), []).append(batch.filter(pc.equal(names.indices, code)))
+    samples = {}
+    for name, batches in parts.items():
+        drawn = pa.Table.from_batches(batches)
+        durations, hashes = drawn["duration_s"].to_numpy(), drawn["h"].to_numpy()
+        if len(durations) > limit:
+            durations = durations[np.argsort(hashes, kind="stable")[:limit]]
+        samples[name] = np.asarray(durations, np.float32)
+    return samples
 
 
 def _reduce(run: Run, rng: np.random.Generator) -> RunDurations:
