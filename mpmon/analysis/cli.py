@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--trace-calls-per-file",
-        type=int,
+        type=_positive,
         default=trace_stream.CALLS_PER_FILE,
         metavar="N",
         help="a run of more calls is traced as several files PATH-stem.0001.json, ... of at most N calls "
@@ -91,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     otlp_cli.add_arguments(parser)  # --otlp-endpoint and its options (mpmon.analysis.otlp.cli)
     return parser
+
+
+def _positive(text: str) -> int:
+    """A positive integer flag (argparse says what is wrong with another)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
