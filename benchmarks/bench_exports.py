@@ -98,6 +98,7 @@ def main() -> None:
                 capture_output=True,
                 text=True,
                 check=True,
+                cwd=data,  # not a checkout: the interpreter imports its own mpmon
             )
             result = json.loads(done.stdout)
             status = "ok" if result["returncode"] == 0 else f"exit {result['returncode']}"
