@@ -80,7 +80,7 @@ def main() -> None:
     split = (
         "--trace-calls-per-file"
         in subprocess.run(
-            [args.python, "-m", "mpmon.analysis", "--help"], capture_output=True, text=True
+            [args.python, "-m", "mpmon.analysis", "--help"], capture_output=True, text=True, cwd=data
         ).stdout
     )
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
@@ -101,7 +101,11 @@ def main() -> None:
                 cwd=data,  # not a checkout: the interpreter imports its own mpmon
             )
             result = json.loads(done.stdout)
-            status = "ok" if result["returncode"] == 0 else f"exit {result['returncode']}"
+            status = (
+                "ok"
+                if result["returncode"] == 0
+                else f"exit {result['returncode']}: {result['stderr'][-200:]}"
+            )
             print(
                 f"{rows:>11,} {args.format:8} {name:12} wall {result['wall_s']:6.1f} s  "
                 f"cpu {result['cpu_s']:6.1f} s  peak RSS {result['peak_rss_mb']:7.0f} MB  {status}",
