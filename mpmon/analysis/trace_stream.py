@@ -25,8 +25,9 @@ from mpmon.analysis.trace import to_chrome_trace
 
 __all__ = ["CALLS_PER_FILE", "COLUMNS", "part_paths", "write_run_trace"]
 
-CALLS_PER_FILE = 1_000_000
-"""Calls per trace file (about 300 MB of JSON): a bigger run is written as several files."""
+CALLS_PER_FILE = 250_000
+"""Calls per trace file (about 80 MB of JSON; writing one peaks near 570 MB, against 1 GB for a million):
+a bigger run is written as several files."""
 COLUMNS = (
     "run_id", "call_id", "parent_id", "source", "function", "start_time", "end_time", "duration_s",
     "cpu_time_s", "mem_delta_mib", "pid", "process_name", "thread_name", "host", "status", "error_type",
