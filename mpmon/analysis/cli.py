@@ -22,7 +22,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon import units
-from mpmon.analysis import figures, load, report, safe_files, scanned, stats, trace
+from mpmon.analysis import figures, load, report, safe_files, scanned, stats, trace_stream
 from mpmon.analysis.otlp import cli as otlp_cli
 from mpmon.units import format_duration
 
@@ -74,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         "chrome://tracing; the report folder is written as usual",
     )
     parser.add_argument(
+        "--trace-calls-per-file",
+        type=_positive,
+        default=trace_stream.CALLS_PER_FILE,
+        metavar="N",
+        help="a run of more calls is traced as several files PATH-stem.0001.json, ... of at most N calls "
+        f"each, one stretch of time each (default: {trace_stream.CALLS_PER_FILE:,})",
+    )
+    parser.add_argument(
         "--export-rows",
         action="store_true",
         help="also write the selected rows as rows.parquet in the report folder (not written by default)",
@@ -83,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     otlp_cli.add_arguments(parser)  # --otlp-endpoint and its options (mpmon.analysis.otlp.cli)
     return parser
+
+
+def _positive(text: str) -> int:
+    """A positive integer flag (argparse says what is wrong with another)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,25 +173,35 @@ def _analyze(args: argparse.Namespace) -> int:
         print()
         print(_top_table(summary.functions.head(TOP_FUNCTIONS)))
         print()
-        if traced is not None:
-            print(f"trace: {traced}")
+        if traced:
+            print(_traced(traced, args.trace_calls_per_file))
     print(f"report: {written.folder / report.REPORT_HTML}")
     return 0
 
 
+def _traced(paths: list[Path], calls_per_file: int) -> str:
+    """Where the trace went: one file, or how many parts and which."""
+    if len(paths) == 1:
+        return f"trace: {paths[0]}"
+    return (
+        f"trace: {len(paths)} files of at most {calls_per_file:,} calls each (one stretch of time each: one "
+        f"file would be too big to open), {paths[0]} to {paths[-1].name}"
+    )
+
+
 def _write(
     args: argparse.Namespace, run: load.Run, step: report.Progress
-) -> tuple[stats.Summary, report.Report, Path | None]:
+) -> tuple[stats.Summary, report.Report, list[Path]]:
     """Aggregate the run, write its trace (first: a bad path fails before the slow part) and its
     report folder."""
     step("aggregating")
     summary = scanned.summarize_run(run)
     out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"
     tag = args.tag or (run.tag.split(", ")[0] if run.tag else "run")
-    traced = None
+    traced = []
     if args.trace is not None:
         step("trace")
-        traced = trace.to_chrome_trace(scanned.run_rows(run), args.trace)
+        traced = trace_stream.write_run_trace(run, args.trace, args.trace_calls_per_file)
     written = report.write_report(
         run,
         report.output_folder(out, tag),

@@ -4,7 +4,9 @@ Each run is reduced by :func:`run_durations` to a small per-function table (call
 total and self time, all from every row) plus a bounded sample of each function's per-call durations
 (:func:`.compare_stats.bounded_sample`); :func:`compare` lines the two up and asks
 :mod:`.compare_stats` whether each change is beyond noise. :func:`run_durations` is the one place that
-reads log files, so a streaming engine can replace it without touching the rest.
+reads log files: DuckDB queries over the scanned run (:mod:`.scanned`) give the per-function figures,
+exact, and the samples, so its memory grows with functions, not calls; the original module's logs are
+loaded (they are small).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mpmon.analysis import compare_stats as cs
+from mpmon.analysis import scanned
+from mpmon.analysis.batches import STREAM_MEMORY, query_batches
 from mpmon.analysis.load import AnalysisError, Run, read_log_dir, select_run
+from mpmon.analysis.scan import sql_text
 
 __all__ = [
     "COLUMNS",
@@ -63,12 +68,88 @@ class RunDurations:
 def run_durations(log_dir: Path, run_ids: Sequence[str | None]) -> list[RunDurations]:
     """Each run of ``run_ids`` (None: the most recent) of one log directory, reduced for comparison.
 
-    The directory is read once with :data:`COLUMNS` only; durations of calls that ended in an error
-    stay out of p50, p95 and the sample (a call that fails fast is no speed-up), but count in total time.
+    Durations of calls that ended in an error stay out of p50, p95 and the sample (a call that fails
+    fast is no speed-up), but count in total time. A scanned directory is aggregated where its rows lie
+    (:func:`_scan_reduce`); the original module's logs are read once with :data:`COLUMNS` only.
     """
-    data = read_log_dir(log_dir, COLUMNS)
     rng = np.random.default_rng(SEED)
-    return [_reduce(select_run(data, run_id), rng) for run_id in run_ids]
+    reduced, data = [], None
+    for run_id in run_ids:
+        run = scanned.open_run(log_dir, run_id)
+        if run is None:
+            data = read_log_dir(log_dir, COLUMNS) if data is None else data
+            reduced.append(_reduce(select_run(data, run_id), rng))
+            continue
+        try:
+            reduced.append(_scan_reduce(run))
+        finally:
+            if run.source is not None:
+                run.source.close()
+    return reduced
+
+
+_OK = "status <> 'error' AND duration_s IS NOT NULL"
+_FIGURES = f"""
+WITH spent AS (
+    SELECT parent_id, sum(duration_s) AS spent FROM {scanned.RUN_VIEW}
+    WHERE parent_id <> '' GROUP BY parent_id
+)
+SELECT c.function, count(*) AS calls, sum(c.duration_s) AS total_s,
+       sum(greatest(c.duration_s - coalesce(s.spent, 0), 0)) AS self_s,
+       quantile_cont(c.duration_s, 0.5) FILTER (WHERE c.status <> 'error') AS p50_s,
+       quantile_cont(c.duration_s, 0.95) FILTER (WHERE c.status <> 'error') AS p95_s,
+       count(*) FILTER (WHERE {_OK.replace("status", "c.status").replace("duration_s", "c.duration_s")}) AS ok
+FROM {scanned.RUN_VIEW} c LEFT JOIN spent s ON s.parent_id = c.call_id
+GROUP BY c.function
+"""
+_HASH_SPAN = 2**64
+_MARGIN = 1.2  # a function's sample is drawn with this much to spare, then cut to the limit
+
+
+def _scan_reduce(run: Run) -> RunDurations:
+    """A scanned run as per-function figures (exact: DuckDB's ``quantile_cont`` is numpy's linear rule)
+    and duration samples (:func:`_scan_samples`)."""
+    assert run.source is not None
+    table = run.source.sql(_FIGURES).df()
+    table["function"] = table["function"].astype(str)
+    table = table.set_index("function").sort_index()
+    samples = _scan_samples(run, table["ok"])
+    errors = run.errors["function"].astype(str).value_counts()
+    table = table[table["calls"] > 0].join(errors.rename("errors"), how="outer")
+    table[["calls", "errors"]] = table[["calls", "errors"]].fillna(0).astype("int64")
+    table = table[["calls", "errors", "p50_s", "p95_s", "total_s", "self_s"]].rename_axis("function")
+    return RunDurations(run.log_dir, run.run_ids, run.tag, run.selection, table, samples)
+
+
+def _scan_samples(run: Run, ok: pd.Series) -> dict[str, np.ndarray[Any, np.dtype[np.float32]]]:
+    """Each function's durations of calls that did not fail: all of them up to
+    :data:`.compare_stats.SAMPLE_LIMIT`, else those whose call ids hash lowest (a uniform sample, the
+    same for the same run). Rows are kept by a hash threshold set from the function's count (no sort),
+    streamed in batches, then cut to the limit: memory grows with functions, not calls."""
+    limit = cs.SAMPLE_LIMIT
+    kept = {f: min(_HASH_SPAN - 1, int((limit * _MARGIN + 50) / n * _HASH_SPAN)) for f, n in ok.items() if n}
+    if not kept:
+        return {}
+    values = ", ".join(f"({sql_text(f)}, {t}::UBIGINT)" for f, t in kept.items())
+    query = (
+        f"SELECT c.function, c.duration_s, hash(c.call_id, {SEED}) AS h FROM {scanned.RUN_VIEW} c "
+        f"JOIN (VALUES {values}) AS k(function, threshold) ON k.function = c.function "
+        f"WHERE {_OK.replace('status', 'c.status').replace('duration_s', 'c.duration_s')} "
+        f"AND hash(c.call_id, {SEED}) <= k.threshold"
+    )
+    parts: dict[str, list[pa.RecordBatch]] = {}
+    for batch in query_batches(run, query, memory_limit=STREAM_MEMORY, threads=1):
+        names = batch.column(0).dictionary_encode()
+        for code, name in enumerate(names.dictionary.to_pylist()):
+            parts.setdefault(str(name), []).append(batch.filter(pc.equal(names.indices, code)))
+    samples = {}
+    for name, batches in parts.items():
+        drawn = pa.Table.from_batches(batches)
+        durations, hashes = drawn["duration_s"].to_numpy(), drawn["h"].to_numpy()
+        if len(durations) > limit:
+            durations = durations[np.argsort(hashes, kind="stable")[:limit]]
+        samples[name] = np.asarray(durations, np.float32)
+    return samples
 
 
 def _reduce(run: Run, rng: np.random.Generator) -> RunDurations:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mpmon import schema
-from mpmon.analysis import figures, page, scanned
+from mpmon.analysis import figures, page, rows_export, scanned
 from mpmon.analysis.error_groups import error_groups
 from mpmon.analysis.load import Run
 from mpmon.analysis.stats import Summary
@@ -109,7 +109,7 @@ def write_report(
     files.append(_write_csv(slowest, folder / SLOWEST_CSV))
     if export:
         step("rows")
-        files.append(export_rows(scanned.run_rows(run, schema.COLUMN_NAMES), folder / ROWS_PARQUET))
+        files.append(rows_export.write_rows(run, folder / ROWS_PARQUET))  # a batch at a time
     data = summary_dict(run, summary, [f.name for f in files] + [SUMMARY_JSON, REPORT_HTML])
     files.append(_write(folder / SUMMARY_JSON, json.dumps(data, indent=2, allow_nan=False).encode()))
     step("report.html")

@@ -47,15 +47,19 @@ _FLOATS = ("duration_s", "cpu_time_s", "mem_delta_mib")
 
 
 def to_chrome_trace(
-    df: pd.DataFrame, path: str | Path, clock_offsets: dict[str, float] | None = None
+    df: pd.DataFrame,
+    path: str | Path,
+    clock_offsets: dict[str, float] | None = None,
+    hosts: list[str] | None = None,
 ) -> Path:
     """Write the call rows ``df`` (as :func:`~mpmon.analysis.load_run` returns them) as a Chrome trace.
 
     One ``X`` event per row with a start time, sorted by ``ts`` (a parent before its children); returns
     the path written. ``clock_offsets`` (host -> seconds to the scheduler's clock) defaults to the
-    offsets the loader put in ``df.attrs``.
+    offsets the loader put in ``df.attrs``; ``hosts`` numbers the hosts for their trace pids (default:
+    in order of appearance), so that the files of one run written part by part agree.
     """
-    table = _arrow(df, clock_offsets)
+    table = _arrow(df, clock_offsets, hosts)
     layout = lay_out(table)
     path = Path(path)
     with path.open("wb") as fh:
@@ -69,7 +73,7 @@ def to_chrome_trace(
 # --- the rows ------------------------------------------------------------------------------------------
 
 
-def _arrow(df: pd.DataFrame, offsets: dict[str, float] | None) -> pa.Table:
+def _arrow(df: pd.DataFrame, offsets: dict[str, float] | None, hosts: list[str] | None = None) -> pa.Table:
     """The columns a trace needs as Arrow: strings without nulls, times as UTC on the scheduler's clock,
     a trace pid per (host, pid), rows without a start time left out."""
     start = _utc(df["start_time"])
@@ -96,12 +100,16 @@ def _arrow(df: pd.DataFrame, offsets: dict[str, float] | None) -> pa.Table:
     for name in (*_STRINGS, "process_name", "host", "run_id"):
         text = pa.array(column(name, ""), from_pandas=True)
         columns[name] = pc.fill_null(text.cast(pa.string()), "")
-    columns["trace_pid"] = _trace_pids(columns["pid"], columns["host"])
+    columns["trace_pid"] = _trace_pids(columns["pid"], columns["host"], hosts)
     return pa.table(columns)
 
 
-def _trace_pids(pids: IntArray, host: pa.Array) -> IntArray:
-    """A trace pid per (host, pid): the pid itself on one host, else host number x stride + pid."""
+def _trace_pids(pids: IntArray, host: pa.Array, hosts: list[str] | None = None) -> IntArray:
+    """A trace pid per (host, pid): the pid itself on one host, else host number x stride + pid (the
+    host's place in ``hosts`` when given, else its order of appearance)."""
+    if hosts is not None:
+        codes = np.asarray(pc.fill_null(pc.index_in(host, value_set=pa.array(hosts, pa.string())), 0))
+        return pids if len(hosts) <= 1 else codes.astype(_I64) * HOST_PID_STRIDE + HOST_PID_STRIDE + pids
     codes, names = pd.factorize(np.asarray(host.to_numpy(zero_copy_only=False), dtype=object))
     if len(names) <= 1:
         return pids

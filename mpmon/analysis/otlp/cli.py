@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from mpmon.analysis import load
-from mpmon.analysis.otlp.export import export_run
+from mpmon.analysis.otlp.export import ExportSummary, export_run, open_run
 
 __all__ = ["add_arguments", "run"]
 
@@ -51,9 +51,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, prog: str) -> int:
     """Export the run the flags select; print the account; return the exit code."""
     headers = _headers(args.otlp_header)
-    data = load.read_log_dir(args.logdir)
-    selected = load.select_run(data, args.run_id, args.start_time, args.end_time)
-    summary = export_run(
+    selected = open_run(args.logdir, args.run_id, args.start_time, args.end_time)
+    try:
+        summary = _export(args, selected, headers, prog)
+    finally:
+        if selected.source is not None:
+            selected.source.close()
+    for name, count in selected.skipped.items():
+        if count:
+            print(f"{prog}: note: skipped {count} line(s) of {name} that did not parse", file=sys.stderr)
+    print(f"run {', '.join(selected.run_ids)} ({selected.selection}): {summary.line()}")
+    return 0 if summary.ok else 1
+
+
+def _export(
+    args: argparse.Namespace, selected: load.Run, headers: dict[str, str], prog: str
+) -> ExportSummary:
+    """The export the flags ask for, of the selected run."""
+    return export_run(
         selected,
         args.otlp_endpoint,
         service_name=args.otlp_service_name,
@@ -65,11 +80,6 @@ def run(args: argparse.Namespace, prog: str) -> int:
         progress=sys.stderr.isatty(),
         say=lambda line: print(f"{prog}: {line}", file=sys.stderr, flush=True),
     )
-    for name, count in selected.skipped.items():
-        if count:
-            print(f"{prog}: note: skipped {count} line(s) of {name} that did not parse", file=sys.stderr)
-    print(f"run {', '.join(selected.run_ids)} ({selected.selection}): {summary.line()}")
-    return 0 if summary.ok else 1
 
 
 def _headers(pairs: list[str]) -> dict[str, str]:

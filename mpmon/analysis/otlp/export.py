@@ -1,7 +1,8 @@
 """Export one run of a log directory to an OTLP/HTTP endpoint: select, translate, send, account.
 
-The run is picked exactly as ``mpmon-analyze`` picks it (:func:`mpmon.analysis.load.read_log_dir` and
-:func:`~mpmon.analysis.load.select_run`); its rows become requests (:mod:`.translate`) that one
+The run is picked exactly as ``mpmon-analyze`` picks it (:func:`mpmon.analysis.scanned.open_run`, else
+the loading path for the original module's logs); its rows, read in sorted batches where they lie
+(:mod:`mpmon.analysis.batches`), become requests (:mod:`.stream`, :mod:`.translate`) that one
 :class:`~.exporter.OtlpHttpExporter` sends in order from its own thread, while the next batches are
 encoded (compression, sockets and Arrow all release the GIL). A batch that still fails after its retries stops
 the export (the backend is down: the next batches would wait just as long); the summary says how many
@@ -22,8 +23,9 @@ from typing import Any
 
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
-from mpmon.analysis import load
-from mpmon.analysis.otlp import resource, translate
+from mpmon.analysis import load, scanned
+from mpmon.analysis.batches import column_list, row_batches
+from mpmon.analysis.otlp import resource, stream, translate
 from mpmon.analysis.otlp.exporter import ExportResult, OtlpHttpExporter, OtlpRejected, Outcome
 from mpmon.units import plural
 
@@ -90,8 +92,24 @@ def export_otlp(
     ``options`` are those of :func:`export_run`. Raises :class:`OtlpError` (an :class:`AnalysisError`)
     when the export cannot start or the server refuses it (a 4xx).
     """
-    run = load.select_run(load.read_log_dir(log_dir), run_id, start, end)
-    return export_run(run, endpoint, **options)
+    run = open_run(log_dir, run_id, start, end)
+    try:
+        return export_run(run, endpoint, **options)
+    finally:
+        if run.source is not None:
+            run.source.close()
+
+
+def open_run(
+    log_dir: str | Path,
+    run_id: str | None = None,
+    start: str | pd.Timestamp | None = None,
+    end: str | pd.Timestamp | None = None,
+) -> load.Run:
+    """The selected run, scanned (its rows stay in the files; close ``run.source`` after), or loaded for
+    the original module's logs."""
+    run = scanned.open_run(log_dir, run_id, start, end)
+    return run if run is not None else load.select_run(load.read_log_dir(log_dir), run_id, start, end)
 
 
 def export_run(
@@ -128,19 +146,44 @@ def export_run(
         batch_size=_positive(batch_size, "batch_size"),
         default_run_id=run.run_ids[0] if run.run_ids else "",
     )
-    spans = translate.span_count(run.calls)
-    summary = ExportSummary(exporter.url.geturl(), run.run_ids, rows=len(run.calls), spans=spans)
+    errors = translate.error_details(run.error_lines)
+    rows, spans, batches = _requests(run, errors, options)
+    summary = ExportSummary(exporter.url.geturl(), run.run_ids, rows=rows, spans=spans)
     bar = _progress_bar(summary.spans) if progress else (_ProgressLines(summary.spans, say) if say else None)
     if say is not None:
         say(f"exporting {spans:,} spans of run {', '.join(run.run_ids)} to {summary.endpoint}")
-    errors = translate.error_details(run.error_lines)
     try:
         with exporter, ThreadPoolExecutor(1, thread_name_prefix="mpmon-otlp") as sending:
-            _pipeline(translate.requests(run.calls, errors, options), exporter, sending, summary, bar)
+            _pipeline(batches, exporter, sending, summary, bar)
     finally:
         if bar is not None:
             bar.close()
     return summary
+
+
+_BOTH_TIMES = "start_time IS NOT NULL AND end_time IS NOT NULL"
+
+
+def _requests(
+    run: load.Run, errors: Mapping[str, translate.ErrorDetail], options: translate.Options
+) -> tuple[int, int, Iterator[translate.Batch]]:
+    """The run's row count, span count and requests: streamed from a scanned run (a chunk at a time),
+    made from the rows of a loaded one or with one trace per
+    top-level call (which needs every row's root)."""
+    if run.source is None:
+        calls = run.calls
+        return len(calls), translate.span_count(calls), translate.requests(calls, errors, options)
+    view = scanned.RUN_VIEW
+    counted = run.source.sql(f"SELECT count(*), count(*) FILTER (WHERE {_BOTH_TIMES}) FROM {view}")
+    rows, spans = counted.fetchall()[0]
+    if options.trace_per_call:
+        calls = run.source.sql(f"SELECT {column_list(translate.COLUMNS)} FROM {view}").df()
+        for name in ("start_time", "end_time"):
+            calls[name] = calls[name].astype("datetime64[us, UTC]")
+        return rows, spans, translate.requests(calls, errors, options)
+    columns = [c for c in translate.COLUMNS if c not in ("start_time", "end_time")] + ["start_us", "end_us"]
+    batches = row_batches(run, columns, where=_BOTH_TIMES)
+    return int(rows), int(spans), stream.stream_requests(batches, errors, options)
 
 
 def _pipeline(

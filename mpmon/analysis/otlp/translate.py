@@ -16,7 +16,8 @@ Every row becomes one span, Timer and hook rows alike:
   ``exception.stacktrace`` from its error.log entry, joined on ``uuid == call_id``).
 
 Spans are encoded column-wise (:mod:`.protobuf`), ``chunk`` rows at a time, and cut into requests of at
-most ``batch_size`` spans, grouped by resource.
+most ``batch_size`` spans, grouped by resource. :mod:`.stream` makes the same requests from scanned rows,
+one chunk at a time.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from mpmon.analysis.otlp import protobuf as pb
 from mpmon.analysis.otlp import resource
 
 __all__ = [
-    "Batch", "ErrorDetail", "Options", "error_details", "requests", "span_count", "span_id", "trace_id",
+    "COLUMNS", "Batch", "ErrorDetail", "Options", "error_details", "requests", "span_count", "span_id",
+    "trace_id",
 ]  # fmt: skip
 
 SCOPE_NAME = "mpmon"
@@ -50,6 +52,8 @@ _COLUMNS = (
     "duration_s", "cpu_time_s", "mem_delta_mib", "mem_final_mib", "pid", "process_name", "thread_name",
     "host", "status", "error_type", "args",
 )  # fmt: skip
+COLUMNS = _COLUMNS
+"""The results columns the spans are made of."""
 _FLOATS = ("duration_s", "cpu_time_s", "mem_delta_mib", "mem_final_mib")
 _NOT_TEXT = ("start_time", "end_time", "pid")
 
