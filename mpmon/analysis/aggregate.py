@@ -10,6 +10,8 @@ functions x processes, not with calls; DuckDB spills the sort, the join and the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import duckdb
@@ -18,7 +20,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon.analysis import quantiles, stats
 
-__all__ = ["QUANTILES", "function_durations", "function_map", "process_map", "summarize_view"]
+__all__ = ["QUANTILES", "concurrently", "function_durations", "function_map", "process_map", "summarize_view"]
 
 QUANTILES = (0.25, 0.5, 0.75, 0.95, 0.99)
 _MEMORY_LEVELS = (0.0, 0.25, 0.5, 0.75, 0.99)
@@ -26,6 +28,30 @@ _MEMORY_LEVELS = (0.0, 0.25, 0.5, 0.75, 0.99)
 
 def _df(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
     return con.sql(query).df()
+
+
+def concurrently(con: duckdb.DuckDBPyConnection, view: str, *tasks: Callable[[Any], Any]) -> list[Any]:
+    """Each ``task(connection)`` run at once on its own cursor in a thread, their results in order.
+
+    DuckDB runs the queries side by side (each one's serial phases, the ends of sorts and hash joins,
+    overlap the others' parallel ones) and releases the GIL meanwhile. A ``view`` that only this
+    connection sees (a registered DataFrame) is read by the tasks one after the other, here."""
+    shared = con.sql(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT temporary", params=[view]
+    ).fetchall()[0][0]
+    if not shared or len(tasks) < 2:
+        return [task(con) for task in tasks]
+    with ThreadPoolExecutor(len(tasks), thread_name_prefix="mpmon-scan") as pool:
+        return [f.result() for f in [pool.submit(_on_cursor, con, task) for task in tasks]]
+
+
+def _on_cursor(con: duckdb.DuckDBPyConnection, task: Callable[[Any], Any]) -> Any:
+    """``task`` on a new cursor of ``con`` (a connection of its own to the same database)."""
+    cursor = con.cursor()
+    try:
+        return task(cursor)
+    finally:
+        cursor.close()
 
 
 def maps(con: duckdb.DuckDBPyConnection, view: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -70,22 +96,31 @@ def function_durations(con: duckdb.DuckDBPyConnection, view: str) -> pd.DataFram
     return table[["calls", "total_s", "mean_s", "p50_s", "p95_s", "p99_s", "max_s"]]
 
 
-def summarize_view(con: duckdb.DuckDBPyConnection, view: str) -> stats.Summary:
-    """Every aggregate of the run whose call rows are ``view``, as :func:`stats.summarize` computes them."""
+def summarize_view(
+    con: duckdb.DuckDBPyConnection, view: str, run_ids: list[str] | None = None
+) -> stats.Summary:
+    """Every aggregate of the run whose call rows are ``view``, as :func:`stats.summarize` computes them
+    (``run_ids``: the view's run ids, if the caller knows them, oldest first)."""
     raw, fmap, procs = maps(con, view)
     fine = raw.merge(fmap, on=["function", "module"])
     fine = fine.merge(
         procs[["host", "pid", "label"]].rename(columns={"label": "process"}), on=["host", "pid"]
     )
-    quantiles = _quantiles(con, view)
+    quantiles, children, gaps = concurrently(
+        con,
+        view,
+        lambda cur: _quantiles(cur, view),
+        lambda cur: _children_time(cur, view, fmap),
+        lambda cur: _gaps(cur, view, procs),
+    )
     functions = _function_rows(fine, quantiles, fmap)
-    functions["self_s"] = functions["total_s"] - _children_time(con, view, fmap).reindex(functions.index)
+    functions["self_s"] = functions["total_s"] - children.reindex(functions.index)
     functions["self_s"] = functions["self_s"].fillna(functions["total_s"])
     workload = _workload(fine)
     working = set(fine.loc[fine["top"] & fine["label"].isin(workload), "process"])
-    processes = _process_rows(con, view, procs, working)
+    processes = _process_rows(gaps, procs, working)
     functions = functions.sort_values(["total_s", "calls"], ascending=False, kind="stable")
-    totals = _run_totals(con, view, fine, processes, workload)
+    totals = _run_totals(con, view, fine, processes, workload, run_ids)
     levels = quantiles.merge(fmap, on=["function", "module"]).set_index("label")["mq"]
     memory = {str(k): v for k, v in ((k, _floats(v)) for k, v in levels.items()) if not np.isnan(v).all()}
     summary = stats.Summary(functions[list(stats.FUNCTION_COLUMNS)], processes, totals)
@@ -185,20 +220,25 @@ def _workload(fine: pd.DataFrame) -> list[str]:
     return [str(f) for f in totals.index[:keep]]
 
 
-def _process_rows(
-    con: duckdb.DuckDBPyConnection, view: str, procs: pd.DataFrame, working: set[str]
-) -> pd.DataFrame:
-    """One row per process (PROCESS_COLUMNS): busy time is the union of its calls' intervals, from the
-    gaps between each call's start and the latest end before it (one sorted window per process)."""
-    gaps = _df(
+def _gaps(con: duckdb.DuckDBPyConnection, view: str, procs: pd.DataFrame) -> pd.DataFrame:
+    """Per process, the idle time between its calls: the gaps between each call's start and the latest
+    end before it (one sorted window per process), their count and the longest; first start, last end."""
+    # one host: partition by the integer pid alone (hashing the host text costs a third of the sort)
+    lanes = "pid" if procs["host"].nunique() <= 1 else "host, pid"
+    return _df(
         con,
         f"""SELECT host, pid, coalesce(sum(gap) FILTER (gap > 0), 0) AS idle_us,
                 count(*) FILTER (gap >= {round(stats.IDLE_GAP_S * 1e6)}) AS idle_gaps,
                 coalesce(max(gap) FILTER (gap > 0), 0) AS longest_us, min(start_us) AS lo, max(end_us) AS hi
-            FROM (SELECT host, pid, start_us, end_us, start_us - max(end_us) OVER (PARTITION BY host, pid
+            FROM (SELECT host, pid, start_us, end_us, start_us - max(end_us) OVER (PARTITION BY {lanes}
                   ORDER BY start_us ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS gap FROM {view})
             GROUP BY host, pid""",
     )
+
+
+def _process_rows(gaps: pd.DataFrame, procs: pd.DataFrame, working: set[str]) -> pd.DataFrame:
+    """One row per process (PROCESS_COLUMNS): busy time is the union of its calls' intervals, the span
+    from its first start to its last end less the gaps (:func:`_gaps`)."""
     table = procs.merge(gaps, on=["host", "pid"]).set_index("label")
     table.index.name = "process"
     table["idle_s"] = table["idle_us"] / 1e6
@@ -220,16 +260,19 @@ def _run_totals(
     fine: pd.DataFrame,
     processes: pd.DataFrame,
     workload: list[str],
+    run_ids: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run-level totals, as :func:`stats.summarize` gives them."""
-    ids = con.sql(f"SELECT run_id FROM {view} WHERE run_id <> '' GROUP BY run_id ORDER BY min(start_us)")
+    if run_ids is None or len(run_ids) != 1 or not run_ids[0]:  # one known run needs no pass to list it
+        query = f"SELECT run_id FROM {view} WHERE run_id <> '' GROUP BY run_id ORDER BY min(start_us)"
+        run_ids = [str(r[0]) for r in con.sql(query).fetchall()]
     start, end = processes["first_start"].min(), processes["last_end"].max()
     span = float((end - start).total_seconds()) if len(processes) else 0.0
     working = processes[processes["workload"].to_numpy(dtype=bool)]
     calls, errors = int(fine["calls"].sum()), int(fine["errors"].sum())
     top = fine[fine["top"]]
     return {
-        "run_ids": [str(r[0]) for r in ids.fetchall()],
+        "run_ids": run_ids,
         "start": start.isoformat() if len(processes) else None,
         "end": end.isoformat() if len(processes) else None,
         "wall_span_s": span,

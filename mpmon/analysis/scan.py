@@ -66,6 +66,7 @@ class Source:
     error_log: LineLog
     skipped: dict[str, int] = field(default_factory=dict)
     hosts: tuple[str, ...] = ()
+    cache: dict[str, Any] = field(default_factory=dict)  # small results one step keeps for a later one
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
         """A query's result relation (``.df()`` for pandas, ``.fetchall()`` for tuples)."""
@@ -160,7 +161,7 @@ class _BadTable(Exception):
 def _stored(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    scans: list[str],
+    scans: list[tuple[str, frozenset[str]]],
     line_calls: _LineCalls,
     host: str,
     skipped: dict[str, int],
@@ -168,8 +169,8 @@ def _stored(
     """SELECTs of one folder's calls: Parquet scanned in place, CSV parsed once into a table of the
     on-disk database (a CSV scan parses every time), and the line calls the tables lack."""
     selects = []
-    for number, scan in enumerate(scans):
-        shaped = _shaped(scan.replace(_CSV_IDS, f"SELECT call_id FROM {name}_csv0"), host)
+    for number, (scan, never_null) in enumerate(scans):
+        shaped = _shaped(scan.replace(_CSV_IDS, f"SELECT call_id FROM {name}_csv0"), host, never_null)
         if scan.startswith("read_csv"):
             _store_csv(con, f"{name}_csv{number}", shaped, scan, skipped)
             shaped = f"SELECT * FROM {name}_csv{number}"
@@ -310,11 +311,11 @@ def _timing_lines(
     return objs, lines, calls
 
 
-def _table_selects(folder: Path) -> list[str] | None:
+def _table_selects(folder: Path) -> list[tuple[str, frozenset[str]]] | None:
     """Scans of the folder's results tables (only files :mod:`.safe_files` lets the analysis open); None
     for the original module's tables, or a Parquet part whose footer does not read (the loading path
     reads those part by part and says which it skipped)."""
-    selects = []
+    selects: list[tuple[str, frozenset[str]]] = []
     csv_path, parquet = folder / schema.RESULTS_CSV, folder / schema.RESULTS_PARQUET
     if (csv_path.is_file() or csv_path.is_symlink()) and safe_files.vetted([csv_path]):
         with safe_files.open_vetted(csv_path) as raw:
@@ -323,15 +324,14 @@ def _table_selects(folder: Path) -> list[str] | None:
         if header and not set(schema.COLUMN_NAMES) <= set(header):
             return None
         if header:
-            selects.append(_read_csv(csv_path, header))
+            selects.append((_read_csv(csv_path, header), frozenset()))
     if parquet.is_file():
         return None  # a single legacy Parquet file
     if parquet.is_dir() and safe_files.vet_directory(parquet) is None:
         files = sorted(p for p in parquet.rglob("*.parquet") if not p.name.startswith(("_", ".")))
         files = safe_files.vetted(files)
         try:
-            for part in files:
-                pq.read_metadata(part)
+            footers = [pq.read_metadata(part) for part in files]
         except (pa.ArrowException, OSError):
             return None
         if files:
@@ -339,8 +339,24 @@ def _table_selects(folder: Path) -> list[str] | None:
             scan = f"read_parquet([{listed}], union_by_name = true)"
             if selects:  # a call in both tables is kept once (the CSV's)
                 scan = f"(SELECT * FROM {scan} WHERE call_id NOT IN ({_CSV_IDS}))"
-            selects.append(scan)
+            selects.append((scan, _never_null(footers)))
     return selects
+
+
+def _never_null(footers: list[Any]) -> frozenset[str]:
+    """The columns that every Parquet part holds and whose statistics count no null in any row group:
+    they need no ``coalesce`` (which would cost DuckDB its dictionary-encoded text)."""
+    found: set[str] | None = None
+    for footer in footers:
+        names = {footer.schema.column(j).name for j in range(footer.num_columns)}
+        for i in range(footer.num_row_groups):
+            group = footer.row_group(i)
+            for j in range(group.num_columns):
+                stats = group.column(j).statistics
+                if stats is None or not stats.has_null_count or stats.null_count:
+                    names.discard(group.column(j).path_in_schema)
+        found = names if found is None else found & names
+    return frozenset(found or ())
 
 
 def _read_csv(path: Path, header: list[str]) -> str:
@@ -355,19 +371,20 @@ def _read_csv(path: Path, header: list[str]) -> str:
     )
 
 
-def _shaped(scan: str, host: str) -> str:
-    """A SELECT giving every schema column in its type (text never null, NaN as null) plus µs times."""
+def _shaped(scan: str, host: str, never_null: frozenset[str] = frozenset()) -> str:
+    """A SELECT giving every schema column in its type (text never null, NaN as null) plus µs times;
+    the ``never_null`` columns are taken as they are."""
     exprs = []
     for name in schema.COLUMN_NAMES:
         kind = _KINDS[name]
         value = f"CAST({_quote(name)} AS {_DUCK_TYPES[kind]})"
         if kind == "string":
-            value = f"coalesce({value}, '')"
+            value = value if name in never_null else f"coalesce({value}, '')"
             if name == "host" and host:
                 value = f"CASE WHEN {value} = '' THEN {sql_text(host)} ELSE {value} END"
         elif kind == "float":
             value = f"CASE WHEN isnan({value}) THEN NULL ELSE {value} END"
-        elif name == "pid":
+        elif name == "pid" and name not in never_null:
             value = f"coalesce({value}, -1)"
         exprs.append(f"{value} AS {_quote(name)}")
     exprs += [f"epoch_us(CAST({t} AS TIMESTAMPTZ)) AS {t[:-5]}_us" for t in ("start_time", "end_time")]

@@ -63,7 +63,7 @@ def plot_memory_delta(
     if tracked.empty:
         c.say_empty(ax, "memory was not tracked for any call")
         return fig
-    levels = c.figure_data(df, summary).memory_levels
+    levels = summary.extra.get("memory_levels") or c.figure_data(df, summary).memory_levels
     tracked = tracked[[str(f) in levels for f in tracked.index]]
     boxes = [c.box(str(name), levels[str(name)].tolist()) for name in tracked.index]
     colours = c.palette(list(table.index))
