@@ -10,8 +10,6 @@ functions x processes, not with calls; DuckDB spills the sort, the join and the 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import duckdb
@@ -20,7 +18,7 @@ import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon.analysis import quantiles, stats
 
-__all__ = ["QUANTILES", "concurrently", "function_durations", "function_map", "process_map", "summarize_view"]
+__all__ = ["QUANTILES", "function_durations", "function_map", "process_map", "summarize_view"]
 
 QUANTILES = (0.25, 0.5, 0.75, 0.95, 0.99)
 _MEMORY_LEVELS = (0.0, 0.25, 0.5, 0.75, 0.99)
@@ -28,30 +26,6 @@ _MEMORY_LEVELS = (0.0, 0.25, 0.5, 0.75, 0.99)
 
 def _df(con: duckdb.DuckDBPyConnection, query: str) -> pd.DataFrame:
     return con.sql(query).df()
-
-
-def concurrently(con: duckdb.DuckDBPyConnection, view: str, *tasks: Callable[[Any], Any]) -> list[Any]:
-    """Each ``task(connection)`` run at once on its own cursor in a thread, their results in order.
-
-    DuckDB runs the queries side by side (each one's serial phases, the ends of sorts and hash joins,
-    overlap the others' parallel ones) and releases the GIL meanwhile. A ``view`` that only this
-    connection sees (a registered DataFrame) is read by the tasks one after the other, here."""
-    shared = con.sql(
-        "SELECT count(*) FROM duckdb_views() WHERE view_name = ? AND NOT temporary", params=[view]
-    ).fetchall()[0][0]
-    if not shared or len(tasks) < 2:
-        return [task(con) for task in tasks]
-    with ThreadPoolExecutor(len(tasks), thread_name_prefix="mpmon-scan") as pool:
-        return [f.result() for f in [pool.submit(_on_cursor, con, task) for task in tasks]]
-
-
-def _on_cursor(con: duckdb.DuckDBPyConnection, task: Callable[[Any], Any]) -> Any:
-    """``task`` on a new cursor of ``con`` (a connection of its own to the same database)."""
-    cursor = con.cursor()
-    try:
-        return task(cursor)
-    finally:
-        cursor.close()
 
 
 def maps(con: duckdb.DuckDBPyConnection, view: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -106,19 +80,13 @@ def summarize_view(
     fine = fine.merge(
         procs[["host", "pid", "label"]].rename(columns={"label": "process"}), on=["host", "pid"]
     )
-    quantiles, children, gaps = concurrently(
-        con,
-        view,
-        lambda cur: _quantiles(cur, view),
-        lambda cur: _children_time(cur, view, fmap),
-        lambda cur: _gaps(cur, view, procs),
-    )
+    quantiles = _quantiles(con, view)
     functions = _function_rows(fine, quantiles, fmap)
-    functions["self_s"] = functions["total_s"] - children.reindex(functions.index)
+    functions["self_s"] = functions["total_s"] - _children_time(con, view, fmap).reindex(functions.index)
     functions["self_s"] = functions["self_s"].fillna(functions["total_s"])
     workload = _workload(fine)
     working = set(fine.loc[fine["top"] & fine["label"].isin(workload), "process"])
-    processes = _process_rows(gaps, procs, working)
+    processes = _process_rows(_gaps(con, view, procs), procs, working)
     functions = functions.sort_values(["total_s", "calls"], ascending=False, kind="stable")
     totals = _run_totals(con, view, fine, processes, workload, run_ids)
     levels = quantiles.merge(fmap, on=["function", "module"]).set_index("label")["mq"]

@@ -8,6 +8,7 @@ rows; :func:`summarize_run` and :func:`~mpmon.analysis.figdata.figure_data` aggr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -155,9 +156,19 @@ def summarize_run(run: Run, background: bool = False) -> stats.Summary:
         summary.extra["figures"] = aggregate_figures(run.source.con)
         return summary
     pool = ThreadPoolExecutor(1, thread_name_prefix="mpmon-figures")
-    summary.extra["figures"] = pool.submit(aggregate._on_cursor, run.source.con, aggregate_figures)
+    summary.extra["figures"] = pool.submit(_on_cursor, run.source.con, aggregate_figures)
     pool.shutdown(wait=False)
     return summary
+
+
+def _on_cursor(con: Any, task: Callable[[Any], Any]) -> Any:
+    """``task`` on a new cursor of ``con``: a connection of its own to the same database, so another
+    thread can query while this one's connection is in use (DuckDB releases the GIL meanwhile)."""
+    cursor = con.cursor()
+    try:
+        return task(cursor)
+    finally:
+        cursor.close()
 
 
 def run_rows(run: Run, columns: tuple[str, ...] | None = None) -> pd.DataFrame:

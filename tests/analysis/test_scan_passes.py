@@ -10,7 +10,6 @@ summary's figures are drawn. The answers are checked against the DataFrame path 
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mpmon import schema
-from mpmon.analysis import aggregate, figdata, load_run, scanned, stats
+from mpmon.analysis import figdata, load_run, scanned, stats
 
 from . import logfactory as lf
 
@@ -148,44 +147,3 @@ def test_figure_data_on_a_thread_equals_the_direct_one(parquet_run: tuple[Path, 
         threaded.errors.sort_values(key, ignore_index=True), direct.errors.sort_values(key, ignore_index=True)
     )
     assert len(threaded.errors) > 0
-
-
-class TestConcurrently:
-    """aggregate.concurrently: independent queries side by side, each on a cursor of its own."""
-
-    def test_a_shared_view_is_read_on_threads(self, parquet_run: tuple[Path, Any]) -> None:
-        """Each task runs on its own thread and cursor; the results come back in order."""
-        log_dir, rows = parquet_run
-        run = scanned.open_run(log_dir)
-        assert run is not None and run.source is not None
-        seen: list[str] = []
-
-        def count(where: str) -> Any:
-            def task(con: duckdb.DuckDBPyConnection) -> int:
-                seen.append(threading.current_thread().name)
-                return int(con.sql(f"SELECT count(*) FROM {scanned.RUN_VIEW} WHERE {where}").fetchall()[0][0])
-
-            return task
-
-        try:
-            got = aggregate.concurrently(run.source.con, scanned.RUN_VIEW, count("true"), count("false"))
-        finally:
-            run.source.close()
-        assert got == [len(rows), 0]
-        assert len(seen) == 2 and all(name.startswith("mpmon-scan") for name in seen)
-
-    def test_a_registered_frame_is_read_here(self) -> None:
-        """A DataFrame registered on one connection is invisible to its cursors: read on this thread."""
-        con = duckdb.connect()
-        try:
-            con.register("frame_rows", pd.DataFrame({"x": [1, 2, 3]}))
-            where: list[str] = []
-
-            def total(c: duckdb.DuckDBPyConnection) -> int:
-                where.append(threading.current_thread().name)
-                return int(c.sql("SELECT sum(x) FROM frame_rows").fetchall()[0][0])
-
-            assert aggregate.concurrently(con, "frame_rows", total, total) == [6, 6]
-        finally:
-            con.close()
-        assert where == [threading.current_thread().name] * 2
