@@ -125,7 +125,7 @@ def plot_histograms(
             c.say_empty(ax, "no positive durations")
             continue
         _histogram(ax, histogram, colours[name])
-        ax.set_title(f"{c.short(name, 30)}  ({units.plural(histogram.calls, 'call')})", fontsize=8)
+        ax.set_title(f"{c.short(name, 30)}  ({units.plural(histogram.calls, 'call')})", fontsize=8, y=1.0)
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
     fig.supxlabel("duration (each panel in its own unit)", fontsize=9, y=0.15 / height)
