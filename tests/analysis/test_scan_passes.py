@@ -41,33 +41,23 @@ def _view_sql(run: Any, name: str) -> str:
     return str(con.sql("SELECT sql FROM duckdb_views() WHERE view_name = ?", params=[name]).fetchall()[0][0])
 
 
-class TestOneRun:
-    """A directory holding one run: its view reads every row as it is."""
-
-    def test_the_run_view_has_no_filter(self, parquet_run: tuple[Path, Any]) -> None:
-        """The run's view is the whole table (no run_id test per row), with the same summary."""
-        log_dir, rows = parquet_run
-        run = scanned.open_run(log_dir)
+def test_the_run_view_filters_only_when_it_must(parquet_run: tuple[Path, Any], tmp_path: Path) -> None:
+    """A one-run directory's view is the whole table (no run_id test per row), with the same summary;
+    with two runs the view still picks the chosen one and counts only its calls."""
+    log_dir, rows = parquet_run
+    two_dir, rows_a, rows_b = lf.write_two_runs(tmp_path / "two")
+    for path, run_id, want in ((log_dir, None, rows), (two_dir, lf.RUN_A, rows_a)):
+        run = scanned.open_run(path, run_id)
         assert run is not None and run.source is not None
         try:
-            assert "WHERE" not in _view_sql(run, scanned.RUN_VIEW).upper()
+            view = _view_sql(run, scanned.RUN_VIEW).upper()
             summary = scanned.summarize_run(run)
         finally:
             run.source.close()
-        assert summary.run["run_ids"] == [lf.RUN_A] and summary.run["calls"] == len(rows)
+        assert ("WHERE" in view) == (path == two_dir)
+        assert summary.run["run_ids"] == [lf.RUN_A] and summary.run["calls"] == len(want)
         assert run.run_ids == (lf.RUN_A,)
-
-    def test_two_runs_keep_their_filter(self, tmp_path: Path) -> None:
-        """With two runs, the view still picks the chosen one and counts only its calls."""
-        log_dir, rows_a, rows_b = lf.write_two_runs(tmp_path / "logs")
-        run = scanned.open_run(log_dir, lf.RUN_A)
-        assert run is not None and run.source is not None
-        try:
-            assert lf.RUN_A in _view_sql(run, scanned.RUN_VIEW)
-            summary = scanned.summarize_run(run)
-        finally:
-            run.source.close()
-        assert summary.run["run_ids"] == [lf.RUN_A] and summary.run["calls"] == len(rows_a) != len(rows_b)
+    assert len(rows_a) != len(rows_b)
 
 
 def test_parquet_text_without_nulls_is_read_as_it_is(tmp_path: Path) -> None:
