@@ -4,8 +4,9 @@
 directory (``timing_results.csv``, the ``timing_results.parquet/`` parts, each ``host=<name>/``
 partition) with the calls that only the JSON lines hold (timing.log, spill files: :mod:`.scan_lines`), in
 the schema's column names and types: text never null (``""``), floats NaN-free (null), and ``start_us`` /
-``end_us`` integer microseconds beside the timestamps. DuckDB streams the files, spills to disk past ``memory_limit`` and
-reads only the columns a query names, so memory grows with functions and processes, not with calls.
+``end_us`` integer microseconds beside the timestamps. DuckDB streams the files, spills to disk past
+``memory_limit`` and reads only the columns a query names, so memory grows with functions and processes,
+not with calls.
 The original module's tables (and rows without a run id, whose runs are time clusters) are not scanned:
 :func:`open_source` returns None for them and the caller loads them as before (they are small).
 """
