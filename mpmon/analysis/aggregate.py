@@ -191,17 +191,24 @@ def _workload(fine: pd.DataFrame) -> list[str]:
 def _gaps(con: duckdb.DuckDBPyConnection, view: str, procs: pd.DataFrame) -> pd.DataFrame:
     """Per process, the idle time between its calls: the gaps between each call's start and the latest
     end before it (one sorted window per process), their count and the longest; first start, last end."""
-    # one host: partition by the integer pid alone (hashing the host text costs a third of the sort)
-    lanes = "pid" if procs["host"].nunique() <= 1 else "host, pid"
+    hosts = procs["host"].unique()
+    # one host: the window sorts (pid, start, end) alone; hashing and carrying the host text through the
+    # sort would cost it a third more
+    keys, host = ("pid", _literal(str(hosts[0]))) if len(hosts) == 1 else ("host, pid", "host")
     return _df(
         con,
-        f"""SELECT host, pid, coalesce(sum(gap) FILTER (gap > 0), 0) AS idle_us,
+        f"""SELECT {host} AS host, pid, coalesce(sum(gap) FILTER (gap > 0), 0) AS idle_us,
                 count(*) FILTER (gap >= {round(stats.IDLE_GAP_S * 1e6)}) AS idle_gaps,
                 coalesce(max(gap) FILTER (gap > 0), 0) AS longest_us, min(start_us) AS lo, max(end_us) AS hi
-            FROM (SELECT host, pid, start_us, end_us, start_us - max(end_us) OVER (PARTITION BY {lanes}
+            FROM (SELECT {keys}, start_us, end_us, start_us - max(end_us) OVER (PARTITION BY {keys}
                   ORDER BY start_us ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS gap FROM {view})
-            GROUP BY host, pid""",
+            GROUP BY {keys}""",
     )
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _process_rows(gaps: pd.DataFrame, procs: pd.DataFrame, working: set[str]) -> pd.DataFrame:
