@@ -67,7 +67,11 @@ class Source:
         return self.con.sql(query, params=params)
 
     def close(self) -> None:
-        """Close the connection and remove its temporary directory."""
+        """Close the connection and remove its temporary directory, once a query still running on a
+        thread (``cache["pending"]``, a Future) has ended."""
+        pending = self.cache.pop("pending", None)
+        if pending is not None:
+            pending.exception()  # waits; its outcome is its caller's to see
         _drop(self.con, self.spill)
 
 

@@ -156,7 +156,8 @@ def summarize_run(run: Run, background: bool = False) -> stats.Summary:
         summary.extra["figures"] = aggregate_figures(run.source.con)
         return summary
     pool = ThreadPoolExecutor(1, thread_name_prefix="mpmon-figures")
-    summary.extra["figures"] = pool.submit(_on_cursor, run.source.con, aggregate_figures)
+    summary.extra["figures"] = pending = pool.submit(_on_cursor, run.source.con, aggregate_figures)
+    run.source.cache["pending"] = pending  # closing the source waits for it
     pool.shutdown(wait=False)
     return summary
 
