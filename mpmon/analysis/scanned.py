@@ -156,16 +156,16 @@ def summarize_run(run: Run, background: bool = False) -> stats.Summary:
         summary.extra["figures"] = aggregate_figures(run.source.con)
         return summary
     pool = ThreadPoolExecutor(1, thread_name_prefix="mpmon-figures")
-    summary.extra["figures"] = pending = pool.submit(_on_cursor, run.source.con, aggregate_figures)
+    cursor = run.source.con.cursor()  # made here: the thread must not touch a connection in use here
+    summary.extra["figures"] = pending = pool.submit(_on_cursor, cursor, aggregate_figures)
     run.source.cache["pending"] = pending  # closing the source waits for it
     pool.shutdown(wait=False)
     return summary
 
 
-def _on_cursor(con: Any, task: Callable[[Any], Any]) -> Any:
-    """``task`` on a new cursor of ``con``: a connection of its own to the same database, so another
-    thread can query while this one's connection is in use (DuckDB releases the GIL meanwhile)."""
-    cursor = con.cursor()
+def _on_cursor(cursor: Any, task: Callable[[Any], Any]) -> Any:
+    """``task`` on ``cursor`` (a connection of its own to the same database, so this thread can query
+    while the one that made it uses its own; DuckDB releases the GIL meanwhile), then closed."""
     try:
         return task(cursor)
     finally:
