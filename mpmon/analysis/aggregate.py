@@ -70,8 +70,11 @@ def function_durations(con: duckdb.DuckDBPyConnection, view: str) -> pd.DataFram
     return table[["calls", "total_s", "mean_s", "p50_s", "p95_s", "p99_s", "max_s"]]
 
 
-def summarize_view(con: duckdb.DuckDBPyConnection, view: str) -> stats.Summary:
-    """Every aggregate of the run whose call rows are ``view``, as :func:`stats.summarize` computes them."""
+def summarize_view(
+    con: duckdb.DuckDBPyConnection, view: str, run_ids: list[str] | None = None
+) -> stats.Summary:
+    """Every aggregate of the run whose call rows are ``view``, as :func:`stats.summarize` computes them
+    (``run_ids``: the view's run ids, if the caller knows them, oldest first)."""
     raw, fmap, procs = maps(con, view)
     fine = raw.merge(fmap, on=["function", "module"])
     fine = fine.merge(
@@ -83,9 +86,9 @@ def summarize_view(con: duckdb.DuckDBPyConnection, view: str) -> stats.Summary:
     functions["self_s"] = functions["self_s"].fillna(functions["total_s"])
     workload = _workload(fine)
     working = set(fine.loc[fine["top"] & fine["label"].isin(workload), "process"])
-    processes = _process_rows(con, view, procs, working)
+    processes = _process_rows(_gaps(con, view, procs), procs, working)
     functions = functions.sort_values(["total_s", "calls"], ascending=False, kind="stable")
-    totals = _run_totals(con, view, fine, processes, workload)
+    totals = _run_totals(con, view, fine, processes, workload, run_ids)
     levels = quantiles.merge(fmap, on=["function", "module"]).set_index("label")["mq"]
     memory = {str(k): v for k, v in ((k, _floats(v)) for k, v in levels.items()) if not np.isnan(v).all()}
     summary = stats.Summary(functions[list(stats.FUNCTION_COLUMNS)], processes, totals)
@@ -185,20 +188,32 @@ def _workload(fine: pd.DataFrame) -> list[str]:
     return [str(f) for f in totals.index[:keep]]
 
 
-def _process_rows(
-    con: duckdb.DuckDBPyConnection, view: str, procs: pd.DataFrame, working: set[str]
-) -> pd.DataFrame:
-    """One row per process (PROCESS_COLUMNS): busy time is the union of its calls' intervals, from the
-    gaps between each call's start and the latest end before it (one sorted window per process)."""
-    gaps = _df(
+def _gaps(con: duckdb.DuckDBPyConnection, view: str, procs: pd.DataFrame) -> pd.DataFrame:
+    """Per process, the idle time between its calls: the gaps between each call's start and the latest
+    end before it (one sorted window per process), their count and the longest; first start, last end."""
+    hosts = procs["host"].unique()
+    # one host: the window sorts (pid, start, end) alone; hashing and carrying the host text through the
+    # sort would cost it a third more
+    keys, host = ("pid", _literal(str(hosts[0]))) if len(hosts) == 1 else ("host, pid", "host")
+    return _df(
         con,
-        f"""SELECT host, pid, coalesce(sum(gap) FILTER (gap > 0), 0) AS idle_us,
+        f"""SELECT {host} AS host, pid, coalesce(sum(gap) FILTER (gap > 0), 0) AS idle_us,
                 count(*) FILTER (gap >= {round(stats.IDLE_GAP_S * 1e6)}) AS idle_gaps,
                 coalesce(max(gap) FILTER (gap > 0), 0) AS longest_us, min(start_us) AS lo, max(end_us) AS hi
-            FROM (SELECT host, pid, start_us, end_us, start_us - max(end_us) OVER (PARTITION BY host, pid
+            FROM (SELECT {keys}, start_us, end_us, start_us - max(end_us) OVER (PARTITION BY {keys}
                   ORDER BY start_us ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS gap FROM {view})
-            GROUP BY host, pid""",
+            GROUP BY {keys}""",
     )
+
+
+def _literal(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _process_rows(gaps: pd.DataFrame, procs: pd.DataFrame, working: set[str]) -> pd.DataFrame:
+    """One row per process (PROCESS_COLUMNS): busy time is the union of its calls' intervals, the span
+    from its first start to its last end less the gaps (:func:`_gaps`)."""
     table = procs.merge(gaps, on=["host", "pid"]).set_index("label")
     table.index.name = "process"
     table["idle_s"] = table["idle_us"] / 1e6
@@ -220,16 +235,19 @@ def _run_totals(
     fine: pd.DataFrame,
     processes: pd.DataFrame,
     workload: list[str],
+    run_ids: list[str] | None = None,
 ) -> dict[str, Any]:
     """Run-level totals, as :func:`stats.summarize` gives them."""
-    ids = con.sql(f"SELECT run_id FROM {view} WHERE run_id <> '' GROUP BY run_id ORDER BY min(start_us)")
+    if run_ids is None or len(run_ids) != 1 or not run_ids[0]:  # one known run needs no pass to list it
+        query = f"SELECT run_id FROM {view} WHERE run_id <> '' GROUP BY run_id ORDER BY min(start_us)"
+        run_ids = [str(r[0]) for r in con.sql(query).fetchall()]
     start, end = processes["first_start"].min(), processes["last_end"].max()
     span = float((end - start).total_seconds()) if len(processes) else 0.0
     working = processes[processes["workload"].to_numpy(dtype=bool)]
     calls, errors = int(fine["calls"].sum()), int(fine["errors"].sum())
     top = fine[fine["top"]]
     return {
-        "run_ids": [str(r[0]) for r in ids.fetchall()],
+        "run_ids": run_ids,
         "start": start.isoformat() if len(processes) else None,
         "end": end.isoformat() if len(processes) else None,
         "wall_span_s": span,

@@ -195,7 +195,7 @@ def _write(
     """Aggregate the run, write its trace (first: a bad path fails before the slow part) and its
     report folder."""
     step("aggregating")
-    summary = scanned.summarize_run(run)
+    summary = scanned.summarize_run(run, background=True)  # figure data on a thread, drawn meanwhile
     out = args.out if args.out is not None else args.logdir.resolve().parent / "mpmon-report"
     tag = args.tag or (run.tag.split(", ")[0] if run.tag else "run")
     traced = []

@@ -8,6 +8,7 @@ DataFrame and does the same, so a notebook's ``plot_timeline(df)`` and ``mpmon-a
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,11 +26,14 @@ __all__ = [
     "HISTOGRAM_BINS",
     "MARKED_SLOWEST",
     "MAX_HISTOGRAMS",
+    "SLOWEST_ROWS",
     "TIMELINE_BINS",
     "FigureData",
     "Histogram",
     "figure_data",
     "of_frame",
+    "resolved",
+    "slowest_rows",
 ]
 
 TIMELINE_BINS = 1_000
@@ -68,8 +72,11 @@ class FigureData:
     calls_total: int
 
 
-def figure_data(con: duckdb.DuckDBPyConnection, view: str, summary: stats.Summary) -> FigureData:
-    """The figures' aggregates of the calls in ``view``, labelled as ``summary`` labels them.
+def figure_data(
+    con: duckdb.DuckDBPyConnection, view: str, summary: stats.Summary, failed: pd.DataFrame | None = None
+) -> FigureData:
+    """The figures' aggregates of the calls in ``view``, labelled as ``summary`` labels them (``failed``:
+    the view's failed calls with host, pid and end_us, if already read).
 
     Each query groups by the raw keys (host, pid, function, module) and the labels are put on the few
     grouped rows afterwards: no join over the calls."""
@@ -93,14 +100,13 @@ def figure_data(con: duckdb.DuckDBPyConnection, view: str, summary: stats.Summar
         coloured=coloured,
         occupancy=_occupancy(con, view, t0, span, lane, fmap, len(lanes), len(coloured) + 1),
         calls=_every_call(con, view, t0, lane, fmap) if count <= EXACT_TIMELINE_CALLS else None,
-        marks=lane.of(
-            con.sql(
-                f"SELECT host, pid, start_us - {t0} AS start, parent_id <> '' AS nested FROM {view} "
-                f"ORDER BY duration_s DESC NULLS LAST, call_id LIMIT {MARKED_SLOWEST}"
-            ).df()
-        ),
+        marks=lane.of(_marks(slowest_rows(con, view, summary), t0)),
         errors=lane.of(
             con.sql(f"SELECT host, pid, end_us - {t0} AS end FROM {view} WHERE status = 'error'").df()
+            if failed is None
+            else pd.DataFrame(
+                {"host": failed["host"], "pid": failed["pid"], "end": failed["end_us"].to_numpy() - t0}
+            )
         ),
         histograms=_histograms(
             con, view, fine.merge(fmap, on=["function", "module"]), order[:MAX_HISTOGRAMS]
@@ -114,6 +120,40 @@ def figure_data(con: duckdb.DuckDBPyConnection, view: str, summary: stats.Summar
             ).df()
         ).sort_values(["lane", "bin"], ignore_index=True),
         calls_total=count,
+    )
+
+
+def resolved(summary: stats.Summary) -> FigureData | None:
+    """The summary's figure data, waited for if a thread is still aggregating it (then kept as such)."""
+    found = summary.extra.get("figures")
+    if isinstance(found, Future):
+        found = summary.extra["figures"] = found.result()
+    return found if isinstance(found, FigureData) else None
+
+
+SLOWEST_ROWS = 20
+"""How many of the slowest calls one Top-N pass reads: the timeline marks the first MARKED_SLOWEST, the
+report lists them all (:func:`mpmon.analysis.scanned.slowest_calls`)."""
+
+
+def slowest_rows(con: duckdb.DuckDBPyConnection, view: str, summary: stats.Summary) -> pd.DataFrame:
+    """The SLOWEST_ROWS slowest calls of ``view`` (slowest first, ties by call id), read once and kept in
+    ``summary.extra`` for the figure and the report's table."""
+    rows = summary.extra.get("slowest_rows")
+    if not isinstance(rows, pd.DataFrame):
+        rows = summary.extra["slowest_rows"] = con.sql(
+            "SELECT call_id, function, module, host, pid, duration_s, start_time, start_us, "
+            f"parent_id <> '' AS nested, thread_name, status FROM {view} "
+            f"ORDER BY duration_s DESC NULLS LAST, call_id LIMIT {SLOWEST_ROWS}"
+        ).df()
+    return rows
+
+
+def _marks(rows: pd.DataFrame, t0: int) -> pd.DataFrame:
+    """The MARKED_SLOWEST slowest calls: host, pid, start (µs from t0), nested."""
+    top = rows.head(MARKED_SLOWEST)
+    return pd.DataFrame(
+        {"host": top["host"], "pid": top["pid"], "start": top["start_us"] - t0, "nested": top["nested"]}
     )
 
 

@@ -95,7 +95,7 @@ def write_report(
     """Write every output of ``run`` into ``folder`` (created; it must not exist yet); with ``export``
     also the run's rows as ``rows.parquet``. ``progress`` is told each step's name as it starts."""
     step = progress or (lambda _name: None)
-    summary = summary if summary is not None else scanned.summarize_run(run)
+    summary = summary if summary is not None else scanned.summarize_run(run, background=True)
     folder.mkdir(parents=True)
     pngs = render_figures(run, summary, subtitle, step)
     step("tables")
@@ -121,9 +121,12 @@ def write_report(
 def render_figures(
     run: Run, summary: Summary, subtitle: str = "", progress: Progress | None = None
 ) -> dict[str, bytes]:
-    """Every figure of :data:`figures.FIGURES` as PNG bytes, in report order."""
+    """Every figure of :data:`figures.FIGURES` as PNG bytes, in report order (drawn in another: those
+    of :data:`figures.FROM_SUMMARY` first, while the figure data may still be on its way)."""
     pngs = {}
-    for name, plot in figures.FIGURES.items():
+    order = [*figures.FROM_SUMMARY, *(n for n in figures.FIGURES if n not in figures.FROM_SUMMARY)]
+    for name in order:
+        plot = figures.FIGURES[name]
         if progress is not None:
             progress(f"figure {name}")
         extra = {"errors": run.errors} if name == "errors_over_time" else {}
@@ -131,7 +134,7 @@ def render_figures(
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=figures.DPI, metadata={"Software": "mpmon-analyze"})
         pngs[name] = buffer.getvalue()
-    return pngs
+    return {name: pngs[name] for name in figures.FIGURES}
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -2,10 +2,11 @@
 
 :func:`open_source` makes a DuckDB connection whose view ``calls`` unions every results table of a log
 directory (``timing_results.csv``, the ``timing_results.parquet/`` parts, each ``host=<name>/``
-partition) with the calls that only the JSON lines hold (timing.log, spill files), in the schema's column
-names and types: text never null (``""``), floats NaN-free (null), and ``start_us`` / ``end_us`` integer
-microseconds beside the timestamps. DuckDB streams the files, spills to disk past ``memory_limit`` and
-reads only the columns a query names, so memory grows with functions and processes, not with calls.
+partition) with the calls that only the JSON lines hold (timing.log, spill files: :mod:`.scan_lines`), in
+the schema's column names and types: text never null (``""``), floats NaN-free (null), and ``start_us`` /
+``end_us`` integer microseconds beside the timestamps. DuckDB streams the files, spills to disk past
+``memory_limit`` and reads only the columns a query names, so memory grows with functions and processes,
+not with calls.
 The original module's tables (and rows without a run id, whose runs are time clusters) are not scanned:
 :func:`open_source` returns None for them and the caller loads them as before (they are small).
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import shutil
 import tempfile
 import weakref
@@ -29,15 +29,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mpmon import schema
-from mpmon.analysis import hosts, readers, safe_files
-from mpmon.analysis.jsonlines import (
-    LineCalls,
-    LineLog,
-    _parse_line,
-    errors_frame,
-    read_line_family,
-)
-from mpmon.analysis.selection import RUN_EVENTS, AnalysisError
+from mpmon.analysis import hosts, readers, safe_files, scan_lines
+from mpmon.analysis.jsonlines import LineLog
+from mpmon.analysis.selection import AnalysisError
 
 __all__ = ["MEMORY_LIMIT", "THREADS", "Source", "connect", "open_source", "sql_text"]
 
@@ -66,13 +60,18 @@ class Source:
     error_log: LineLog
     skipped: dict[str, int] = field(default_factory=dict)
     hosts: tuple[str, ...] = ()
+    cache: dict[str, Any] = field(default_factory=dict)  # small results one step keeps for a later one
 
     def sql(self, query: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyRelation:
         """A query's result relation (``.df()`` for pandas, ``.fetchall()`` for tuples)."""
         return self.con.sql(query, params=params)
 
     def close(self) -> None:
-        """Close the connection and remove its temporary directory."""
+        """Close the connection and remove its temporary directory, once a query still running on a
+        thread (``cache["pending"]``, a Future) has ended."""
+        pending = self.cache.pop("pending", None)
+        if pending is not None:
+            pending.exception()  # waits; its outcome is its caller's to see
         _drop(self.con, self.spill)
 
 
@@ -125,7 +124,7 @@ def open_source(path: Path) -> Source | None:
     error_logs: list[LineLog] = []
     skipped: dict[str, int] = {}
     for number, (folder, host) in enumerate(dirs):
-        lines = _read_lines(folder, host, skipped)
+        lines = scan_lines.read_lines(folder, host, skipped)
         tables = _table_selects(folder)
         if lines is None or tables is None:
             _drop(con, spill)
@@ -160,16 +159,16 @@ class _BadTable(Exception):
 def _stored(
     con: duckdb.DuckDBPyConnection,
     name: str,
-    scans: list[str],
-    line_calls: _LineCalls,
+    scans: list[tuple[str, frozenset[str]]],
+    line_calls: scan_lines.PendingLineCalls,
     host: str,
     skipped: dict[str, int],
 ) -> list[str]:
     """SELECTs of one folder's calls: Parquet scanned in place, CSV parsed once into a table of the
     on-disk database (a CSV scan parses every time), and the line calls the tables lack."""
     selects = []
-    for number, scan in enumerate(scans):
-        shaped = _shaped(scan.replace(_CSV_IDS, f"SELECT call_id FROM {name}_csv0"), host)
+    for number, (scan, never_null) in enumerate(scans):
+        shaped = _shaped(scan.replace(_CSV_IDS, f"SELECT call_id FROM {name}_csv0"), host, never_null)
         if scan.startswith("read_csv"):
             _store_csv(con, f"{name}_csv{number}", shaped, scan, skipped)
             shaped = f"SELECT * FROM {name}_csv{number}"
@@ -208,8 +207,11 @@ def _store_csv(
         raise _BadTable(f"{rejected} rows of {path} do not parse")
     if rejected:
         skipped[path.name] = skipped.get(path.name, 0) + rejected
-    rows, ids = con.sql(f"SELECT count(*), count(DISTINCT call_id) FROM {table}").fetchall()[0]
-    if rows <= DEDUP_CHECK_ROWS and ids < rows:  # a call written twice: the loading path drops and says
+    rows = con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    if rows > DEDUP_CHECK_ROWS:  # the hash of every id is paid only where it is checked
+        return
+    ids = con.sql(f"SELECT count(DISTINCT call_id) FROM {table}").fetchall()[0][0]
+    if ids < rows:  # a call written twice: the loading path drops and says
         raise _BadTable(f"{rows - ids} repeated call ids in {path}")
 
 
@@ -223,98 +225,11 @@ def _concat(frames: list[Any]) -> Any:
     return pd.concat(frames, ignore_index=True)
 
 
-def _read_lines(
-    folder: Path, host: str, skipped: dict[str, int]
-) -> tuple[list[dict[str, Any]], Any, LineLog, LineLog, _LineCalls] | None:
-    """The folder's JSON lines: run events, error.log entries, the raw line logs and the calls they hold;
-    None for the original module's lines (no run ids)."""
-    from mpmon.analysis import load  # the directory rules live there
-
-    own: dict[str, int] = {}
-    timing_objs, timing_log, call_lines = _timing_lines(load._rotated(folder, schema.TIMING_LOG), own)
-    spill_objs, _ = read_line_family(sorted(folder.glob(schema.SPILL_GLOB)), own)
-    events = [obj for obj in timing_objs if obj.get("event") in RUN_EVENTS]
-    calls = LineCalls.of([*timing_objs, *spill_objs], own)
-    del timing_objs, spill_objs
-    if calls.legacy:
-        return None
-    error_objs, error_log = read_line_family(load._rotated(folder, schema.ERROR_LOG), own)
-    errors = errors_frame(error_objs)
-    if host:
-        errors.loc[errors["host"] == "", "host"] = host
-        for event in events:
-            event.setdefault("host", host)
-    prefix = f"host={host}/" if host else ""
-    skipped.update({prefix + k: v for k, v in own.items() if v})
-    return events, errors, timing_log, error_log, _LineCalls(calls.rows, call_lines, prefix)
-
-
-_CALL_LINE = re.compile(rb'"event": ?"call"')
-_UUID = re.compile(rb'"uuid": ?"([^"]*)"')
-_END = re.compile(rb'"end_time": ?"([^"]*)"')
-
-
-@dataclass
-class _LineCalls:
-    """The calls of a folder's JSON lines: spill files' (parsed) and timing.log's call lines kept raw,
-    parsed only if the tables lack them (80,000 lines of a default rotation take seconds to parse)."""
-
-    rows: pa.Table | None
-    raw: list[bytes]
-    prefix: str  # "host=<name>/" in a host partition: the prefix of the file names in ``skipped``
-    skipped: dict[str, int] = field(default_factory=dict)  # call lines that did not parse, by file
-
-    def missing(self, con: duckdb.DuckDBPyConnection, name: str, tables: list[str]) -> pa.Table | None:
-        """The rows the ``tables`` lack: call lines whose id is not among the table ids ending at the
-        same microsecond, parsed now, with the spill files' rows."""
-        if not self.raw:
-            return self.rows
-        keys = pd.DataFrame(
-            {
-                "i": range(len(self.raw)),
-                "call_id": [
-                    (m[1] if (m := _UUID.search(r)) else b"").decode("utf-8", "replace") for r in self.raw
-                ],
-                "ended": [
-                    (m[1] if (m := _END.search(r)) else b"").decode("utf-8", "replace") for r in self.raw
-                ],
-            }
-        )
-        con.register(f"{name}_keys", keys)
-        picked: list[int] = list(range(len(self.raw)))
-        if tables:
-            union = " UNION ALL ".join(f"SELECT call_id, end_us FROM ({t})" for t in tables)
-            ends = f"SELECT epoch_us(TRY_CAST(ended AS TIMESTAMPTZ)) FROM {name}_keys"
-            picked = [
-                int(r[0])
-                for r in con.sql(
-                    f"SELECT i FROM {name}_keys WHERE call_id = '' OR call_id NOT IN "
-                    f"(SELECT call_id FROM ({union}) WHERE end_us IN ({ends}))"
-                ).fetchall()
-            ]
-        con.unregister(f"{name}_keys")
-        objs = [obj for i in picked if (obj := _parse_line(self.raw[i])) is not None]
-        counts = {schema.TIMING_LOG: len(picked) - len(objs)}
-        parsed = LineCalls.of(objs, counts).rows
-        self.skipped = {self.prefix + k: v for k, v in counts.items() if v}
-        found = [t for t in (self.rows, parsed) if t is not None and t.num_rows]
-        return pa.concat_tables(found, promote_options="default") if found else None
-
-
-def _timing_lines(
-    paths: list[Path], skipped: dict[str, int]
-) -> tuple[list[dict[str, Any]], LineLog, list[bytes]]:
-    """timing.log's lines: every line but the calls parsed (events, log records), the call lines raw."""
-    calls: list[bytes] = []
-    objs, lines = read_line_family(paths, skipped, aside=(_CALL_LINE, calls))
-    return objs, lines, calls
-
-
-def _table_selects(folder: Path) -> list[str] | None:
+def _table_selects(folder: Path) -> list[tuple[str, frozenset[str]]] | None:
     """Scans of the folder's results tables (only files :mod:`.safe_files` lets the analysis open); None
     for the original module's tables, or a Parquet part whose footer does not read (the loading path
     reads those part by part and says which it skipped)."""
-    selects = []
+    selects: list[tuple[str, frozenset[str]]] = []
     csv_path, parquet = folder / schema.RESULTS_CSV, folder / schema.RESULTS_PARQUET
     if (csv_path.is_file() or csv_path.is_symlink()) and safe_files.vetted([csv_path]):
         with safe_files.open_vetted(csv_path) as raw:
@@ -323,15 +238,14 @@ def _table_selects(folder: Path) -> list[str] | None:
         if header and not set(schema.COLUMN_NAMES) <= set(header):
             return None
         if header:
-            selects.append(_read_csv(csv_path, header))
+            selects.append((_read_csv(csv_path, header), frozenset()))
     if parquet.is_file():
         return None  # a single legacy Parquet file
     if parquet.is_dir() and safe_files.vet_directory(parquet) is None:
         files = sorted(p for p in parquet.rglob("*.parquet") if not p.name.startswith(("_", ".")))
         files = safe_files.vetted(files)
         try:
-            for part in files:
-                pq.read_metadata(part)
+            footers = [pq.read_metadata(part) for part in files]
         except (pa.ArrowException, OSError):
             return None
         if files:
@@ -339,8 +253,24 @@ def _table_selects(folder: Path) -> list[str] | None:
             scan = f"read_parquet([{listed}], union_by_name = true)"
             if selects:  # a call in both tables is kept once (the CSV's)
                 scan = f"(SELECT * FROM {scan} WHERE call_id NOT IN ({_CSV_IDS}))"
-            selects.append(scan)
+            selects.append((scan, _never_null(footers)))
     return selects
+
+
+def _never_null(footers: list[Any]) -> frozenset[str]:
+    """The columns that every Parquet part holds and whose statistics count no null in any row group:
+    they need no ``coalesce`` (which would cost DuckDB its dictionary-encoded text)."""
+    found: set[str] | None = None
+    for footer in footers:
+        names = {footer.schema.column(j).name for j in range(footer.num_columns)}
+        for i in range(footer.num_row_groups):
+            group = footer.row_group(i)
+            for j in range(group.num_columns):
+                stats = group.column(j).statistics
+                if stats is None or not stats.has_null_count or stats.null_count:
+                    names.discard(group.column(j).path_in_schema)
+        found = names if found is None else found & names
+    return frozenset(found or ())
 
 
 def _read_csv(path: Path, header: list[str]) -> str:
@@ -355,19 +285,20 @@ def _read_csv(path: Path, header: list[str]) -> str:
     )
 
 
-def _shaped(scan: str, host: str) -> str:
-    """A SELECT giving every schema column in its type (text never null, NaN as null) plus µs times."""
+def _shaped(scan: str, host: str, never_null: frozenset[str] = frozenset()) -> str:
+    """A SELECT giving every schema column in its type (text never null, NaN as null) plus µs times;
+    the ``never_null`` columns are taken as they are."""
     exprs = []
     for name in schema.COLUMN_NAMES:
         kind = _KINDS[name]
         value = f"CAST({_quote(name)} AS {_DUCK_TYPES[kind]})"
         if kind == "string":
-            value = f"coalesce({value}, '')"
+            value = value if name in never_null else f"coalesce({value}, '')"
             if name == "host" and host:
                 value = f"CASE WHEN {value} = '' THEN {sql_text(host)} ELSE {value} END"
         elif kind == "float":
             value = f"CASE WHEN isnan({value}) THEN NULL ELSE {value} END"
-        elif name == "pid":
+        elif name == "pid" and name not in never_null:
             value = f"coalesce({value}, -1)"
         exprs.append(f"{value} AS {_quote(name)}")
     exprs += [f"epoch_us(CAST({t} AS TIMESTAMPTZ)) AS {t[:-5]}_us" for t in ("start_time", "end_time")]

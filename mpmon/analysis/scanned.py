@@ -8,9 +8,12 @@ rows; :func:`summarize_run` and :func:`~mpmon.analysis.figdata.figure_data` aggr
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
 
 from mpmon.analysis import aggregate, figdata, hosts, load, readers, scan, selection, stats
@@ -53,20 +56,30 @@ def open_run(
     elif lo is None and hi is None:
         chosen, how = selection.pick_recent(runs.set_index("run_id"))
         where = [f"run_id = {scan.sql_text(chosen)}"]
+    ids = None
+    if lo is None and hi is None and where != ["true"]:  # one whole run: its row of ``runs`` says it all
+        ids = runs[runs["run_id"] == chosen]
+        if len(runs) == 1:  # every row is the run's: no filter to evaluate in each query
+            where = ["true"]
     if lo is not None:
         where.append(f"end_time >= '{lo.isoformat()}'::TIMESTAMPTZ")
     if hi is not None:
         where.append(f"start_time <= '{hi.isoformat()}'::TIMESTAMPTZ")
-    source.con.execute(f"CREATE VIEW {RUN_VIEW} AS SELECT * FROM calls WHERE {' AND '.join(where)}")
-    return _make_run(source, how, (lo, hi), run_id)
+    view = "SELECT * FROM calls" + ("" if where == ["true"] else f" WHERE {' AND '.join(where)}")
+    source.con.execute(f"CREATE VIEW {RUN_VIEW} AS {view}")
+    return _make_run(source, how, (lo, hi), run_id, ids)
 
 
-def _make_run(source: scan.Source, how: str, window: tuple[Any, Any], run_id: str | None) -> Run:
-    """The :class:`Run` of the view: its run ids, error events, collector events and log lines."""
-    ids = source.sql(
-        f"SELECT run_id, min(start_time) AS first, max(end_time) AS last FROM {RUN_VIEW} "
-        "GROUP BY run_id ORDER BY first"
-    ).df()
+def _make_run(
+    source: scan.Source, how: str, window: tuple[Any, Any], run_id: str | None, ids: pd.DataFrame | None
+) -> Run:
+    """The :class:`Run` of the view: its run ids (``ids``: run_id, first, last, if known already), error
+    events, collector events and log lines."""
+    if ids is None:
+        ids = source.sql(
+            f"SELECT run_id, min(start_time) AS first, max(end_time) AS last FROM {RUN_VIEW} "
+            "GROUP BY run_id ORDER BY first"
+        ).df()
     if ids.empty:
         raise AnalysisError(selection._empty_message(run_id, window[0], window[1], source.path))
     if window[0] is not None or window[1] is not None:
@@ -82,9 +95,8 @@ def _make_run(source: scan.Source, how: str, window: tuple[Any, Any], run_id: st
     )
     entries = source.errors
     entries = entries[sel.lines(entries["timestamp"], entries["run_id"], entries["uuid"], None).to_numpy()]
-    failed = source.sql(
-        f"SELECT * EXCLUDE (args, message, start_us, end_us) FROM {RUN_VIEW} WHERE status = 'error'"
-    )
+    failed = _failed_rows(source, RUN_VIEW)
+    source.cache["failed"] = failed  # the errors figure's marks come from these rows too
     events = [e for e in source.events if e.get("run_id") in run_ids]
     offsets = hosts.clock_offsets(events)
     timing, errs = source.timing_log.index, source.error_log.index
@@ -93,7 +105,7 @@ def _make_run(source: scan.Source, how: str, window: tuple[Any, Any], run_id: st
     return Run(
         log_dir=source.path,
         calls=empty,
-        errors=selection.error_events(failed.df(), entries).drop(columns="run_key"),
+        errors=selection.error_events(failed, entries).drop(columns="run_key"),
         run_ids=run_ids,
         tag=selection.tag_of(source.events, run_ids),
         selection=how,
@@ -108,6 +120,15 @@ def _make_run(source: scan.Source, how: str, window: tuple[Any, Any], run_id: st
     )
 
 
+def _failed_rows(source: scan.Source, view: str) -> pd.DataFrame:
+    """The failed calls of ``view``: the columns of :func:`selection.error_events`, and each one's
+    process and end in µs (the timeline's error marks)."""
+    return source.sql(
+        "SELECT run_id, call_id, function, status, error_type, start_time, end_time, host, pid, end_us "
+        f"FROM {view} WHERE status = 'error'"
+    ).df()
+
+
 def scan_empty() -> Any:
     """An empty results table in the schema's Arrow types."""
     from mpmon import schema
@@ -115,15 +136,40 @@ def scan_empty() -> Any:
     return schema.arrow_schema().empty_table()
 
 
-def summarize_run(run: Run) -> stats.Summary:
-    """The run's summary and figure data, aggregated where the rows lie (or from its frame if loaded)."""
+def summarize_run(run: Run, background: bool = False) -> stats.Summary:
+    """The run's summary and figure data, aggregated where the rows lie (or from its frame if loaded).
+
+    With ``background``, the figure data of a scanned run is aggregated on a thread of its own while the
+    caller goes on (drawing the figures made from the summary alone): ``summary.extra["figures"]`` is
+    then a Future until :func:`figdata.resolved` waits for it."""
     if run.source is None:
         summary = stats.summarize(run.calls)
         summary.extra["figures"] = figdata.of_frame(run.calls, summary)
         return summary
-    summary = aggregate.summarize_view(run.source.con, RUN_VIEW)
-    summary.extra["figures"] = figdata.figure_data(run.source.con, RUN_VIEW, summary)
+    summary = aggregate.summarize_view(run.source.con, RUN_VIEW, list(run.run_ids))
+    failed = run.source.cache.get("failed")
+
+    def aggregate_figures(con: Any) -> figdata.FigureData:
+        return figdata.figure_data(con, RUN_VIEW, summary, failed)
+
+    if not background:
+        summary.extra["figures"] = aggregate_figures(run.source.con)
+        return summary
+    pool = ThreadPoolExecutor(1, thread_name_prefix="mpmon-figures")
+    cursor = run.source.con.cursor()  # made here: the thread must not touch a connection in use here
+    summary.extra["figures"] = pending = pool.submit(_on_cursor, cursor, aggregate_figures)
+    run.source.cache["pending"] = pending  # closing the source waits for it
+    pool.shutdown(wait=False)
     return summary
+
+
+def _on_cursor(cursor: Any, task: Callable[[Any], Any]) -> Any:
+    """``task`` on ``cursor`` (a connection of its own to the same database, so this thread can query
+    while the one that made it uses its own; DuckDB releases the GIL meanwhile), then closed."""
+    try:
+        return task(cursor)
+    finally:
+        cursor.close()
 
 
 def run_rows(run: Run, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -161,10 +207,8 @@ def list_runs(log_dir: str | Path) -> pd.DataFrame | None:
             .df()
             .set_index("run_id")
         )
-        failed = source.sql(
-            "SELECT * EXCLUDE (args, message, start_us, end_us) FROM calls WHERE status = 'error'"
-        )
-        counts = selection.error_events(failed.df(), source.errors).groupby("run_key").size()
+        failed = _failed_rows(source, "calls")
+        counts = selection.error_events(failed, source.errors).groupby("run_key").size()
         runs["errors"] = counts[counts.index != ""]
     finally:
         source.close()
@@ -200,16 +244,24 @@ def slowest_calls(run: Run, summary: stats.Summary, top: int = 20) -> pd.DataFra
     if run.source is None:
         return stats.slowest_calls(run.calls, top, summary.by_process, summary.by_function)
     con = run.source.con
-    rows = con.sql(
-        f"SELECT call_id, function, module, host, pid, duration_s, start_time, thread_name, status "
-        f"FROM {RUN_VIEW} ORDER BY duration_s DESC NULLS LAST, call_id LIMIT {int(top)}"
-    ).df()
+    figdata.resolved(summary)  # the figure data's thread may be reading the slowest rows
+    if top <= figdata.SLOWEST_ROWS:  # read with the timeline's marks, in the same order
+        rows = figdata.slowest_rows(con, RUN_VIEW, summary).head(top)
+    else:
+        rows = con.sql(
+            f"SELECT call_id, function, module, host, pid, duration_s, start_time, thread_name, status "
+            f"FROM {RUN_VIEW} ORDER BY duration_s DESC NULLS LAST, call_id LIMIT {int(top)}"
+        ).df()
     if rows.empty:
         return stats.slowest_calls(run.calls.iloc[:0], top)
     con.register("_slowest_ids", rows[["call_id"]])
+    durations = rows["duration_s"].to_numpy(dtype=float)
+    # the rows sought are at least as slow as the last of them: a cheap test first, which also lets
+    # Parquet skip the row groups whose statistics hold no such duration
+    floor = f"duration_s >= {float(durations.min())!r} AND " if np.isfinite(durations).all() else ""
     args = con.sql(
         f"SELECT call_id, any_value(args) AS args FROM {RUN_VIEW} "
-        "WHERE call_id IN (SELECT call_id FROM _slowest_ids) GROUP BY call_id"
+        f"WHERE {floor}call_id IN (SELECT call_id FROM _slowest_ids) GROUP BY call_id"
     ).df()
     rows = rows.merge(args, on="call_id", how="left")
     _fine, fmap, procs = summary.extra.get("maps") or aggregate.maps(con, RUN_VIEW)

@@ -27,6 +27,7 @@ __all__ = [
     "CAPTIONS",
     "DPI",
     "FIGURES",
+    "FROM_SUMMARY",
     "MAX_HISTOGRAMS",
     "TIMELINE_BINS",
     "WIDTH_IN",
@@ -53,6 +54,10 @@ FIGURES: dict[str, Callable[..., Figure]] = {
     "errors_over_time": plot_errors_over_time,
 }
 """Every figure by file stem, in report order; each takes (df, *, subtitle=..., summary=...)."""
+
+FROM_SUMMARY = ("execution_time", "memory_delta", "top_functions", "cpu_utilisation")
+"""The figures drawn from the summary's tables alone (the others need its figure data): the report draws
+them first, while a thread may still be aggregating the figure data."""
 
 CAPTIONS: dict[str, str] = {
     "execution_time": "Each row is one function (most total time first): the box holds the middle half of "

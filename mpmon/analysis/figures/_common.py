@@ -20,7 +20,7 @@ from matplotlib.ticker import Formatter, MaxNLocator
 
 from mpmon import units
 from mpmon.analysis import stats as stats_
-from mpmon.analysis.figdata import FigureData, of_frame
+from mpmon.analysis.figdata import FigureData, of_frame, resolved
 from mpmon.analysis.load import to_micros
 
 WIDTH_IN = 11.0
@@ -74,8 +74,8 @@ def ensure_summary(df: pd.DataFrame, summary: stats_.Summary | None) -> stats_.S
 
 def figure_data(df: pd.DataFrame, summary: stats_.Summary) -> FigureData:
     """The figures' aggregates: the scanned run's (in the summary), or computed from ``df`` once."""
-    found = summary.extra.get("figures")
-    if not isinstance(found, FigureData):
+    found = resolved(summary)
+    if found is None:
         found = summary.extra["figures"] = of_frame(df, summary)
     return found
 

@@ -63,7 +63,7 @@ def plot_memory_delta(
     if tracked.empty:
         c.say_empty(ax, "memory was not tracked for any call")
         return fig
-    levels = c.figure_data(df, summary).memory_levels
+    levels = summary.extra.get("memory_levels") or c.figure_data(df, summary).memory_levels
     tracked = tracked[[str(f) in levels for f in tracked.index]]
     boxes = [c.box(str(name), levels[str(name)].tolist()) for name in tracked.index]
     colours = c.palette(list(table.index))
@@ -125,7 +125,7 @@ def plot_histograms(
             c.say_empty(ax, "no positive durations")
             continue
         _histogram(ax, histogram, colours[name])
-        ax.set_title(f"{c.short(name, 30)}  ({units.plural(histogram.calls, 'call')})", fontsize=8)
+        ax.set_title(f"{c.short(name, 30)}  ({units.plural(histogram.calls, 'call')})", fontsize=8, y=1.0)
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
     fig.supxlabel("duration (each panel in its own unit)", fontsize=9, y=0.15 / height)
