@@ -33,12 +33,10 @@ def open_run(
 ) -> Run | None:
     """The selected run of a scanned directory (as :func:`load.select_run` picks it), or None when the
     directory needs the loading path (the original module's logs)."""
-    path = Path(log_dir)
-    if not path.is_dir():
-        raise AnalysisError(f"log directory {path} does not exist")
-    source = scan.open_source(path)
+    source = _open_source(log_dir)
     if source is None:
         return None
+    path = source.path
     lo = selection.parse_time(start) if start is not None else None
     hi = selection.parse_time(end) if end is not None else None
     if lo is not None and hi is not None and lo > hi:
@@ -70,6 +68,14 @@ def open_run(
     return _make_run(source, how, (lo, hi), run_id, ids)
 
 
+def _open_source(log_dir: str | Path) -> scan.Source | None:
+    """The scanned directory (None if it needs the loading path); AnalysisError if it is not one."""
+    path = Path(log_dir)
+    if not path.is_dir():
+        raise AnalysisError(f"log directory {path} does not exist")
+    return scan.open_source(path)
+
+
 def _make_run(
     source: scan.Source, how: str, window: tuple[Any, Any], run_id: str | None, ids: pd.DataFrame | None
 ) -> Run:
@@ -93,30 +99,18 @@ def _make_run(
         span=(ids["first"].min(), ids["last"].max()),
         legacy_ids=pd.Series([], dtype=_TEXT_DTYPE),
     )
-    entries = source.errors
-    entries = entries[sel.lines(entries["timestamp"], entries["run_id"], entries["uuid"], None).to_numpy()]
+    entries, logs = sel.logs(source)
     failed = _failed_rows(source, RUN_VIEW)
     source.cache["failed"] = failed  # the errors figure's marks come from these rows too
-    events = [e for e in source.events if e.get("run_id") in run_ids]
-    offsets = hosts.clock_offsets(events)
-    timing, errs = source.timing_log.index, source.error_log.index
     empty = readers.shape(scan_empty(), readers.ANALYSIS_COLUMNS).to_pandas()
     empty = hosts.add_lanes(empty)
     return Run(
-        log_dir=source.path,
         calls=empty,
         errors=selection.error_events(failed, entries).drop(columns="run_key"),
         run_ids=run_ids,
-        tag=selection.tag_of(source.events, run_ids),
         selection=how,
-        events=events,
-        timing_lines=source.timing_log.select(
-            sel.lines(timing["timestamp"], timing["run_id"], timing["uuid"], timing["event"])
-        ),
-        error_lines=source.error_log.select(sel.lines(errs["timestamp"], errs["run_id"], errs["uuid"], None)),
-        skipped=dict(source.skipped),
-        clock_offsets=offsets,
         source=source,
+        **logs,
     )
 
 
@@ -192,10 +186,7 @@ def run_rows(run: Run, columns: tuple[str, ...] | None = None) -> pd.DataFrame:
 
 def list_runs(log_dir: str | Path) -> pd.DataFrame | None:
     """:func:`load.list_runs` read from the tables' run ids and times alone; None for the loading path."""
-    path = Path(log_dir)
-    if not path.is_dir():
-        raise AnalysisError(f"log directory {path} does not exist")
-    source = scan.open_source(path)
+    source = _open_source(log_dir)
     if source is None:
         return None
     try:

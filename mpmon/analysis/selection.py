@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped, unused-ignore]
@@ -57,6 +57,23 @@ class LogDir:
     error_log: LineLog
     skipped: dict[str, int] = field(default_factory=dict)  # file name -> lines that did not parse
     hosts: tuple[str, ...] = ()  # the host partitions read, if the directory was a multi-host root
+
+
+class Logs(Protocol):
+    """What a directory's logs offer a selection, loaded (:class:`LogDir`) or scanned (`scan.Source`)."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def errors(self) -> pd.DataFrame: ...
+    @property
+    def events(self) -> list[dict[str, Any]]: ...
+    @property
+    def timing_log(self) -> LineLog: ...
+    @property
+    def error_log(self) -> LineLog: ...
+    @property
+    def skipped(self) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -224,6 +241,27 @@ class _Selection:
             keep |= (run_id == "") & (uuid.isin(self.legacy_ids) | _between(ts, *self.span))
         return keep
 
+    def logs(self, data: Logs) -> tuple[pd.DataFrame, dict[str, Any]]:
+        """From a directory's logs (loaded, or scanned): the error.log entries that belong, and the
+        :class:`Run` fields of the selected runs' collector events and raw lines."""
+        found = data.errors
+        entries = found[self.lines(found["timestamp"], found["run_id"], found["uuid"], None).to_numpy()]
+        events = [e for e in data.events if e.get("run_id") in self.run_ids]
+        timing, errs = data.timing_log.index, data.error_log.index
+        return entries, {
+            "log_dir": data.path,
+            "tag": tag_of(data.events, self.run_ids),
+            "events": events,
+            "timing_lines": data.timing_log.select(
+                self.lines(timing["timestamp"], timing["run_id"], timing["uuid"], timing["event"])
+            ),
+            "error_lines": data.error_log.select(
+                self.lines(errs["timestamp"], errs["run_id"], errs["uuid"], None)
+            ),
+            "skipped": dict(data.skipped),
+            "clock_offsets": hosts.clock_offsets(events),
+        }
+
 
 def _make_run(data: LogDir, mask: Any, keys: pd.Series, how: str, window: tuple[Any, Any]) -> Run:
     """The :class:`Run` of the selected rows, with its errors, events and raw lines."""
@@ -237,27 +275,15 @@ def _make_run(data: LogDir, mask: Any, keys: pd.Series, how: str, window: tuple[
         span=(calls["start_time"].min(), calls["end_time"].max()),
         legacy_ids=calls.loc[(calls["run_id"] == "").to_numpy(), "call_id"],
     )
-    entries = data.errors
-    entries = entries[sel.lines(entries["timestamp"], entries["run_id"], entries["uuid"], None).to_numpy()]
-    events = [e for e in data.events if e.get("run_id") in sel.run_ids]
-    offsets = hosts.clock_offsets(events)
+    entries, logs = sel.logs(data)
     calls = hosts.add_lanes(calls)
-    calls.attrs.setdefault("mpmon", {})["clock_offsets"] = offsets
-    timing, errs = data.timing_log.index, data.error_log.index
+    calls.attrs.setdefault("mpmon", {})["clock_offsets"] = logs["clock_offsets"]
     return Run(
-        log_dir=data.path,
         calls=calls,
         errors=error_events(calls, entries).drop(columns="run_key"),
         run_ids=tuple(str(k) for k in by_start.index),
-        tag=tag_of(data.events, sel.run_ids),
         selection=how,
-        events=events,
-        timing_lines=data.timing_log.select(
-            sel.lines(timing["timestamp"], timing["run_id"], timing["uuid"], timing["event"])
-        ),
-        error_lines=data.error_log.select(sel.lines(errs["timestamp"], errs["run_id"], errs["uuid"], None)),
-        skipped=dict(data.skipped),
-        clock_offsets=offsets,
+        **logs,
     )
 
 
