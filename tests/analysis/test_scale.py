@@ -9,18 +9,17 @@ functions, 8 workers, nested calls, errors, untracked functions, a rotated timin
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks import bench_analysis
 from mpmon.analysis import load_run, scanned, stats
 from mpmon.analysis.error_groups import error_groups
 from mpmon.analysis.load import read_log_dir, select_run
@@ -28,25 +27,14 @@ from mpmon.analysis.selection import Run
 
 pytestmark = pytest.mark.slow  # a 1M-row run is written once for the module (about a minute in all)
 
-ROOT = Path(__file__).resolve().parents[2]
 ROWS = 1_000_000
-
-
-def _bench() -> ModuleType:
-    """benchmarks/bench_analysis.py, the synthetic run's generator."""
-    spec = importlib.util.spec_from_file_location("bench_analysis", ROOT / "benchmarks" / "bench_analysis.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
 def million(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 1M-row synthetic run, Parquet results, written once for this module."""
     log_dir = tmp_path_factory.mktemp("million") / "logs"
-    bench = _bench()
-    bench.write_log_dir(log_dir, bench.chunks(ROWS), "parquet")
+    bench_analysis.write_log_dir(log_dir, bench_analysis.chunks(ROWS), "parquet")
     return log_dir
 
 
@@ -178,15 +166,13 @@ def test_demo_run_agrees(demo_report: Path) -> None:
 def test_memory_grows_with_processes_not_calls(tmp_path: Path, million: Path) -> None:
     """Analysing 20x more calls (1M against 50k rows, Parquet) takes at most 1.5x the peak RSS of
     ``mpmon-analyze`` (measured in a fresh process)."""
-    bench = _bench()
     small = tmp_path / "small" / "logs"
-    bench.write_log_dir(small, bench.chunks(ROWS // 20), "parquet")
+    bench_analysis.write_log_dir(small, bench_analysis.chunks(ROWS // 20), "parquet")
     peaks = {}
     for rows, log_dir in ((ROWS // 20, small), (ROWS, million)):
         command = [sys.executable, "-m", "mpmon.analysis", "--logdir", str(log_dir), "--out", str(tmp_path)]
-        done = subprocess.run(
-            [sys.executable, "-c", bench._WRAPPER, *command], capture_output=True, text=True, check=True
-        )
+        wrapped = [sys.executable, "-c", bench_analysis._WRAPPER, *command]
+        done = subprocess.run(wrapped, capture_output=True, text=True, check=True)
         result = json.loads(done.stdout)
         assert result["returncode"] == 0, result["stderr"]
         peaks[rows] = result["peak_rss_mb"]

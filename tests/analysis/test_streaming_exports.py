@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import gzip
 import http.server
-import importlib.util
 import json
 import subprocess
 import sys
 import threading
 from datetime import datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -26,28 +24,18 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from benchmarks import bench_analysis
 from mpmon import schema
 from mpmon.analysis import compare, report, scanned, to_chrome_trace
 from mpmon.analysis.load import load_run, read_log_dir, select_run
 from mpmon.analysis.selection import Run
 
-ROOT = Path(__file__).resolve().parents[2]
 SMALL_ROWS = 4_000
 BIG_ROWS = 1_000_000
 
 
-def _bench() -> ModuleType:
-    """benchmarks/bench_analysis.py, the synthetic run's generator."""
-    spec = importlib.util.spec_from_file_location("bench_analysis", ROOT / "benchmarks" / "bench_analysis.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _write(log_dir: Path, rows: int, results_format: str = "parquet") -> Path:
-    bench = _bench()
-    bench.write_log_dir(log_dir, bench.chunks(rows), results_format)
+    bench_analysis.write_log_dir(log_dir, bench_analysis.chunks(rows), results_format)
     return log_dir
 
 
@@ -232,12 +220,11 @@ def sizes(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
 
 def _peaks(sizes: dict[int, Path], command: Any) -> dict[int, float]:
     """Peak RSS (MB) of ``command(log_dir)`` run in a fresh interpreter, by rows; it must succeed."""
-    bench = _bench()
     peaks = {}
     for rows, log_dir in sizes.items():
         args = [sys.executable, "-m", "mpmon.analysis", *command(log_dir)]
         done = subprocess.run(
-            [sys.executable, "-c", bench._WRAPPER, *args], capture_output=True, text=True, check=True
+            [sys.executable, "-c", bench_analysis._WRAPPER, *args], capture_output=True, text=True, check=True
         )
         result = json.loads(done.stdout)
         assert result["returncode"] == 0, result["stderr"]
