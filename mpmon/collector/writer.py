@@ -87,7 +87,7 @@ class Writer(SpillIntake):
         say("reopened", f"{path} was removed or replaced while the run wrote to it; started it anew")
 
     def _refused_log(self, path: str, why: OSError) -> None:
-        """A record named an error log outside the log directory (run_run_sinks.RunSinks.error_log): counted
+        """A record named an error log outside the log directory (run_sinks.RunSinks.error_log): counted
         once per path (`unsafe_files`), said, and its errors written to error.log instead."""
         if path in self._refused_logs or len(self._refused_logs) > 1000:
             return
