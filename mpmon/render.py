@@ -22,11 +22,11 @@ import itertools
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, Final
 
 from .environment import SANITIZE
+from .tracebacks import traceback_text
 
 __all__ = [
     "DEFAULT_MAX_ARG_LENGTH",
@@ -283,11 +283,7 @@ def render_exception(
     Frames of `hide_files` (mpmon's own wrappers) are left out of the traceback.
     """
     try:
-        report = traceback.TracebackException.from_exception(exc)
-        report.stack = traceback.StackSummary.from_list(
-            [frame for frame in report.stack if frame.filename not in hide_files]
-        )
-        trace = "".join(report.format())
+        trace = traceback_text(exc, hide_files)
     except Exception as failure:
         trace = f"<traceback unavailable: {type(failure).__name__}>"
     message = _safe_str(exc)[:MAX_TEXT]
