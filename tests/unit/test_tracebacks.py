@@ -9,9 +9,11 @@ The module runs alone too (`python tests/unit/test_tracebacks.py`), for other Py
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 from mpmon.tracebacks import traceback_text
@@ -146,10 +148,98 @@ def test_the_same_function_reached_another_way_is_another_stack() -> None:
         assert traceback_text(exc) == reference(exc, ())
 
 
+def reference_at(exc: BaseException, head: TracebackType, hide: tuple[str, ...]) -> str:
+    """The reference text of `exc` when its traceback began at `head` (as a catcher there saw it)."""
+    report = traceback.TracebackException(type(exc), exc, head)
+    report.stack = traceback.StackSummary.from_list([f for f in report.stack if f.filename not in hide])
+    return "".join(report.format())
+
+
+def levels_seen(exc: BaseException) -> list[str]:
+    """What each ErrorCatcher an exception passed saw, innermost first: the reference text from the
+    traceback entry of each ErrorCatcher wrapper on."""
+    from mpmon import wrappers
+
+    heads, tb = [], exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in wrappers._CATCHER_CODES:
+            heads.append(tb)
+        tb = tb.tb_next
+    return [reference_at(exc, head, wrappers._HIDDEN) for head in reversed(heads)]
+
+
+def recursion_traces(start: Callable[[], object]) -> tuple[list[str], list[str]]:
+    """The tracebacks ErrorCatcher recorded while `start()` raised, and what each level saw."""
+    from mpmon.testing import capture_records
+
+    with capture_records() as records:
+        try:
+            start()
+        except Exception as exc:  # what every level wrote is compared with what it saw
+            chain: list[BaseException] = [exc]
+            while chain[-1].__cause__ is not None:
+                chain.append(chain[-1].__cause__)  # type: ignore[arg-type]
+        else:
+            raise AssertionError("did not raise")
+    return [r.traceback for r in records.errors], [text for e in reversed(chain) for text in levels_seen(e)]
+
+
+def test_each_level_of_a_decorated_recursion_writes_the_traceback_it_saw() -> None:
+    """An exception passing 60 ErrorCatchers of a recursion (each level formats only its new frames)
+    is written by each with the standard library's text of the traceback at that level; so are a
+    recursion of two functions, one with a Timer under the catcher, and one that swaps its exception."""
+    import mpmon
+
+    @mpmon.ErrorCatcher(log_to_console=False)
+    def deep(level: int) -> int:
+        if level == 0:
+            raise ValueError("bottom")
+        return deep(level - 1)
+
+    @mpmon.ErrorCatcher(log_to_console=False)
+    @mpmon.Timer(log_to_console=False)
+    def ping(level: int) -> int:
+        return pong(level - 1) if level else deep(2)
+
+    @mpmon.ErrorCatcher(log_to_console=False)
+    def pong(level: int) -> int:
+        try:
+            return ping(level)
+        except ValueError as exc:
+            if level == 7:
+                raise KeyError("swapped") from exc
+            raise
+
+    for start in (lambda: deep(60), lambda: ping(20)):
+        written, seen = recursion_traces(start)
+        assert len(written) > 20 and written == seen
+
+
+def test_an_exception_handled_between_two_catchers_hands_nothing_on() -> None:
+    """A catcher that handed its work on to one above that never saw the exception (the program handled
+    it between them) leaves the next exception's text whole."""
+    import mpmon
+
+    @mpmon.ErrorCatcher(log_to_console=False)
+    def inner(text: str) -> None:
+        raise ValueError(text)
+
+    @mpmon.ErrorCatcher(log_to_console=False)
+    def outer(text: str) -> None:
+        with contextlib.suppress(ValueError):
+            inner(text)
+        inner(text + " again")
+
+    written, seen = recursion_traces(lambda: outer("first"))
+    assert len(written) == 3 and written[1:] == seen
+
+
 if __name__ == "__main__":  # the same checks with any Python: PYTHONPATH=<tree> python tests/unit/...
     for case in CASES:
         for hide in HIDES:
             test_the_text_is_the_standard_librarys_the_first_time_and_the_next(case, hide)
     test_an_exception_never_raised_has_no_stack()
     test_the_same_function_reached_another_way_is_another_stack()
-    print(f"{sys.version.split()[0]}: {len(CASES) * len(HIDES) + 2} checks passed")
+    test_each_level_of_a_decorated_recursion_writes_the_traceback_it_saw()
+    test_an_exception_handled_between_two_catchers_hands_nothing_on()
+    print(f"{sys.version.split()[0]}: {len(CASES) * len(HIDES) + 4} checks passed")
