@@ -31,7 +31,7 @@ from . import files, tables
 from .accounts import Meta, Quarantine, Stats
 from .aggregates import Aggregates
 from .aggregates import safely as _live
-from .caught import CaughtErrors, Entry
+from .caught import CaughtErrors, Entry, ErrorLine
 from .console import Console
 from .intake import MALFORMED as _MALFORMED
 from .intake import SpillIntake
@@ -182,11 +182,12 @@ class Writer(SpillIntake, CaughtErrors):
 
     def _write_fresh(self, fresh: list[Batch]) -> None:
         calls: list[tuple[Batch, Meta, tuple[Any, ...]]] = []
-        errors: list[tuple[Batch, list[Entry], list[tuple[Any, str]]]] = []
+        errors: list[tuple[Batch, list[Entry]]] = []
+        lines: list[ErrorLine] = []  # error.log's, written once for the round
         for batch in fresh:
             meta = Meta(*batch.meta)
             try:
-                columns, entries, lines = self._write_batch(meta, batch)
+                columns, entries = self._write_batch(meta, batch, lines)
             except OSError:
                 raise
             except Exception as exc:  # whatever a hostile batch holds: never fatal
@@ -194,7 +195,8 @@ class Writer(SpillIntake, CaughtErrors):
                 continue
             calls.append((batch, meta, columns))
             if entries:
-                errors.append((batch, entries, lines))
+                errors.append((batch, entries))
+        self._write_error_lines(lines)
         rejected = self._write_round_errors(errors)
         self._write_calls([(meta, c) for batch, meta, c in calls if c and id(batch) not in rejected])
         self.flush()
@@ -268,11 +270,11 @@ class Writer(SpillIntake, CaughtErrors):
         self.reject(f"malformed records: {exc!r}", repr((batch.records, batch.calls)), lost=lost)
 
     def _write_batch(
-        self, meta: Meta, batch: Batch
-    ) -> tuple[tuple[Any, ...], list[Entry], list[tuple[Any, str]]]:
-        """Write a batch's log records; its call records are returned in columns (CALL_FIELDS, without the
-        kind), its errors as (entry, route) and their error.log lines, to be written with the round's
-        others (caught.CaughtErrors._write_round_errors)."""
+        self, meta: Meta, batch: Batch, lines: list[ErrorLine]
+    ) -> tuple[tuple[Any, ...], list[Entry]]:
+        """Write a batch's log records and add its errors' error.log lines to `lines`; its call records
+        are returned in columns (CALL_FIELDS, without the kind) and its errors as (entry, route), to be
+        written with the round's others in one table each (caught.CaughtErrors)."""
         self.stats.processes.add((meta.host, meta.pid))
         records = batch.records
         calls, errors, logs = rows.split_kinds(records)
@@ -280,12 +282,13 @@ class Writer(SpillIntake, CaughtErrors):
             self.stats.dropped += sum(r[1] for r in records if r[0] == DROPPED and type(r[1]) is int)
             _live(self.figures.add_progress, [r for r in records if r[0] == PROGRESS])
         entries = [(rows.error_entry(meta, r, self.run_id), r[-1]) for r in errors]
-        lines = self._log_errors(entries) if entries else []
+        if entries:
+            self._log_errors(entries, lines)
         if logs:
             self.stats.log_lines += len(logs)
             _live(self.figures.add_logs, [str(r[2]) for r in logs])
             self._sinks.timing.write([rows.summary_line(rows.log_entry(meta, r, self.run_id)) for r in logs])
-        return tables.call_columns(calls, batch.calls), entries, lines
+        return tables.call_columns(calls, batch.calls), entries
 
     def _write_calls(self, parts: list[tuple[Meta, tuple[Any, ...]]]) -> None:
         """The call records of a round, in columns, as one table (a malformed batch is found and

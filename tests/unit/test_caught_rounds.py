@@ -16,7 +16,7 @@ import pytest
 
 from mpmon.collector.settings import Settings
 from mpmon.collector.writer import Writer
-from mpmon.wire import ERROR, Batch
+from mpmon.wire import CALL, ERROR, Batch
 
 from . import test_golden_files as golden
 from .test_golden_files import FILES, GOLDEN, START_NS, batches, record_bytes, travelled, write_run
@@ -91,3 +91,22 @@ def test_a_batch_whose_error_rows_cannot_be_made_is_rejected_alone(tmp_path: Pat
     assert found == ["first", "third"]
     logged = [json.loads(line)["error_message"] for line in (tmp_path / "error.log").read_text().splitlines()]
     assert logged == ["first", "bad", "third"]
+
+
+def test_the_errors_of_a_batch_with_malformed_calls_are_still_logged(tmp_path: Path) -> None:
+    """A batch whose call records cannot be read is rejected whole, but its errors' error.log lines are
+    written, as when each batch's lines were written before its calls were read."""
+    settings = Settings(
+        log_dir=str(tmp_path), run_id="r", address="", authkey="", private_dir=str(tmp_path),
+        ledger=str(tmp_path / "ledger"), results_format="csv", log_to_console=False,
+    )  # fmt: skip
+    meta = (4242, "P", "h", "0123abcd-0000-4000-8000-", "")
+    writer = Writer(settings)
+    writer.start()
+    calls = (("x",), ("y",))  # calls in columns that do not fit its calls in rows: it cannot be read
+    batch = Batch(meta, [error_record("kept", 1), (CALL, "timer")], 1, calls)
+    lost = writer.write([batch])
+    writer.stop()
+    assert lost == {"0123abcd-0000-4000-8000-": batch.size} and writer.stats.rejected == 1
+    logged = [json.loads(line)["error_message"] for line in (tmp_path / "error.log").read_text().splitlines()]
+    assert logged == ["kept"]
