@@ -32,6 +32,8 @@ __all__ = ["traceback_text"]
 
 _KEPT = 1024
 """Stacks whose lines are kept at most; past it, the kept ones are forgotten and kept anew."""
+_KEPT_DEPTH = 256
+"""Deeper stacks are not kept (their key alone would hold three items a frame)."""
 _CUTOFF = 3
 """Frames of a run shown before "[Previous line repeated N more times]" (traceback._RECURSIVE_CUTOFF)."""
 _HEAD = "Traceback (most recent call last):\n"
@@ -96,6 +98,8 @@ def _stack(exc: BaseException, hide: Collection[str]) -> tuple[_KeptStack, Any]:
         for frame in reversed([f for f in frames if f.filename not in hide]):
             _prepend(runs, frame)
         found = _kept(runs)
+        if len(kept) > 2 + 3 * _KEPT_DEPTH:
+            return found, inner
         if len(_stacks) >= _KEPT:
             _stacks.clear()
         _stacks[kept] = found
