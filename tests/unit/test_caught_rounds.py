@@ -12,10 +12,12 @@ import csv
 import json
 from pathlib import Path
 
+import pyarrow.dataset as ds
 import pytest
 
 from mpmon.collector.settings import Settings
 from mpmon.collector.writer import Writer
+from mpmon.schema import ERROR_RESULTS_PARQUET, RESULTS_PARQUET
 from mpmon.wire import CALL, ERROR, Batch
 
 from . import test_golden_files as golden
@@ -57,6 +59,20 @@ def test_errors_as_batches_of_one_write_the_golden_bytes(
         assert record_bytes(tmp_path / "split-travelled", name) == record_bytes(tmp_path / "whole", name), (
             name
         )
+
+
+def test_errors_as_batches_of_one_write_the_same_parquet_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Parquet results, the error results rows of a round of one-error batches are those the
+    errors wrote as one batch, in the same order (and the results rows too)."""
+    write_run(tmp_path / "whole", "parquet", wire=travelled)
+    rounds = split_errors(batches())
+    monkeypatch.setattr(golden, "batches", lambda: rounds)
+    write_run(tmp_path / "split", "parquet", wire=travelled)
+    for name in (ERROR_RESULTS_PARQUET, RESULTS_PARQUET):
+        whole = ds.dataset(tmp_path / "whole" / name).to_table().to_pylist()
+        assert whole and ds.dataset(tmp_path / "split" / name).to_table().to_pylist() == whole, name
 
 
 def error_record(message: str, call_no: int) -> tuple[object, ...]:
