@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from helpers import call_lines, log_family, read_csv, run_program
+from helpers import call_lines, log_family, read_csv, run_program, run_python
 
 import mpmon
 
@@ -111,3 +111,24 @@ def test_start_collector_returns_the_running_one(tmp_path: Path) -> None:
     finally:
         mpmon.stop_collector()
     assert "MPMON_ADDRESS" not in os.environ
+
+
+def test_the_collector_is_this_mpmon_even_where_the_working_directory_holds_another(tmp_path: Path) -> None:
+    """A program run from a directory that holds a package named mpmon (a checkout of another version,
+    say) still gets the collector of the mpmon it imported: the collector's interpreter does not put
+    the working directory first on its path."""
+    work, program = tmp_path / "work", tmp_path / "program"
+    (work / "mpmon" / "collector").mkdir(parents=True)
+    (work / "mpmon" / "__init__.py").write_text("")
+    (work / "mpmon" / "collector" / "__init__.py").write_text("")
+    (work / "mpmon" / "collector" / "__main__.py").write_text("open('impostor-ran', 'w').close()\n")
+    program.mkdir()
+    (program / "prog.py").write_text(
+        "import mpmon\n"
+        "mpmon.start_collector('logs', log_to_console=False)\n"
+        "mpmon.Timer(log_to_console=False)(abs)(-1)\n"
+        "mpmon.stop_collector()\n"
+    )
+    run = run_python([program / "prog.py"], work, timeout=60)
+    assert not (work / "impostor-ran").exists()
+    assert len(read_csv(work / "logs")) == 1, run.stderr

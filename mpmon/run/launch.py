@@ -92,13 +92,22 @@ def writable_dir(log_dir: str | os.PathLike[str]) -> str:
     return directory
 
 
+_NO_WORKING_DIRECTORY: Final = (
+    ("-P", "-m")
+    if sys.version_info >= (3, 11)
+    else ("-c", "import runpy, sys; del sys.path[0]; runpy.run_module(sys.argv[1], run_name='__main__')")
+)
+"""How the collector's module is run: not from the working directory, which `python -m` puts first on
+the path (a directory holding another package named mpmon would otherwise give its collector)."""
+
+
 def launch(config: Settings) -> subprocess.Popen[bytes]:
     """Start the collector process and wait until it listens."""
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     process = subprocess.Popen(
-        [sys.executable, "-m", "mpmon.collector"],
+        [sys.executable, *_NO_WORKING_DIRECTORY, "mpmon.collector"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env=env,
