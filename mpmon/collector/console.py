@@ -82,11 +82,11 @@ class Console:
 
     # -- per call ----------------------------------------------------------------------------------------
 
-    def calls(self, table: pa.Table) -> None:
-        """The rows of a routed call table whose decorators want the console."""
+    def calls(self, table: pa.Table | list[dict[str, Any]]) -> None:
+        """The rows of a routed call table (or a round's rows as dicts) whose decorators want the console."""
         self._roll()
         self._wanted = True
-        self._lines += table.num_rows
+        self._lines += table.num_rows if isinstance(table, pa.Table) else len(table)
         if not self.quiet and self.limit and self._lines > self.limit:
             self.quiet = self._ever_quiet = True
             self._sink.write(logging.INFO, [f"more than {self.limit} calls a second: a status line a second "
@@ -94,7 +94,7 @@ class Console:
         if self.quiet:
             self._failed_rows(table)
             return
-        for row in table.to_pylist():
+        for row in table.to_pylist() if isinstance(table, pa.Table) else table:
             if row["status"] == "error":
                 if self._seen(row["call_id"]):
                     continue
@@ -102,12 +102,12 @@ class Console:
             level = logging.ERROR if row["status"] == "error" else logging.INFO
             self._sink.write(level, [rows.console_line(row)])
 
-    def _failed_rows(self, table: pa.Table) -> None:
+    def _failed_rows(self, table: pa.Table | list[dict[str, Any]]) -> None:
         """In status mode: each failed call's line, within the second's budget of error reports."""
-        failed = pc.equal(table.column("status"), "error")
-        if not pc.any(failed).as_py():
-            return
-        for row in table.filter(failed).to_pylist():
+        if isinstance(table, pa.Table):
+            failed = pc.equal(table.column("status"), "error")
+            table = table.filter(failed).to_pylist() if pc.any(failed).as_py() else []
+        for row in (row for row in table if row["status"] == "error"):
             if not self._seen(row["call_id"]) and self._error_budget():
                 self._sink.write(logging.ERROR, [rows.console_line(row)])
 

@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 
 from .. import environment, rows, schema
 from ..wire import DROPPED, PROGRESS, Batch
-from . import files, tables
+from . import files, measures, rowwise, tables
 from .accounts import Meta, Quarantine, Stats
 from .aggregates import Aggregates
 from .aggregates import safely as _live
@@ -277,11 +277,14 @@ class Writer(SpillIntake):
 
     def _write_calls(self, parts: list[tuple[Meta, tuple[Any, ...]]]) -> None:
         """The call records of a round, in columns, as one table (a malformed batch is found and
-        rejected alone)."""
+        rejected alone); a round of a few rows in plain Python (rowwise.py), if it can."""
         if not parts:
             return
+        count = sum(len(calls[0]) for _, calls in parts)
+        small = rowwise.call_rows(parts, self.run_id) if count < measures.ROW_BY_ROW else None  # type: ignore[arg-type]
         try:
-            table, plain, constant = tables.call_table(parts, self.run_id)  # type: ignore[arg-type]
+            if small is None:
+                table, plain, constant = tables.call_table(parts, self.run_id)  # type: ignore[arg-type]
             groups = _group(parts[0][1][-1] if len(parts) == 1 else [r for _, c in parts for r in c[-1]])
         except _MALFORMED:
             if len(parts) == 1:
@@ -291,7 +294,13 @@ class Writer(SpillIntake):
             for part in parts:
                 self._write_calls([part])
             return
-        _live(self.figures.add_calls, table, [(m.host, m.pid, m.process_name, len(c[0])) for m, c in parts])
+        processes = [(m.host, m.pid, m.process_name, len(c[0])) for m, c in parts]
+        if small is not None:
+            _live(self.figures.add_call_rows, small.columns, processes)
+            for route, indices in groups.items():
+                self._write_rows(small if len(groups) == 1 else small.take(indices), route)
+            return
+        _live(self.figures.add_calls, table, processes)
         if len(groups) == 1:
             self._write_routed(table, next(iter(groups)), plain, constant)
             return
@@ -316,6 +325,21 @@ class Writer(SpillIntake):
         results.write(as_csv if isinstance(results, CsvSink) else table)
         if self._setting(console, "log_to_console") and self._console.enabled():
             _live(self._console.calls, table)
+
+    def _write_rows(self, rows_: rowwise.RowRound, route: Any) -> None:
+        """_write_routed() of a round of a few rows made in Python: the same lines and rows."""
+        console, to_file, results_format = route
+        self.stats.by_source.update(rows_.columns["source"])
+        self.stats.errors += rows_.columns["status"].count("error")
+        results = self._sinks.results(results_format or self.settings.results_format)
+        if self._setting(to_file, "log_to_file"):
+            self._sinks.timing.write(rowwise.json_lines(rows_))
+        if isinstance(results, CsvSink):
+            results.write_bytes(rowwise.csv_text(rows_))
+        else:
+            results.write(rows_.table())
+        if self._setting(console, "log_to_console") and self._console.enabled():
+            _live(self._console.calls, rows_.dicts())
 
     def _write_errors(self, entries: list[tuple[dict[str, Any], Any]]) -> None:
         """error.log lines, console lines and error results rows of caught errors (entry, route)."""
