@@ -13,6 +13,7 @@ before.
 
 from __future__ import annotations
 
+from json.encoder import encode_basestring as _quoted
 from typing import Any, Final, NamedTuple
 
 import numpy as np
@@ -20,7 +21,6 @@ import pyarrow as pa
 
 from .. import probe, rows, schema
 from ..wire import CALL_NUMBERS
-from .lines import json_escape
 
 __all__ = ["RowRound", "arrow_float", "call_rows", "csv_text", "json_lines"]
 
@@ -29,20 +29,24 @@ _ID_NUMBERS: Final = 1 << 48  # a call number's 12 hex digits
 _MIB: Final = 1024.0 * 1024.0
 _SAFE_BYTES: Final = 1 << 53  # resident sizes whose differences a float64 holds exactly
 _KINDS: Final = tuple(c.kind for c in schema.COLUMNS)
-_QUOTE: Final = tuple('"' if kind in ("string", "timestamp") else "" for kind in _KINDS)
-_JSON_HEAD: Final = tuple(
-    f'{_QUOTE[i - 1] if i else chr(34)},"{c.name}":{_QUOTE[i]}' for i, c in enumerate(schema.COLUMNS)
+_JSON_LINE: Final = (
+    '{{"timestamp":{},"level":"{}","event":"call","uuid":{}'
+    + "".join(f',"{name}":{{}}' for name in schema.COLUMN_NAMES)
+    + "}}"
 )
-"""The text before each column's value in a timing.log line: the previous value's closing quote, the
-column's name, and the quote of a text."""
+"""A timing.log call line, its values (texts with their quotes) to fill in: the end time, the level,
+the call id, then every column."""
+_END: Final = schema.COLUMN_NAMES.index("end_time")
+_CALL_ID: Final = schema.COLUMN_NAMES.index("call_id")
 
 
 class RowRound(NamedTuple):
     """The results rows of a round as Python lists, one per column of schema.COLUMNS (timestamps in
-    microseconds since the epoch), and the ISO text of the timestamps (as the CSV holds them)."""
+    microseconds since the epoch), and the text of the timestamps (ISO) and of the floats (Arrow's,
+    None for a null), the same in the CSV and in timing.log."""
 
     columns: dict[str, list[Any]]
-    iso: dict[str, list[str]]
+    texts: dict[str, list[Any]]
 
     @property
     def num_rows(self) -> int:
@@ -52,7 +56,7 @@ class RowRound(NamedTuple):
         """The rows at these indices."""
         return RowRound(
             {name: [values[i] for i in indices] for name, values in self.columns.items()},
-            {name: [values[i] for i in indices] for name, values in self.iso.items()},
+            {name: [values[i] for i in indices] for name, values in self.texts.items()},
         )
 
     def table(self) -> pa.Table:
@@ -73,67 +77,68 @@ def call_rows(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> RowRound
     """The results rows of the call records of a round's batches (each with its meta: wire.META_FIELDS),
     as tables.call_table would make them; None if any value is one the column path treats otherwise."""
     try:
-        return _call_rows(parts, run_id)
+        columns: dict[str, list[Any]] = {name: [] for name in schema.COLUMN_NAMES}
+        for meta, calls in parts:
+            for name, values in _batch_rows(meta, calls, run_id).items():
+                columns[name] += values
     except Exception:  # whatever a hostile batch holds: the column path decides what to do with it
         return None
+    texts = {name: [rows.iso_utc(us * 1000) for us in columns[name]] for name in schema.TIMESTAMP_COLUMNS}
+    for name in _FLOATS:
+        found: dict[float, str] = {}  # memory figures repeat
+        texts[name] = [None if v is None else found.get(v) or found.setdefault(v, arrow_float(v))
+                       for v in columns[name]]  # fmt: skip
+    return RowRound(columns, texts)
+
+
+_FLOATS: Final = tuple(c.name for c in schema.COLUMNS if c.kind == "float")
 
 
 class _Declined(Exception):
     """A value this path does not make the way the column path does."""
 
 
-def _call_rows(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> RowRound | None:
+def _batch_rows(meta: tuple[Any, ...], calls: Any, run_id: str) -> dict[str, list[Any]]:
+    """The results columns of one batch's call records (_Declined, or anything, if it cannot)."""
     from .tables import call_columns
 
-    out: dict[str, list[Any]] = {name: [] for name in schema.COLUMN_NAMES}
-    iso: dict[str, list[str]] = {name: [] for name in schema.TIMESTAMP_COLUMNS}
+    pid, process_name, host, prefix, sender_run = meta
+    calls = call_columns(calls) if type(calls) is list else calls
+    columns = [_numbers(c) if i in CALL_NUMBERS else c for i, c in enumerate(calls)]
+    (source, function, module, call_no, parent_no, start_ns, duration_ns, cpu_ns, rss0, rss1,
+     thread, error_type, args, _route) = columns  # fmt: skip
+    count = len(source)
+    if any(len(c) != count for c in columns) or type(pid) is not int or not -_INT64 <= pid < _INT64:
+        raise _Declined("columns of different lengths, or a pid that is not an int64")
+    source, function, module, thread, error_type = map(_texts, (source, function, module, thread, error_type))
+    prefix, process_name, host, sender_run = _texts((prefix, process_name, host, sender_run or run_id))
+    ends = [start + duration for start, duration in zip(start_ns, duration_ns)]
+    if min(start_ns) < 0 or min(ends) < 0 or max(ends) >= _INT64:  # the column path's ISO times, int64 sums
+        raise _Declined("a time before 1970 or past int64")
+    after, before = list(map(_resident, rss1)), list(map(_resident, rss0))
     probe_ns = probe.cpu_probe_ns()
-    for meta, calls in parts:
-        pid, process_name, host, prefix, sender_run = meta
-        calls = call_columns(calls) if type(calls) is list else calls
-        columns = [_numbers(c) if i in CALL_NUMBERS else c for i, c in enumerate(calls)]
-        (source, function, module, call_no, parent_no, start_ns, duration_ns, cpu_ns, rss0, rss1,
-         thread, error_type, args, _route) = columns  # fmt: skip
-        count = len(source)
-        if any(len(c) != count for c in columns) or type(pid) is not int or not -_INT64 <= pid < _INT64:
-            return None
-        texts = [_texts(values) for values in (source, function, module, thread, error_type)]
-        source, function, module, thread, error_type = texts
-        prefix, process_name, host, sender_run = _texts((prefix, process_name, host, sender_run or run_id))
-        for i in range(count):
-            start, duration, failed = start_ns[i], duration_ns[i], error_type[i] != ""
-            end = start + duration
-            if not (start >= 0 and 0 <= end < _INT64):  # the column path's ISO times and int64 sums
-                return None
-            after, before = _resident(rss1[i]), _resident(rss0[i])
-            cpu = cpu_ns[i]
-            row = (
-                sender_run,
-                _call_id(prefix, call_no[i]),
-                _call_id(prefix, parent_no[i]) if parent_no[i] else "",
-                source[i],
-                function[i],
-                module[i],
-                start // 1000,
-                end // 1000,
-                duration / 1e9,
-                None if cpu < 0 else max(cpu - probe_ns, 0) / 1e9,
-                None if after is None or before is None else (after - before) / _MIB,
-                None if after is None else after / _MIB,
-                pid,
-                process_name,
-                thread[i],
-                host,
-                "error" if failed else "ok",
-                error_type[i],
-                rows.args_json(args[i]),
-                rows.message(function[i], duration, error_type[i]),
-            )
-            for values, value in zip(out.values(), row):
-                values.append(value)
-            iso["start_time"].append(rows.iso_utc(start - start % 1000))
-            iso["end_time"].append(rows.iso_utc(end - end % 1000))
-    return RowRound(out, iso)
+    return {
+        "run_id": [sender_run] * count,
+        "call_id": [_call_id(prefix, n) for n in call_no],
+        "parent_id": [_call_id(prefix, n) if n else "" for n in parent_no],
+        "source": source,
+        "function": function,
+        "module": module,
+        "start_time": [start // 1000 for start in start_ns],
+        "end_time": [end // 1000 for end in ends],
+        "duration_s": [duration / 1e9 for duration in duration_ns],
+        "cpu_time_s": [None if cpu < 0 else max(cpu - probe_ns, 0) / 1e9 for cpu in cpu_ns],
+        "mem_delta_mib": [None if a is None or b is None else (a - b) / _MIB for a, b in zip(after, before)],
+        "mem_final_mib": [None if a is None else a / _MIB for a in after],
+        "pid": [pid] * count,
+        "process_name": [process_name] * count,
+        "thread_name": thread,
+        "host": [host] * count,
+        "status": ["error" if e else "ok" for e in error_type],
+        "error_type": error_type,
+        "args": list(map(rows.args_json, args)),
+        "message": list(map(rows.message, function, duration_ns, error_type)),
+    }
 
 
 def _numbers(column: Any) -> list[int]:
@@ -174,13 +179,25 @@ def _resident(raw: Any) -> int | None:
 
 
 def arrow_float(value: float) -> str:
-    """A float as Arrow writes it in text (CSV, cast to string): the shortest digits that read back, in
-    decimal notation for exponents from -6 to 9 and in scientific notation (1e-7, 1.5e+10) beyond."""
+    """A float as Arrow writes it in text (CSV, cast to string): the shortest digits that read back (as
+    repr's), in decimal notation for exponents from -6 to 9 and in scientific notation (1e-7, 1.5e+10)
+    beyond, with no zero before the exponent's digits and no ".0" after a whole number."""
+    text = repr(value)
+    if "e" in text:  # repr: exponents below -4 and from 16 on
+        mantissa, _, exponent = text.partition("e")
+        power = int(exponent)
+        if power < -6:
+            return f"{mantissa}e-{-power}"
+        if power >= 10:
+            return f"{mantissa}e+{power}"
+        sign, digits = ("-", mantissa[1:]) if mantissa[0] == "-" else ("", mantissa)
+        return f"{sign}0.{'0' * (-power - 1)}{digits.replace('.', '')}"
+    if -1e10 < value < 1e10:  # repr's decimal notation, but "12" for "12.0"
+        return text[:-2] if text.endswith(".0") else text
     if value != value:
         return "nan"
     if value in (float("inf"), float("-inf")):
         return "inf" if value > 0 else "-inf"
-    text = repr(value)
     sign = "-" if text[0] == "-" else ""
     mantissa, _, exponent = text.lstrip("-").partition("e")
     whole, _, fraction = mantissa.partition(".")
@@ -199,43 +216,37 @@ def arrow_float(value: float) -> str:
     return f"{sign}{digits[0]}{rest}e{'+' if point > 0 else '-'}{abs(point - 1)}"
 
 
-def _csv_value(kind: str, value: Any) -> str:
+def _csv_texts(kind: str, values: list[Any]) -> list[str]:
     if kind == "string" or kind == "timestamp":
-        return f'"{value.replace(chr(34), chr(34) * 2)}"'
-    if value is None:
-        return ""
-    return str(value) if kind == "int" else arrow_float(value)
+        return [f'"{v.replace(chr(34), chr(34) * 2)}"' for v in values]
+    if kind == "int":
+        return [str(v) for v in values]
+    return ["" if v is None else v for v in values]  # the floats' texts
 
 
 def _texts_of(round_: RowRound) -> Any:
-    """Each column's values, the timestamps as their ISO text."""
-    return (round_.iso.get(name, values) for name, values in round_.columns.items())
+    """Each column's values, the timestamps and floats as their text."""
+    return (round_.texts.get(name, values) for name, values in round_.columns.items())
 
 
 def csv_text(round_: RowRound) -> bytes:
     """The round's CSV rows as Arrow's CSV writer writes them (every text quoted, quotes doubled, an
     empty field for a null, floats as Arrow formats them)."""
-    columns = [[_csv_value(kind, v) for v in values] for kind, values in zip(_KINDS, _texts_of(round_))]
+    columns = [_csv_texts(kind, values) for kind, values in zip(_KINDS, _texts_of(round_))]
     return "".join(",".join(row) + "\n" for row in zip(*columns)).encode()
 
 
-def _json_value(kind: str, value: Any) -> str:
+def _json_texts(kind: str, values: list[Any]) -> list[str]:
     if kind == "string" or kind == "timestamp":
-        return json_escape(value)
-    if value is None:
-        return "null"
-    return str(value) if kind == "int" else arrow_float(value)
+        return list(map(_quoted, values))
+    if kind == "int":
+        return [str(v) for v in values]
+    return ["null" if v is None else v for v in values]  # the floats' texts
 
 
 def json_lines(round_: RowRound) -> list[str]:
     """The round's timing.log call lines (without their newline), as lines.json_lines writes them."""
-    columns = round_.columns
-    texts = [[_json_value(kind, v) for v in values] for kind, values in zip(_KINDS, _texts_of(round_))]
-    closing = _QUOTE[-1]
-    lines = []
-    for index, row in enumerate(zip(*texts)):
-        level = "ERROR" if columns["status"][index] == "error" else "INFO"
-        head = f'{{"timestamp":"{round_.iso["end_time"][index]}","level":"{level}","event":"call",'
-        body = "".join(f"{name}{value}" for name, value in zip(_JSON_HEAD, row))
-        lines.append(f'{head}"uuid":"{columns["call_id"][index]}{body}{closing}}}')
-    return lines
+    texts = [_json_texts(kind, values) for kind, values in zip(_KINDS, _texts_of(round_))]
+    levels = ["ERROR" if status == "error" else "INFO" for status in round_.columns["status"]]
+    ends, ids = texts[_END], texts[_CALL_ID]
+    return [_JSON_LINE.format(*row) for row in zip(ends, levels, ids, *texts)]
