@@ -83,8 +83,10 @@ def call_rows(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> RowRound
                 columns[name] += values
     except Exception:  # whatever a hostile batch holds: the column path decides what to do with it
         return None
-    texts = {name: [rows.iso_utc(us * 1000) for us in columns[name]] for name in schema.TIMESTAMP_COLUMNS}
-    for name in _FLOATS:
+    texts: dict[str, list[Any]] = {
+        name: [rows.iso_utc(us * 1000) for us in columns[name]] for name in schema.TIMESTAMP_COLUMNS
+    }
+    for name in _FLOATS:  # no -0.0 among them (each is an int over a positive number), so keyed by value:
         found: dict[float, str] = {}  # memory figures repeat
         texts[name] = [None if v is None else found.get(v) or found.setdefault(v, arrow_float(v))
                        for v in columns[name]]  # fmt: skip
