@@ -58,7 +58,11 @@ def _distinct(values: tuple[Any, ...]) -> set[Any]:
 
 
 def _per_batch(values: list[Any], sizes: list[int], kind: pa.DataType) -> pa.Array:
-    """A column of one value per batch, each repeated for the batch's rows."""
+    """A column of one value per batch, each repeated for the batch's rows (made from one value when
+    every batch holds the same: a round of several batches of one process)."""
+    first = values[0]
+    if values.count(first) == len(values) and all(type(v) is type(first) for v in values):
+        values, sizes = values[:1], [sum(sizes)]
     distinct = text_array(values) if kind == pa.string() else pa.array(values, kind)
     if len(values) == 1:
         return pa.repeat(distinct[0], sizes[0])
@@ -170,8 +174,13 @@ def _constant(
     table: pa.Table, distinct: dict[str, Any], args: tuple[Any, ...], nested: bool
 ) -> dict[str, str]:
     """The JSON text of each column with one value in every row of the round (as json_lines writes it)."""
-    one = [name for name, values in distinct.items() if len(set(values)) == 1]
-    constant = {name: table.column(name)[0].as_py() for name in one}
+    constant = {}
+    for name, values in distinct.items():
+        found = set(values)
+        if len(found) == 1:  # the value as the table holds it, read from the table only if not a str or int
+            value = found.pop()
+            plain = type(value) is int or type(value) is str
+            constant[name] = _clean_text(value) if plain else table.column(name)[0].as_py()
     texts = {name: json_escape(v) for name, v in constant.items() if isinstance(v, str)}
     if "pid" in constant:
         texts["pid"] = str(constant["pid"])

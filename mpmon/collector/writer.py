@@ -118,6 +118,7 @@ class Writer(SpillIntake):
             say("finish", f"cannot finish the logs of run {self.run_id}: {exc}", always=True)
         _live(self._console.summary, time.time() - self.figures.started)
         _live(self._snapshot.write, self.stats.summary())
+        self.ledger.close()
         self._lock.close()
 
     def _summary(self, s: Stats) -> None:
