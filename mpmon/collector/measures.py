@@ -32,10 +32,12 @@ _MIB: Final = 1024.0 * 1024.0
 SMALL_ROUND: Final = 256
 """Below this many values, a Python loop costs less than the fixed cost of a chain of Arrow calls."""
 _TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
-ROW_BY_ROW: Final = 32
-"""A round of fewer rows has its call ids, messages, arguments and timestamps made row by row in Python
-(rows.py's functions, which spill files use): below this, the fixed cost of each Arrow call (10-20 us)
-is more than the loop. Read at each call (tests set it to check both paths write the same bytes)."""
+ROW_BY_ROW: Final = 128
+"""A round of fewer rows is written in plain Python (rowwise.py: rows.py's functions, which spill files
+use, and no Arrow table but for Parquet); if it cannot be, its call ids, messages, arguments and
+timestamps are made row by row. Below this, the fixed cost of a round's Arrow calls (about 40, 5-20 us
+each) is more than the loop (measured crossover: 150-200 rows). Read at each call (tests set it to check
+both paths write the same bytes)."""
 _MATRIX_ROWS: Final = 64
 """From this many statm lines on, statm_pages() (a few numpy calls) costs less than a Python loop."""
 
