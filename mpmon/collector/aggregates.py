@@ -155,10 +155,27 @@ class Aggregates:
 
     # -- feeding ----------------------------------------------------------------------------------------
 
-    def add_calls(self, table: pa.Table, parts: list[tuple[str, int, str, int]]) -> None:
-        """A round's call table, whose rows come in `parts` of (host, pid, process name, row count)."""
-        if table.num_rows == 0:
+    def add_calls(
+        self, table: pa.Table, parts: list[tuple[str, int, str, int]], same: dict[str, Any] | None = None
+    ) -> None:
+        """A round's call table, whose rows come in `parts` of (host, pid, process name, row count);
+        `same`: the value of columns that hold one in every row, where the caller knows it (function,
+        error_type, parent_id), read without an Arrow call."""
+        count, same = table.num_rows, same or {}
+        if count == 0:
             return
+        if "function" in same:
+            index = np.full(count, self._function(str(same["function"])), np.int64)
+        else:
+            index = self._function_indices(table.column("function"))
+        if "error_type" in same:
+            failed = np.full(count, same["error_type"] != "")
+        else:
+            failed = pc.binary_length(table.column("error_type")).to_numpy() > 0
+        if "parent_id" in same:
+            top_level = np.full(count, same["parent_id"] == "")
+        else:
+            top_level = pc.binary_length(table.column("parent_id")).to_numpy() == 0
 
         def values(names: tuple[str, ...], rows: np.ndarray) -> dict[str, list[Any]]:
             chosen = pa.array(rows, pa.int64())
@@ -167,9 +184,9 @@ class Aggregates:
         calls = _Calls(
             table.column("duration_s").to_numpy(),
             table.column("end_time").to_numpy().view(np.int64),
-            pc.binary_length(table.column("error_type")).to_numpy() > 0,
-            pc.binary_length(table.column("parent_id")).to_numpy() == 0,
-            self._function_indices(table.column("function")),
+            failed,
+            top_level,
+            index,
             values,
         )
         self._add_calls(calls, parts)

@@ -14,7 +14,9 @@ that switched to status lines ends with a short summary table per function.
 from __future__ import annotations
 
 import logging
+import logging.config
 import os
+import sys
 import time
 from collections import OrderedDict
 from typing import Any, Final
@@ -27,7 +29,7 @@ from ..units import count, format_duration, plural
 from .aggregates import Aggregates, FunctionFigures
 from .sinks import ConsoleSink
 
-__all__ = ["LINES_PER_SECOND", "Console", "fold_traceback"]
+__all__ = ["LINES_PER_SECOND", "Console", "console_logger", "fold_traceback"]
 
 LINES_PER_SECOND: Final = 5
 ERRORS_PER_SECOND: Final = 10
@@ -187,6 +189,20 @@ class Console:
             f"{plural(figures.errors, 'error')}, {plural(len(figures.processes), 'process')}"
         )
         self._sink.write(logging.INFO, [head + "\n" + summary_table(figures.figures())])
+
+
+def console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
+    """The logger named "mpmon" of this process: the user's dictConfig, or a plain stderr handler."""
+    logger = logging.getLogger("mpmon")
+    if logging_config:
+        logging.config.dictConfig(logging_config)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s mpmon %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
 
 
 def summary_table(functions: list[FunctionFigures]) -> str:

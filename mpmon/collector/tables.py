@@ -31,6 +31,7 @@ __all__ = [
     "csv_table",
     "error_table",
     "json_lines",
+    "routes",
     "table_of_columns",
     "text_array",
 ]
@@ -264,3 +265,16 @@ def error_table(entries: list[dict[str, Any]]) -> pa.Table:
         for f in ERROR_SCHEMA
     ]
     return pa.Table.from_arrays(arrays, schema=ERROR_SCHEMA)
+
+
+def routes(of_rows: list[Any]) -> dict[Any, list[int]]:
+    """The row indices of each route (a decorator's console, file and format settings)."""
+    first = of_rows[0]
+    if of_rows.count(first) == len(of_rows) and type(first) is tuple and len(first) == 3:
+        return {first: list(range(len(of_rows)))}
+    groups: dict[Any, list[int]] = {}
+    for index, route in enumerate(of_rows):
+        groups.setdefault(route, []).append(index)
+    if not all(type(route) is tuple and len(route) == 3 for route in groups):
+        raise ValueError("malformed route")
+    return groups

@@ -13,10 +13,7 @@ stderr, while the run goes on.
 from __future__ import annotations
 
 import contextlib
-import logging
-import logging.config
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -31,7 +28,7 @@ from . import files, measures, rowwise, tables
 from .accounts import Meta, Quarantine, Stats
 from .aggregates import Aggregates
 from .aggregates import safely as _live
-from .console import Console
+from .console import Console, console_logger
 from .intake import MALFORMED as _MALFORMED
 from .intake import SpillIntake
 from .ledger import Ledger, sizes_of
@@ -75,7 +72,7 @@ class Writer(SpillIntake):
         self._lost: Counter[str] = Counter()  # records of this round not written, by sender
         # First: dictConfig closes every logging handler that exists, the sinks' rotating files included.
         self.figures = Aggregates()  # the per-second figures of the console's status line and the snapshot
-        self._console = Console(ConsoleSink(_console_logger(settings.logging_config)), self.figures)
+        self._console = Console(ConsoleSink(console_logger(settings.logging_config)), self.figures)
         self._snapshot = Snapshot(settings, self.figures)
         self._refused_logs: set[str] = set()  # error_log_file paths refused (their errors went to error.log)
         self._sinks = RunSinks(settings, self._noticed, self._refused_log)
@@ -286,7 +283,9 @@ class Writer(SpillIntake):
         try:
             if small is None:
                 table, plain, constant = tables.call_table(parts, self.run_id)  # type: ignore[arg-type]
-            groups = _group(parts[0][1][-1] if len(parts) == 1 else [r for _, c in parts for r in c[-1]])
+            groups = tables.routes(
+                parts[0][1][-1] if len(parts) == 1 else [r for _, c in parts for r in c[-1]]
+            )
         except _MALFORMED:
             if len(parts) == 1:
                 meta, calls = parts[0]
@@ -301,7 +300,9 @@ class Writer(SpillIntake):
             for route, indices in groups.items():
                 self._write_rows(small if len(groups) == 1 else small.take(indices), route)
             return
-        _live(self.figures.add_calls, table, processes)
+        same = {name: table.column(name)[0].as_py() for name in ("function", "error_type", "parent_id")
+                if name in constant}  # fmt: skip
+        _live(self.figures.add_calls, table, processes, same)
         if len(groups) == 1:
             self._write_routed(table, next(iter(groups)), plain, constant)
             return
@@ -312,10 +313,7 @@ class Writer(SpillIntake):
         self, table: pa.Table, route: Any, plain: frozenset[str], constant: dict[str, str]
     ) -> None:
         console, to_file, results_format = route
-        counted = pc.value_counts(table.column("source")).to_pylist()
-        self.stats.by_source.update({found["values"]: found["counts"] for found in counted})
-        errors = pc.sum(pc.equal(table.column("status"), "error")).as_py() or 0
-        self.stats.errors += errors
+        self._count(table, constant)
         results = self._sinks.results(results_format or self.settings.results_format)
         to_file = self._setting(to_file, "log_to_file")
         if to_file or isinstance(results, CsvSink):
@@ -326,6 +324,17 @@ class Writer(SpillIntake):
         results.write(as_csv if isinstance(results, CsvSink) else table)
         if self._setting(console, "log_to_console") and self._console.enabled():
             _live(self._console.calls, table)
+
+    def _count(self, table: pa.Table, constant: dict[str, str]) -> None:
+        """Count a routed table's rows by source, and its failed calls (from the round's constant
+        columns when it has them: no Arrow call)."""
+        if "source" in constant:
+            self.stats.by_source[table.column("source")[0].as_py()] += table.num_rows
+        else:
+            counted = pc.value_counts(table.column("source")).to_pylist()
+            self.stats.by_source.update({found["values"]: found["counts"] for found in counted})
+        if constant.get("status") != "ok":
+            self.stats.errors += pc.sum(pc.equal(table.column("status"), "error")).as_py() or 0
 
     def _write_rows(self, rows_: rowwise.RowRound, route: Any) -> None:
         """_write_routed() of a round of a few rows made in Python: the same lines and rows."""
@@ -384,34 +393,7 @@ class Writer(SpillIntake):
         self._sinks.close(quietly)
 
 
-def _console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
-    """The logger named "mpmon" of this process: the user's dictConfig, or a plain stderr handler."""
-    logger = logging.getLogger("mpmon")
-    if logging_config:
-        logging.config.dictConfig(logging_config)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s mpmon %(levelname)s %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-    return logger
-
-
 def _error_of(entry: dict[str, Any]) -> dict[str, Any]:
     """What the live figures keep of a caught error."""
     keys = ("function", "error_type", "error_message", "host", "pid")
     return {"time": time.time(), **{k: entry.get(k) for k in keys}}
-
-
-def _group(routes: list[Any]) -> dict[Any, list[int]]:
-    """The row indices of each route (a decorator's console, file and format settings)."""
-    first = routes[0]
-    if routes.count(first) == len(routes) and type(first) is tuple and len(first) == 3:
-        return {first: list(range(len(routes)))}
-    groups: dict[Any, list[int]] = {}
-    for index, route in enumerate(routes):
-        groups.setdefault(route, []).append(index)
-    if not all(type(route) is tuple and len(route) == 3 for route in groups):
-        raise ValueError("malformed route")
-    return groups
