@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from .. import probe, rows, schema
 from ..wire import CALL_NUMBERS
+from .tables import call_columns
 
 __all__ = ["RowRound", "arrow_float", "call_rows", "csv_text", "json_lines"]
 
@@ -102,8 +103,6 @@ class _Declined(Exception):
 
 def _batch_rows(meta: tuple[Any, ...], calls: Any, run_id: str) -> dict[str, list[Any]]:
     """The results columns of one batch's call records (_Declined, or anything, if it cannot)."""
-    from .tables import call_columns
-
     pid, process_name, host, prefix, sender_run = meta
     calls = call_columns(calls) if type(calls) is list else calls
     columns = [_numbers(c) if i in CALL_NUMBERS else c for i, c in enumerate(calls)]
