@@ -22,11 +22,11 @@ import itertools
 import json
 import os
 import sys
-import traceback
 from collections.abc import Callable, Collection, Iterable
 from typing import Any, Final
 
 from .environment import SANITIZE
+from .tracebacks import traceback_text
 
 __all__ = [
     "DEFAULT_MAX_ARG_LENGTH",
@@ -276,18 +276,15 @@ def _safe_str(exc: BaseException) -> str:
 
 
 def render_exception(
-    exc: BaseException, sanitize: Sanitizer | None, hide_files: Collection[str] = ()
+    exc: BaseException, sanitize: Sanitizer | None, hide_files: Collection[str] = (), hand_on: bool = False
 ) -> tuple[str, str]:
     """The sanitized message and full traceback of `exc`, each bounded to MAX_TEXT characters.
 
-    Frames of `hide_files` (mpmon's own wrappers) are left out of the traceback.
+    Frames of `hide_files` (mpmon's own wrappers) are left out of the traceback; `hand_on`: another
+    ErrorCatcher will probably render `exc` next, with a few more frames (tracebacks.traceback_text).
     """
     try:
-        report = traceback.TracebackException.from_exception(exc)
-        report.stack = traceback.StackSummary.from_list(
-            [frame for frame in report.stack if frame.filename not in hide_files]
-        )
-        trace = "".join(report.format())
+        trace = traceback_text(exc, hide_files, hand_on)
     except Exception as failure:
         trace = f"<traceback unavailable: {type(failure).__name__}>"
     message = _safe_str(exc)[:MAX_TEXT]

@@ -212,11 +212,23 @@ def report_error(
     """Hand the error record of an ErrorCatcher to the collector at once; never raises."""
     try:
         sanitize = settings.sanitize_func
-        message, trace = render_exception(exc, sanitize, hide_files=_HIDDEN)
+        message, trace = render_exception(exc, sanitize, _HIDDEN, _catcher_above(sys._getframe(1)))
         rendered = rendered_args(args, kwargs, settings.max_arg_length, sanitize)
         record_error(name, module, call_no, type(exc).__name__, message, trace, rendered, settings.route)
     except Exception as failure:  # monitoring must never replace the user's exception
         print(f"mpmon: could not record {type(exc).__name__}: {failure!r}", file=sys.stderr)
+
+
+def _catcher_above(frame: types.FrameType | None, look: int = 6) -> bool:
+    """True when one of the `look` callers of `frame` (an ErrorCatcher's wrapper) is an ErrorCatcher's
+    wrapper too: the exception will probably pass it next (a decorated recursion)."""
+    for _ in range(look):
+        frame = frame.f_back if frame is not None else None
+        if frame is None:
+            return False
+        if frame.f_code in _CATCHER_CODES:
+            return True
+    return False
 
 
 _WRAPPER_CODES = frozenset(
@@ -224,3 +236,7 @@ _WRAPPER_CODES = frozenset(
     if getattr(code, "co_name", None) in ("timed_call", "caught_call")
 )  # fmt: skip
 """The code every wrapper made by timed() or caught() runs."""
+_CATCHER_CODES = frozenset(
+    code for code in caught.__code__.co_consts if getattr(code, "co_name", None) in ("caught_call", "run")
+)
+"""The code of ErrorCatcher's wrappers (a stacked one calls the inner one's `run`)."""

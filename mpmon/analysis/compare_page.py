@@ -24,7 +24,7 @@ from mpmon.analysis import compare_stats as cs
 from mpmon.analysis.compare import Comparison, comparison_dict
 from mpmon.analysis.html_table import cell
 from mpmon.analysis.html_table import escape as _e
-from mpmon.analysis.page import _CSS
+from mpmon.analysis.page import STYLESHEET
 from mpmon.analysis.report import output_folder
 
 __all__ = [
@@ -220,7 +220,7 @@ def render(comparison: Comparison, png: bytes, gate: dict[str, Any] | None = Non
     encoded = base64.b64encode(png).decode("ascii")
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{STYLESHEET}</style></head><body>",
         f"<h1 id='top'>{_e(title)}</h1>",
         "<nav><a href='#ratios'>Change per function</a> <a href='#comparison'>Comparison</a> "
         "<a href='#new-vanished'>New and vanished</a> <a href='#method'>Method</a></nav>",

@@ -24,7 +24,7 @@ from mpmon.analysis.html_table import escape as _e
 from mpmon.analysis.load import Run
 from mpmon.analysis.stats import Summary
 
-__all__ = ["ERROR_GROUPS_SHOWN", "FIGURE_TITLES", "SECTIONS", "Page", "render"]
+__all__ = ["ERROR_GROUPS_SHOWN", "FIGURE_TITLES", "SECTIONS", "STYLESHEET", "Page", "render"]
 
 FIGURE_TITLES = {
     "execution_time": "Execution time per function",
@@ -49,7 +49,8 @@ SECTIONS = {
     "files": "Files",
 }
 
-_CSS = """
+# The report's style, which the comparison page (compare_page.py) shares.
+STYLESHEET = """
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1180px;
        padding: 24px; color: #222; }
 h1 { margin-bottom: 0; } .sub { color: #555; margin-top: 4px; }
@@ -121,7 +122,7 @@ def render(page: Page) -> str:
     title = f"mpmon run report: {run.tag or ', '.join(run.run_ids) or 'run'}"
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{_e(title)}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{STYLESHEET}</style></head><body>",
         f"<h1 id='top'>{_e(title)}</h1>",
         f"<p class='sub'>{_e(page.subtitle)}</p>" if page.subtitle else "",
         _nav(page.pngs),

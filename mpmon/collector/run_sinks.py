@@ -83,6 +83,8 @@ class RunSinks:
         if path is not None and path != "":
             key = path if type(path) is str else repr(path)[:200]
             target = self._routes.get(key) or self._route(key, path, default)
+            if target != default and not self._still_confined(key, target):
+                target = self._routes[key] = default
         sink = self._errors.get(target)
         if sink is None:
             rotation = (_count(max_bytes, None), _count(backup_count, MAX_BACKUPS))
@@ -103,6 +105,22 @@ class RunSinks:
         if len(self._routes) < 4 * MAX_ERROR_LOGS:
             self._routes[key] = target
         return target
+
+    def _still_confined(self, key: str, target: str) -> bool:
+        """Whether `target` still names that file of the log directory. Checked before each write, not
+        only at the first: a parent directory swapped for a symlink later in the run would otherwise
+        have the sink's re-open (or its rotation) follow it out of the directory."""
+        try:
+            if files.confined(self._dir, target) == target:
+                return True
+            raise files.UnsafeFile(0, f"refusing {key}: a directory on its path was replaced by a link")
+        except OSError as exc:
+            self._refused(key[: files.MAX_PATH], exc)
+        sink = self._errors.pop(target, None)
+        if sink is not None:
+            with contextlib.suppress(OSError, ValueError):
+                sink.close()
+        return False
 
     def _json(self, path: str, max_bytes: int | None, backup_count: int | None) -> JsonLinesSink:
         settings = self._settings

@@ -57,9 +57,11 @@ DRAIN_SECONDS = 30.0
 GATHER_SECONDS = 0.1
 """A round that has received less than GATHER_BYTES waits at most this long for more, unless a sender
 says (SYNC) that it waits for its confirmation."""
-GATHER_BYTES = 48 << 10
-"""A few hundred records: a full batch from a busy process is more (about 60 KiB without CPU and
-memory, 100 KiB with), and is written at once, so that writing overlaps with the sender's next batch."""
+GATHER_BYTES = 256 << 10
+"""About 2,000 records: two full batches of a busy process, or twenty of a pool worker's per-chunk batches.
+A round's fixed cost (about 1 ms of CPU) is then paid by that many records; a sender whose window of
+unconfirmed records fills sends SYNC, which ends the wait at once (48 KiB, the value before, gave the pool's
+small batches rounds of 400 records at twice the collector's CPU per record: benchmarks/README.md)."""
 HANDSHAKE_SECONDS = 5.0
 FLUSH_HANDSHAKE_WAIT_SECONDS = 1.0
 """A FLUSH waits at most this long for the handshakes under way, whose peers may have sent records before

@@ -28,6 +28,7 @@ from . import files, measures, rowwise, tables
 from .accounts import Meta, Quarantine, Stats
 from .aggregates import Aggregates
 from .aggregates import safely as _live
+from .caught import CaughtErrors, Entry, ErrorLine
 from .console import Console, console_logger
 from .intake import MALFORMED as _MALFORMED
 from .intake import SpillIntake
@@ -41,9 +42,9 @@ from .snapshot import Snapshot
 __all__ = ["Stats", "Writer"]
 
 
-class Writer(SpillIntake):
+class Writer(SpillIntake, CaughtErrors):
     """The routing of a run's records to its files (run_sinks.RunSinks), counted, committed to the ledger;
-    spill files are taken in through intake.SpillIntake.
+    spill files are taken in through intake.SpillIntake, caught errors written through caught.CaughtErrors.
 
     Every write to the log directory happens in a round (`_round()`), under the directory's lock file,
     so two runs sharing a directory take turns (see files.DirectoryLock).
@@ -84,7 +85,7 @@ class Writer(SpillIntake):
         say("reopened", f"{path} was removed or replaced while the run wrote to it; started it anew")
 
     def _refused_log(self, path: str, why: OSError) -> None:
-        """A record named an error log outside the log directory (run_run_sinks.RunSinks.error_log): counted
+        """A record named an error log outside the log directory (run_sinks.RunSinks.error_log): counted
         once per path (`unsafe_files`), said, and its errors written to error.log instead."""
         if path in self._refused_logs or len(self._refused_logs) > 1000:
             return
@@ -178,17 +179,24 @@ class Writer(SpillIntake):
         return self._lost
 
     def _write_fresh(self, fresh: list[Batch]) -> None:
-        calls: list[tuple[Meta, tuple[Any, ...]]] = []
+        calls: list[tuple[Batch, Meta, tuple[Any, ...]]] = []
+        errors: list[tuple[Batch, list[Entry]]] = []
+        lines: list[ErrorLine] = []  # error.log's, written once for the round
         for batch in fresh:
             meta = Meta(*batch.meta)
             try:
-                calls.append((meta, self._write_batch(meta, batch)))
+                columns, entries = self._write_batch(meta, batch, lines)
             except OSError:
                 raise
             except Exception as exc:  # whatever a hostile batch holds: never fatal
-                lost = (meta, batch.size)
-                self.reject(f"malformed records: {exc!r}", repr((batch.records, batch.calls)), lost=lost)
-        self._write_calls([part for part in calls if part[1]])
+                self._malformed(batch, exc)
+                continue
+            calls.append((batch, meta, columns))
+            if entries:
+                errors.append((batch, entries))
+        self._write_error_lines(lines)
+        rejected = self._write_round_errors(errors)
+        self._write_calls([(meta, c) for batch, meta, c in calls if c and id(batch) not in rejected])
         self.flush()
 
     def commit(self, batches: list[tuple[str, int]], ingested: tuple[str, ...] = ()) -> None:
@@ -255,23 +263,30 @@ class Writer(SpillIntake):
         self.stats.quarantined += 1
         self.quarantine.keep(reason, payload)
 
-    def _write_batch(self, meta: Meta, batch: Batch) -> tuple[Any, ...]:
-        """Write a batch's error and log records; its call records are returned in columns (CALL_FIELDS,
-        without the kind), to be written with the round's others in one table."""
+    def _malformed(self, batch: Batch, exc: Exception) -> None:
+        lost = (Meta(*batch.meta), batch.size)
+        self.reject(f"malformed records: {exc!r}", repr((batch.records, batch.calls)), lost=lost)
+
+    def _write_batch(
+        self, meta: Meta, batch: Batch, lines: list[ErrorLine]
+    ) -> tuple[tuple[Any, ...], list[Entry]]:
+        """Write a batch's log records and add its errors' error.log lines to `lines`; its call records
+        are returned in columns (CALL_FIELDS, without the kind) and its errors as (entry, route), to be
+        written with the round's others in one table each (caught.CaughtErrors)."""
         self.stats.processes.add((meta.host, meta.pid))
         records = batch.records
         calls, errors, logs = rows.split_kinds(records)
         if len(calls) + len(errors) + len(logs) < len(records):
             self.stats.dropped += sum(r[1] for r in records if r[0] == DROPPED and type(r[1]) is int)
             _live(self.figures.add_progress, [r for r in records if r[0] == PROGRESS])
-        if errors:
-            entries = [(rows.error_entry(meta, r, self.run_id), r[-1]) for r in errors]
-            self._write_errors(entries)
+        entries = [(rows.error_entry(meta, r, self.run_id), r[-1]) for r in errors]
+        if entries:
+            self._log_errors(entries, lines)
         if logs:
             self.stats.log_lines += len(logs)
             _live(self.figures.add_logs, [str(r[2]) for r in logs])
             self._sinks.timing.write([rows.summary_line(rows.log_entry(meta, r, self.run_id)) for r in logs])
-        return tables.call_columns(calls, batch.calls)
+        return tables.call_columns(calls, batch.calls), entries
 
     def _write_calls(self, parts: list[tuple[Meta, tuple[Any, ...]]]) -> None:
         """The call records of a round, in columns, as one table (a malformed batch is found and
@@ -351,24 +366,6 @@ class Writer(SpillIntake):
         if self._setting(console, "log_to_console") and self._console.enabled():
             _live(self._console.calls, rows_.dicts())
 
-    def _write_errors(self, entries: list[tuple[dict[str, Any], Any]]) -> None:
-        """error.log lines, console lines and error results rows of caught errors (entry, route)."""
-        by_format: dict[str, list[dict[str, Any]]] = {}
-        for entry, route in entries:
-            console, to_file, path, max_bytes, backup_count = route[:5]
-            results_format = route[5] if len(route) > 5 else None
-            self.stats.error_entries += 1
-            if self._setting(to_file, "log_to_file"):
-                self._sinks.error_log(path, max_bytes, backup_count).write([rows.summary_line(entry)])
-            _live(self.figures.add_error, entry["uuid"], _error_of(entry))
-            if self._setting(console, "log_to_console"):
-                _live(self._console.error, entry)
-            by_format.setdefault(results_format or self.settings.results_format, []).append(entry)
-        for results_format, group in by_format.items():
-            table = tables.error_table(group)
-            results = self._sinks.error_results(results_format)
-            results.write(tables.csv_table(table) if isinstance(results, CsvSink) else table)
-
     def _setting(self, value: bool | None, name: str) -> bool:
         return bool(getattr(self.settings, name)) if value is None else bool(value)
 
@@ -391,9 +388,3 @@ class Writer(SpillIntake):
 
     def close(self, quietly: bool = False) -> None:
         self._sinks.close(quietly)
-
-
-def _error_of(entry: dict[str, Any]) -> dict[str, Any]:
-    """What the live figures keep of a caught error."""
-    keys = ("function", "error_type", "error_message", "host", "pid")
-    return {"time": time.time(), **{k: entry.get(k) for k in keys}}

@@ -102,3 +102,48 @@ def test_error_logs_named_outside_the_log_directory_are_refused_and_their_errors
 def _numbers(entries: Iterable[dict[str, Any]]) -> list[int]:
     """The call numbers of error.log entries ("failure 7 of <path>")."""
     return [int(e["error_message"].split()[1]) for e in entries]
+
+
+SWAPPED = """
+import json, os, sys
+import mpmon
+
+@mpmon.ErrorCatcher(log_to_console=False, error_log_file="logs/own/errors.log")
+def fail(i):
+    raise ValueError(f"failure {i}")
+
+if __name__ == "__main__":
+    mpmon.start_collector("logs", log_to_console=False)
+    flushed = []
+    for i in range(2):
+        try:
+            fail(i)
+        except ValueError:
+            pass
+        flushed.append(mpmon.flush(wait=True))
+        if i == 0:  # the error log's directory is swapped for a link out of the log directory
+            os.rename("logs/own", "logs/own-moved")
+            os.symlink(sys.argv[1], "logs/own")
+    mpmon.stop_collector()
+    print(json.dumps({"flushed": flushed}))
+"""
+
+
+def test_an_error_log_whose_directory_becomes_a_link_during_the_run_is_refused_from_then_on(
+    tmp_path: Path,
+) -> None:
+    """A path checked when its file was first opened is checked again before each write: once its
+    directory is a symlink out of the log directory, the next error goes to error.log (said, counted),
+    and nothing is created where the link points."""
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    (work / "logs" / "own").mkdir(parents=True)
+    elsewhere.mkdir()
+    run = run_program(work, SWAPPED, str(elsewhere), timeout=60)
+    run.assert_ok()
+    assert run.result() == {"flushed": [True, True]}
+    assert os.listdir(elsewhere) == []
+    logs = work / "logs"
+    assert _numbers(log_family(logs / "own-moved", "errors.log")) == [0]
+    assert _numbers(log_family(logs, schema.ERROR_LOG)) == [1]
+    assert summaries(logs)[-1]["unsafe_files"] == 1
+    assert "/logs/own/errors.log: it is outside the log directory" in run.stderr, run.stderr
