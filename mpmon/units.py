@@ -93,7 +93,7 @@ def format_duration_ns(ns: int) -> str:
     ns = max(int(ns), 0)
     if ns == 0:
         return "0 s"
-    exp = 3 * sum(ns >= 10**e for e in (3, 6, 9))
+    exp = 0 if ns < 1_000 else 3 if ns < 1_000_000 else 6 if ns < 1_000_000_000 else 9
     rounded, decimals = _rounded_ns(ns, exp)
     if exp < 9 and rounded >= 1000 * 10**decimals:  # 999.5 µs reads 1 ms, not 1,000 µs
         exp += 3

@@ -17,7 +17,7 @@ import time
 from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -42,7 +42,7 @@ _BY_PYTHON: Final = 32
 """Rounds of fewer rows have their function names looked up in Python (an Arrow call costs 10-50 us)."""
 """Longest text (function name, error message) kept for the console and the snapshot."""
 _SEEN_ERRORS: Final = 4096
-_SLOW_COLUMNS: Final = ("function", "host", "pid", "end_time")
+_SLOW_COLUMNS: Final = ("function", "host", "pid")
 _ERROR_COLUMNS: Final = ("call_id", "function", "error_type", "host")
 
 
@@ -110,6 +110,18 @@ class _Second:
         self.seconds[:n] += other.seconds
 
 
+class _Calls(NamedTuple):
+    """What the figures read of a round's calls: numpy columns, and `values(names, rows)`, the values
+    of some columns at some rows (an Arrow table's or Python lists')."""
+
+    duration: np.ndarray  # seconds
+    end_us: np.ndarray
+    failed: np.ndarray
+    top_level: np.ndarray  # no enclosing monitored call: its time is the process's busy time
+    function: np.ndarray  # indices in Aggregates.functions
+    values: Callable[[tuple[str, ...], np.ndarray], dict[str, list[Any]]]
+
+
 @dataclass
 class Process:
     """One process (host, pid) of the run."""
@@ -143,15 +155,63 @@ class Aggregates:
 
     # -- feeding ----------------------------------------------------------------------------------------
 
-    def add_calls(self, table: pa.Table, parts: list[tuple[str, int, str, int]]) -> None:
-        """A round's call table, whose rows come in `parts` of (host, pid, process name, row count)."""
-        if table.num_rows == 0:
+    def add_calls(
+        self, table: pa.Table, parts: list[tuple[str, int, str, int]], same: dict[str, Any] | None = None
+    ) -> None:
+        """A round's call table, whose rows come in `parts` of (host, pid, process name, row count);
+        `same`: the value of columns that hold one in every row, where the caller knows it (function,
+        error_type, parent_id), read without an Arrow call."""
+        count, same = table.num_rows, same or {}
+        if count == 0:
             return
-        duration = table.column("duration_s").to_numpy()
-        end_us = table.column("end_time").to_numpy().view(np.int64)
+        if "function" in same:
+            index = np.full(count, self._function(str(same["function"])), np.int64)
+        else:
+            index = self._function_indices(table.column("function"))
+        if "error_type" in same:
+            failed = np.full(count, same["error_type"] != "")
+        else:
+            failed = pc.binary_length(table.column("error_type")).to_numpy() > 0
+        if "parent_id" in same:
+            top_level = np.full(count, same["parent_id"] == "")
+        else:
+            top_level = pc.binary_length(table.column("parent_id")).to_numpy() == 0
+
+        def values(names: tuple[str, ...], rows: np.ndarray) -> dict[str, list[Any]]:
+            chosen = pa.array(rows, pa.int64())
+            return {name: table.column(name).take(chosen).to_pylist() for name in names}
+
+        calls = _Calls(
+            table.column("duration_s").to_numpy(),
+            table.column("end_time").to_numpy().view(np.int64),
+            failed,
+            top_level,
+            index,
+            values,
+        )
+        self._add_calls(calls, parts)
+
+    def add_call_rows(self, columns: dict[str, list[Any]], parts: list[tuple[str, int, str, int]]) -> None:
+        """add_calls() of a round of a few rows made in Python (rowwise.RowRound's columns)."""
+        if not columns["call_id"]:
+            return
+
+        def values(names: tuple[str, ...], rows: np.ndarray) -> dict[str, list[Any]]:
+            return {name: [columns[name][i] for i in rows.tolist()] for name in names}
+
+        calls = _Calls(
+            np.array(columns["duration_s"], np.float64),
+            np.array(columns["end_time"], np.int64),
+            np.array([e != "" for e in columns["error_type"]]),
+            np.array([p == "" for p in columns["parent_id"]]),
+            np.array([self._function(str(n)) for n in columns["function"]], np.int64),
+            values,
+        )
+        self._add_calls(calls, parts)
+
+    def _add_calls(self, calls: _Calls, parts: list[tuple[str, int, str, int]]) -> None:
+        duration, end_us, failed, index = calls.duration, calls.end_us, calls.failed, calls.function
         end_s = end_us // 1_000_000
-        failed = pc.binary_length(table.column("error_type")).to_numpy() > 0
-        index = self._function_indices(table.column("function"))
         bins = _bins(duration)
         low, high = int(end_s.min()), int(end_s.max())
         if low == high:
@@ -160,11 +220,10 @@ class Aggregates:
             for second in np.unique(end_s):
                 chosen = end_s == second
                 self._add_to(int(second), index[chosen], bins[chosen], duration[chosen], failed[chosen])
-        top = duration * (pc.binary_length(table.column("parent_id")).to_numpy() == 0)  # top-level calls
-        self._add_processes(parts, top, table.column("mem_final_mib"), high)
-        self._add_slowest(table, duration)
+        self._add_processes(parts, duration * calls.top_level, calls, high)
+        self._add_slowest(calls)
         if failed.any():
-            self._add_failed_rows(table, np.flatnonzero(failed), end_us)
+            self._add_failed_rows(calls, np.flatnonzero(failed))
 
     def _function_indices(self, names: pa.ChunkedArray) -> np.ndarray:
         if len(names) < _BY_PYTHON:  # a few rows: a Python loop costs less than dictionary_encode
@@ -204,34 +263,36 @@ class Aggregates:
         return found
 
     def _add_processes(self, parts: list[tuple[str, int, str, int]], top: np.ndarray,
-                       rss: pa.ChunkedArray, second: int) -> None:  # fmt: skip
+                       calls: _Calls, second: int) -> None:  # fmt: skip
         ends = np.cumsum([n for *_, n in parts])
         busy = np.add.reduceat(top, np.concatenate([[0], ends[:-1]])) if len(top) else top
+        last_rss = calls.values(("mem_final_mib",), ends - 1)["mem_final_mib"]
         bucket = self._seconds.get(second, self._older)
         now = time.time()
-        for (host, pid, name, n), end, seconds in zip(parts, ends, busy):
+        for (host, pid, name, n), seconds, last in zip(parts, busy.tolist(), last_rss):
             process = self.processes.get((host, pid))
             if process is None:
                 process = self.processes[(host, pid)] = Process(host, pid, name)
             process.calls += n
-            process.busy_s += float(seconds)
+            process.busy_s += seconds
             process.last_seen = now
-            last = rss[int(end) - 1].as_py()
             if last is not None:
                 process.rss_mib = last
-            bucket.busy[(host, pid)] += float(seconds)
+            bucket.busy[(host, pid)] += seconds
 
-    def _add_slowest(self, table: pa.Table, duration: np.ndarray) -> None:
-        heap = self._slowest
+    def _add_slowest(self, calls: _Calls) -> None:
+        heap, duration = self._slowest, calls.duration
         if len(heap) >= SLOWEST and float(duration.max()) <= heap[0][0]:
             return
         k = min(SLOWEST, len(duration))
-        for i in np.argpartition(duration, len(duration) - k)[-k:]:
+        chosen = np.argpartition(duration, len(duration) - k)[-k:]
+        found = calls.values(_SLOW_COLUMNS, chosen)
+        for j, i in enumerate(chosen.tolist()):
             value = float(duration[i])
             if len(heap) >= SLOWEST and value <= heap[0][0]:
                 continue
-            row = {name: table.column(name)[int(i)].as_py() for name in _SLOW_COLUMNS}
-            row["end_time"] = row["end_time"].timestamp() if row["end_time"] else None
+            row = {name: found[name][j] for name in _SLOW_COLUMNS}
+            row["end_time"] = int(calls.end_us[i]) / 1e6
             row["duration_s"] = value
             self._slowest_seq += 1
             item = (value, self._slowest_seq, row)
@@ -240,15 +301,13 @@ class Aggregates:
             else:
                 heapq.heapreplace(heap, item)
 
-    def _add_failed_rows(self, table: pa.Table, rows: np.ndarray, end_us: np.ndarray) -> None:
-        """The failed calls of a table (`rows` their indices), by their call ids."""
-        chosen = pa.array(rows)
-        texts = {name: table.column(name).take(chosen).to_pylist() for name in _ERROR_COLUMNS}
-        pids = table.column("pid").to_numpy()[rows].tolist()
-        ends = (end_us[rows] / 1e6).tolist()
+    def _add_failed_rows(self, calls: _Calls, rows: np.ndarray) -> None:
+        """The failed calls of a round (`rows` their indices), by their call ids."""
+        texts = calls.values((*_ERROR_COLUMNS, "pid"), rows)
+        ends = (calls.end_us[rows] / 1e6).tolist()
         for i, call_id in enumerate(texts["call_id"]):
             error = {name: texts[name][i] for name in _ERROR_COLUMNS[1:]}
-            self.add_error(str(call_id), {**error, "pid": pids[i], "time": ends[i]})
+            self.add_error(str(call_id), {**error, "pid": texts["pid"][i], "time": ends[i]})
 
     def add_error(self, call_id: str, error: dict[str, Any]) -> bool:
         """A failed call, described by its results row or by its caught error (ErrorCatcher): counted once

@@ -14,7 +14,9 @@ that switched to status lines ends with a short summary table per function.
 from __future__ import annotations
 
 import logging
+import logging.config
 import os
+import sys
 import time
 from collections import OrderedDict
 from typing import Any, Final
@@ -27,7 +29,7 @@ from ..units import count, format_duration, plural
 from .aggregates import Aggregates, FunctionFigures
 from .sinks import ConsoleSink
 
-__all__ = ["LINES_PER_SECOND", "Console", "fold_traceback"]
+__all__ = ["LINES_PER_SECOND", "Console", "console_logger", "fold_traceback"]
 
 LINES_PER_SECOND: Final = 5
 ERRORS_PER_SECOND: Final = 10
@@ -82,11 +84,11 @@ class Console:
 
     # -- per call ----------------------------------------------------------------------------------------
 
-    def calls(self, table: pa.Table) -> None:
-        """The rows of a routed call table whose decorators want the console."""
+    def calls(self, table: pa.Table | list[dict[str, Any]]) -> None:
+        """The rows of a routed call table (or a round's rows as dicts) whose decorators want the console."""
         self._roll()
         self._wanted = True
-        self._lines += table.num_rows
+        self._lines += table.num_rows if isinstance(table, pa.Table) else len(table)
         if not self.quiet and self.limit and self._lines > self.limit:
             self.quiet = self._ever_quiet = True
             self._sink.write(logging.INFO, [f"more than {self.limit} calls a second: a status line a second "
@@ -94,7 +96,7 @@ class Console:
         if self.quiet:
             self._failed_rows(table)
             return
-        for row in table.to_pylist():
+        for row in table.to_pylist() if isinstance(table, pa.Table) else table:
             if row["status"] == "error":
                 if self._seen(row["call_id"]):
                     continue
@@ -102,12 +104,12 @@ class Console:
             level = logging.ERROR if row["status"] == "error" else logging.INFO
             self._sink.write(level, [rows.console_line(row)])
 
-    def _failed_rows(self, table: pa.Table) -> None:
+    def _failed_rows(self, table: pa.Table | list[dict[str, Any]]) -> None:
         """In status mode: each failed call's line, within the second's budget of error reports."""
-        failed = pc.equal(table.column("status"), "error")
-        if not pc.any(failed).as_py():
-            return
-        for row in table.filter(failed).to_pylist():
+        if isinstance(table, pa.Table):
+            failed = pc.equal(table.column("status"), "error")
+            table = table.filter(failed).to_pylist() if pc.any(failed).as_py() else []
+        for row in (row for row in table if row["status"] == "error"):
             if not self._seen(row["call_id"]) and self._error_budget():
                 self._sink.write(logging.ERROR, [rows.console_line(row)])
 
@@ -187,6 +189,20 @@ class Console:
             f"{plural(figures.errors, 'error')}, {plural(len(figures.processes), 'process')}"
         )
         self._sink.write(logging.INFO, [head + "\n" + summary_table(figures.figures())])
+
+
+def console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
+    """The logger named "mpmon" of this process: the user's dictConfig, or a plain stderr handler."""
+    logger = logging.getLogger("mpmon")
+    if logging_config:
+        logging.config.dictConfig(logging_config)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s mpmon %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
 
 
 def summary_table(functions: list[FunctionFigures]) -> str:

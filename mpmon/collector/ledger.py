@@ -40,6 +40,7 @@ class Ledger:
         self._written: dict[str, list[list[int]]] = {}  # id prefix -> sorted [first, last] seq ranges
         self._size = 0
         self._limit = COMPACT_BYTES
+        self._fd: int | None = None
 
     def seen(self, prefix: str, seq: int) -> bool:
         """True if the batch `seq` of the sender `prefix` was written (and committed) in this run."""
@@ -153,12 +154,14 @@ class Ledger:
         with contextlib.suppress(OSError):
             os.unlink(fresh)
         self._size = 0
+        self.close()
         self.path, target = fresh, self.path
         self._append(json.dumps(entry, separators=(",", ":")) + "\n")
         if self.path is None:  # the write failed and disabled the ledger
             with contextlib.suppress(OSError):
                 os.unlink(target)
             return
+        self.close()
         try:
             os.replace(fresh, target)
         except OSError as exc:
@@ -171,21 +174,27 @@ class Ledger:
         assert self.path is not None
         data = text.encode()
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                if os.write(fd, data) < len(data):
-                    raise OSError("short write")
-            finally:
-                os.close(fd)
+            if self._fd is None:  # kept open between rounds: an open and a close a round less
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            if os.write(self._fd, data) < len(data):
+                raise OSError("short write")
         except OSError as exc:
             self._disable(exc)
             return
         self._size += len(data)
 
+    def close(self) -> None:
+        """Close the ledger's descriptor (the next commit opens it again)."""
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
     def _disable(self, exc: OSError) -> None:
         # A ledger that misses a round would cut confirmed records off at a restart: drop it instead
         # (a restarted collector then cuts nothing and may repeat a few records, but loses none).
         say("ledger", f"ledger disabled ({exc})", always=True)
+        self.close()
         with contextlib.suppress(OSError):
             os.unlink(self.path)  # type: ignore[arg-type]
         self.path = None

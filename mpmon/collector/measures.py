@@ -32,10 +32,12 @@ _MIB: Final = 1024.0 * 1024.0
 SMALL_ROUND: Final = 256
 """Below this many values, a Python loop costs less than the fixed cost of a chain of Arrow calls."""
 _TIMESTAMP: Final = pa.timestamp("us", tz="UTC")
-ROW_BY_ROW: Final = 32
-"""A round of fewer rows has its call ids, messages, arguments and timestamps made row by row in Python
-(rows.py's functions, which spill files use): below this, the fixed cost of each Arrow call (10-20 us)
-is more than the loop. Read at each call (tests set it to check both paths write the same bytes)."""
+ROW_BY_ROW: Final = 128
+"""A round of fewer rows is written in plain Python (rowwise.py: rows.py's functions, which spill files
+use, and no Arrow table but for Parquet); if it cannot be, its call ids, messages, arguments and
+timestamps are made row by row. Below this, the fixed cost of a round's Arrow calls (about 40, 5-20 us
+each) is more than the loop (measured crossover: 150-200 rows). Read at each call (tests set it to check
+both paths write the same bytes)."""
 _MATRIX_ROWS: Final = 64
 """From this many statm lines on, statm_pages() (a few numpy calls) costs less than a Python loop."""
 
@@ -69,15 +71,21 @@ def statm_pages(raw: tuple[Any, ...]) -> np.ndarray | None:
     None unless the lines are all as long, with their first two fields of digits at the same places, one
     space between them (the usual round: the sizes of one process change little), as probe.rss_of reads
     them."""
-    try:
-        lines = pa.array(raw, pa.binary())
-    except (pa.ArrowException, TypeError):  # not all bytes (-1 for an untracked call, ints)
-        return None
     first_line = raw[0]
+    matrix: np.ndarray | None
+    if set(map(type, raw)) == {bytes}:  # the usual: joined, no Arrow array of them
+        if set(map(len, raw)) != {len(first_line)}:
+            return None
+        matrix = np.frombuffer(b"".join(raw), np.uint8).reshape(len(raw), len(first_line))
+    else:
+        try:
+            lines = pa.array(raw, pa.binary())
+        except (pa.ArrowException, TypeError):  # not all bytes (-1 for an untracked call, ints)
+            return None
+        matrix = fixed.text_matrix(lines, len(first_line))
     space = first_line.find(b" ")
     second = first_line[space + 1 :]
     end = space + 1 + len(second) - len(second.lstrip(b"0123456789"))  # where the second field ends
-    matrix = fixed.text_matrix(lines, len(first_line))
     if matrix is None or space < 1 or not 0 < end - space - 1 <= _PAGES_DIGITS:
         return None
     pages = matrix[:, space + 1 : end] - ord("0")  # uint8: a byte below "0" wraps to 10 or more

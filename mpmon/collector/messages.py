@@ -5,7 +5,7 @@ step per row.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pyarrow as pa
@@ -23,7 +23,7 @@ def messages(function: pa.Array, duration_ns: pa.Array, error_type: pa.Array, fa
     if len(function) < measures.ROW_BY_ROW:
         made = map(rows.message, function.to_pylist(), duration_ns.to_pylist(), error_type.to_pylist())
         return pa.array(list(made), pa.string())
-    text = pc.binary_join_element_wise(function, " finished in ", durations(duration_ns), "")
+    text = pc.binary_join_element_wise(function, " finished in ", *durations(duration_ns, joined=False), "")
     if not pc.any(failed).as_py():
         return text
     return pc.if_else(failed, pc.binary_join_element_wise(text, error_type, ", raised "), text)
@@ -38,9 +38,10 @@ _SUFFIXES: Final = pa.array(
 at index hundredths x 4 + unit (the unit's index in units.NS_UNITS)."""
 
 
-def durations(ns: pa.Array) -> pa.Array:
+def durations(ns: pa.Array, joined: bool = True) -> Any:
     """units.format_duration_ns() of every value, by columns (numpy integers, then Arrow text): the unit
-    chosen per row, three significant digits rounded half up, 999.5 µs read as 1 ms."""
+    chosen per row, three significant digits rounded half up, 999.5 µs read as 1 ms. Not `joined`: the
+    whole numbers and the rest as two arrays (the caller joins them with its own texts in one call)."""
     values = np.maximum(ns.to_numpy(zero_copy_only=False), 0)
     unit = (values >= 1_000).astype(np.int64) + (values >= 1_000_000) + (values >= 1_000_000_000)
     rounded, decimals = _rounded(values, unit)
@@ -51,6 +52,8 @@ def durations(ns: pa.Array) -> pa.Array:
     unit[values == 0] = 3  # "0 s"
     whole, fraction = np.divmod(rounded, _POW10[decimals])
     suffix = pc.take(_SUFFIXES, pa.array(fraction * _POW10[2 - decimals] * 4 + unit))
+    if not joined:
+        return _grouped(pa.array(whole)), suffix
     return pc.binary_join_element_wise(_grouped(pa.array(whole)), suffix, "")
 
 

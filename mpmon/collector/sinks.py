@@ -158,6 +158,10 @@ class CsvSink:
             self._writer = pa_csv.CSVWriter(opened, table.schema, write_options=options)
         self._writer.write_table(table)
 
+    def write_bytes(self, data: bytes) -> None:
+        """Append rows already written as CSV text (rowwise.csv_text: the bytes Arrow's writer writes)."""
+        self._open().write(data)
+
     def flush(self) -> None:
         if self._file is not None:
             self._file.flush()

@@ -31,6 +31,7 @@ __all__ = [
     "csv_table",
     "error_table",
     "json_lines",
+    "routes",
     "table_of_columns",
     "text_array",
 ]
@@ -58,7 +59,11 @@ def _distinct(values: tuple[Any, ...]) -> set[Any]:
 
 
 def _per_batch(values: list[Any], sizes: list[int], kind: pa.DataType) -> pa.Array:
-    """A column of one value per batch, each repeated for the batch's rows."""
+    """A column of one value per batch, each repeated for the batch's rows (made from one value when
+    every batch holds the same: a round of several batches of one process)."""
+    first = values[0]
+    if values.count(first) == len(values) and all(type(v) is type(first) for v in values):
+        values, sizes = values[:1], [sum(sizes)]
     distinct = text_array(values) if kind == pa.string() else pa.array(values, kind)
     if len(values) == 1:
         return pa.repeat(distinct[0], sizes[0])
@@ -170,8 +175,13 @@ def _constant(
     table: pa.Table, distinct: dict[str, Any], args: tuple[Any, ...], nested: bool
 ) -> dict[str, str]:
     """The JSON text of each column with one value in every row of the round (as json_lines writes it)."""
-    one = [name for name, values in distinct.items() if len(set(values)) == 1]
-    constant = {name: table.column(name)[0].as_py() for name in one}
+    constant = {}
+    for name, values in distinct.items():
+        found = set(values)
+        if len(found) == 1:  # the value as the table holds it, read from the table only if not a str or int
+            value = found.pop()
+            plain = type(value) is int or type(value) is str
+            constant[name] = _clean_text(value) if plain else table.column(name)[0].as_py()
     texts = {name: json_escape(v) for name, v in constant.items() if isinstance(v, str)}
     if "pid" in constant:
         texts["pid"] = str(constant["pid"])
@@ -255,3 +265,16 @@ def error_table(entries: list[dict[str, Any]]) -> pa.Table:
         for f in ERROR_SCHEMA
     ]
     return pa.Table.from_arrays(arrays, schema=ERROR_SCHEMA)
+
+
+def routes(of_rows: list[Any]) -> dict[Any, list[int]]:
+    """The row indices of each route (a decorator's console, file and format settings)."""
+    first = of_rows[0]
+    if of_rows.count(first) == len(of_rows) and type(first) is tuple and len(first) == 3:
+        return {first: list(range(len(of_rows)))}
+    groups: dict[Any, list[int]] = {}
+    for index, route in enumerate(of_rows):
+        groups.setdefault(route, []).append(index)
+    if not all(type(route) is tuple and len(route) == 3 for route in groups):
+        raise ValueError("malformed route")
+    return groups

@@ -13,10 +13,7 @@ stderr, while the run goes on.
 from __future__ import annotations
 
 import contextlib
-import logging
-import logging.config
 import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,12 +24,12 @@ import pyarrow.compute as pc
 
 from .. import environment, rows, schema
 from ..wire import DROPPED, PROGRESS, Batch
-from . import files, tables
+from . import files, measures, rowwise, tables
 from .accounts import Meta, Quarantine, Stats
 from .aggregates import Aggregates
 from .aggregates import safely as _live
 from .caught import CaughtErrors, Entry, ErrorLine
-from .console import Console
+from .console import Console, console_logger
 from .intake import MALFORMED as _MALFORMED
 from .intake import SpillIntake
 from .ledger import Ledger, sizes_of
@@ -76,7 +73,7 @@ class Writer(SpillIntake, CaughtErrors):
         self._lost: Counter[str] = Counter()  # records of this round not written, by sender
         # First: dictConfig closes every logging handler that exists, the sinks' rotating files included.
         self.figures = Aggregates()  # the per-second figures of the console's status line and the snapshot
-        self._console = Console(ConsoleSink(_console_logger(settings.logging_config)), self.figures)
+        self._console = Console(ConsoleSink(console_logger(settings.logging_config)), self.figures)
         self._snapshot = Snapshot(settings, self.figures)
         self._refused_logs: set[str] = set()  # error_log_file paths refused (their errors went to error.log)
         self._sinks = RunSinks(settings, self._noticed, self._refused_log)
@@ -119,6 +116,7 @@ class Writer(SpillIntake, CaughtErrors):
             say("finish", f"cannot finish the logs of run {self.run_id}: {exc}", always=True)
         _live(self._console.summary, time.time() - self.figures.started)
         _live(self._snapshot.write, self.stats.summary())
+        self.ledger.close()
         self._lock.close()
 
     def _summary(self, s: Stats) -> None:
@@ -292,12 +290,17 @@ class Writer(SpillIntake, CaughtErrors):
 
     def _write_calls(self, parts: list[tuple[Meta, tuple[Any, ...]]]) -> None:
         """The call records of a round, in columns, as one table (a malformed batch is found and
-        rejected alone)."""
+        rejected alone); a round of a few rows in plain Python (rowwise.py), if it can."""
         if not parts:
             return
+        count = sum(len(calls[0]) for _, calls in parts)
+        small = rowwise.call_rows(parts, self.run_id) if count < measures.ROW_BY_ROW else None  # type: ignore[arg-type]
         try:
-            table, plain, constant = tables.call_table(parts, self.run_id)  # type: ignore[arg-type]
-            groups = _group(parts[0][1][-1] if len(parts) == 1 else [r for _, c in parts for r in c[-1]])
+            if small is None:
+                table, plain, constant = tables.call_table(parts, self.run_id)  # type: ignore[arg-type]
+            groups = tables.routes(
+                parts[0][1][-1] if len(parts) == 1 else [r for _, c in parts for r in c[-1]]
+            )
         except _MALFORMED:
             if len(parts) == 1:
                 meta, calls = parts[0]
@@ -306,7 +309,15 @@ class Writer(SpillIntake, CaughtErrors):
             for part in parts:
                 self._write_calls([part])
             return
-        _live(self.figures.add_calls, table, [(m.host, m.pid, m.process_name, len(c[0])) for m, c in parts])
+        processes = [(m.host, m.pid, m.process_name, len(c[0])) for m, c in parts]
+        if small is not None:
+            _live(self.figures.add_call_rows, small.columns, processes)
+            for route, indices in groups.items():
+                self._write_rows(small if len(groups) == 1 else small.take(indices), route)
+            return
+        same = {name: table.column(name)[0].as_py() for name in ("function", "error_type", "parent_id")
+                if name in constant}  # fmt: skip
+        _live(self.figures.add_calls, table, processes, same)
         if len(groups) == 1:
             self._write_routed(table, next(iter(groups)), plain, constant)
             return
@@ -317,10 +328,7 @@ class Writer(SpillIntake, CaughtErrors):
         self, table: pa.Table, route: Any, plain: frozenset[str], constant: dict[str, str]
     ) -> None:
         console, to_file, results_format = route
-        counted = pc.value_counts(table.column("source")).to_pylist()
-        self.stats.by_source.update({found["values"]: found["counts"] for found in counted})
-        errors = pc.sum(pc.equal(table.column("status"), "error")).as_py() or 0
-        self.stats.errors += errors
+        self._count(table, constant)
         results = self._sinks.results(results_format or self.settings.results_format)
         to_file = self._setting(to_file, "log_to_file")
         if to_file or isinstance(results, CsvSink):
@@ -331,6 +339,32 @@ class Writer(SpillIntake, CaughtErrors):
         results.write(as_csv if isinstance(results, CsvSink) else table)
         if self._setting(console, "log_to_console") and self._console.enabled():
             _live(self._console.calls, table)
+
+    def _count(self, table: pa.Table, constant: dict[str, str]) -> None:
+        """Count a routed table's rows by source, and its failed calls (from the round's constant
+        columns when it has them: no Arrow call)."""
+        if "source" in constant:
+            self.stats.by_source[table.column("source")[0].as_py()] += table.num_rows
+        else:
+            counted = pc.value_counts(table.column("source")).to_pylist()
+            self.stats.by_source.update({found["values"]: found["counts"] for found in counted})
+        if constant.get("status") != "ok":
+            self.stats.errors += pc.sum(pc.equal(table.column("status"), "error")).as_py() or 0
+
+    def _write_rows(self, rows_: rowwise.RowRound, route: Any) -> None:
+        """_write_routed() of a round of a few rows made in Python: the same lines and rows."""
+        console, to_file, results_format = route
+        self.stats.by_source.update(rows_.columns["source"])
+        self.stats.errors += rows_.columns["status"].count("error")
+        results = self._sinks.results(results_format or self.settings.results_format)
+        if self._setting(to_file, "log_to_file"):
+            self._sinks.timing.write(rowwise.json_lines(rows_))
+        if isinstance(results, CsvSink):
+            results.write_bytes(rowwise.csv_text(rows_))
+        else:
+            results.write(rows_.table())
+        if self._setting(console, "log_to_console") and self._console.enabled():
+            _live(self._console.calls, rows_.dicts())
 
     def _setting(self, value: bool | None, name: str) -> bool:
         return bool(getattr(self.settings, name)) if value is None else bool(value)
@@ -354,30 +388,3 @@ class Writer(SpillIntake, CaughtErrors):
 
     def close(self, quietly: bool = False) -> None:
         self._sinks.close(quietly)
-
-
-def _console_logger(logging_config: dict[str, Any] | None) -> logging.Logger:
-    """The logger named "mpmon" of this process: the user's dictConfig, or a plain stderr handler."""
-    logger = logging.getLogger("mpmon")
-    if logging_config:
-        logging.config.dictConfig(logging_config)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s mpmon %(levelname)s %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-    return logger
-
-
-def _group(routes: list[Any]) -> dict[Any, list[int]]:
-    """The row indices of each route (a decorator's console, file and format settings)."""
-    first = routes[0]
-    if routes.count(first) == len(routes) and type(first) is tuple and len(first) == 3:
-        return {first: list(range(len(routes)))}
-    groups: dict[Any, list[int]] = {}
-    for index, route in enumerate(routes):
-        groups.setdefault(route, []).append(index)
-    if not all(type(route) is tuple and len(route) == 3 for route in groups):
-        raise ValueError("malformed route")
-    return groups
