@@ -31,6 +31,7 @@ from .. import render
 from ..rows import args_json
 from ..spill_format import DROPPED_EVENT
 from ..wire import CALL, DROPPED, ERROR, LOG, Batch, RejectedPayload
+from .arguments import joined_args
 
 __all__ = ["MAX_COUNT", "MAX_EXPANDED", "Unbounded", "bound", "bound_batch", "bound_entry"]
 
@@ -177,6 +178,9 @@ def _args_sizes(group: Sequence[Any], column: Sequence[Any]) -> tuple[int, set[i
     """The characters of every argument text of a group of records, and the records whose arguments
     may be over the sender's limit. When no text is longer than L and no record has more than K texts,
     no record is over if L * K fits: the usual case, measured without a loop in Python."""
+    usual = _usual_size(column)
+    if usual is not None:
+        return usual, set()
     present = list(filter(None, column))
     if not present:
         return 0, set()
@@ -193,6 +197,19 @@ def _args_sizes(group: Sequence[Any], column: Sequence[Any]) -> tuple[int, set[i
         return sum(texts), set()
     sizes = [_args_size(args) for args in column]
     return sum(texts), {id(group[i]) for i, size in enumerate(sizes) if size > _ARGS_MEASURED}
+
+
+def _usual_size(column: Sequence[Any]) -> int | None:
+    """The characters of every argument text of a column of the usual calls (arguments.joined_args:
+    positional texts only), when no call is over the limit; None otherwise (measured as below). Each
+    call's texts joined by '","' measure exactly what _args_size() does, less its last 3."""
+    made = joined_args(column)
+    if made is None:
+        return None
+    joined, counts = made
+    if max(map(len, joined)) + 3 > _ARGS_MEASURED:
+        return None
+    return len("".join(joined)) - 3 * (sum(counts) - len(joined))
 
 
 def _args_size(args: Any) -> int:
