@@ -1,16 +1,19 @@
 """The results' `args` column by columns: rows.args_json() of every call of a round, without a Python
 step per row for the common case.
 
-A call's arguments arrive rendered, `((positional reprs), ((name, repr), ...))` or None. Positional
-texts of printable ASCII without quotes or backslashes (ints, floats, short words, most reprs) need no
-escaping in JSON, so their JSON is joined by Arrow. The rest (keyword arguments, texts JSON escapes,
-anything of another shape) takes rows.args_json() row by row, so every row is exactly its text.
+A call's arguments arrive rendered, `((positional reprs), ((name, repr), ...))` or None. The usual
+call has positional texts only (`usual_args`): bounds.py measures them with one join per batch, as
+the server receives it, and when every text is printable ASCII without a quote or backslash (ints,
+floats, short words, most reprs) that same join is the batch's column, kept for the round that writes
+it (`Rendered`). Other positional texts are joined by Arrow; the rest (keyword arguments, texts JSON
+escapes, anything of another shape) take rows.args_json() row by row, so every row is exactly its text.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from itertools import chain
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -19,7 +22,7 @@ import pyarrow.compute as pc
 from ..rows import args_json
 from . import measures
 
-__all__ = ["args_column", "joined_args"]
+__all__ = ["RENDERED", "Rendered", "UsualArgs", "args_column", "usual_args"]
 
 _SHAPE: Final = pa.struct([("args", pa.list_(pa.string())), ("kwargs", pa.list_(pa.list_(pa.string())))])
 _ESCAPES: Final = np.array([b < 0x20 or b in b'"\\' or b > 0x7E for b in range(256)])
@@ -27,17 +30,114 @@ _ESCAPES: Final = np.array([b < 0x20 or b in b'"\\' or b > 0x7E for b in range(2
 _PREFIX: Final = '{"args":["'
 _SUFFIX: Final = '"],"kwargs":{}}'
 _BETWEEN: Final = _SUFFIX + _PREFIX  # one call's JSON ends, the next one's begins
+_PLAIN: Final = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\')
+"""The bytes of printable ASCII that JSON keeps as they are (quote and backslash left out)."""
+_UNLIMITED: Final = 1 << 62
+_KEPT: Final = 256
+"""Rendered columns kept at most (a round of more batches renders the others again)."""
 
 
-def args_column(args: tuple[Any, ...]) -> pa.Array | list[str]:
-    """rows.args_json() of each call's arguments, "" for a call without any."""
+class UsualArgs(NamedTuple):
+    """The argument texts of a column of usual calls, measured and rendered by one join."""
+
+    lengths: np.ndarray
+    """Per call, its texts joined by '","' (3 characters less than bounds._args_size() measures)."""
+    texts: int
+    """Characters of all the texts."""
+    column: pa.Array | None
+    """args_column() of the calls, when every text is printable ASCII without a quote or backslash."""
+
+
+def usual_args(args: Sequence[Any], longest: int = _UNLIMITED, most: int = _UNLIMITED) -> UsualArgs | None:
+    """The texts of a column whose every call has at least one positional text and no keyword argument,
+    measured and (when plain) rendered by one join; None for any other column, and (measured before
+    anything is joined: a text may be referenced many times) when a call's texts are longer than
+    `longest` or all of them than `most`."""
+    if not args or args[0] is None:
+        return None
+    try:
+        positional, named = zip(*args, strict=True)  # ValueError unless every call is a pair
+        if named.count(()) != len(named):
+            return None
+        counts = list(map(len, positional))
+        if 0 in counts:
+            return None
+        count = sum(counts)
+        if count == len(counts):  # one text a call: each join is that text itself, no copy
+            joined = list(map('","'.join, positional))  # TypeError for a text that is not a str
+            lengths = np.fromiter(map(len, joined), np.int64, len(joined))
+            texts = int(lengths.sum())
+        else:
+            texts = sum(map(len, chain.from_iterable(positional)))
+            if texts > most:
+                return None
+            joined = list(map('","'.join, positional))
+            lengths = np.fromiter(map(len, joined), np.int64, len(joined))
+    except (TypeError, ValueError):
+        return None
+    if texts > most or int(lengths.max()) > longest:
+        return None
+    return UsualArgs(lengths, texts, _plain(joined, lengths, count))
+
+
+def _plain(joined: list[str], lengths: np.ndarray, count: int) -> pa.Array | None:
+    """The usual calls' column made from their joined texts (one Python text and its offsets: no step
+    and no Arrow call per row), when every text is printable ASCII without a quote or backslash.
+    `joined` is changed (usual_args made it for this)."""
+    joined[0] = _PREFIX + joined[0]  # the list is this round's own: its two ends take the JSON's
+    joined[-1] = joined[-1] + _SUFFIX
+    try:
+        data = _BETWEEN.join(joined).encode("ascii")
+    except UnicodeError:
+        return None
+    if len(data) >= 1 << 31 or data.translate(None, _PLAIN) != b'"' * (4 * len(joined) + 2 * count):
+        return None  # a text holds a character to escape: the only ones left must be the JSON's quotes
+    offsets = np.empty(len(lengths) + 1, np.int32)
+    offsets[0] = 0
+    np.cumsum(lengths + len(_BETWEEN), out=offsets[1:])
+    return pa.Array.from_buffers(pa.string(), len(lengths), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+class Rendered:
+    """The columns bounds.py rendered while measuring the batches of the round being received, by
+    their arguments column (the object, held here, so that its id names it until it is taken): the
+    writer takes them for the round's table. Forgotten once a round's table is made, taken or not."""
+
+    def __init__(self) -> None:
+        self._columns: dict[int, tuple[Any, pa.Array]] = {}
+
+    def keep(self, args: Any, column: pa.Array) -> None:
+        if len(self._columns) >= _KEPT:  # bound() called with no round written (tests): the oldest go
+            del self._columns[next(iter(self._columns))]
+        self._columns[id(args)] = (args, column)
+
+    def take(self, batches: Sequence[Any]) -> pa.Array | None:
+        """The rendered column of these batches' arguments columns, in order; None unless all were."""
+        found = [self._columns.get(id(args)) for args in batches]
+        self._columns.clear()
+        if not found or not all(f is not None and f[0] is args for f, args in zip(found, batches)):
+            return None
+        columns = [f[1] for f in found if f is not None]
+        return columns[0] if len(columns) == 1 else pa.concat_arrays(columns)
+
+
+RENDERED: Final = Rendered()
+"""The writer process's one memo (its server loop bounds and writes in one thread)."""
+
+
+def args_column(args: tuple[Any, ...], batches: Sequence[Any] = ()) -> pa.Array | list[str]:
+    """rows.args_json() of each call's arguments, "" for a call without any. `batches`: the arguments
+    columns that `args` joins, one per batch, whose rendered column bounds.py may have kept."""
+    rendered = RENDERED.take(batches) if batches else None
+    if rendered is not None and len(rendered) == len(args):
+        return rendered
     if not any(args):
         return [""] * len(args)
     if len(args) < measures.ROW_BY_ROW:
         return [args_json(a) for a in args]
-    plain = _plain_column(args)
-    if plain is not None:
-        return plain
+    usual = usual_args(args)
+    if usual is not None and usual.column is not None:
+        return usual.column
     try:
         rendered = pa.array(args, _SHAPE)
     except (pa.ArrowException, TypeError, ValueError, UnicodeError):  # not the usual shape: row by row
@@ -57,45 +157,6 @@ def args_column(args: tuple[Any, ...]) -> pa.Array | list[str]:
         slow = pa.array([args_json(args[i]) for i in where], pa.string())
         text = pc.replace_with_mask(text, pa.array(by_python), slow)
     return text
-
-
-def joined_args(args: Sequence[Any]) -> tuple[list[str], list[int]] | None:
-    """Each call's positional texts joined by '","', and how many there are, when every call has at
-    least one positional text and no keyword argument (the usual call); None for any other column.
-    Both the collector's bound (bounds.py) and args_column read the texts through this one pass."""
-    if not args or args[0] is None:
-        return None
-    try:
-        positional, named = zip(*args, strict=True)  # ValueError unless every call is a pair
-        if named.count(()) != len(named):
-            return None
-        joined = list(map('","'.join, positional))  # TypeError for a text that is not a str
-    except (TypeError, ValueError):
-        return None
-    counts = list(map(len, positional))
-    return (joined, counts) if 0 not in counts else None
-
-
-def _plain_column(args: Sequence[Any]) -> pa.Array | None:
-    """args_column() of a round whose every call is the usual one (_joined) and whose texts are
-    printable ASCII without a quote or backslash, made as one Python text and its offsets: no Python
-    step and no Arrow call per row. None for any other round (the general path below takes it)."""
-    made = joined_args(args)
-    if made is None:
-        return None
-    joined, counts = made
-    try:
-        data = (_PREFIX + _BETWEEN.join(joined) + _SUFFIX).encode("ascii")
-    except UnicodeError:
-        return None
-    view = np.frombuffer(data, np.uint8)
-    if len(data) >= 1 << 31 or view.min() < 0x20 or view.max() > 0x7E or (view == 0x5C).any():
-        return None
-    if np.count_nonzero(view == 0x22) != 4 * len(joined) + 2 * sum(counts):
-        return None  # a text holds a quote: every quote must be the JSON's own, 2 around each text
-    offsets = np.zeros(len(joined) + 1, np.int32)
-    np.cumsum(np.fromiter(map(len, joined), np.int32, len(joined)) + len(_BETWEEN), out=offsets[1:])
-    return pa.Array.from_buffers(pa.string(), len(joined), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 def _escaped(texts: pa.Array) -> np.ndarray:

@@ -31,7 +31,7 @@ from .. import render
 from ..rows import args_json
 from ..spill_format import DROPPED_EVENT
 from ..wire import CALL, DROPPED, ERROR, LOG, Batch, RejectedPayload
-from .arguments import joined_args
+from .arguments import RENDERED, usual_args
 
 __all__ = ["MAX_COUNT", "MAX_EXPANDED", "Unbounded", "bound", "bound_batch", "bound_entry"]
 
@@ -141,7 +141,7 @@ def _bound_columns(calls: tuple[Any, ...]) -> tuple[tuple[Any, ...], int]:
         if most > limit:
             columns[index - 1] = tuple(_cut(value, limit) for value in column)
     args = columns[_ARGS[CALL] - 1]
-    size, flagged = _args_sizes(args, args)
+    size, flagged = _args_sizes(args, args, keep=True)
     total += size
     if flagged:
         columns[_ARGS[CALL] - 1] = tuple(_bounded_args(a) if id(a) in flagged else a for a in args)
@@ -174,13 +174,17 @@ def _over(record: tuple[Any, ...]) -> bool:
     )
 
 
-def _args_sizes(group: Sequence[Any], column: Sequence[Any]) -> tuple[int, set[int]]:
+def _args_sizes(group: Sequence[Any], column: Sequence[Any], keep: bool = False) -> tuple[int, set[int]]:
     """The characters of every argument text of a group of records, and the records whose arguments
-    may be over the sender's limit. When no text is longer than L and no record has more than K texts,
-    no record is over if L * K fits: the usual case, measured without a loop in Python."""
-    usual = _usual_size(column)
+    may be over the sender's limit. The usual calls (positional texts only) are measured exactly by
+    one join per call (arguments.usual_args), and with `keep` (a batch's call columns) their rendered
+    column is kept for the writer. Otherwise: when no text is longer than L and no record has more
+    than K texts, no record is over if L * K fits, measured without a loop in Python."""
+    usual = usual_args(column, _ARGS_MEASURED - 3, MAX_EXPANDED)
     if usual is not None:
-        return usual, set()
+        if keep and usual.column is not None:
+            RENDERED.keep(column, usual.column)
+        return usual.texts, set()
     present = list(filter(None, column))
     if not present:
         return 0, set()
@@ -197,19 +201,6 @@ def _args_sizes(group: Sequence[Any], column: Sequence[Any]) -> tuple[int, set[i
         return sum(texts), set()
     sizes = [_args_size(args) for args in column]
     return sum(texts), {id(group[i]) for i, size in enumerate(sizes) if size > _ARGS_MEASURED}
-
-
-def _usual_size(column: Sequence[Any]) -> int | None:
-    """The characters of every argument text of a column of the usual calls (arguments.joined_args:
-    positional texts only), when no call is over the limit; None otherwise (measured as below). Each
-    call's texts joined by '","' measure exactly what _args_size() does, less its last 3."""
-    made = joined_args(column)
-    if made is None:
-        return None
-    joined, counts = made
-    if max(map(len, joined)) + 3 > _ARGS_MEASURED:
-        return None
-    return len("".join(joined)) - 3 * (sum(counts) - len(joined))
 
 
 def _args_size(args: Any) -> int:

@@ -79,26 +79,8 @@ def _json_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
         from json.encoder import encode_basestring
 
         return pa.array([encode_basestring(v)[1:-1] for v in column.to_pylist()], pa.string())
-    return pa.chunked_array([_escape_quotes(chunk) for chunk in column.chunks], pa.string())
-
-
-def _escape_quotes(chunk: pa.Array) -> pa.Array:
-    """A text chunk with a backslash before each quote and backslash: one bytes.replace over its UTF-8
-    data and the offsets moved by numpy (by the quotes and backslashes before each row), not a kernel
-    per character class."""
-    offsets, data = chunk.buffers()[1:3]
-    if not (chunk.null_count or offsets is None or data is None or len(chunk) == 0):
-        ends = np.frombuffer(offsets, np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
-        raw = np.frombuffer(data, np.uint8)[ends[0] : ends[-1]]
-        where = np.flatnonzero((raw == 0x22) | (raw == 0x5C))
-        starts = ends - ends[0]
-        moved = starts + np.searchsorted(where, starts).astype(np.int32)
-        if int(moved[-1]) == int(starts[-1]) + len(where):  # no int32 overflow
-            text = raw.tobytes().replace(b"\\", b"\\\\").replace(b'"', b'\\"')
-            return pa.Array.from_buffers(
-                pa.string(), len(chunk), [None, pa.py_buffer(moved), pa.py_buffer(text)]
-            )
-    return pc.replace_substring(pc.replace_substring(chunk, "\\", "\\\\"), '"', '\\"')
+    escaped = pc.replace_substring(column, "\\", "\\\\") if found[1] else column
+    return pc.replace_substring(escaped, '"', '\\"')
 
 
 def _bytes_found(column: pa.ChunkedArray) -> tuple[bool, bool]:
