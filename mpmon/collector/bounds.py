@@ -31,7 +31,7 @@ from .. import render
 from ..rows import args_json
 from ..spill_format import DROPPED_EVENT
 from ..wire import CALL, DROPPED, ERROR, LOG, Batch, RejectedPayload
-from .arguments import RENDERED, usual_args
+from .arguments import MEASURED, usual_args
 
 __all__ = ["MAX_COUNT", "MAX_EXPANDED", "Unbounded", "bound", "bound_batch", "bound_entry"]
 
@@ -177,14 +177,14 @@ def _over(record: tuple[Any, ...]) -> bool:
 def _args_sizes(group: Sequence[Any], column: Sequence[Any], keep: bool = False) -> tuple[int, set[int]]:
     """The characters of every argument text of a group of records, and the records whose arguments
     may be over the sender's limit. The usual calls (positional texts only) are measured exactly by
-    one join per call (arguments.usual_args), and with `keep` (a batch's call columns) their rendered
-    column is kept for the writer. Otherwise: when no text is longer than L and no record has more
-    than K texts, no record is over if L * K fits, measured without a loop in Python."""
+    one join per call (arguments.usual_args), and with `keep` (a batch's call columns) that measure
+    is kept for the writer, which renders the round's column from it. Otherwise: when no text is
+    longer than L and no record has more than K texts, no record is over if L * K fits."""
     usual = usual_args(column, _ARGS_MEASURED - 3, MAX_EXPANDED)
     if usual is not None:
-        if keep and usual.column is not None:
-            RENDERED.keep(column, usual.column)
-        return usual.texts, set()
+        if keep:
+            MEASURED.keep(column, usual)
+        return usual.characters, set()
     present = list(filter(None, column))
     if not present:
         return 0, set()

@@ -1,8 +1,9 @@
 """The usual calls' arguments (positional texts only) are measured and rendered once per batch.
 
 bounds.py measures a batch's arguments with arguments.usual_args (one join per call) and keeps the
-column it rendered for the round that writes it (arguments.RENDERED); each must measure what the
-general path measures and write the bytes rows.args_json() writes, and the writer process runs with
+measure for the round that writes it (arguments.MEASURED), which renders its column from the joins
+(arguments.usual_column); each must measure what the general path measures and write the bytes
+rows.args_json() writes, and the writer process runs with
 its garbage collector set for its rounds (collector.__main__.quiet_gc).
 """
 
@@ -38,11 +39,12 @@ def test_usual_arguments_measure_and_render_as_the_general_path(column: list[Any
     usual = arguments.usual_args(tuple(column))
     assert usual is not None
     assert [int(n) + 3 for n in usual.lengths] == [bounds._args_size(a) for a in column]
-    assert usual.texts == sum(len(t) for positional, _ in column for t in positional)
+    assert usual.characters == sum(len(t) for positional, _ in column for t in positional)
     plain = all(t.isascii() and t.isprintable() and not set(t) & set('"\\') for p, _ in column for t in p)
-    assert (usual.column is not None) == plain
-    if usual.column is not None:
-        assert usual.column.to_pylist() == [args_json(a) for a in column]
+    made = arguments.usual_column([usual])
+    assert (made is not None) == plain
+    if made is not None:
+        assert made.to_pylist() == [args_json(a) for a in column]
 
 
 @pytest.mark.parametrize(
@@ -78,16 +80,17 @@ def travelled(records: list[tuple[Any, ...]], seq: int) -> Batch:
     return bounds.bound(decode_batch(encode_batch(meta, records, seq)))
 
 
-def test_bound_keeps_the_column_it_rendered_for_the_round() -> None:
-    """Bounding a batch of usual calls leaves its rendered column for the writer, and a round of
-    several batches takes all of theirs joined, once."""
+def test_bound_keeps_its_measure_for_the_round() -> None:
+    """Bounding a batch of usual calls leaves its measure for the writer, and a round of several
+    batches takes all of theirs, once, and makes its column from them."""
     first = travelled([call(i, "", args=((str(i),), ())) for i in range(50)], 1)
     second = travelled([call(i, "", args=((str(i), "[1, 2]"), ())) for i in range(7)], 2)
     columns = [first.calls[ARGS], second.calls[ARGS]]
-    taken = arguments.RENDERED.take(columns)
+    taken = arguments.MEASURED.take(columns)
     assert taken is not None
-    assert taken.to_pylist() == [args_json(a) for a in columns[0] + columns[1]]
-    assert arguments.RENDERED.take(columns) is None  # forgotten once taken
+    made = arguments.usual_column(taken)
+    assert made is not None and made.to_pylist() == [args_json(a) for a in columns[0] + columns[1]]
+    assert arguments.MEASURED.take(columns) is None  # forgotten once taken
 
 
 def rounds() -> list[list[list[tuple[Any, ...]]]]:
@@ -129,7 +132,7 @@ def write(directory: Path, batches: list[list[Batch]]) -> None:
 def test_rounds_written_from_the_rendered_columns_are_the_rows_own_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Rounds whose batches travelled (bounded, their columns rendered by bound), and the same batches
+    """Rounds whose batches travelled (bounded, their measures kept by bound), and the same batches
     as rows never bounded (args_column renders them), give timing.log and the CSV byte for byte as the
     same records written row by row with rows.py (the spill files' path)."""
     seq = iter(range(1, 100))
