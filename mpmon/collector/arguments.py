@@ -35,8 +35,8 @@ _PLAIN: Final = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\')
 """The bytes of printable ASCII that JSON keeps as they are (quote and backslash left out)."""
 _UNLIMITED: Final = 1 << 62
 _KEPT: Final = 4096
-"""Measures kept at most: more than a round holds (a round of 256 KiB of one-call batches is about
-1,700); a round of more batches measures its arguments again."""
+"""Measures kept at most: more than a round holds (256 KiB of one-call batches of about 300 bytes
+is about 900); a round of more batches measures its arguments again."""
 
 
 class UsualArgs(NamedTuple):
