@@ -9,7 +9,8 @@ process CPU time, taken once per call, so the figures are not inflated as cProfi
 Python frame per function, which doubles the cost of small rounds). A spec is format:args:batch:per_round
 (records per batch, batches per round). Figures are medians of 5 repetitions of `writer_cost`'s rounds,
 in us of CPU per record. It runs against any tree that has `benchmarks.where_time_goes.batches`, so two
-trees can be compared in alternation (PYTHONPATH=<tree>).
+trees can be compared in alternation (PYTHONPATH=<tree>). The garbage collector is set as the
+writer process sets it (`mpmon.collector.__main__.quiet_gc`, where the tree has it).
 """
 
 from __future__ import annotations
@@ -114,12 +115,22 @@ def stages(spec: str, spent: Counter[str]) -> dict[str, float]:
     }
 
 
+def _as_the_writer_process() -> None:
+    """The garbage collector as the collector's writer process sets it (trees before quiet_gc: as is)."""
+    import importlib
+
+    quiet_gc = getattr(importlib.import_module("mpmon.collector.__main__"), "quiet_gc", None)
+    if quiet_gc is not None:
+        quiet_gc()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="*", default=["csv:args:1024:4", "csv:args:1:1"])
     specs = parser.parse_args().specs
     spent: Counter[str] = Counter()
     _wrap(spent)
+    _as_the_writer_process()
     for spec in specs:
         figures = stages(spec, spent)
         print(f"{spec}: {figures.pop('total'):.2f} us of CPU per record")

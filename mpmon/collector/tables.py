@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .. import schema
-from ..wire import CALL_NUMBERS
+from ..wire import CALL_FIELDS, CALL_NUMBERS
 from . import measures
 from .arguments import args_column
 from .lines import csv_table, json_escape, json_lines
@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 ARROW_SCHEMA: Final = schema.arrow_schema()
+_ARGS: Final = CALL_FIELDS.index("args")
 ERROR_SCHEMA: Final = schema.error_arrow_schema()
 _NEEDS_ESCAPE_OR_CLEANING: Final = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
 
@@ -160,7 +161,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> CallTab
         "host": _per_batch(batch_values["host"], sizes, pa.string()),
         "status": pa.repeat("ok", count) if no_error else pc.if_else(failed, "error", "ok"),
         "error_type": error_array,
-        "args": args_column(args),
+        "args": args_column(args, [calls[_ARGS] for _, calls in parts]),
         "message": messages(function_array, duration, error_array, failed),
     }
     plain = {name for name in _CHECKED if _plain(distinct.get(name) or batch_values[name])}
