@@ -62,6 +62,10 @@ def stream_requests(
         resource_of, bodies = _resources(table.select(["run_id", "host", "pid", "process_name"]), options)
         spans = _spans(table, [traces, ids.span, ids.parent], errors)
         yield from _batches(spans, resource_of, bodies, scope, options.batch_size)
+        # This chunk's arrays go before the next is read, and their pages back to the system: else two
+        # chunks, and the pool's cached pages, stay alive (1M rows peaked at 1.54x the 50k peak, not 1.38x).
+        del chunk, table, ids, traces, spans
+        pa.default_memory_pool().release_unused()
 
 
 def _from_arrow(chunk: pa.Table, default_run_id: str) -> pa.Table:
