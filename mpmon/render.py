@@ -211,6 +211,10 @@ def render_args(
         return None
     if sanitize is None:
         sanitize = _run[0] if _run is not None else run_sanitizer()
+    if sanitize is None and not kwargs:
+        texts = _plain_reprs(args, limit)
+        if texts is not None:
+            return texts, ()
     if sanitize is None:
         positional = [bounded_repr(a, limit) for a in args[:MAX_ARGS]]
     else:
@@ -226,8 +230,34 @@ def render_args(
     return cap_args(positional, named)
 
 
+def _plain_reprs(args: tuple[Any, ...], limit: int) -> tuple[str, ...] | None:
+    """The reprs of positional arguments that are all ints of 64 bits, floats, bools, None or strs of at
+    most `limit` characters, when each repr fits in `limit` and the field needs no cap: what the general
+    path gives them (bounded_repr leaves such a repr whole, cap_args leaves the texts whole), at about a
+    third of its cost. None for any other arguments (the general path takes them)."""
+    if len(args) > MAX_ARGS:
+        return None
+    for value in args:
+        kind = type(value)
+        if kind is int:
+            if not -_INT64 <= value < _INT64:
+                return None
+        elif kind is str:
+            if len(value) > limit:
+                return None
+        elif kind not in _PLAIN_TYPES:
+            return None
+    texts = tuple(map(repr, args))
+    if texts and (max(map(len, texts)) > limit or sum(map(len, texts)) > _PLAIN_FIELD):
+        return None
+    return texts
+
+
+_INT64: Final = 1 << 63
 _WORST_CHAR: Final = 13  # an astral character: a 12-character escape pair; a quote: \"" (3); + a separator
 _SKELETON: Final = 64  # {"args":[],"kwargs":{}} with its quotes doubled, and some slack
+_PLAIN_FIELD: Final = (MAX_ARGS_FIELD - _SKELETON) // _WORST_CHAR
+"""Characters of argument text below which cap_args keeps every text whole (its usual case)."""
 
 
 def cap_args(positional: list[str], named: list[tuple[str, str]]) -> Rendered:
