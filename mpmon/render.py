@@ -237,7 +237,9 @@ def _plain_reprs(args: tuple[Any, ...], limit: int) -> tuple[str, ...] | None:
     third of its cost. None for any other arguments (the general path takes them)."""
     if len(args) > MAX_ARGS:
         return None
-    for value in args:
+    texts = []
+    total = 0
+    for value in args:  # a loop, not map(): with one or two arguments, iterators cost more than it
         kind = type(value)
         if kind is int:
             if not -_INT64 <= value < _INT64:
@@ -247,10 +249,12 @@ def _plain_reprs(args: tuple[Any, ...], limit: int) -> tuple[str, ...] | None:
                 return None
         elif kind not in _PLAIN_TYPES:
             return None
-    texts = tuple(map(repr, args))
-    if texts and (max(map(len, texts)) > limit or sum(map(len, texts)) > _PLAIN_FIELD):
-        return None
-    return texts
+        text = repr(value)
+        if len(text) > limit:
+            return None
+        total += len(text)
+        texts.append(text)
+    return tuple(texts) if total <= _PLAIN_FIELD else None
 
 
 _INT64: Final = 1 << 63
