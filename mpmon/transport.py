@@ -298,10 +298,15 @@ class SocketTransport:
         return not dropping or _writable(conn)
 
     def _read_acks(self, conn: Connection, timeout: float) -> None:
-        """Forget the batches the collector confirmed; wait up to `timeout` for the first message."""
-        while conn.poll(timeout):
+        """Forget the batches the collector confirmed; wait up to `timeout` for the first message. One
+        poll object a call (Connection.poll makes a selector for each message, most of the cost of
+        reading a confirmation)."""
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)  # any event (hang-up, error) reads as readable
+        wait_ms = timeout * 1000
+        while poller.poll(wait_ms):
             message = conn.recv_bytes()
-            timeout = 0.0
+            wait_ms = 0.0
             if message.startswith(ACK):
                 confirmed = int(message[len(ACK) :])
                 unacked = self._unacked
