@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -128,11 +129,70 @@ def probe() -> dict[str, float]:
     return out
 
 
-def measure(root: Path) -> dict[str, float]:
+def task(i: int) -> int:
+    """A pool task of about 20 us (benchmarks.workloads.task_20us, here so that this file needs no other)."""
+    end = time.perf_counter() + 20e-6
+    while time.perf_counter() < end:
+        pass
+    return i
+
+
+POOL_VARIANTS = {  # name: (Timer's settings or None for the plain task, chunksize)
+    "plain": (None, CHUNK),
+    "@Timer": ({}, CHUNK),
+    "@Timer(track_resources=False)": ({"track_resources": False}, CHUNK),
+    "@Timer(max_arg_length=0)": ({"max_arg_length": 0}, CHUNK),
+    "plain, chunks of 1000": (None, 1000),
+    "@Timer, chunks of 1000": ({}, 1000),
+}
+
+
+def pool_probe(tasks: int) -> dict[str, float]:
+    """Workers' CPU per task of `Pool(2).map(task, range(tasks))` (getrusage of the reaped workers) for
+    each variant, less the plain map's with the same chunks; under fork the tasks travel by reference
+    to this script's `__main__`."""
+    import multiprocessing
+    import resource
+
+    import mpmon
+
+    def children_cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    functions: dict[str, Callable[[int], int]] = {}
+    for name, (settings, _) in POOL_VARIANTS.items():
+        if settings is None:
+            functions[name] = task
+            continue
+        body = types.FunctionType(task.__code__, task.__globals__, f"task_{len(functions)}")
+        body.__qualname__ = body.__name__
+        functions[name] = globals()[body.__name__] = mpmon.Timer(log_to_console=False, **settings)(body)
+    figures: dict[str, list[float]] = {name: [] for name in POOL_VARIANTS}
+    context = multiprocessing.get_context("fork")
+    with tempfile.TemporaryDirectory(prefix="mpmon-worker-parts-") as scratch:
+        mpmon.start_collector(log_dir=scratch, log_to_console=False)
+        for _ in range(REPS):
+            for name, (_, chunk) in POOL_VARIANTS.items():
+                before = children_cpu()
+                with context.Pool(2) as pool:
+                    pool.map(functions[name], range(tasks), chunksize=chunk)
+                figures[name].append((children_cpu() - before) / tasks * 1e6)
+        mpmon.stop_collector()
+    out = {f"pool: {name}": statistics.median(values) for name, values in figures.items()}
+    for name, (settings, chunk) in POOL_VARIANTS.items():
+        if settings is not None:
+            plain = out["pool: plain" if chunk == CHUNK else "pool: plain, chunks of 1000"]
+            out[f"pool: {name}"] -= plain
+    return out
+
+
+def measure(root: Path, pool: int) -> dict[str, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MPMON_")}
     env["PYTHONPATH"] = str(root)
+    flags = ["--probe"] + (["--pool", str(pool)] if pool else [])
     done = subprocess.run(
-        [sys.executable, __file__, "--probe"], env=env, capture_output=True, text=True, check=True
+        [sys.executable, __file__, *flags], env=env, capture_output=True, text=True, check=True
     )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -141,16 +201,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--against", type=Path, help="checkout to compare with (the base)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--pool", type=int, default=0, metavar="TASKS", help="pool workers' CPU per task")
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
-        print(json.dumps(probe()))
+        print(json.dumps(pool_probe(args.pool) if args.pool else probe()))
         return
     sides = {"this": ROOT} if args.against is None else {"base": args.against, "this": ROOT}
     runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
     for _ in range(args.rounds):
         for side, root in sides.items():
-            runs[side].append(measure(root))
+            runs[side].append(measure(root, args.pool))
     print(f"us of process CPU per call, median of {args.rounds} rounds (each a median of {REPS})")
     print(f"  {'':48s}" + "".join(f"{side:>8s}" for side in sides) + ("    diff" if len(sides) > 1 else ""))
     for key in runs["this"][0]:
