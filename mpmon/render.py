@@ -231,10 +231,9 @@ def render_args(
 
 
 def _plain_reprs(args: tuple[Any, ...], limit: int) -> tuple[str, ...] | None:
-    """The reprs of positional arguments that are all ints of 64 bits, floats, bools, None or strs of at
-    most `limit` characters, when each repr fits in `limit` and the field needs no cap: what the general
-    path gives them (bounded_repr leaves such a repr whole, cap_args leaves the texts whole), at about a
-    third of its cost. None for any other arguments (the general path takes them)."""
+    """The reprs of positional ints of 64 bits, floats, bools, None and strs when each fits in `limit` and
+    cap_args would cut none: what the general path gives them (bounded_repr and cap_args leave such texts
+    whole), at a third of its cost. None for any other arguments: the general path takes them."""
     if len(args) > MAX_ARGS:
         return None
     texts = []
