@@ -30,6 +30,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from multiprocessing import current_process
 from time import monotonic
 from typing import Any, Final
 
@@ -373,8 +374,6 @@ def _say_no_collector(engine: str, log_dir: str) -> None:
 
 def _process_name() -> str:
     """This process's name as multiprocessing (or the multiprocess package, which started it) knows it."""
-    from multiprocessing import current_process
-
     name = current_process().name
     other = sys.modules.get("multiprocess")
     if name == "MainProcess" and other is not None:

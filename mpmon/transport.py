@@ -272,8 +272,15 @@ class SocketTransport:
                 self.spill.deliver(meta, batch, seq)
 
     def _make_room(self, conn: Connection, count: int, final: bool) -> bool:
-        """Read the confirmations that arrived; wait for enough of them to stay inside ACK_WINDOW.
-        False when the drop policy says this batch is to be dropped instead."""
+        """Wait for enough confirmations to stay inside ACK_WINDOW, reading those that arrived first.
+        False when the drop policy says this batch is to be dropped instead.
+
+        While the window has room the confirmations are left unread (one poll of the socket per batch
+        was about a quarter of a pool worker's hand-over): they only shrink the window, so the decision
+        is the one that reading them first would give; the flusher reads them meanwhile (and a stop's
+        GATHER, which it waits for), and confirm() and close() read them all."""
+        if self._unacked_count + count <= ACK_WINDOW:
+            return self.discovery.drop_policy != "drop" or final or _writable(conn)
         self._read_acks(conn, 0.0)
         dropping = self.discovery.drop_policy == "drop" and not final
         deadline = perf_counter_ns() + (FINAL_WAIT_NS if final else ACK_WAIT_NS)
@@ -288,13 +295,18 @@ class SocketTransport:
             if remaining <= 0:
                 raise OSError("the collector confirmed nothing for too long")
             self._read_acks(conn, remaining / 1e9)
-        return not dropping or bool(select.select([], [conn], [], 0)[1])
+        return not dropping or _writable(conn)
 
     def _read_acks(self, conn: Connection, timeout: float) -> None:
-        """Forget the batches the collector confirmed; wait up to `timeout` for the first message."""
-        while conn.poll(timeout):
+        """Forget the batches the collector confirmed; wait up to `timeout` for the first message. One
+        poll object a call (Connection.poll makes a selector for each message, most of the cost of
+        reading a confirmation)."""
+        poller = select.poll()
+        poller.register(conn.fileno(), select.POLLIN)  # any event (hang-up, error) reads as readable
+        wait_ms = timeout * 1000
+        while poller.poll(wait_ms):
             message = conn.recv_bytes()
-            timeout = 0.0
+            wait_ms = 0.0
             if message.startswith(ACK):
                 confirmed = int(message[len(ACK) :])
                 unacked = self._unacked
@@ -306,6 +318,11 @@ class SocketTransport:
                     self.on_gather()
             elif message.startswith(LOST):
                 self.lost += int(message[len(LOST) :])
+
+
+def _writable(conn: Connection) -> bool:
+    """A send on `conn` would not block now."""
+    return bool(select.select([], [conn], [], 0)[1])
 
 
 def count_records(batch: list[Record]) -> int:

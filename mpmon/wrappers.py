@@ -29,7 +29,7 @@ from . import invoke, probe, wire
 from .calls import Begun, arm, begin, finish, record_error, rendered_args, stop_clocks
 from .monitored import Monitored, main_module_name
 from .options import ErrorSettings, TimerSettings
-from .render import render_exception
+from .render import render_args, render_exception
 from .state import ThisProcess
 
 __all__ = ["caught", "report_error", "timed"]
@@ -88,6 +88,7 @@ def timed(func: Callable[..., Any], settings: TimerSettings) -> Callable[..., An
     limit, safe = sys.getrecursionlimit, invoke.SAFE_LIMIT
     perf_counter_ns, cpu_ns, current_thread = probe.perf_counter_ns, probe.cpu_ns, threading.current_thread
     begin_, begun_, arm_, finish_, stop_, render = begin, Begun, arm, finish, stop_clocks, rendered_args
+    render_some = render_args  # for a call with arguments: rendered_args less its test
     CALL = wire.CALL  # a free variable, as every name the wrapper uses
 
     def timed_call(*args: Any, **kwargs: Any) -> Any:
@@ -132,7 +133,7 @@ def timed(func: Callable[..., Any], settings: TimerSettings) -> Callable[..., An
         stack.current = parent
         rendered = None
         if args or kwargs:
-            rendered = render(args, kwargs, max_arg_length, sanitize)
+            rendered = render_some(args, kwargs, max_arg_length, sanitize)
         s.add(
             (CALL, "timer", name, module, call_no, parent, t0 + s.wall_offset, t1 - t0, cpu,
              rss0, rss1, current_thread().name, "", rendered, route),

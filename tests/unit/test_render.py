@@ -5,8 +5,20 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mpmon.render import MAX_ARGS_FIELD, MAX_ITEMS, bounded_repr, render_args
+from mpmon.render import (
+    DEFAULT_MAX_ARG_LENGTH,
+    MAX_ARGS,
+    MAX_ARGS_FIELD,
+    MAX_ITEMS,
+    Rendered,
+    _plain_reprs,
+    bounded_repr,
+    cap_args,
+    render_args,
+)
 from mpmon.rows import args_json
 
 
@@ -84,3 +96,38 @@ class TestArgsFieldCap:
         parsed = json.loads(field)
         assert len(parsed["args"]) == 32 and len(parsed["kwargs"]) == 32
         assert all(a.startswith("'\U0001f600é") for a in parsed["args"])
+
+
+def _general(args: tuple[object, ...], limit: int) -> Rendered:
+    """What render_args gives positional arguments without a sanitizer, by the general path."""
+    positional = [bounded_repr(value, limit) for value in args[:MAX_ARGS]]
+    if len(args) > MAX_ARGS:
+        positional.append(f"<{len(args) - MAX_ARGS} more>")
+    return cap_args(positional, [])
+
+
+PLAIN = st.one_of(
+    st.integers(-(2**64), 2**64),
+    st.sampled_from([2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 10**1300, True, False, None]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.text(min_size=490, max_size=510, alphabet="ab'\"\\\n\x00é\U0001f600"),
+    st.sampled_from([b"bytes", (1, 2), [3], "x" * 3000]),  # not plain, or past the cap: the general path
+)
+
+
+class TestPlainArguments:
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(PLAIN, max_size=40).map(tuple), st.sampled_from([None, 1, 3, 5, 24, 100, 500, 4000]))
+    def test_plain_arguments_render_as_the_general_path_renders_them(
+        self, args: tuple[object, ...], max_length: int | None
+    ) -> None:
+        """Ints, floats, bools, None and strs take a shorter path (repr at once) that gives what the general
+        path gives them: same texts, same cuts, the same field cap; any other argument, a long text or an
+        int past 64 bits sends the call to the general path."""
+        limit = DEFAULT_MAX_ARG_LENGTH if max_length is None else max_length
+        plain = _plain_reprs(args, limit)
+        general = _general(args, limit)
+        if plain is not None:
+            assert (plain, ()) == general
+        assert render_args(args, {}, max_length, None) == general
