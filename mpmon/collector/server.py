@@ -58,10 +58,15 @@ GATHER_SECONDS = 0.1
 """A round that has received less than GATHER_BYTES waits at most this long for more, unless a sender
 says (SYNC) that it waits for its confirmation."""
 GATHER_BYTES = 256 << 10
-"""About 2,000 records: two full batches of a busy process, or twenty of a pool worker's per-chunk batches.
-A round's fixed cost (about 1 ms of CPU) is then paid by that many records; a sender whose window of
-unconfirmed records fills sends SYNC, which ends the wait at once (48 KiB, the value before, gave the pool's
-small batches rounds of 400 records at twice the collector's CPU per record: benchmarks/README.md)."""
+"""About 2,000 records, twenty of a pool worker's per-chunk batches: a round's fixed cost (about 1 ms of
+CPU) is then paid by that many records (48 KiB, the value before, gave a pool's small batches rounds of
+400 records at twice the collector's CPU per record). A sender whose window of unconfirmed records fills
+sends SYNC, which ends the wait at once."""
+BUSY_BATCH_BYTES = 48 << 10
+"""A batch this large (a few hundred records or more: a busy process's full batch is 60-130 KiB) ends the
+wait: it is written at once, so that writing overlaps with the sender's next batch. Waiting for more would
+make a lone busy process fill its window and wait for the round, in lockstep (a tight loop of
+`@Timer(track_resources=False)` took 5.1-5.6 us a call instead of 3.1-3.9)."""
 HANDSHAKE_SECONDS = 5.0
 FLUSH_HANDSHAKE_WAIT_SECONDS = 1.0
 """A FLUSH waits at most this long for the handshakes under way, whose peers may have sent records before
@@ -204,7 +209,7 @@ class Server:
         """Let a trickle of small batches (pool workers send one per task) pile up for a moment, so that
         one round writes them all: a round has a fixed cost (the Arrow calls, the commit)."""
         deadline = time.monotonic() + GATHER_SECONDS
-        while sum(len(payload) for _, payload in received) < GATHER_BYTES and not self._hurry:
+        while not self._hurry and _gathering(received):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
@@ -293,6 +298,12 @@ class Server:
         """Read until every connection has been quiet for a moment, or the deadline."""
         while time.monotonic() < deadline and self._round(DRAIN_QUIET_SECONDS):
             pass
+
+
+def _gathering(received: list[tuple[_Peer, bytes]]) -> bool:
+    """Whether a round should wait for more: less than GATHER_BYTES in all, and no busy process's batch."""
+    sizes = [len(payload) for _, payload in received]
+    return sum(sizes) < GATHER_BYTES and max(sizes, default=0) < BUSY_BATCH_BYTES
 
 
 class _Peer:
