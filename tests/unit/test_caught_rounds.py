@@ -15,13 +15,21 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 
-from mpmon.collector.settings import Settings
 from mpmon.collector.writer import Writer
 from mpmon.schema import ERROR_RESULTS_PARQUET, RESULTS_PARQUET
 from mpmon.wire import CALL, ERROR, Batch
 
 from . import test_golden_files as golden
-from .test_golden_files import FILES, GOLDEN, START_NS, batches, record_bytes, travelled, write_run
+from .test_golden_files import (
+    FILES,
+    GOLDEN,
+    START_NS,
+    batches,
+    record_bytes,
+    travelled,
+    write_run,
+    writer_settings,
+)
 
 
 def split_errors(rounds: list[list[Batch]]) -> list[list[Batch]]:
@@ -84,10 +92,7 @@ def test_a_batch_whose_error_rows_cannot_be_made_is_rejected_alone(tmp_path: Pat
     """In a round of three error batches, the one whose process name cannot be an error results row (an
     int) is rejected and counted lost; the other two are written, in their order, to error.log and the
     rows."""
-    settings = Settings(
-        log_dir=str(tmp_path), run_id="r", address="", authkey="", private_dir=str(tmp_path),
-        ledger=str(tmp_path / "ledger"), results_format="csv", log_to_console=False,
-    )  # fmt: skip
+    settings = writer_settings(tmp_path, "r")
     good = (4242, "P", "h", "0123abcd-0000-4000-8000-", "")
     bad = (4243, 123, "h", "89abcdef-1111-4111-8111-", "")  # a process name that is no text
     writer = Writer(settings)
@@ -112,10 +117,7 @@ def test_a_batch_whose_error_rows_cannot_be_made_is_rejected_alone(tmp_path: Pat
 def test_the_errors_of_a_batch_with_malformed_calls_are_still_logged(tmp_path: Path) -> None:
     """A batch whose call records cannot be read is rejected whole, but its errors' error.log lines are
     written, as when each batch's lines were written before its calls were read."""
-    settings = Settings(
-        log_dir=str(tmp_path), run_id="r", address="", authkey="", private_dir=str(tmp_path),
-        ledger=str(tmp_path / "ledger"), results_format="csv", log_to_console=False,
-    )  # fmt: skip
+    settings = writer_settings(tmp_path, "r")
     meta = (4242, "P", "h", "0123abcd-0000-4000-8000-", "")
     writer = Writer(settings)
     writer.start()

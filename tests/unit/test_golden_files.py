@@ -165,13 +165,11 @@ def bounded_rows(batch: Batch) -> Batch:
     return batch._replace(records=bound_batch(batch.records))
 
 
-def write_run(directory: Path, results_format: str, wire: Any = None) -> None:
-    """Write every round with the collector's Writer into `directory` (`wire`: what the server makes of
-    each batch first)."""
-    probe.cpu_probe_ns = lambda: 100  # type: ignore[assignment]  # the machine's own is measured
-    settings = Settings(
+def writer_settings(directory: Path, run_id: str, results_format: str = "csv") -> Settings:
+    """A Writer's settings for a run in `directory`, with no server and no console."""
+    return Settings(
         log_dir=str(directory),
-        run_id="golden",
+        run_id=run_id,
         address="",
         authkey="",
         private_dir=str(directory),
@@ -179,7 +177,13 @@ def write_run(directory: Path, results_format: str, wire: Any = None) -> None:
         results_format=results_format,
         log_to_console=False,
     )
-    writer = Writer(settings)
+
+
+def write_run(directory: Path, results_format: str, wire: Any = None) -> None:
+    """Write every round with the collector's Writer into `directory` (`wire`: what the server makes of
+    each batch first)."""
+    probe.cpu_probe_ns = lambda: 100  # type: ignore[assignment]  # the machine's own is measured
+    writer = Writer(writer_settings(directory, "golden", results_format))
     writer.start()
     for round_ in batches():
         writer.write([wire(b) for b in round_] if wire else round_)

@@ -19,12 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mpmon.collector import arguments, bounds, measures
-from mpmon.collector.settings import Settings
 from mpmon.collector.writer import Writer
 from mpmon.rows import args_json
 from mpmon.wire import CALL_FIELDS, Batch, decode_batch, encode_batch
 
-from .test_golden_files import FILES, TRICKY, call, record_bytes
+from .test_golden_files import FILES, TRICKY, call, record_bytes, writer_settings
 
 ARGS = CALL_FIELDS.index("args")
 TEXTS = st.text(alphabet=st.sampled_from(list("a1 \"\\\n\x00\x7f~[]{}é日🎉'")), max_size=6)
@@ -112,17 +111,7 @@ def rounds() -> list[list[list[tuple[Any, ...]]]]:
 
 
 def write(directory: Path, batches: list[list[Batch]]) -> None:
-    settings_ = Settings(
-        log_dir=str(directory),
-        run_id="usual",
-        address="",
-        authkey="",
-        private_dir=str(directory),
-        ledger=str(directory / "ledger"),
-        results_format="csv",
-        log_to_console=False,
-    )
-    writer = Writer(settings_)
+    writer = Writer(writer_settings(directory, "usual"))
     writer.start()
     for round_ in batches:
         writer.write(round_)
