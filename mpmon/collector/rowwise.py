@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from .. import probe, rows, schema
 from ..wire import CALL_NUMBERS
-from .tables import call_columns
+from .tables import ARROW_SCHEMA, call_columns
 
 __all__ = ["RowRound", "arrow_float", "call_rows", "csv_text", "json_lines"]
 
@@ -62,16 +62,13 @@ class RowRound(NamedTuple):
 
     def table(self) -> pa.Table:
         """The rows as an Arrow table of the results schema (for the Parquet sink)."""
-        arrays = [pa.array(self.columns[field.name], field.type) for field in _ARROW_SCHEMA]
-        return pa.Table.from_arrays(arrays, schema=_ARROW_SCHEMA)
+        arrays = [pa.array(self.columns[field.name], field.type) for field in ARROW_SCHEMA]
+        return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA)
 
     def dicts(self) -> list[dict[str, Any]]:
         """Each row as a dict of column name to value (for the console's lines)."""
         names = list(self.columns)
         return [dict(zip(names, row)) for row in zip(*self.columns.values())]
-
-
-_ARROW_SCHEMA: Final = schema.arrow_schema()
 
 
 def call_rows(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> RowRound | None:
