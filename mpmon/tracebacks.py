@@ -15,20 +15,25 @@ carets (about 10 us a frame). Two savings, the text staying the standard library
   ErrorCatcher among its callers hands its work on (`hand_on`): the next catcher of the same exception
   formats only the frames added since. Its stack is kept as runs of repeated frames, which the standard
   library shows as three frames and "[Previous line repeated N more times]". What is handed on holds
-  the exception until the next catcher in the thread takes it (or, if the program handled it in
-  between, until the next one).
+  the exception (its traceback, so its frames' locals) until that catcher takes it: so it is handed on
+  only when nothing between can stop the exception (`may_catch`, wrappers._catcher_above), as the
+  standard library's `except ... as e` clears `e` to free the frames once the exception is handled.
+- A kept stack's lines are the standard library's only while the source files they came from are
+  unchanged: each reuse checks its files as `StackSummary.extract` does (`linecache.checkcache`, a stat
+  of each file), and a file edited on disk since makes the stack be formatted again.
 """
 
 from __future__ import annotations
 
+import linecache
 import sys
 import threading
 import traceback
 from collections.abc import Collection
-from types import TracebackType
-from typing import Any
+from types import CodeType, FrameType, TracebackType
+from typing import Any, cast
 
-__all__ = ["traceback_text"]
+__all__ = ["may_catch", "traceback_text"]
 
 _KEPT = 1024
 """Stacks whose lines are kept at most; past it, the kept ones are forgotten and kept anew."""
@@ -49,6 +54,7 @@ class _KeptStack(traceback.StackSummary):
 
     runs: list[Run]
     lines: list[str]
+    files: tuple[tuple[str, Any], ...]  # each file of its frames and its linecache entry when formatted
 
     def __bool__(self) -> bool:
         return bool(self.runs)
@@ -92,18 +98,37 @@ def _stack(exc: BaseException, hide: Collection[str]) -> tuple[_KeptStack, Any]:
         key += (tb.tb_frame.f_code, tb.tb_lasti, tb.tb_lineno)
         inner, tb = tb, tb.tb_next
     found = _stacks.get(kept := tuple(key))
-    if found is None:
+    if found is None or not _unchanged(found.files):
         frames = traceback.TracebackException.from_exception(exc).stack  # sys.tracebacklimit applied
+        shown = [f for f in frames if f.filename not in hide]
         runs: list[Run] = []
-        for frame in reversed([f for f in frames if f.filename not in hide]):
+        for frame in reversed(shown):
             _prepend(runs, frame)
         found = _kept(runs)
         if len(kept) > 2 + 3 * _KEPT_DEPTH:
             return found, inner
+        found.files = tuple(
+            (name, linecache.cache.get(name)) for name in dict.fromkeys(f.filename for f in shown)
+        )
         if len(_stacks) >= _KEPT:
             _stacks.clear()
         _stacks[kept] = found
     return _kept(list(found.runs), found.lines), inner
+
+
+def _unchanged(files: tuple[tuple[str, Any], ...]) -> bool:
+    """True when each file's lines are those a kept stack was formatted from: its linecache entry, after
+    `linecache.checkcache` (which drops the entry of a file changed on disk), is the same. A file whose
+    source could not be read then is looked for again, as the standard library does at each format."""
+    cache = linecache.cache
+    for name, entry in files:
+        linecache.checkcache(name)
+        if entry is None:
+            if not (name.startswith("<") and name.endswith(">")) and linecache.getlines(name):
+                return False
+        elif cache.get(name) is not entry:
+            return False
+    return True
 
 
 def _extended(handed: tuple[Any, ...], tb: TracebackType | None, hide: Collection[str]) -> _KeptStack | None:
@@ -135,7 +160,7 @@ def _prepend(runs: list[Run], frame: traceback.FrameSummary) -> None:
 def _kept(runs: list[Run], lines: list[str] | None = None) -> _KeptStack:
     """A stack of these runs; its lines, as StackSummary.format() writes them, made unless given."""
     stack = _KeptStack()
-    stack.runs = runs
+    stack.runs, stack.files = runs, ()
     if lines is None:
         lines = []
         for _, texts, count in reversed(runs):
@@ -154,3 +179,32 @@ def _alone(report: traceback.TracebackException) -> bool:
         and (report.__context__ is None or report.__suppress_context__)
         and getattr(report, "exceptions", None) is None
     )
+
+
+_spans: dict[CodeType, tuple[tuple[int, int], ...]] = {}
+"""Per code object, the instructions (byte offsets, end excluded) that an exception handler covers."""
+
+
+def may_catch(frame: FrameType) -> bool:
+    """True when an exception raised from `frame`'s current call may stop in `frame`: the call lies in a
+    `try` or `with` block (Python 3.11+: the code's exception table covers the instruction; 3.10, which
+    does not show its block stack: the code has any such block)."""
+    code = frame.f_code
+    spans = _spans.get(code)
+    if spans is None:
+        spans = _handler_spans(code)
+        if len(_spans) >= _KEPT:
+            _spans.clear()
+        _spans[code] = spans
+    at = frame.f_lasti
+    return any(start <= at < end for start, end in spans)
+
+
+def _handler_spans(code: CodeType) -> tuple[tuple[int, int], ...]:
+    import dis  # only when an exception passes catchers: `import mpmon` stays light
+
+    if sys.version_info >= (3, 11):
+        entries = cast(Any, dis.Bytecode(code)).exception_entries  # 3.11+, not in typeshed
+        return tuple((entry.start, entry.end) for entry in entries)
+    blocks = ("SETUP_FINALLY", "SETUP_WITH", "SETUP_ASYNC_WITH")
+    return ((0, sys.maxsize),) if any(i.opname in blocks for i in dis.get_instructions(code)) else ()

@@ -31,6 +31,7 @@ from .monitored import Monitored, main_module_name
 from .options import ErrorSettings, TimerSettings
 from .render import render_args, render_exception
 from .state import ThisProcess
+from .tracebacks import may_catch
 
 __all__ = ["caught", "report_error", "timed"]
 
@@ -213,25 +214,35 @@ def report_error(
     """Hand the error record of an ErrorCatcher to the collector at once; never raises."""
     try:
         sanitize = settings.sanitize_func
-        message, trace = render_exception(exc, sanitize, _HIDDEN, _catcher_above(sys._getframe(1)))
+        message, trace = render_exception(exc, sanitize, _HIDDEN, _catcher_above(exc, sys._getframe(1)))
         rendered = rendered_args(args, kwargs, settings.max_arg_length, sanitize)
         record_error(name, module, call_no, type(exc).__name__, message, trace, rendered, settings.route)
     except Exception as failure:  # monitoring must never replace the user's exception
         print(f"mpmon: could not record {type(exc).__name__}: {failure!r}", file=sys.stderr)
 
 
-def _catcher_above(frame: types.FrameType | None, look: int = 6) -> bool:
+def _catcher_above(exc: BaseException, frame: types.FrameType | None, look: int = 6) -> bool:
     """True when one of the `look` callers of `frame` (an ErrorCatcher's wrapper) is an ErrorCatcher's
-    wrapper too: the exception will probably pass it next (a decorated recursion)."""
+    wrapper too that `exc` will reach (a decorated recursion): it then formats only the frames added
+    since (tracebacks.traceback_text's `hand_on`), which holds `exc` until it does. So never when a
+    frame between may stop `exc` (a `try` or `with` around its call: tracebacks.may_catch), nor for the
+    exceptions that C code stops by itself (hasattr, a for loop, next's default)."""
+    if isinstance(exc, _STOPPED_IN_C):
+        return False
+    between: list[types.FrameType] = []
     for _ in range(look):
         frame = frame.f_back if frame is not None else None
         if frame is None:
             return False
         if frame.f_code in _CATCHER_CODES:
-            return True
+            return not any(may_catch(f) for f in between)
+        if frame.f_code.co_filename not in _OWN_FILES:  # mpmon's wrappers re-raise whatever passes
+            between.append(frame)
     return False
 
 
+_STOPPED_IN_C = (AttributeError, StopIteration, StopAsyncIteration)
+_OWN_FILES = (__file__, invoke.__file__, invoke.FILENAME)
 _WRAPPER_CODES = frozenset(
     code for factory in (timed, caught) for code in factory.__code__.co_consts
     if getattr(code, "co_name", None) in ("timed_call", "caught_call")

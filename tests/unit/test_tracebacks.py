@@ -234,6 +234,160 @@ def test_an_exception_handled_between_two_catchers_hands_nothing_on() -> None:
     assert len(written) == 3 and written[1:] == seen
 
 
+class Held:
+    """Stands for a big array in a local of the raising frame."""
+
+
+def held_after(handle: Callable[[Callable[[], None]], None]) -> bool:
+    """Whether a local of the frame that raised is still alive once the program handled the exception
+    (`handle` calls the raising function, stops its exception somewhere between two ErrorCatchers and
+    returns) and dropped it."""
+    import gc
+    import weakref
+
+    import mpmon
+    from mpmon.testing import capture_records
+
+    local: list[weakref.ref[Held]] = []
+
+    @mpmon.ErrorCatcher(log_to_console=False)
+    def inner() -> None:
+        held = Held()
+        local.append(weakref.ref(held))
+        raise ValueError("handled")
+
+    @mpmon.ErrorCatcher(log_to_console=False)
+    def outer() -> None:
+        handle(inner)
+
+    with capture_records() as records:
+        outer()
+    assert [e.error_type for e in records.errors] == ["ValueError"]
+    gc.collect()
+    return local[0]() is not None
+
+
+def suppressed_by_with(raise_it: Callable[[], None]) -> None:
+    with contextlib.suppress(ValueError):
+        raise_it()
+
+
+def suppressed_by_try(raise_it: Callable[[], None]) -> None:
+    try:
+        raise_it()
+    except ValueError as exc:
+        assert str(exc) == "handled"
+
+
+@parametrize("handle", [suppressed_by_with, suppressed_by_try], ids=lambda f: f.__name__)
+def test_an_exception_handled_between_two_catchers_is_not_kept_after(
+    handle: Callable[[Callable[[], None]], None],
+) -> None:
+    """What a catcher hands on to the next one holds the exception, its traceback and so its frames'
+    locals: never when the program may stop it between the two, so nothing outlives its handling (as
+    the standard library's `except ... as e` clears `e`)."""
+    assert not held_after(handle)
+
+
+def test_an_exception_stopped_by_c_code_between_two_catchers_is_not_kept_after() -> None:
+    """hasattr() stops an AttributeError with no `try` in Python: a catcher does not hand one on."""
+    import gc
+    import weakref
+
+    import mpmon
+    from mpmon.testing import capture_records
+
+    local: list[weakref.ref[Held]] = []
+
+    class Probe:
+        @property
+        @mpmon.ErrorCatcher(log_to_console=False)
+        def value(self) -> None:
+            held = Held()
+            local.append(weakref.ref(held))
+            raise AttributeError("value")
+
+    @mpmon.ErrorCatcher(log_to_console=False)
+    def outer() -> bool:
+        return hasattr(Probe(), "value")
+
+    with capture_records() as records:
+        assert outer() is False
+    assert [e.error_type for e in records.errors] == ["AttributeError"]
+    gc.collect()
+    assert local[0]() is None
+
+
+def test_a_source_file_edited_between_two_raises_is_read_again() -> None:
+    """The second exception from the same frames shows the line as the file now holds it, as
+    `traceback.format_exception` does (its `linecache.checkcache`); and again once the file is gone."""
+    import importlib.util
+    import os
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "edited_module.py")
+        with open(path, "w") as file:
+            file.write("def boom(text):\n    raise ValueError(text)  # as first written\n")
+        spec = importlib.util.spec_from_file_location("edited_module", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        texts = []
+        for edit in ("    raise ValueError(text)  # edited: a longer line than before\n", "", None):
+            exc = caught(module.boom, "same")
+            texts.append(traceback_text(exc))
+            assert texts[-1] == reference(exc, ()), texts[-1]
+            if edit == "":
+                os.remove(path)
+            elif edit is not None:
+                with open(path, "w") as file:
+                    file.write("def boom(text):\n" + edit)
+    assert "as first written" in texts[0] and "edited: a longer line" in texts[1]
+    assert "raise ValueError" not in texts[2]
+
+
+def test_a_mutual_recursion_writes_no_more_than_the_standard_library() -> None:
+    """f -> g -> f ... (both caught), 600 levels: the standard library shows every frame of such a
+    stack (no run repeats), so each level's text grows; the text written at a level is the standard
+    library's for that level (some levels checked whole), bounded as error.log bounds it (the deepest
+    over 64 KiB), never longer."""
+    import mpmon
+    from mpmon import wrappers
+    from mpmon.render import MAX_TEXT, bounded_text
+    from mpmon.testing import capture_records
+
+    @mpmon.ErrorCatcher(log_to_console=False)
+    def f(level: int) -> int:
+        if level == 0:
+            raise ValueError("bottom")
+        return g(level - 1)
+
+    @mpmon.ErrorCatcher(log_to_console=False)
+    def g(level: int) -> int:
+        return f(level - 1)
+
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(5_000)
+    try:
+        with capture_records() as records:
+            exc = caught(lambda _: f(600), "")
+    finally:
+        sys.setrecursionlimit(before)
+    heads: list[TracebackType] = []
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in wrappers._CATCHER_CODES:
+            heads.insert(0, tb)  # innermost first, as the records
+        tb = tb.tb_next
+    written = [e.traceback for e in records.errors]
+    assert len(written) == len(heads) == 601
+    for level in (0, 1, 2, 3, 100, 299, 300, 450, 599, 600):
+        assert written[level] == bounded_text(reference_at(exc, heads[level], wrappers._HIDDEN)), level
+    assert len(reference_at(exc, heads[-1], wrappers._HIDDEN)) > MAX_TEXT
+    assert max(len(text) for text in written) < MAX_TEXT + 100  # the line saying how much was left out
+
+
 if __name__ == "__main__":  # the same checks with any Python: PYTHONPATH=<tree> python tests/unit/...
     for case in CASES:
         for hide in HIDES:
@@ -242,4 +396,9 @@ if __name__ == "__main__":  # the same checks with any Python: PYTHONPATH=<tree>
     test_the_same_function_reached_another_way_is_another_stack()
     test_each_level_of_a_decorated_recursion_writes_the_traceback_it_saw()
     test_an_exception_handled_between_two_catchers_hands_nothing_on()
-    print(f"{sys.version.split()[0]}: {len(CASES) * len(HIDES) + 4} checks passed")
+    for handle in (suppressed_by_with, suppressed_by_try):
+        test_an_exception_handled_between_two_catchers_is_not_kept_after(handle)
+    test_an_exception_stopped_by_c_code_between_two_catchers_is_not_kept_after()
+    test_a_source_file_edited_between_two_raises_is_read_again()
+    test_a_mutual_recursion_writes_no_more_than_the_standard_library()
+    print(f"{sys.version.split()[0]}: {len(CASES) * len(HIDES) + 9} checks passed")
