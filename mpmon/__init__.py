@@ -7,13 +7,20 @@ program sends its records to one collector process, the only writer of the logs.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .capture import install_from_environment as _install_capture
 from .decorators import ErrorCatcher, Timer
 from .hooks import MetricsStart, get_metrics_end, get_metrics_start
-from .run.control import Collector, RunIncomplete, collector, start_collector, stop_collector
+from .run.control import Collector, RunIncomplete, start_collector, stop_collector
 from .sanitizers import sanitizer
 from .state import sender as _sender
 from .tracking import Progress, progress, track
+
+if TYPE_CHECKING:
+    from .run.control import collector
+else:  # the package mpmon.collector, which answers the call (run/control.py): a function would hide it
+    from . import collector
 
 __all__ = [
     "Collector",

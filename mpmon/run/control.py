@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import inspect
 import os
 import shutil
 import subprocess
 import sys
 import time
+import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .. import capture, compat, environment, render
+from .. import collector as _package
 from ..collector.settings import Settings
 from ..sender import SETTLE_SECONDS
 from ..state import sender
@@ -262,3 +265,20 @@ def collector(log_dir: str | os.PathLike[str] = "logs", **settings: Any) -> Iter
         yield started
     finally:
         stop_collector()
+
+
+class _CollectorPackage(types.ModuleType):
+    """The package `mpmon.collector` (the collector process's code), which is also DESIGN.md's public
+    `mpmon.collector(...)`: called, it is the function above. A function of that name in `mpmon` hid the
+    package, so `import mpmon.collector.tables as tables` failed; now the name is the package, and the
+    package answers the call. Type checkers see the function (mpmon/__init__.py)."""
+
+    def __call__(self, log_dir: str | os.PathLike[str] = "logs", **settings: Any) -> Any:
+        return collector(log_dir, **settings)
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        return inspect.signature(collector)
+
+
+_package.__class__ = _CollectorPackage

@@ -72,3 +72,38 @@ def test_the_collector_process_imports_nothing_of_the_user_side() -> None:
         if other.split(".")[:2] == ["mpmon", "run"]
     }
     assert len(collector) > 10 and found == set()
+
+
+def test_every_module_imports_under_an_alias_by_its_dotted_name() -> None:
+    """`import mpmon.a.b as x` gives the module, for every module pkgutil finds: no name in a package
+    (a function, a re-export) hides a submodule of the same name. The public context manager
+    `mpmon.collector` hid the collector's package; the package now answers its calls, as before."""
+    import inspect
+    import pkgutil
+    import sys
+
+    import mpmon
+    from mpmon.run import control
+
+    names = [
+        m.name for m in pkgutil.walk_packages(mpmon.__path__, "mpmon.") if not m.name.endswith("__main__")
+    ]
+    hidden = []
+    for name in names:
+        namespace: dict[str, object] = {}
+        try:
+            exec(f"import {name} as imported", namespace)
+        except ModuleNotFoundError as missing:  # an extra not installed is no hiding
+            if not (missing.name or "mpmon").startswith("mpmon"):
+                continue
+            hidden.append(f"{name}: {missing}")
+            continue
+        except ImportError as failure:
+            hidden.append(f"{name}: {failure}")
+            continue
+        if namespace["imported"] is not sys.modules[name]:
+            hidden.append(f"{name}: {namespace['imported']!r}")
+    assert len(names) > 100 and hidden == []
+    assert callable(mpmon.collector) and inspect.signature(mpmon.collector) == inspect.signature(
+        control.collector
+    )
