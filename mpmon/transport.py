@@ -2,7 +2,8 @@
 
 A transport takes a numbered batch and says whether it took it; the sender (sender.py) decides when a
 batch leaves, a transport only how. The socket transport keeps each batch it sent until the collector
-confirms (ACK) that it is on disk, at most ACK_WINDOW records; when a connection breaks, the batches
+confirms (ACK) that it is on disk, at most ACK_WINDOW records and ACK_WINDOW_BYTES bytes as sent; when a
+connection breaks, the batches
 not yet confirmed go to the spill file, marked with their number, so that a collector that did write
 them skips them. Every connect has a deadline, and a process that could not connect retries only after
 a pause, spilling meanwhile.
@@ -25,6 +26,7 @@ from .wire import ACK, DROPPED, FLUSH, GATHER, GATHERED, LOST, MAX_MESSAGE, SYNC
 
 __all__ = [
     "ACK_WINDOW",
+    "ACK_WINDOW_BYTES",
     "CONNECT_SECONDS",
     "Delivery",
     "MemoryTransport",
@@ -39,6 +41,10 @@ Meta = tuple[Any, ...]
 
 ACK_WINDOW: Final = 4096
 """Records sent but not yet confirmed by the collector; past this a send waits (or drops, if asked)."""
+ACK_WINDOW_BYTES: Final = 2 * MAX_MESSAGE
+"""The same window in bytes sent (what is kept for them is about as large): records counted alone let
+4,096 records of 64 KiB texts each (errors with their tracebacks, or long arguments), half a GiB, wait
+in a process for their confirmation. A full window of usual call records is about 1 MiB."""
 RECONNECT_DELAY_NS: Final = 500_000_000
 """After a failed connection attempt, records are spilled without retrying for this long."""
 HUNG_RETRY_NS: Final = 30_000_000_000
@@ -132,8 +138,9 @@ class SocketTransport:
         self.spill = spill
         self._conn: Connection | None = None
         self._retry_ns = 0
-        self._unacked: deque[tuple[int, Meta, list[Record]]] = deque()
+        self._unacked: deque[tuple[int, Meta, list[Record], int]] = deque()  # (seq, meta, batch, bytes)
         self._unacked_count = 0
+        self._unacked_bytes = 0
         self._connecting = threading.Lock()
         self.gather_asked = False  # a stop asked this process to hand over what it buffers (GATHER)
         self.on_gather: Callable[[], None] | None = None  # called when GATHER comes (wakes the flusher)
@@ -179,7 +186,7 @@ class SocketTransport:
             if conn is None:
                 break
             try:
-                if not self._make_room(conn, len(batch), final):
+                if not self._make_room(conn, len(batch), len(payload), final):
                     return Delivery.DROPPED
                 conn.send_bytes(payload)
             except (OSError, EOFError, ValueError):
@@ -189,8 +196,9 @@ class SocketTransport:
                 self.close()
                 self.spill.deliver(meta, batch, seq)
                 raise
-            self._unacked.append((seq, meta, batch))
+            self._unacked.append((seq, meta, batch, len(payload)))
             self._unacked_count += len(batch)
+            self._unacked_bytes += len(payload)
             return Delivery.SENT
         return Delivery.FAILED
 
@@ -225,7 +233,7 @@ class SocketTransport:
         except (OSError, EOFError, ValueError):
             self.close()
             return False
-        self._unacked.append((seq, meta, []))
+        self._unacked.append((seq, meta, [], 0))
         return True
 
     def connection(self) -> Connection | None:
@@ -266,26 +274,29 @@ class SocketTransport:
             with contextlib.suppress(OSError):
                 conn.close()
         self.gather_asked = False  # a new connection has not been asked
-        unacked, self._unacked, self._unacked_count = self._unacked, deque(), 0
-        for seq, meta, batch in unacked:
+        unacked, self._unacked, self._unacked_count, self._unacked_bytes = self._unacked, deque(), 0, 0
+        for seq, meta, batch, _size in unacked:
             if batch:
                 self.spill.deliver(meta, batch, seq)
 
-    def _make_room(self, conn: Connection, count: int, final: bool) -> bool:
-        """Wait for enough confirmations to stay inside ACK_WINDOW, reading those that arrived first.
-        False when the drop policy says this batch is to be dropped instead.
+    def _make_room(self, conn: Connection, count: int, size: int, final: bool) -> bool:
+        """Wait for enough confirmations to stay inside the window (ACK_WINDOW records, ACK_WINDOW_BYTES
+        bytes), reading those that arrived first. False when the drop policy says this batch of `count`
+        records and `size` bytes is to be dropped instead.
 
         While the window has room the confirmations are left unread (one poll of the socket per batch
         was about a quarter of a pool worker's hand-over): they only shrink the window, so the decision
         is the one that reading them first would give; the flusher reads them meanwhile (and a stop's
         GATHER, which it waits for), and confirm() and close() read them all."""
-        if self._unacked_count + count <= ACK_WINDOW:
+        if self._unacked_count + count <= ACK_WINDOW and self._unacked_bytes + size <= ACK_WINDOW_BYTES:
             return self.discovery.drop_policy != "drop" or final or _writable(conn)
         self._read_acks(conn, 0.0)
         dropping = self.discovery.drop_policy == "drop" and not final
         deadline = perf_counter_ns() + (FINAL_WAIT_NS if final else ACK_WAIT_NS)
         synced = False
-        while self._unacked_count and self._unacked_count + count > ACK_WINDOW:
+        while self._unacked_count and (
+            self._unacked_count + count > ACK_WINDOW or self._unacked_bytes + size > ACK_WINDOW_BYTES
+        ):
             if dropping:
                 return False
             if not synced:
@@ -311,7 +322,9 @@ class SocketTransport:
                 confirmed = int(message[len(ACK) :])
                 unacked = self._unacked
                 while unacked and unacked[0][0] <= confirmed:
-                    self._unacked_count -= len(unacked.popleft()[2])
+                    _seq, _meta, batch, size = unacked.popleft()
+                    self._unacked_count -= len(batch)
+                    self._unacked_bytes -= size
             elif message == GATHER:
                 self.gather_asked = True
                 if self.on_gather is not None:
