@@ -70,7 +70,8 @@ class CaughtErrors:
     def _write_error_lines(self, lines: list[ErrorLine]) -> None:
         """Write error.log lines in their order, one write for each run of lines bound for the same file."""
         for file, run in itertools.groupby(lines, key=lambda pair: pair[0]):
-            self._sinks.error_log(*file).write([line for _, line in run])
+            path, max_bytes, backup_count = file
+            self._sinks.write_error_lines(path, max_bytes, backup_count, [line for _, line in run])
 
     def _write_error_rows(self, entries: list[Entry]) -> None:
         """The error results rows of caught errors, a table per results format; every table is made

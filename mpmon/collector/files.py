@@ -8,7 +8,10 @@
   another user's.
 - `confined()` refuses a path a record names (a decorator's `error_log_file`) unless it is a file of
   the log directory (or of a directory below it) by its real path: no `..` out of it, no symlinked
-  parent, none of the run's own files.
+  parent, none of the run's own files. `open_dir()` then opens that file's directory one component at a
+  time from the log directory down, never through a symlink, so that a directory swapped for a link
+  after that check is refused at the open itself (the sink opens, stats and rotates the file relative
+  to that descriptor).
 - `DirectoryLock` is the lock file of a log directory: a collector holds it around each write round and
   each rotation, so that two runs writing into one directory never interleave a line or a header, and
   each sink re-opens a path whose inode changed (rotated by the other run, or deleted by a user) before
@@ -26,21 +29,37 @@ from typing import Final
 
 from .. import schema
 
-__all__ = ["MAX_PATH", "DirectoryLock", "UnsafeFile", "check_existing", "confined", "open_fd", "replaced"]
+__all__ = [
+    "MAX_PATH",
+    "DirectoryLock",
+    "UnsafeFile",
+    "check_existing",
+    "confined",
+    "open_dir",
+    "open_fd",
+    "replaced",
+]
 
 _NOFOLLOW: Final = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # O_NONBLOCK: a FIFO cannot hang us
+_DIRECTORY: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class UnsafeFile(OSError):
     """A path the collector refuses to open: a symlink, a hard link, not a regular file, or another user's."""
 
 
-def open_fd(path: str, flags: int = os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode: int = 0o666) -> int:
-    """A descriptor of `path`, never through a symlink, only of a regular file owned by this user.
+def open_fd(
+    path: str,
+    flags: int = os.O_WRONLY | os.O_APPEND | os.O_CREAT,
+    mode: int = 0o666,
+    dir_fd: int | None = None,
+) -> int:
+    """A descriptor of `path` (relative to `dir_fd` if given), never through a symlink, only of a regular
+    file owned by this user.
 
     A new file gets `mode` less the umask (the collector's umask comes from `file_mode`: 0600 by default)."""
     try:
-        fd = os.open(path, flags | _NOFOLLOW, mode)
+        fd = os.open(path, flags | _NOFOLLOW, mode, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EMLINK):
             raise UnsafeFile(exc.errno, f"refusing {path}: it is a symlink or not a regular file") from None
@@ -108,10 +127,39 @@ def confined(directory: str, path: object) -> str:
     return os.path.join(parent, name)
 
 
-def replaced(path: str, fd: int) -> bool:
-    """True when `path` no longer names the file open as `fd` (deleted, rotated or replaced)."""
+def open_dir(home: str, parts: tuple[str, ...]) -> int:
+    """A descriptor of the directory `home`/`parts`..., each part opened from the one above it without
+    following a symlink (made if missing, as os.makedirs would): UnsafeFile if one is a link or not a
+    directory, whenever it became one. `home` (the log directory) is trusted as it is."""
+    fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        now = os.lstat(path)
+        for part in parts:
+            try:
+                try:
+                    below = os.open(part, _DIRECTORY, dir_fd=fd)
+                except FileNotFoundError:
+                    with contextlib.suppress(FileExistsError):
+                        os.mkdir(part, dir_fd=fd)
+                    below = os.open(part, _DIRECTORY, dir_fd=fd)
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UnsafeFile(
+                        exc.errno, f"refusing {part!r} in {home}: a link or not a directory"
+                    ) from None
+                raise
+            os.close(fd)
+            fd = below
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def replaced(path: str, fd: int, dir_fd: int | None = None) -> bool:
+    """True when `path` (relative to `dir_fd` if given) no longer names the file open as `fd` (deleted,
+    rotated or replaced)."""
+    try:
+        now = os.stat(path, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return True
     held = os.fstat(fd)

@@ -2,7 +2,10 @@
 
 A record may name an error log of its own (`error_log_file`): it is written only inside the run's log
 directory (files.confined), at most MAX_ERROR_LOGS of them, each with the rotation the record asked for
-when that is sane; anything else goes to error.log, and `refused` says why.
+when that is sane; anything else goes to error.log, and `refused` says why. The path is checked before
+each write (`_still_confined`), and the write itself opens the file's directory from the log directory
+down without following a link (sinks.JsonLinesSink's `below`): a directory swapped for a link between
+the two is refused there, and the lines go to error.log.
 """
 
 from __future__ import annotations
@@ -88,8 +91,35 @@ class RunSinks:
         sink = self._errors.get(target)
         if sink is None:
             rotation = (_count(max_bytes, None), _count(backup_count, MAX_BACKUPS))
-            sink = self._errors[target] = self._json(target, *rotation)
+            sink = self._errors[target] = self._json(target, *rotation, self._below(target, default))
         return sink
+
+    def write_error_lines(
+        self, path: object, max_bytes: object, backup_count: object, lines: list[str]
+    ) -> None:
+        """Write `lines` to the error log a record names (see error_log). One refused by the write itself
+        (a directory on its path became a link after the check) is refused from then on, as by the
+        check, and the lines go to error.log."""
+        sink = self.error_log(path, max_bytes, backup_count)
+        try:
+            sink.write(lines)
+        except files.UnsafeFile as exc:
+            default = os.path.join(self._dir, schema.ERROR_LOG)
+            if sink.path == default:
+                raise
+            key = path if type(path) is str else repr(path)[:200]
+            self._refuse(key, sink.path, exc)
+            self._routes[key] = default
+            self.error_log(None, max_bytes, backup_count).write(lines)
+
+    def _below(self, target: str, default: str) -> tuple[str, tuple[str, ...]] | None:
+        """For a record's own error log: the log directory and the parts of the path from it to the
+        file's directory (files.confined made `target` the real path of a file below it)."""
+        if target == default:
+            return None
+        home = os.path.realpath(self._dir)
+        relative = os.path.relpath(os.path.dirname(target), home)
+        return home, () if relative == os.curdir else tuple(relative.split(os.sep))
 
     def _route(self, key: str, path: object, default: str) -> str:
         """The file a path named by a record stands for (see files.confined), remembered by `key`."""
@@ -115,20 +145,31 @@ class RunSinks:
                 return True
             raise files.UnsafeFile(0, f"refusing {key}: a directory on its path was replaced by a link")
         except OSError as exc:
-            self._refused(key[: files.MAX_PATH], exc)
+            self._refuse(key, target, exc)
+        return False
+
+    def _refuse(self, key: str, target: str, exc: OSError) -> None:
+        """Say why the error log a record named is refused, and close its sink."""
+        self._refused(key[: files.MAX_PATH], exc)
         sink = self._errors.pop(target, None)
         if sink is not None:
             with contextlib.suppress(OSError, ValueError):
                 sink.close()
-        return False
 
-    def _json(self, path: str, max_bytes: int | None, backup_count: int | None) -> JsonLinesSink:
+    def _json(
+        self,
+        path: str,
+        max_bytes: int | None,
+        backup_count: int | None,
+        below: tuple[str, tuple[str, ...]] | None = None,
+    ) -> JsonLinesSink:
         settings = self._settings
         return JsonLinesSink(
             path,
             settings.max_bytes if max_bytes is None else max_bytes,
             settings.backup_count if backup_count is None else backup_count,
             self._noticed,
+            below,
         )
 
     def paths(self) -> list[str]:

@@ -35,10 +35,50 @@ def _ignore(path: str) -> None:
 
 
 class _SafeRotatingFile(RotatingFileHandler):
-    """logging's rotation (`doRollover`), opening its file never through a symlink (files.open_fd)."""
+    """logging's rotation (`doRollover`), opening its file never through a symlink (files.open_fd).
+
+    While `dir_fd` is set (a confined sink writing), the file is opened and rotated by its name in that
+    directory, not by its path: the same renames as logging's, a backup that is a link renamed or
+    removed as a link."""
+
+    dir_fd: int | None = None
 
     def _open(self) -> io.TextIOWrapper:
-        return open(files.open_fd(self.baseFilename), "a", encoding="utf-8")
+        if self.dir_fd is None:
+            return open(files.open_fd(self.baseFilename), "a", encoding="utf-8")
+        fd = files.open_fd(os.path.basename(self.baseFilename), dir_fd=self.dir_fd)
+        return open(fd, "a", encoding="utf-8")
+
+    def doRollover(self) -> None:
+        at = self.dir_fd
+        if at is None:
+            return super().doRollover()
+        if self.stream:
+            self.stream.close()
+            self.stream = None
+        name = os.path.basename(self.baseFilename)
+        if self.backupCount > 0:
+            for i in range(self.backupCount - 1, 0, -1):
+                if _exists(f"{name}.{i}", at):
+                    _remove(f"{name}.{i + 1}", at)
+                    os.rename(f"{name}.{i}", f"{name}.{i + 1}", src_dir_fd=at, dst_dir_fd=at)
+            _remove(f"{name}.1", at)
+            if _exists(name, at):
+                os.rename(name, f"{name}.1", src_dir_fd=at, dst_dir_fd=at)
+        return None
+
+
+def _exists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _remove(name: str, dir_fd: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(name, dir_fd=dir_fd)
 
 
 class JsonLinesSink:
@@ -48,14 +88,27 @@ class JsonLinesSink:
     so no line is split or lost while the total fits in the backups. The file's size is read from the
     file itself before each write, and a path whose inode changed (rotated by another run writing into
     the same directory, or deleted) is opened anew first: the writer holds the directory's lock.
+
+    `below` = (the log directory, the parts of the path from it to the file's directory): a file a record
+    named (error_log_file). Each write opens that directory from the log directory down (files.open_dir)
+    and opens, checks and rotates the file relative to it, so a directory swapped for a symlink is
+    refused (UnsafeFile, before any byte is written), never followed.
     """
 
-    def __init__(self, path: str, max_bytes: int, backup_count: int, noticed: Noticed = _ignore) -> None:
+    def __init__(
+        self,
+        path: str,
+        max_bytes: int,
+        backup_count: int,
+        noticed: Noticed = _ignore,
+        below: tuple[str, tuple[str, ...]] | None = None,
+    ) -> None:
         self._rotation = _SafeRotatingFile(
             path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8", delay=True
         )
         self._max_bytes = max_bytes if backup_count > 0 else 0
         self._noticed = noticed
+        self._below = below
         self.path = path
 
     def write(self, lines: list[str] | pa.Array) -> None:
@@ -66,8 +119,17 @@ class JsonLinesSink:
         else:
             data = "".join(line + "\n" for line in lines).encode()
             ends = np.cumsum([len(line.encode()) + 1 for line in lines]) if self._max_bytes else None
-        if data:
+        if not data:
+            return
+        if self._below is None:
             self._write_bytes(memoryview(data), ends)
+            return
+        self._rotation.dir_fd = files.open_dir(*self._below)
+        try:
+            self._write_bytes(memoryview(data), ends)
+        finally:
+            os.close(self._rotation.dir_fd)
+            self._rotation.dir_fd = None
 
     def _write_bytes(self, data: memoryview, ends: np.ndarray | None) -> None:
         stream = self._stream()
@@ -86,14 +148,16 @@ class JsonLinesSink:
 
     def _stream(self) -> io.TextIOWrapper:
         """The open file of the path, opened (again) if it is not open or the path names another file."""
-        stream = self._rotation.stream
-        if stream is not None and files.replaced(self.path, stream.fileno()):
+        stream, at = self._rotation.stream, self._rotation.dir_fd
+        name = self.path if at is None else os.path.basename(self.path)
+        if stream is not None and files.replaced(name, stream.fileno(), at):
             self._noticed(self.path)
             with contextlib.suppress(OSError, ValueError):
                 stream.close()
             stream = self._rotation.stream = None
         if stream is None:
-            os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)  # a custom error log's directory
+            if at is None:
+                os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
             stream = self._rotation.stream = self._rotation._open()
         return stream
 
