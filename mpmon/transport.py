@@ -41,10 +41,11 @@ Meta = tuple[Any, ...]
 
 ACK_WINDOW: Final = 4096
 """Records sent but not yet confirmed by the collector; past this a send waits (or drops, if asked)."""
-ACK_WINDOW_BYTES: Final = 2 * MAX_MESSAGE
+ACK_WINDOW_BYTES: Final = MAX_MESSAGE
 """The same window in bytes sent (what is kept for them is about as large): records counted alone let
 4,096 records of 64 KiB texts each (errors with their tracebacks, or long arguments), half a GiB, wait
-in a process for their confirmation. A full window of usual call records is about 1 MiB."""
+in a process for their confirmation. A full window of usual call records is about 1 MiB; one batch
+larger than this is still sent, alone."""
 RECONNECT_DELAY_NS: Final = 500_000_000
 """After a failed connection attempt, records are spilled without retrying for this long."""
 HUNG_RETRY_NS: Final = 30_000_000_000
