@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import inspect
 import os
 import shutil
@@ -279,6 +280,9 @@ class _CollectorPackage(types.ModuleType):
     @property
     def __signature__(self) -> inspect.Signature:
         return inspect.signature(collector)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # by reference, as the function was (dill sends globals)
+        return importlib.import_module, (self.__name__,)
 
 
 _package.__class__ = _CollectorPackage

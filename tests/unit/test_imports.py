@@ -79,6 +79,7 @@ def test_every_module_imports_under_an_alias_by_its_dotted_name() -> None:
     (a function, a re-export) hides a submodule of the same name. The public context manager
     `mpmon.collector` hid the collector's package; the package now answers its calls, as before."""
     import inspect
+    import pickle
     import pkgutil
     import sys
 
@@ -107,3 +108,4 @@ def test_every_module_imports_under_an_alias_by_its_dotted_name() -> None:
     assert callable(mpmon.collector) and inspect.signature(mpmon.collector) == inspect.signature(
         control.collector
     )
+    assert pickle.loads(pickle.dumps(mpmon.collector)) is mpmon.collector  # by reference (dill sends globals)
