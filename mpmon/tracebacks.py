@@ -122,11 +122,12 @@ def _unchanged(files: tuple[tuple[str, Any], ...]) -> bool:
     source could not be read then is looked for again, as the standard library does at each format."""
     cache = linecache.cache
     for name, entry in files:
-        linecache.checkcache(name)
         if entry is None:
             if not (name.startswith("<") and name.endswith(">")) and linecache.getlines(name):
                 return False
-        elif cache.get(name) is not entry:
+            continue
+        linecache.checkcache(name)
+        if cache.get(name) is not entry:
             return False
     return True
 

@@ -227,18 +227,23 @@ def _catcher_above(exc: BaseException, frame: types.FrameType | None, look: int 
     since (tracebacks.traceback_text's `hand_on`), which holds `exc` until it does. So never when a
     frame between may stop `exc` (a `try` or `with` around its call: tracebacks.may_catch), nor for the
     exceptions that C code stops by itself (hasattr, a for loop, next's default)."""
+    above = frame
+    for _ in range(look):
+        above = above.f_back if above is not None else None
+        if above is None:
+            return False
+        if above.f_code in _CATCHER_CODES:
+            break
+    else:
+        return False
     if isinstance(exc, _STOPPED_IN_C):
         return False
-    between: list[types.FrameType] = []
-    for _ in range(look):
-        frame = frame.f_back if frame is not None else None
-        if frame is None:
+    frame = frame.f_back if frame is not None else None
+    while frame is not None and frame is not above:  # the frames between the two catchers
+        if frame.f_code.co_filename not in _OWN_FILES and may_catch(frame):  # mpmon's wrappers re-raise
             return False
-        if frame.f_code in _CATCHER_CODES:
-            return not any(may_catch(f) for f in between)
-        if frame.f_code.co_filename not in _OWN_FILES:  # mpmon's wrappers re-raise whatever passes
-            between.append(frame)
-    return False
+        frame = frame.f_back
+    return True
 
 
 _STOPPED_IN_C = (AttributeError, StopIteration, StopAsyncIteration)
