@@ -20,7 +20,7 @@ from .. import schema
 from ..wire import CALL_FIELDS, CALL_NUMBERS
 from . import measures
 from .arguments import args_column
-from .lines import csv_table, json_escape, json_lines
+from .lines import csv_rows, csv_table, iso_times, json_escape, json_lines, number_texts
 from .messages import messages
 
 __all__ = [
@@ -28,9 +28,12 @@ __all__ = [
     "CallTable",
     "call_columns",
     "call_table",
+    "csv_rows",
     "csv_table",
     "error_table",
+    "iso_times",
     "json_lines",
+    "number_texts",
     "routes",
     "table_of_columns",
     "text_array",

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from .. import environment, rows, schema
 from ..wire import DROPPED, PROGRESS, Batch
-from . import files, measures, rowwise, tables
+from . import files, measures, rowwise, sinks, tables
 from .accounts import Meta, Quarantine, Stats
 from .aggregates import Aggregates
 from .aggregates import safely as _live
@@ -331,12 +331,20 @@ class Writer(SpillIntake, CaughtErrors):
         self._count(table, constant)
         results = self._sinks.results(results_format or self.settings.results_format)
         to_file = self._setting(to_file, "log_to_file")
-        if to_file or isinstance(results, CsvSink):
-            as_csv = tables.csv_table(table)
+        as_csv = isinstance(results, CsvSink)
+        if to_file or as_csv:  # the times' and numbers' texts, made once for both files
+            iso = {name: tables.iso_times(table.column(name)) for name in schema.TIMESTAMP_COLUMNS}
+            numbers = tables.number_texts(table, constant)
             if to_file:
-                iso = {name: as_csv.column(name) for name in schema.TIMESTAMP_COLUMNS}
-                self._sinks.timing.write(tables.json_lines(table, iso, plain, constant))
-        results.write(as_csv if isinstance(results, CsvSink) else table)
+                self._sinks.timing.write(tables.json_lines(table, iso, plain, constant, numbers))
+        if isinstance(results, CsvSink):
+            csv_rows = tables.csv_rows(table, iso, numbers, plain, constant)
+            if csv_rows is None:  # a text column holds a null: Arrow's writer, which writes it as it must
+                results.write(tables.csv_table(table))
+            else:
+                results.write_bytes(sinks.string_bytes(csv_rows))
+        else:
+            results.write(table)
         if self._setting(console, "log_to_console") and self._console.enabled():
             _live(self._console.calls, table)
 
