@@ -35,7 +35,7 @@ STAGES = (  # (module, owner, attribute, label)
     ("mpmon.collector.tables", None, "csv_table", "csv_table (ISO times)"),
     ("mpmon.collector.tables", None, "json_lines", "json_lines (timing.log lines)"),
     ("mpmon.collector.tables", None, "iso_times", "iso_times (ISO times, both files)"),
-    ("mpmon.collector.tables", None, "number_texts", "number_texts (numbers, both files)"),
+    ("mpmon.collector.tables", None, "round_texts", "round_texts (numbers, escapes: both files)"),
     ("mpmon.collector.tables", None, "csv_rows", "csv_rows (CSV rows by one join)"),
     ("mpmon.collector.sinks", "JsonLinesSink", "write", "timing.log write"),
     ("mpmon.collector.sinks", "CsvSink", "write", "CSV write (Arrow's writer)"),

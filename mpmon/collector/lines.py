@@ -1,14 +1,14 @@
 """Rows as text: the ISO timestamps, the JSON lines of timing.log and the CSV rows, by columns.
 
 json_lines() and csv_rows() build every line of a round with one Arrow join each, from the same texts
-of the times and numbers (made once: `iso`, number_texts()); a column known to need no escaping
+of the times, numbers and escaped texts (made once: `iso`, round_texts()); a column known to need no escaping
 (`plain`) or to hold one value in every row (`constant`, written as text) costs no other call.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from .. import schema
 from . import fixed, measures
 
-__all__ = ["csv_rows", "csv_table", "iso_times", "json_escape", "json_lines", "number_texts"]
+__all__ = ["RoundTexts", "csv_rows", "csv_table", "iso_times", "json_escape", "json_lines", "round_texts"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _YEAR_10000_US: Final = 253_402_300_800_000_000
@@ -99,14 +99,42 @@ def _bytes_found(column: pa.ChunkedArray) -> tuple[bool, bool]:
     return control, backslash
 
 
-def number_texts(table: pa.Table, constant: dict[str, str]) -> dict[str, Any]:
-    """Arrow's text of each number column that varies in the round (null where the number is): the
-    text its CSV writer writes, made once for both files (json_lines and csv_rows fill the nulls)."""
-    return {
-        column.name: pc.cast(table.column(column.name), pa.string())
-        for column in schema.COLUMNS
-        if column.kind in ("float", "int") and column.name not in constant
-    }
+class RoundTexts(NamedTuple):
+    """The texts of a round's columns that both files write, made once: Arrow's text of each number
+    column that varies (null where the number is), and each text column that must be escaped, as it
+    stands inside the quotes of a JSON string and of a CSV field."""
+
+    numbers: dict[str, Any]
+    json: dict[str, Any]
+    csv: dict[str, Any]
+
+
+def round_texts(
+    table: pa.Table,
+    plain: frozenset[str],
+    constant: dict[str, str],
+    json: bool = True,
+    csv: bool = True,
+    escaped: dict[str, tuple[pa.Array, pa.Array]] | None = None,
+) -> RoundTexts:
+    """The RoundTexts of a table (json_lines and csv_rows fill the numbers' nulls, each its own way),
+    the texts' JSON forms only with `json` (timing.log written), their CSV forms only with `csv`.
+    `escaped`: (JSON, CSV) forms of text columns made so already (CallTable.escaped), taken as they are."""
+    escaped = escaped or {}
+    texts = RoundTexts({}, {}, {})
+    for column in schema.COLUMNS:
+        name = column.name
+        if name in constant:
+            continue
+        if column.kind in ("float", "int"):
+            texts.numbers[name] = pc.cast(table.column(name), pa.string())
+        elif column.kind == "string" and name not in _MADE_HERE and name not in plain:
+            made = escaped.get(name)
+            if json:
+                texts.json[name] = made[0] if made else _json_text(table.column(name))
+            if csv:
+                texts.csv[name] = made[1] if made else pc.replace_substring(table.column(name), '"', '""')
+    return texts
 
 
 def _filled(text: Any, empty: str) -> Any:
@@ -116,13 +144,13 @@ def _filled(text: Any, empty: str) -> Any:
 def csv_rows(
     table: pa.Table,
     iso: dict[str, Any],
-    numbers: dict[str, Any],
+    texts: RoundTexts,
     plain: frozenset[str] = frozenset(),
     constant: dict[str, str] | None = None,
 ) -> pa.Array | None:
     """The CSV rows of the table, each ending in a newline, as one Arrow string array: the bytes Arrow's
     CSV writer writes with its default options (every text quoted with its quotes doubled, numbers as
-    their text `numbers`, an empty field for a null), by one join. None when a text column holds a null
+    their text in `texts`, an empty field for a null), by one join. None when a text column holds a null
     (the writer's own path writes those)."""
     constant = constant or {}
     if any(table.column(c.name).null_count for c in schema.COLUMNS if c.kind == "string"):
@@ -153,12 +181,12 @@ def csv_rows(
             elif name in _MADE_HERE or name in plain:
                 add(table.column(name))
             else:
-                add(pc.replace_substring(table.column(name), '"', '""'))
+                add(texts.csv[name])
             add('"')
         elif name in constant:
             add("" if constant[name] == "null" else constant[name])
         else:
-            add(_filled(numbers[name], ""))
+            add(_filled(texts.numbers[name], ""))
     add("\n")
     if len(pieces) == 1:
         return pa.repeat(pieces[0], table.num_rows)
@@ -171,7 +199,7 @@ def json_lines(
     iso: dict[str, Any],
     plain: frozenset[str] = frozenset(),
     constant: dict[str, str] | None = None,
-    numbers: dict[str, Any] | None = None,
+    texts: RoundTexts | None = None,
 ) -> pa.Array:
     """One timing.log call line per row, each ending in a newline, as one Arrow string array.
 
@@ -179,12 +207,12 @@ def json_lines(
     columns go between literal quotes; only a column holding a quote, backslash or control character
     is escaped, in Python; those in `plain` are known to hold none. `constant` holds the JSON text of
     columns with one value in every row (call_table's): each is written as text, with no Arrow call,
-    and the texts between two columns that vary are joined into one. `numbers` holds number_texts()
-    when the CSV rows are made from them too (made here otherwise).
+    and the texts between two columns that vary are joined into one. `texts` holds round_texts() when
+    the CSV rows are made from them too (made here otherwise).
     """
     constant = constant or {}
-    if numbers is None:
-        numbers = number_texts(table, constant)
+    if texts is None:
+        texts = round_texts(table, plain, constant, csv=False)
     pieces: list[Any] = []
 
     def add(piece: Any) -> None:
@@ -213,10 +241,9 @@ def json_lines(
         elif column.kind == "timestamp":
             add(iso[name])
         elif column.kind == "string":
-            value = table.column(name)
-            add(value if name in _MADE_HERE or name in plain else _json_text(value))
+            add(texts.json[name] if name in texts.json else table.column(name))
         else:
-            add(_filled(numbers[name], "null"))
+            add(_filled(texts.numbers[name], "null"))
     add(closing + "}\n")
     if len(pieces) == 1:
         return pa.repeat(pieces[0], table.num_rows)
