@@ -151,7 +151,7 @@ def csv_rows(
     """The CSV rows of the table, each ending in a newline, as one Arrow string array: the bytes Arrow's
     CSV writer writes with its default options (every text quoted with its quotes doubled, numbers as
     their text in `texts`, an empty field for a null), by one join. None when a text column holds a null
-    (the writer's own path writes those)."""
+    or the rows would not fit one string array (Arrow's writer writes those)."""
     constant = constant or {}
     if any(table.column(c.name).null_count for c in schema.COLUMNS if c.kind == "string"):
         return None
@@ -190,8 +190,11 @@ def csv_rows(
     add("\n")
     if len(pieces) == 1:
         return pa.repeat(pieces[0], table.num_rows)
-    joined = pc.binary_join_element_wise(*pieces, "")
-    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+    try:
+        joined = pc.binary_join_element_wise(*pieces, "")
+        return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+    except pa.ArrowException:  # rows past 2 GiB (offsets overflow): Arrow's writer writes them in pieces
+        return None
 
 
 def json_lines(
