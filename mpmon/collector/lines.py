@@ -1,8 +1,8 @@
 """Rows as text: the ISO timestamps, the JSON lines of timing.log and the CSV rows, by columns.
 
-json_lines() and csv_rows() build every line of a round with one Arrow join each, from the same texts
-of the times, numbers and escaped texts (made once: `iso`, round_texts()); a column known to need no escaping
-(`plain`) or to hold one value in every row (`constant`, written as text) costs no other call.
+json_lines() and csv_rows() build every line of a round with one Arrow join each, from texts made once
+for both (the ISO times, round_texts(): the numbers and the escaped texts); a column known to need no
+escaping (`plain`) or to hold one value in every row (`constant`, written as text) costs no other call.
 """
 
 from __future__ import annotations
