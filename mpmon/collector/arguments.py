@@ -23,7 +23,16 @@ import pyarrow.compute as pc
 from ..rows import args_json
 from . import measures
 
-__all__ = ["MEASURED", "Measured", "UsualArgs", "args_column", "usual_args", "usual_column"]
+__all__ = [
+    "MEASURED",
+    "Measured",
+    "UsualArgs",
+    "args_column",
+    "args_columns",
+    "usual_args",
+    "usual_column",
+    "usual_forms",
+]
 
 _SHAPE: Final = pa.struct([("args", pa.list_(pa.string())), ("kwargs", pa.list_(pa.list_(pa.string())))])
 _ESCAPES: Final = np.array([b < 0x20 or b in b'"\\' or b > 0x7E for b in range(256)])
@@ -50,6 +59,8 @@ class UsualArgs(NamedTuple):
     """How many texts there are."""
     characters: int
     """Characters of all the texts."""
+    counts: list[int]
+    """How many texts each call has."""
 
 
 def usual_args(args: Sequence[Any], longest: int = _UNLIMITED, most: int = _UNLIMITED) -> UsualArgs | None:
@@ -79,7 +90,7 @@ def usual_args(args: Sequence[Any], longest: int = _UNLIMITED, most: int = _UNLI
         texts = sum(lengths)
     if texts > most or max(lengths) > longest:
         return None
-    return UsualArgs(joined, lengths, count, texts)
+    return UsualArgs(joined, lengths, count, texts, counts)
 
 
 def usual_column(parts: Sequence[UsualArgs]) -> pa.Array | None:
@@ -127,22 +138,71 @@ MEASURED: Final = Measured()
 """The writer process's one memo (its server loop bounds and writes in one thread)."""
 
 
+_FORMS: Final = {
+    form: tuple(piece.replace('"', form) for piece in (_PREFIX, _SUFFIX, _BETWEEN)) for form in ('\\"', '""')
+}
+"""The JSON text's constant pieces with their quotes as a JSON string (\\") and a CSV field ("") hold them."""
+
+
+def usual_forms(parts: Sequence[UsualArgs]) -> tuple[pa.Array, pa.Array] | None:
+    """usual_column()'s column (call it first: only where it made one, every quote is the JSON's own) as it
+    stands inside a JSON string (quotes escaped) and inside a CSV field (quotes doubled): the same joins
+    with escaped pieces, not a replace over the column's bytes (timing.log and the CSV use these). None
+    if they would not fit one Arrow string array."""
+    joined = list(chain.from_iterable(p.joined for p in parts))
+    counts = np.fromiter(chain.from_iterable(p.counts for p in parts), np.int64, len(joined))
+    lengths = np.fromiter(chain.from_iterable(p.lengths for p in parts), np.int64, len(joined))
+    several = int(counts.sum()) != len(joined)  # then a call's texts are joined by '","', escaped below
+    offsets = np.empty(len(joined) + 1, np.int64)  # the same for both forms: a quote becomes two characters
+    offsets[0] = 0
+    np.cumsum(lengths + len(_FORMS['""'][2]) + 2 * (counts - 1), out=offsets[1:])
+    if offsets[-1] >= 1 << 31:
+        return None
+    ends = pa.py_buffer(offsets.astype(np.int32))
+    forms = []
+    for form, (prefix, suffix, between) in _FORMS.items():
+        if several:  # texts hold no quote (nor newline): every '","' is a separator, none straddles
+            body = "\n".join(joined).replace('","', f"{form},{form}").replace("\n", between)
+        else:
+            body = between.join(joined)
+        data = (prefix + body + suffix).encode("ascii")
+        if len(data) != offsets[-1]:  # cannot be, after usual_column: but never a row cut elsewhere
+            return None
+        forms.append(pa.Array.from_buffers(pa.string(), len(joined), [None, ends, pa.py_buffer(data)]))
+    return forms[0], forms[1]
+
+
 def args_column(args: tuple[Any, ...], batches: Sequence[Any] = ()) -> pa.Array | list[str]:
     """rows.args_json() of each call's arguments, "" for a call without any. `batches`: the arguments
     columns that `args` joins, one per batch, whose measures bounds.py may have kept."""
+    return args_columns(args, batches)[0]
+
+
+def args_columns(
+    args: tuple[Any, ...], batches: Sequence[Any] = ()
+) -> tuple[pa.Array | list[str], tuple[pa.Array, pa.Array] | None]:
+    """args_column(), and its usual_forms() when it was made from the measures bounds.py kept (None
+    otherwise: the files escape the column themselves)."""
     kept = MEASURED.take(batches) if batches else None
+    usual: list[UsualArgs] | None = None
     if kept is not None and sum(len(u.joined) for u in kept) == len(args):
-        column = usual_column(kept)
-        if column is not None:
-            return column
+        usual = kept
     elif not any(args):
-        return [""] * len(args)
+        return [""] * len(args), None
+    elif len(args) >= measures.ROW_BY_ROW and kept is None:
+        found = usual_args(args)
+        usual = [found] if found is not None else None
+    column = usual_column(usual) if usual is not None else None
+    if column is not None and usual is not None:
+        return column, usual_forms(usual)
     if len(args) < measures.ROW_BY_ROW:
-        return [args_json(a) for a in args]
-    usual = usual_args(args) if kept is None else None
-    column = usual_column([usual]) if usual is not None else None
-    if column is not None:
-        return column
+        return [args_json(a) for a in args], None
+    return _by_arrow(args), None
+
+
+def _by_arrow(args: tuple[Any, ...]) -> pa.Array | list[str]:
+    """args_column() of a column that is not all usual calls: positional texts joined by Arrow, the
+    rest (keyword arguments, texts to escape) row by row."""
     try:
         rendered = pa.array(args, _SHAPE)
     except (pa.ArrowException, TypeError, ValueError, UnicodeError):  # not the usual shape: row by row

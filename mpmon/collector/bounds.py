@@ -158,7 +158,13 @@ def _cut(value: Any, limit: int) -> Any:
 
 
 def _measure(values: Any) -> tuple[int, int]:
-    """The total and the largest length of the str and bytes values (others count 0)."""
+    """The total and the largest length of the str and bytes values (others count 0). A column of one
+    text in every row (a batch's function, module, thread; a process's steady statm line) is measured
+    by one C-level count: a decoded batch holds no subclass, so values equal to a text are as long."""
+    if type(values) is tuple and values:
+        first = values[0]
+        if type(first) in (str, bytes) and values[-1] == first and values.count(first) == len(values):
+            return len(first) * len(values), len(first)
     values = list(values)
     try:
         sizes = list(map(len, values))  # the usual case: every value is a str (or, for memory, bytes)

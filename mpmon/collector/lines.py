@@ -1,13 +1,14 @@
-"""Rows as text: the ISO timestamps of the CSV and the JSON lines of timing.log, by columns.
+"""Rows as text: the ISO timestamps, the JSON lines of timing.log and the CSV rows, by columns.
 
-json_lines() builds every line of a round with one Arrow call; a column known to need no escaping
-(`plain`) or to hold one value in every row (`constant`, written as text) costs no other call.
+json_lines() and csv_rows() build every line of a round with one Arrow join each, from texts made once
+for both (the ISO times, round_texts(): the numbers and the escaped texts); a column known to need no
+escaping (`plain`) or to hold one value in every row (`constant`, written as text) costs no other call.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 from .. import schema
 from . import fixed, measures
 
-__all__ = ["csv_table", "json_escape", "json_lines"]
+__all__ = ["RoundTexts", "csv_rows", "csv_table", "iso_times", "json_escape", "json_lines", "round_texts"]
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _YEAR_10000_US: Final = 253_402_300_800_000_000
@@ -30,7 +31,7 @@ def json_escape(text: str) -> str:
     return str(encode_basestring(text)[1:-1])
 
 
-def _iso(column: pa.ChunkedArray) -> pa.ChunkedArray:
+def iso_times(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """ISO 8601 text with offset of UTC timestamps (casting and patching is ten times strftime's speed,
     but for a few rows, where the fixed cost of Arrow's calls is more)."""
     if len(column) < measures.ROW_BY_ROW:
@@ -51,7 +52,7 @@ def _iso(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _iso_by_python(column: pa.ChunkedArray) -> pa.ChunkedArray | None:
-    """_iso() of a few timestamps with datetime; None unless they lie between 1970 and 9999 (no null)."""
+    """iso_times() of a few timestamps with datetime; None unless they lie between 1970 and 9999 (no null)."""
     if column.num_chunks != 1 or column.null_count:
         return None
     chunk = column.chunk(0)
@@ -66,7 +67,7 @@ def csv_table(table: pa.Table) -> pa.Table:
     """The table with its timestamps as ISO 8601 text with offset, as the CSV holds them."""
     for index, field in enumerate(table.schema):
         if pa.types.is_timestamp(field.type):
-            table = table.set_column(index, field.name, _iso(table.column(index)))
+            table = table.set_column(index, field.name, iso_times(table.column(index)))
     return table
 
 
@@ -98,9 +99,102 @@ def _bytes_found(column: pa.ChunkedArray) -> tuple[bool, bool]:
     return control, backslash
 
 
-def _json_number(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    text = pc.cast(column, pa.string())
-    return pc.fill_null(text, "null") if column.null_count else text
+class RoundTexts(NamedTuple):
+    """The texts of a round's columns that both files write, made once: Arrow's text of each number
+    column that varies (null where the number is), and each text column that must be escaped, as it
+    stands inside the quotes of a JSON string and of a CSV field."""
+
+    numbers: dict[str, Any]
+    json: dict[str, Any]
+    csv: dict[str, Any]
+
+
+def round_texts(
+    table: pa.Table,
+    plain: frozenset[str],
+    constant: dict[str, str],
+    json: bool = True,
+    csv: bool = True,
+    escaped: dict[str, tuple[pa.Array, pa.Array]] | None = None,
+) -> RoundTexts:
+    """The RoundTexts of a table (json_lines and csv_rows fill the numbers' nulls, each its own way),
+    the texts' JSON forms only with `json` (timing.log written), their CSV forms only with `csv`.
+    `escaped`: (JSON, CSV) forms of text columns made so already (CallTable.escaped), taken as they are."""
+    escaped = escaped or {}
+    texts = RoundTexts({}, {}, {})
+    for column in schema.COLUMNS:
+        name = column.name
+        if name in constant:
+            continue
+        if column.kind in ("float", "int"):
+            texts.numbers[name] = pc.cast(table.column(name), pa.string())
+        elif column.kind == "string" and name not in _MADE_HERE and name not in plain:
+            made = escaped.get(name)
+            if json:
+                texts.json[name] = made[0] if made else _json_text(table.column(name))
+            if csv:
+                texts.csv[name] = made[1] if made else pc.replace_substring(table.column(name), '"', '""')
+    return texts
+
+
+def _filled(text: Any, empty: str) -> Any:
+    return pc.fill_null(text, empty) if text.null_count else text
+
+
+def csv_rows(
+    table: pa.Table,
+    iso: dict[str, Any],
+    texts: RoundTexts,
+    plain: frozenset[str] = frozenset(),
+    constant: dict[str, str] | None = None,
+) -> pa.Array | None:
+    """The CSV rows of the table, each ending in a newline, as one Arrow string array: the bytes Arrow's
+    CSV writer writes with its default options (every text quoted with its quotes doubled, numbers as
+    their text in `texts`, an empty field for a null), by one join. None when a text column holds a null
+    or the rows would not fit one string array (Arrow's writer writes those)."""
+    constant = constant or {}
+    if any(table.column(c.name).null_count for c in schema.COLUMNS if c.kind == "string"):
+        return None
+    pieces: list[Any] = []
+
+    def add(piece: Any) -> None:
+        if isinstance(piece, str) and pieces and isinstance(pieces[-1], str):
+            pieces[-1] += piece
+        else:
+            pieces.append(piece)
+
+    for index, column in enumerate(schema.COLUMNS):
+        name = column.name
+        if index:
+            add(",")
+        if column.kind == "timestamp":
+            add('"')
+            add(iso[name])
+            add('"')
+        elif column.kind == "string":
+            add('"')
+            text = constant.get(name)
+            if text is not None and "\\" not in text:  # JSON text without an escape: the value itself
+                add(text)
+            elif text is not None:
+                add(str(table.column(name)[0].as_py()).replace('"', '""'))
+            elif name in _MADE_HERE or name in plain:
+                add(table.column(name))
+            else:
+                add(texts.csv[name])
+            add('"')
+        elif name in constant:
+            add("" if constant[name] == "null" else constant[name])
+        else:
+            add(_filled(texts.numbers[name], ""))
+    add("\n")
+    if len(pieces) == 1:
+        return pa.repeat(pieces[0], table.num_rows)
+    try:
+        joined = pc.binary_join_element_wise(*pieces, "")
+        return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+    except pa.ArrowException:  # rows past 2 GiB (offsets overflow): Arrow's writer writes them in pieces
+        return None
 
 
 def json_lines(
@@ -108,6 +202,7 @@ def json_lines(
     iso: dict[str, Any],
     plain: frozenset[str] = frozenset(),
     constant: dict[str, str] | None = None,
+    texts: RoundTexts | None = None,
 ) -> pa.Array:
     """One timing.log call line per row, each ending in a newline, as one Arrow string array.
 
@@ -115,9 +210,12 @@ def json_lines(
     columns go between literal quotes; only a column holding a quote, backslash or control character
     is escaped, in Python; those in `plain` are known to hold none. `constant` holds the JSON text of
     columns with one value in every row (call_table's): each is written as text, with no Arrow call,
-    and the texts between two columns that vary are joined into one.
+    and the texts between two columns that vary are joined into one. `texts` holds round_texts() when
+    the CSV rows are made from them too (made here otherwise).
     """
     constant = constant or {}
+    if texts is None:
+        texts = round_texts(table, plain, constant, csv=False)
     pieces: list[Any] = []
 
     def add(piece: Any) -> None:
@@ -146,10 +244,9 @@ def json_lines(
         elif column.kind == "timestamp":
             add(iso[name])
         elif column.kind == "string":
-            value = table.column(name)
-            add(value if name in _MADE_HERE or name in plain else _json_text(value))
+            add(texts.json[name] if name in texts.json else table.column(name))
         else:
-            add(_json_number(table.column(name)))
+            add(_filled(texts.numbers[name], "null"))
     add(closing + "}\n")
     if len(pieces) == 1:
         return pa.repeat(pieces[0], table.num_rows)

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from .. import schema
 from . import files
 
-__all__ = ["ConsoleSink", "CsvSink", "JsonLinesSink", "Noticed", "ParquetSink"]
+__all__ = ["ConsoleSink", "CsvSink", "JsonLinesSink", "Noticed", "ParquetSink", "string_bytes"]
 
 Noticed = Callable[[str], None]
 """Called with a path a sink found removed or replaced under it (and opened anew)."""
@@ -181,6 +181,11 @@ def _arrow_lines(lines: pa.Array) -> tuple[bytes | memoryview, np.ndarray]:
     return memoryview(data)[first : int(offsets[-1])], (offsets[1:] - first).astype(np.int64)
 
 
+def string_bytes(texts: pa.Array) -> bytes | memoryview:
+    """The bytes of an Arrow string array (no nulls), its texts one after another, not copied."""
+    return _arrow_lines(texts)[0]
+
+
 class CsvSink:
     """A results table as CSV: header once, rows appended, one write per batch.
 
@@ -222,8 +227,9 @@ class CsvSink:
             self._writer = pa_csv.CSVWriter(opened, table.schema, write_options=options)
         self._writer.write_table(table)
 
-    def write_bytes(self, data: bytes) -> None:
-        """Append rows already written as CSV text (rowwise.csv_text: the bytes Arrow's writer writes)."""
+    def write_bytes(self, data: bytes | memoryview) -> None:
+        """Append rows already written as CSV text (rowwise.csv_text, lines.csv_rows: the bytes Arrow's
+        writer writes)."""
         self._open().write(data)
 
     def flush(self) -> None:

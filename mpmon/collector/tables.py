@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 from .. import schema
 from ..wire import CALL_FIELDS, CALL_NUMBERS
 from . import measures
-from .arguments import args_column
-from .lines import csv_table, json_escape, json_lines
+from .arguments import args_columns
+from .lines import csv_rows, csv_table, iso_times, json_escape, json_lines, round_texts
 from .messages import messages
 
 __all__ = [
@@ -28,9 +28,12 @@ __all__ = [
     "CallTable",
     "call_columns",
     "call_table",
+    "csv_rows",
     "csv_table",
     "error_table",
+    "iso_times",
     "json_lines",
+    "round_texts",
     "routes",
     "table_of_columns",
     "text_array",
@@ -43,12 +46,14 @@ _NEEDS_ESCAPE_OR_CLEANING: Final = re.compile(r'["\\\x00-\x1f\ud800-\udfff]')
 
 
 class CallTable(NamedTuple):
-    """The results rows of a round, the text columns known to need no escaping in JSON, and the JSON
-    text of the columns that hold one value in every row (json_lines writes those once)."""
+    """The results rows of a round, the text columns known to need no escaping in JSON, the JSON
+    text of the columns that hold one value in every row (json_lines writes those once), and text
+    columns made already escaped for a JSON string and a CSV field (lines.round_texts takes them)."""
 
     table: pa.Table
     plain: frozenset[str]
     constant: dict[str, str] = {}
+    escaped: dict[str, tuple[pa.Array, pa.Array]] = {}
 
 
 def _distinct(values: tuple[Any, ...]) -> set[Any]:
@@ -142,6 +147,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> CallTab
     )
     no_error = distinct["error_type"] == {""}
     failed = pa.repeat(False, count) if no_error else pc.not_equal(error_array, "")
+    args_text, args_forms = args_columns(args, [calls[_ARGS] for _, calls in parts])
     columns = {
         "run_id": _per_batch(batch_values["run_id"], sizes, pa.string()),
         "call_id": measures.ids(prefix_array, call_no),
@@ -161,7 +167,7 @@ def call_table(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> CallTab
         "host": _per_batch(batch_values["host"], sizes, pa.string()),
         "status": pa.repeat("ok", count) if no_error else pc.if_else(failed, "error", "ok"),
         "error_type": error_array,
-        "args": args_column(args, [calls[_ARGS] for _, calls in parts]),
+        "args": args_text,
         "message": messages(function_array, duration, error_array, failed),
     }
     plain = {name for name in _CHECKED if _plain(distinct.get(name) or batch_values[name])}
@@ -169,7 +175,8 @@ def call_table(parts: list[tuple[tuple[Any, ...], Any]], run_id: str) -> CallTab
         plain.add("message")
     table = table_of_columns(columns)
     constant = _constant(table, {**distinct, **batch_values}, args, measures.nested(parent_no))
-    return CallTable(table, frozenset(plain), constant)
+    escaped = {"args": args_forms} if args_forms is not None and "args" not in constant else {}
+    return CallTable(table, frozenset(plain), constant, escaped)
 
 
 def _constant(

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from .. import environment, rows, schema
 from ..wire import DROPPED, PROGRESS, Batch
-from . import files, measures, rowwise, tables
+from . import files, measures, rowwise, sinks, tables
 from .accounts import Meta, Quarantine, Stats
 from .aggregates import Aggregates
 from .aggregates import safely as _live
@@ -297,7 +297,7 @@ class Writer(SpillIntake, CaughtErrors):
         small = rowwise.call_rows(parts, self.run_id) if count < measures.ROW_BY_ROW else None  # type: ignore[arg-type]
         try:
             if small is None:
-                table, plain, constant = tables.call_table(parts, self.run_id)  # type: ignore[arg-type]
+                table, plain, constant, escaped = tables.call_table(parts, self.run_id)  # type: ignore[arg-type]
             groups = tables.routes(
                 parts[0][1][-1] if len(parts) == 1 else [r for _, c in parts for r in c[-1]]
             )
@@ -319,24 +319,37 @@ class Writer(SpillIntake, CaughtErrors):
                 if name in constant}  # fmt: skip
         _live(self.figures.add_calls, table, processes, same)
         if len(groups) == 1:
-            self._write_routed(table, next(iter(groups)), plain, constant)
+            self._write_routed(table, next(iter(groups)), plain, constant, escaped)
             return
-        for route, indices in groups.items():
-            self._write_routed(table.take(indices), route, plain, constant)
+        for route, indices in groups.items():  # (the escaped columns are the whole round's)
+            self._write_routed(table.take(indices), route, plain, constant, {})
 
     def _write_routed(
-        self, table: pa.Table, route: Any, plain: frozenset[str], constant: dict[str, str]
+        self,
+        table: pa.Table,
+        route: Any,
+        plain: frozenset[str],
+        constant: dict[str, str],
+        escaped: dict[str, tuple[pa.Array, pa.Array]],
     ) -> None:
         console, to_file, results_format = route
         self._count(table, constant)
         results = self._sinks.results(results_format or self.settings.results_format)
         to_file = self._setting(to_file, "log_to_file")
-        if to_file or isinstance(results, CsvSink):
-            as_csv = tables.csv_table(table)
+        as_csv = isinstance(results, CsvSink)
+        if to_file or as_csv:  # the times' and numbers' texts, made once for both files
+            iso = {name: tables.iso_times(table.column(name)) for name in schema.TIMESTAMP_COLUMNS}
+            texts = tables.round_texts(table, plain, constant, to_file, as_csv, escaped)
             if to_file:
-                iso = {name: as_csv.column(name) for name in schema.TIMESTAMP_COLUMNS}
-                self._sinks.timing.write(tables.json_lines(table, iso, plain, constant))
-        results.write(as_csv if isinstance(results, CsvSink) else table)
+                self._sinks.timing.write(tables.json_lines(table, iso, plain, constant, texts))
+        if isinstance(results, CsvSink):
+            csv_rows = tables.csv_rows(table, iso, texts, plain, constant)
+            if csv_rows is None:  # a text column holds a null: Arrow's writer, which writes it as it must
+                results.write(tables.csv_table(table))
+            else:
+                results.write_bytes(sinks.string_bytes(csv_rows))
+        else:
+            results.write(table)
         if self._setting(console, "log_to_console") and self._console.enabled():
             _live(self._console.calls, table)
 
