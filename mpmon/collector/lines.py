@@ -137,6 +137,24 @@ def round_texts(
     return texts
 
 
+class _Pieces(list[Any]):
+    """The pieces of a round's lines: texts, and columns of one text per row; adjacent texts are kept as
+    one, so that the join has as few arguments as it can."""
+
+    def add(self, piece: Any) -> None:
+        if isinstance(piece, str) and self and isinstance(self[-1], str):
+            self[-1] += piece
+        else:
+            self.append(piece)
+
+    def joined(self, rows: int) -> pa.Array:
+        """Each row's pieces joined: one Arrow call (ArrowException past 2 GiB of text)."""
+        if len(self) == 1:
+            return pa.repeat(self[0], rows)
+        joined = pc.binary_join_element_wise(*self, "")
+        return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+
+
 def _filled(text: Any, empty: str) -> Any:
     return pc.fill_null(text, empty) if text.null_count else text
 
@@ -155,14 +173,7 @@ def csv_rows(
     constant = constant or {}
     if any(table.column(c.name).null_count for c in schema.COLUMNS if c.kind == "string"):
         return None
-    pieces: list[Any] = []
-
-    def add(piece: Any) -> None:
-        if isinstance(piece, str) and pieces and isinstance(pieces[-1], str):
-            pieces[-1] += piece
-        else:
-            pieces.append(piece)
-
+    add = (pieces := _Pieces()).add
     for index, column in enumerate(schema.COLUMNS):
         name = column.name
         if index:
@@ -188,11 +199,8 @@ def csv_rows(
         else:
             add(_filled(texts.numbers[name], ""))
     add("\n")
-    if len(pieces) == 1:
-        return pa.repeat(pieces[0], table.num_rows)
     try:
-        joined = pc.binary_join_element_wise(*pieces, "")
-        return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+        return pieces.joined(table.num_rows)
     except pa.ArrowException:  # rows past 2 GiB (offsets overflow): Arrow's writer writes them in pieces
         return None
 
@@ -216,14 +224,7 @@ def json_lines(
     constant = constant or {}
     if texts is None:
         texts = round_texts(table, plain, constant, csv=False)
-    pieces: list[Any] = []
-
-    def add(piece: Any) -> None:
-        if isinstance(piece, str) and pieces and isinstance(pieces[-1], str):
-            pieces[-1] += piece
-        else:
-            pieces.append(piece)
-
+    add = (pieces := _Pieces()).add
     add('{"timestamp":"')
     add(iso["end_time"])
     if constant.get("status") == "ok":
@@ -248,7 +249,4 @@ def json_lines(
         else:
             add(_filled(texts.numbers[name], "null"))
     add(closing + "}\n")
-    if len(pieces) == 1:
-        return pa.repeat(pieces[0], table.num_rows)
-    joined = pc.binary_join_element_wise(*pieces, "")
-    return joined.combine_chunks() if isinstance(joined, pa.ChunkedArray) else joined
+    return pieces.joined(table.num_rows)
