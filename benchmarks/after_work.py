@@ -88,12 +88,10 @@ def main() -> None:
     timed = mpmon.Timer(log_to_console=False)(workloads.busy_wait)
     lean = mpmon.Timer(log_to_console=False, track_resources=False)(workloads.busy_wait)
     plain = [task_us(length, workloads.busy_wait, nothing) for length in args.task_us]
+    print("extra wall us of the task under @Timer, over the undecorated task's (medians of calls)")
     for label, task in (("@Timer", timed), ("@Timer(track_resources=False)", lean)):
         row = [task_us(length, task, clear) - bare for length, bare in zip(args.task_us, plain, strict=True)]
-        print(
-            f"  {label + ': extra wall per task':38}" + "".join(f"{figure:8.2f}" for figure in row),
-            flush=True,
-        )
+        print(f"  {label:38}" + "".join(f"{figure:8.2f}" for figure in row), flush=True)
 
 
 if __name__ == "__main__":
