@@ -49,3 +49,31 @@ def task_20us(i: int) -> int:
     """``workloads.task_20us`` under ``@Timer``."""
     workloads.busy_wait(20e-6)
     return i
+
+
+@mpmon.Timer(log_to_console=False, track_resources=False)
+def task_200us_lean(i: int) -> int:
+    """``workloads.task_200us`` under ``@Timer(track_resources=False)``."""
+    workloads.busy_wait(200e-6)
+    return i
+
+
+@mpmon.Timer(log_to_console=False, track_resources=False)
+def task_20us_lean(i: int) -> int:
+    """``workloads.task_20us`` under ``@Timer(track_resources=False)``."""
+    workloads.busy_wait(20e-6)
+    return i
+
+
+@mpmon.Timer(log_to_console=False, log_to_file=False)
+def task_200us_nofile(i: int) -> int:
+    """``workloads.task_200us`` under ``@Timer(log_to_file=False)``: no timing.log line."""
+    workloads.busy_wait(200e-6)
+    return i
+
+
+@mpmon.Timer(log_to_console=False, log_to_file=False)
+def task_20us_nofile(i: int) -> int:
+    """``workloads.task_20us`` under ``@Timer(log_to_file=False)``: no timing.log line."""
+    workloads.busy_wait(20e-6)
+    return i
